@@ -1,0 +1,285 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { Secret } from '../secret.js';
+import { isValidTimeZone } from '../time.js';
+
+/**
+ * Every setting botctl and the bot read, with the plan's names and defaults. Documented in
+ * docs/configuration.md; keep the two in step.
+ */
+
+const empty = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+const optionalString = () => z.preprocess(empty, z.string().trim().optional());
+
+const secret = () =>
+  z.preprocess(empty, z.string().optional()).transform((v) => (v === undefined ? undefined : new Secret(v)));
+
+function integer(def: number, min: number, max: number) {
+  return z.preprocess(
+    empty,
+    z
+      .string()
+      .trim()
+      .regex(/^-?\d+$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+      .optional()
+      .default(String(def) as never),
+  ) as unknown as z.ZodType<number>;
+}
+
+function bool(def: boolean) {
+  return z.preprocess(
+    (v) => {
+      const e = empty(v);
+      if (e === undefined) return def;
+      if (typeof e !== 'string') return e;
+      const s = e.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+      if (['0', 'false', 'no', 'off'].includes(s)) return false;
+      return e;
+    },
+    z.boolean({ error: 'must be true or false' }),
+  );
+}
+
+const idList = () =>
+  z.preprocess(
+    empty,
+    z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        if (v === undefined) return [] as number[];
+        const ids: number[] = [];
+        for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+          if (!/^-?\d{1,20}$/.test(part)) {
+            ctx.addIssue({ code: 'custom', message: `"${part}" is not a Telegram numeric id (comma-separated list expected)` });
+            return z.NEVER;
+          }
+          ids.push(Number(part));
+        }
+        return ids;
+      }),
+  );
+
+const csvList = () =>
+  z.preprocess(
+    empty,
+    z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean))),
+  );
+
+const withDefault = (def: string) => z.preprocess((v) => empty(v) ?? def, z.string().trim());
+
+const TOKEN = /^\d{3,}:[A-Za-z0-9_-]{20,}$/;
+const tokenSecret = () =>
+  z.preprocess(
+    empty,
+    z
+      .string()
+      .trim()
+      .regex(TOKEN, 'does not look like a bot token from @BotFather (<digits>:<letters>)')
+      .optional()
+      .transform((v) => (v === undefined ? undefined : new Secret(v))),
+  );
+
+export const envSchema = z.object({
+  DATABASE_URL: z.preprocess(
+    empty,
+    z
+      .string()
+      .refine((v) => {
+        try {
+          const u = new URL(v);
+          return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+        } catch {
+          return false;
+        }
+      }, 'must be a postgres:// or postgresql:// URL')
+      .optional()
+      .transform((v) => (v === undefined ? undefined : new Secret(v))),
+  ),
+  TELEGRAM_BOT_TOKEN: tokenSecret(),
+  TELEGRAM_OWNER_IDS: idList(),
+  TELEGRAM_ADMIN_IDS: idList(),
+  OWNER_BOT_TOKEN: tokenSecret(),
+  TELEGRAM_API_ROOT: withDefault('https://api.telegram.org').pipe(z.url({ error: 'must be an http(s) URL' })),
+  BOT_STORE_NAME: withDefault('bot-auto-order').pipe(z.string().max(64, 'must be at most 64 characters')),
+  BOT_TIMEZONE: withDefault('Asia/Jakarta').refine(isValidTimeZone, 'is not an IANA time zone (e.g. Asia/Jakarta)'),
+  LOG_LEVEL: withDefault('INFO')
+    .transform((v) => v.toUpperCase())
+    .transform((v) => (v === 'WARNING' ? 'WARN' : v === 'CRITICAL' ? 'ERROR' : v))
+    .pipe(z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'must be DEBUG, INFO, WARNING or ERROR' })),
+  BOT_LOG_PATH: withDefault('logs'),
+  DATA_ENCRYPTION_KEY: secret(),
+  SNK_RETENTION_DAYS: integer(30, 1, 3650),
+
+  BACKUP_ENCRYPTION_PASSWORD: secret().refine(
+    (s) => s === undefined || s.length >= 12,
+    'is too short: use at least 12 characters (or age recipients, see BACKUP_AGE_RECIPIENTS)',
+  ),
+  BACKUP_AGE_RECIPIENTS: csvList().refine(
+    (list) => list.every((r) => /^age1[0-9a-z]{20,}$/.test(r)),
+    'must be a comma-separated list of age public keys (age1...); make one with `botctl keygen`',
+  ),
+  BACKUP_AGE_IDENTITY_FILE: optionalString(),
+  BACKUP_LOCAL_DIR: withDefault('backups/local'),
+  BACKUP_OFFSITE_DIR: withDefault('backups/offsite'),
+  BACKUP_EXTRA_FILES: csvList(),
+  ENABLE_AUTO_BACKUP: bool(false),
+  BACKUP_TIME: withDefault('00:00').refine(
+    (v) => /^([01]\d|2[0-3]):[0-5]\d$/.test(v),
+    'must be HH:MM (24-hour clock, in BOT_TIMEZONE)',
+  ),
+  BACKUP_AUTOMATIC_OFFSITE: bool(true),
+  BACKUP_DUMP_STALL_SECONDS: integer(600, 5, 86_400),
+  PG_BIN_DIR: optionalString(),
+
+  ENABLE_AUTO_HEALTHCHECK: bool(true),
+  HEALTHCHECK_INTERVAL_MINUTES: integer(5, 1, 1440),
+  HEALTH_CPU_THRESHOLD: integer(80, 1, 100),
+  HEALTH_MEMORY_THRESHOLD: integer(80, 1, 100),
+  HEALTH_DISK_THRESHOLD: integer(85, 1, 100),
+  LOG_USAGE_THRESHOLD_MB: integer(512, 1, 1_048_576),
+
+  PAKASIR_PROJECT_SLUG: optionalString(),
+  PAKASIR_API_KEY: secret(),
+  PAKASIR_BASE_URL: withDefault('https://app.pakasir.com').pipe(z.url({ error: 'must be an http(s) URL' })),
+});
+
+export type RawEnv = Record<string, string | undefined>;
+type Parsed = z.output<typeof envSchema>;
+
+export type LogLevel = Parsed['LOG_LEVEL'];
+
+export interface Config {
+  /** Directory relative paths are resolved against: the env file's folder, or the working directory. */
+  readonly baseDir: string;
+  /** The env file the settings came from, when there was one (it is backed up as config). */
+  readonly envFile: string | undefined;
+  readonly databaseUrl: Secret | undefined;
+  readonly telegram: {
+    readonly botToken: Secret | undefined;
+    readonly ownerIds: readonly number[];
+    readonly adminIds: readonly number[];
+    readonly ownerBotToken: Secret | undefined;
+    readonly apiRoot: string;
+  };
+  readonly storeName: string;
+  readonly timezone: string;
+  readonly logLevel: LogLevel;
+  readonly logPath: string;
+  readonly dataEncryptionKey: Secret | undefined;
+  readonly snkRetentionDays: number;
+  /** Folder with pg_dump/pg_restore matching the server (else PATH). */
+  readonly pgBinDir: string | undefined;
+  readonly backup: {
+    readonly encryptionPassword: Secret | undefined;
+    readonly ageRecipients: readonly string[];
+    readonly ageIdentityFile: string | undefined;
+    readonly localDir: string;
+    readonly offsiteDir: string;
+    readonly extraFiles: readonly string[];
+    readonly enableAuto: boolean;
+    readonly time: string;
+    readonly automaticOffsite: boolean;
+    readonly dumpStallSeconds: number;
+  };
+  readonly health: {
+    readonly enableAuto: boolean;
+    readonly intervalMinutes: number;
+    readonly cpuThreshold: number;
+    readonly memoryThreshold: number;
+    readonly diskThreshold: number;
+    readonly logUsageThresholdMb: number;
+  };
+  readonly pakasir: {
+    readonly projectSlug: string | undefined;
+    readonly apiKey: Secret | undefined;
+    readonly baseUrl: string;
+  };
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !(value instanceof Secret)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Pure: turns raw settings into a frozen, typed Config, or the list of every problem found.
+ * Messages name the setting and never contain its value.
+ */
+export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: string | undefined }): ConfigResult {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'settings'} ${issue.message}`);
+    return { ok: false, problems };
+  }
+  const e = result.data;
+  const resolve = (p: string) => path.resolve(opts.baseDir, p);
+
+  const config: Config = {
+    baseDir: opts.baseDir,
+    envFile: opts.envFile,
+    databaseUrl: e.DATABASE_URL,
+    telegram: {
+      botToken: e.TELEGRAM_BOT_TOKEN,
+      ownerIds: e.TELEGRAM_OWNER_IDS,
+      adminIds: e.TELEGRAM_ADMIN_IDS,
+      ownerBotToken: e.OWNER_BOT_TOKEN,
+      apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
+    },
+    storeName: e.BOT_STORE_NAME,
+    timezone: e.BOT_TIMEZONE,
+    logLevel: e.LOG_LEVEL,
+    logPath: resolve(e.BOT_LOG_PATH),
+    dataEncryptionKey: e.DATA_ENCRYPTION_KEY,
+    snkRetentionDays: e.SNK_RETENTION_DAYS,
+    pgBinDir: e.PG_BIN_DIR === undefined ? undefined : resolve(e.PG_BIN_DIR),
+    backup: {
+      encryptionPassword: e.BACKUP_ENCRYPTION_PASSWORD,
+      ageRecipients: e.BACKUP_AGE_RECIPIENTS,
+      ageIdentityFile: e.BACKUP_AGE_IDENTITY_FILE === undefined ? undefined : resolve(e.BACKUP_AGE_IDENTITY_FILE),
+      localDir: resolve(e.BACKUP_LOCAL_DIR),
+      offsiteDir: resolve(e.BACKUP_OFFSITE_DIR),
+      extraFiles: e.BACKUP_EXTRA_FILES.map(resolve),
+      enableAuto: e.ENABLE_AUTO_BACKUP,
+      time: e.BACKUP_TIME,
+      automaticOffsite: e.BACKUP_AUTOMATIC_OFFSITE,
+      dumpStallSeconds: e.BACKUP_DUMP_STALL_SECONDS,
+    },
+    health: {
+      enableAuto: e.ENABLE_AUTO_HEALTHCHECK,
+      intervalMinutes: e.HEALTHCHECK_INTERVAL_MINUTES,
+      cpuThreshold: e.HEALTH_CPU_THRESHOLD,
+      memoryThreshold: e.HEALTH_MEMORY_THRESHOLD,
+      diskThreshold: e.HEALTH_DISK_THRESHOLD,
+      logUsageThresholdMb: e.LOG_USAGE_THRESHOLD_MB,
+    },
+    pakasir: {
+      projectSlug: e.PAKASIR_PROJECT_SLUG,
+      apiKey: e.PAKASIR_API_KEY,
+      baseUrl: e.PAKASIR_BASE_URL.replace(/\/+$/, ''),
+    },
+  };
+  return { ok: true, config: deepFreeze(config) };
+}
+
+/** Names of settings whose values are secrets: never printed, scrubbed from tool output. */
+export const SECRET_SETTINGS = [
+  'DATABASE_URL',
+  'TELEGRAM_BOT_TOKEN',
+  'OWNER_BOT_TOKEN',
+  'DATA_ENCRYPTION_KEY',
+  'BACKUP_ENCRYPTION_PASSWORD',
+  'PAKASIR_API_KEY',
+] as const;

@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LogLevel } from '../config/schema.js';
+import { type Redactor, redactPatterns } from '../secret.js';
+import { type Clock, systemClock, zonedDate, zonedDateTime } from '../time.js';
+
+export type { LogLevel };
+
+const ORDER: Record<LogLevel, number> = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 };
+
+/** `[2025-11-15 02:00:00] [INFO] Backup database selesai: ...` (the plan's format), in `timeZone`. */
+export function formatLogLine(date: Date, level: LogLevel, message: string, timeZone: string): string {
+  const oneLine = message.replace(/\r?\n/g, ' | ');
+  return `[${zonedDateTime(date, timeZone)}] [${level}] ${oneLine}`;
+}
+
+export const LOG_LINE = /^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] \[(DEBUG|INFO|WARN|ERROR)\] (.*)$/;
+
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  log(level: LogLevel, message: string): void;
+}
+
+export interface LogSink {
+  write(line: string, date: Date): void;
+}
+
+/**
+ * One file per day per service: `<dir>/YYYY-MM-DD.log`, the day taken in `timeZone`, so a
+ * long-running process switches files at local midnight. Each line is one O_APPEND write, which
+ * keeps lines whole when several processes (bot, cron botctl) log to the same file.
+ */
+export class DailyFileSink implements LogSink {
+  readonly dir: string;
+  readonly #timeZone: string;
+  #madeDir = false;
+
+  constructor(dir: string, timeZone: string) {
+    this.dir = dir;
+    this.#timeZone = timeZone;
+  }
+
+  fileFor(date: Date): string {
+    return path.join(this.dir, `${zonedDate(date, this.#timeZone)}.log`);
+  }
+
+  write(line: string, date: Date): void {
+    if (!this.#madeDir) {
+      fs.mkdirSync(this.dir, { recursive: true });
+      this.#madeDir = true;
+    }
+    fs.appendFileSync(this.fileFor(date), `${line}\n`);
+  }
+}
+
+export class StreamSink implements LogSink {
+  readonly #stream: NodeJS.WritableStream;
+  constructor(stream: NodeJS.WritableStream) {
+    this.#stream = stream;
+  }
+  write(line: string): void {
+    this.#stream.write(`${line}\n`);
+  }
+}
+
+export interface LoggerOptions {
+  timeZone: string;
+  level?: LogLevel;
+  clock?: Clock;
+  redactor?: Redactor;
+  sinks: LogSink[];
+  /** Called when a sink throws: logging must never take the program down. */
+  onSinkError?: (error: unknown) => void;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const min = ORDER[options.level ?? 'INFO'];
+  const clock = options.clock ?? systemClock;
+  const scrub = (m: string) => (options.redactor ? options.redactor.redact(m) : redactPatterns(m));
+  const log = (level: LogLevel, message: string) => {
+    if (ORDER[level] < min) return;
+    const now = clock.now();
+    const line = formatLogLine(now, level, scrub(message), options.timeZone);
+    for (const sink of options.sinks) {
+      try {
+        sink.write(line, now);
+      } catch (error) {
+        options.onSinkError?.(error);
+      }
+    }
+  };
+  return {
+    log,
+    debug: (m) => log('DEBUG', m),
+    info: (m) => log('INFO', m),
+    warn: (m) => log('WARN', m),
+    error: (m) => log('ERROR', m),
+  };
+}
+
+export const silentLogger: Logger = {
+  log: () => {},
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+};
+
+/** Where each service writes its daily files, under BOT_LOG_PATH. */
+export function serviceLogDir(logPath: string, service: 'maintenance' | 'bot-order' | string): string {
+  return path.join(logPath, service);
+}

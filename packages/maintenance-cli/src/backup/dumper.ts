@@ -1,0 +1,177 @@
+import {
+  BotctlError,
+  createSql,
+  DatabaseError,
+  describeDbError,
+  ExitCode,
+  findPgTool,
+  libpqEnv,
+  parseDatabaseUrl,
+  type PgVersion,
+  pgVersionFromNum,
+  type Redactor,
+  type Secret,
+  type Sql,
+  toolVersion,
+  VersionMismatchError,
+} from '@botctl/core';
+import { execa, type ResultPromise } from 'execa';
+import type { TableCount } from './format.js';
+
+/** A running dump: pg_dump's output plus facts about the snapshot it reads. */
+export interface DumpSession {
+  readonly database: string;
+  readonly serverVersion: PgVersion;
+  readonly pgDumpVersion: PgVersion;
+  readonly snapshot: string;
+  /** Row count of every table, read in the same snapshot as the dump. */
+  readonly tableCounts: Promise<TableCount[]>;
+  /** pg_dump's custom-format output. Iteration throws when pg_dump fails. */
+  readonly output: AsyncIterable<Buffer>;
+  /** Ends the snapshot transaction and closes connections. Always call it. */
+  close(): Promise<void>;
+}
+
+export interface Dumper {
+  start(signal?: AbortSignal): Promise<DumpSession>;
+}
+
+export interface PgDumperOptions {
+  databaseUrl: Secret;
+  redactor?: Redactor;
+  binDir?: string | undefined;
+  /** Fail when pg_dump waits longer than this for a table lock. */
+  lockWaitTimeoutSeconds?: number;
+}
+
+const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** User tables pg_dump dumps data for: ordinary and partitioned, no system or extension-owned ones. */
+const TABLES_SQL = `
+  SELECT n.nspname AS schema, c.relname AS table
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+  ORDER BY 1, 2`;
+
+export async function listTableCounts(sql: Pick<Sql, 'unsafe'>): Promise<TableCount[]> {
+  const tables = await sql.unsafe<{ schema: string; table: string }[]>(TABLES_SQL);
+  const out: TableCount[] = [];
+  for (const t of tables) {
+    const [row] = await sql.unsafe<{ n: string }[]>(`SELECT count(*)::bigint AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`);
+    out.push({ schema: t.schema, table: t.table, rows: Number(row?.n ?? 0) });
+  }
+  return out;
+}
+
+/**
+ * Dumps with `pg_dump --format=custom --snapshot=<id>`, where the snapshot is exported by a
+ * REPEATABLE READ transaction we hold open for the whole dump; the row counts recorded in the
+ * manifest are read in that same transaction, so they describe exactly the dumped data.
+ * The connection travels in the environment (PGPASSWORD, ...), never in pg_dump's argv.
+ */
+export class PgDumper implements Dumper {
+  readonly #opts: PgDumperOptions;
+
+  constructor(options: PgDumperOptions) {
+    this.#opts = options;
+  }
+
+  async start(signal?: AbortSignal): Promise<DumpSession> {
+    const info = parseDatabaseUrl(this.#opts.databaseUrl);
+    const pgDump = findPgTool('pg_dump', { binDir: this.#opts.binDir });
+    const pgDumpVersion = await toolVersion(pgDump);
+
+    const sql = createSql(this.#opts.databaseUrl, { max: 1, applicationName: 'botctl backup' });
+    let reserved: Awaited<ReturnType<Sql['reserve']>> | undefined;
+    const closeAll = async () => {
+      try {
+        if (reserved) {
+          await reserved.unsafe('ROLLBACK').catch(() => undefined);
+          reserved.release();
+        }
+      } finally {
+        await sql.end({ timeout: 5 }).catch(() => undefined);
+      }
+    };
+
+    let serverVersion: PgVersion;
+    let snapshot: string;
+    try {
+      reserved = await sql.reserve();
+      const [v] = await reserved.unsafe<{ server_version_num: string }[]>('SHOW server_version_num');
+      serverVersion = pgVersionFromNum(Number(v?.server_version_num));
+      if (pgDumpVersion.major < serverVersion.major) {
+        throw new VersionMismatchError(
+          `pg_dump ${pgDumpVersion.text} is older than the server (PostgreSQL ${serverVersion.text}) and cannot dump it`,
+          { hint: `install the PostgreSQL ${serverVersion.major} client tools (apt-get install postgresql-client-${serverVersion.major}) or set PG_BIN_DIR` },
+        );
+      }
+      await reserved.unsafe('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const [s] = await reserved.unsafe<{ id: string }[]>('SELECT pg_export_snapshot() AS id');
+      snapshot = s!.id;
+    } catch (error) {
+      await closeAll();
+      if (error instanceof BotctlError) throw error;
+      throw describeDbError(error, `cannot connect to database "${info.database}"`);
+    }
+
+    // Started before pg_dump; runs alongside it in the same snapshot.
+    const tableCounts = listTableCounts(reserved).catch((error: unknown) => {
+      throw describeDbError(error, 'counting table rows failed');
+    });
+    tableCounts.catch(() => undefined);
+
+    const args = ['--format=custom', `--snapshot=${snapshot}`, '--no-password'];
+    if (this.#opts.lockWaitTimeoutSeconds) args.push(`--lock-wait-timeout=${this.#opts.lockWaitTimeoutSeconds * 1000}`);
+    const subprocess: ResultPromise<{ reject: false }> = execa(pgDump, args, {
+      env: { ...libpqEnv(info), PGAPPNAME: 'botctl pg_dump' },
+      extendEnv: true,
+      stdin: 'ignore',
+      buffer: { stdout: false, stderr: true },
+      maxBuffer: { stderr: 256 * 1024 },
+      reject: false,
+      ...(signal ? { cancelSignal: signal } : {}),
+      forceKillAfterDelay: 5000,
+    }) as ResultPromise<{ reject: false }>;
+
+    const redactor = this.#opts.redactor;
+    async function* output(): AsyncGenerator<Buffer> {
+      try {
+        for await (const chunk of subprocess.stdout!) yield chunk as Buffer;
+      } finally {
+        // Reached on success, on error and when the consumer stops early (return()).
+        if (subprocess.exitCode === null && !subprocess.killed) subprocess.kill('SIGTERM');
+      }
+      const result = await subprocess;
+      if (result.isCanceled) {
+        throw signal?.reason instanceof Error ? signal.reason : new BotctlError('CANCELED', ExitCode.FAILURE, 'pg_dump was stopped');
+      }
+      if (result.exitCode !== 0 || result.signal) {
+        const stderr = String(result.stderr ?? '').trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+        const clean = redactor ? redactor.redact(stderr) : stderr;
+        throw new DatabaseError(
+          `pg_dump failed (${result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`})${clean ? `: ${clean}` : ''}`,
+          { hint: 'check the database and the PostgreSQL client tools; nothing was kept from this run' },
+        );
+      }
+    }
+
+    return {
+      database: info.database,
+      serverVersion,
+      pgDumpVersion,
+      snapshot,
+      tableCounts,
+      output: output(),
+      async close() {
+        if (subprocess.exitCode === null) subprocess.kill('SIGTERM');
+        await subprocess;
+        await closeAll();
+      },
+    };
+  }
+}

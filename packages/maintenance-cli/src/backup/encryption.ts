@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
+import {
+  BotctlError,
+  type Config,
+  ConfigError,
+  ExitCode,
+  IntegrityError,
+  type Secret,
+  WrongKeyError,
+} from '@botctl/core';
+import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import type { EncryptionInfo } from './format.js';
+
+/** The scrypt work factor every age implementation accepts (age's own default). */
+export const SCRYPT_WORK_FACTOR = 18;
+export const AGE_MAGIC = 'age-encryption.org/v1\n';
+
+export function recipientFingerprint(recipient: string): string {
+  return `sha256:${createHash('sha256').update(recipient).digest('hex').slice(0, 16)}`;
+}
+
+export interface ArchiveEncryption {
+  readonly info: EncryptionInfo;
+  encrypt(plaintext: Readable): Promise<Readable>;
+}
+
+function toWeb(r: Readable): ReadableStream<Uint8Array> {
+  return Readable.toWeb(r) as unknown as ReadableStream<Uint8Array>;
+}
+
+function fromWeb(s: ReadableStream<Uint8Array>): Readable {
+  return Readable.fromWeb(s as unknown as NodeWebReadableStream<Uint8Array>, { highWaterMark: 1024 * 1024 });
+}
+
+/**
+ * Encryption for new archives: age recipients when configured (the backup host then cannot read
+ * its own old backups: only the holder of the identity can), otherwise the passphrase.
+ */
+export function createArchiveEncryption(config: Config): ArchiveEncryption {
+  const recipients = config.backup.ageRecipients;
+  const passphrase = config.backup.encryptionPassword;
+  if (recipients.length > 0) {
+    return {
+      info: { mode: 'recipients', recipients: recipients.map((r) => ({ fingerprint: recipientFingerprint(r) })) },
+      async encrypt(plaintext) {
+        const e = new Encrypter();
+        for (const r of recipients) {
+          try {
+            e.addRecipient(r);
+          } catch {
+            throw new ConfigError([`BACKUP_AGE_RECIPIENTS contains an invalid age recipient (${recipientFingerprint(r)})`]);
+          }
+        }
+        return fromWeb(await e.encrypt(toWeb(plaintext)));
+      },
+    };
+  }
+  if (passphrase) {
+    return {
+      info: { mode: 'passphrase', scrypt_work_factor: SCRYPT_WORK_FACTOR },
+      async encrypt(plaintext) {
+        const e = new Encrypter();
+        e.setPassphrase(passphrase.reveal());
+        e.setScryptWorkFactor(SCRYPT_WORK_FACTOR);
+        return fromWeb(await e.encrypt(toWeb(plaintext)));
+      },
+    };
+  }
+  throw new ConfigError(['no backup encryption configured: set BACKUP_AGE_RECIPIENTS or BACKUP_ENCRYPTION_PASSWORD']);
+}
+
+/** Reads `AGE-SECRET-KEY-...` lines from an age identity file (comments and blanks ignored). */
+export async function readIdentityFile(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError([`BACKUP_AGE_IDENTITY_FILE ${file} cannot be read (${code ?? 'error'})`]);
+  }
+  const ids = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('AGE-SECRET-KEY-'));
+  if (ids.length === 0) throw new ConfigError([`BACKUP_AGE_IDENTITY_FILE ${file} holds no AGE-SECRET-KEY line`]);
+  return ids;
+}
+
+export interface ArchiveDecryption {
+  /** Recipient fingerprints of the identities we hold, to explain a wrong-key failure. */
+  readonly fingerprints: string[];
+  /** Resolves once the header is authenticated; the stream then yields plaintext. */
+  decrypt(ciphertext: Readable): Promise<Readable>;
+}
+
+export async function createArchiveDecryption(config: Config): Promise<ArchiveDecryption> {
+  const identities = config.backup.ageIdentityFile ? await readIdentityFile(config.backup.ageIdentityFile) : [];
+  const passphrase: Secret | undefined = config.backup.encryptionPassword;
+  if (identities.length === 0 && !passphrase) {
+    throw new ConfigError(['nothing to decrypt with: set BACKUP_AGE_IDENTITY_FILE (recipient mode) or BACKUP_ENCRYPTION_PASSWORD'], {
+      hint: 'in recipient mode the backup host cannot decrypt; use `backup verify --quick` there, or pass the identity file',
+    });
+  }
+  const fingerprints: string[] = [];
+  for (const id of identities) {
+    try {
+      fingerprints.push(recipientFingerprint(await identityToRecipient(id)));
+    } catch {
+      throw new ConfigError([`BACKUP_AGE_IDENTITY_FILE holds an invalid identity`]);
+    }
+  }
+  return {
+    fingerprints,
+    async decrypt(ciphertext) {
+      const d = new Decrypter();
+      for (const id of identities) d.addIdentity(id);
+      if (passphrase) d.addPassphrase(passphrase.reveal());
+      try {
+        return fromWeb(await d.decrypt(toWeb(ciphertext)));
+      } catch (error) {
+        throw classifyDecryptError(error, { fingerprints });
+      }
+    },
+  };
+}
+
+/** Turns the age library's errors into the documented ones. */
+export function classifyDecryptError(error: unknown, ctx: { fingerprints?: string[]; expected?: EncryptionInfo } = {}): BotctlError {
+  if (error instanceof BotctlError) return error;
+  const msg = error instanceof Error ? error.message : String(error);
+  if (/no identity matched/i.test(msg)) {
+    const expected = ctx.expected?.recipients?.map((r) => r.fingerprint).join(', ');
+    const ours = ctx.fingerprints?.length ? ctx.fingerprints.join(', ') : 'a passphrase';
+    return new WrongKeyError('cannot decrypt: the passphrase or identity does not match this backup', {
+      hint:
+        ctx.expected?.mode === 'passphrase'
+          ? 'this backup was made with BACKUP_ENCRYPTION_PASSWORD; set the passphrase that was in use then'
+          : `the backup was encrypted for ${expected ?? 'other recipients'}; you hold ${ours}`,
+      cause: error,
+    });
+  }
+  if (/invalid header HMAC/i.test(msg)) {
+    return new IntegrityError('the archive header failed authentication: the file was modified or corrupted', { cause: error });
+  }
+  if (/invalid (version|header|stanza|non-ASCII)|stream ended before/i.test(msg)) {
+    return new IntegrityError('the archive header is damaged: the file was modified, corrupted or cut short', { cause: error });
+  }
+  if (/tag|decrypt|final chunk|invalid/i.test(msg)) {
+    return new IntegrityError('the archive failed authentication while decrypting: it was modified, corrupted or truncated', {
+      cause: error,
+    });
+  }
+  return new BotctlError('DECRYPT_FAILED', ExitCode.INTEGRITY, `decryption failed: ${msg}`, { cause: error });
+}
+
+/** Writes a new identity file (0600, never overwriting) and returns its recipient. */
+export async function generateIdentityFile(file: string, createdAt: string): Promise<{ recipient: string; file: string }> {
+  const identity = await generateX25519Identity();
+  const recipient = await identityToRecipient(identity);
+  const text = `# created: ${createdAt}\n# public key: ${recipient}\n${identity}\n`;
+  try {
+    await fsp.writeFile(file, text, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new BotctlError('EXISTS', ExitCode.REFUSED, `${file} already exists; refusing to overwrite an identity`, {
+        hint: 'choose another --output path; losing an identity loses every backup made for it',
+      });
+    }
+    throw error;
+  }
+  return { recipient, file };
+}

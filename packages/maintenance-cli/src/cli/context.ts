@@ -1,0 +1,171 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  type Clock,
+  type Config,
+  createLogger,
+  DailyFileSink,
+  type LoadedConfig,
+  loadConfig,
+  type Logger,
+  Redactor,
+  type RawEnv,
+  serviceLogDir,
+  systemClock,
+} from '@botctl/core';
+import { Chalk, type ChalkInstance } from 'chalk';
+import { PgDumper } from '../backup/dumper.js';
+import { createArchiveDecryption, createArchiveEncryption, type ArchiveDecryption } from '../backup/encryption.js';
+import { acquireLock, type HeldLock } from '../lock/maintenance-lock.js';
+import { type Reporter, silentReporter } from '../reporter/reporter.js';
+import { TextReporter } from '../reporter/text-reporter.js';
+import { LocalDirStorage } from '../storage/local-dir-storage.js';
+import type { Storage } from '../storage/storage.js';
+
+export interface GlobalOptions {
+  envFile?: string;
+  json?: boolean;
+  color?: boolean;
+}
+
+export interface Io {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  env: RawEnv;
+  cwd: string;
+  /** Aborted on SIGINT/SIGTERM with an InterruptedError as reason. */
+  signal: AbortSignal;
+}
+
+export const TOOL_VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+/**
+ * Everything a command needs, built from the global options: configuration (loaded once, on
+ * first use), output, reporter, clock, logs, storages. Commands stay thin: they turn flags into
+ * options and call the library with what this gives them.
+ */
+export class CliContext {
+  readonly io: Io;
+  readonly options: GlobalOptions;
+  readonly clock: Clock;
+  readonly style: ChalkInstance;
+  readonly tty: boolean;
+  exitCode = 0;
+  #loaded: LoadedConfig | undefined;
+  #log: Logger | undefined;
+
+  constructor(options: GlobalOptions, io: Io, clock: Clock = systemClock) {
+    this.options = options;
+    this.io = io;
+    this.clock = clock;
+    const noColor = options.color === false || io.env.NO_COLOR !== undefined || io.env.TERM === 'dumb';
+    this.tty = Boolean(io.stderr.isTTY) && io.env.TERM !== 'dumb';
+    this.style = new Chalk({ level: noColor || !io.stdout.isTTY ? 0 : 1 });
+  }
+
+  get json(): boolean {
+    return Boolean(this.options.json);
+  }
+
+  get loaded(): LoadedConfig {
+    this.#loaded ??= loadConfig({ envFile: this.options.envFile, cwd: this.io.cwd, env: this.io.env });
+    return this.#loaded;
+  }
+
+  get config(): Config {
+    return this.loaded.config;
+  }
+
+  /** Scrubs secrets from text; works even when the configuration could not be loaded. */
+  get redactor(): Redactor {
+    try {
+      return this.loaded.redactor;
+    } catch {
+      return new Redactor();
+    }
+  }
+
+  get reporter(): Reporter {
+    if (this.json) return silentReporter;
+    const errStyle = new Chalk({ level: this.style.level > 0 && this.io.stderr.isTTY ? 1 : 0 });
+    return new TextReporter(this.io.stderr, errStyle, this.tty);
+  }
+
+  /** `logs/maintenance/YYYY-MM-DD.log`: every maintenance action, in the plan's format. */
+  get log(): Logger {
+    if (!this.#log) {
+      const c = this.config;
+      const sink = new DailyFileSink(serviceLogDir(c.logPath, 'maintenance'), c.timezone);
+      let warned = false;
+      this.#log = createLogger({
+        timeZone: c.timezone,
+        level: c.logLevel,
+        clock: this.clock,
+        redactor: this.loaded.redactor,
+        sinks: [sink],
+        onSinkError: (error) => {
+          if (warned) return;
+          warned = true;
+          this.io.stderr.write(`warning: cannot write the maintenance log in ${sink.dir}: ${(error as Error).message}\n`);
+        },
+      });
+    }
+    return this.#log;
+  }
+
+  get local(): LocalDirStorage {
+    return new LocalDirStorage(this.config.backup.localDir, 'local');
+  }
+
+  get offsite(): Storage | undefined {
+    const dir = this.config.backup.offsiteDir;
+    return dir ? new LocalDirStorage(dir, 'offsite') : undefined;
+  }
+
+  lock = (command: string): HeldLock => acquireLock(this.config.backup.localDir, command, this.clock);
+
+  dumper(): PgDumper {
+    return new PgDumper({
+      databaseUrl: this.config.databaseUrl!,
+      redactor: this.loaded.redactor,
+      binDir: this.config.pgBinDir,
+      lockWaitTimeoutSeconds: 300,
+    });
+  }
+
+  encryption() {
+    return createArchiveEncryption(this.config);
+  }
+
+  #decryption: Promise<ArchiveDecryption> | undefined;
+  decryption = (): Promise<ArchiveDecryption> => {
+    this.#decryption ??= createArchiveDecryption(this.config);
+    return this.#decryption;
+  };
+
+  /** A path for people: relative to the tenant folder when inside it. */
+  displayPath(p: string): string {
+    const rel = path.relative(this.config.baseDir, p);
+    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+  }
+
+  /** Prints the command's result: one JSON object with --json, else the rendered text. */
+  emit(result: object, render: () => string): void {
+    if (this.json) this.io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else {
+      const text = render();
+      if (text) this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    }
+  }
+
+  warn(message: string): void {
+    this.io.stderr.write(`${this.style.yellow('warning:')} ${message}\n`);
+  }
+}

@@ -1,0 +1,53 @@
+import { PartialError, requireSettings } from '@botctl/core';
+import type { Command } from 'commander';
+import { createBackup } from '../../backup/create-backup.js';
+import { renderCreate } from '../../render/backup.js';
+import type { Run } from '../types.js';
+import { TOOL_VERSION } from '../../cli/context.js';
+
+interface Opts {
+  offsite?: boolean;
+  logs: boolean;
+  scheduled?: boolean;
+}
+
+export function registerBackupCreate(backup: Command, run: Run): void {
+  backup
+    .command('create')
+    .description('dump the database and archive it with config and logs, encrypted (age), atomically')
+    .option('--offsite', 'also copy the archive to BACKUP_OFFSITE_DIR and verify the copy')
+    .option('--no-offsite', 'do not copy offsite, even for a scheduled run')
+    .option('--no-logs', 'leave the log folder out of the archive')
+    .option('--scheduled', 'an automatic run: offsite follows BACKUP_AUTOMATIC_OFFSITE unless --offsite/--no-offsite')
+    .action(
+      run<Opts>(async (ctx, opts) => {
+        requireSettings(ctx.config, ['database', 'encryption']);
+        const offsite = opts.offsite ?? (opts.scheduled ? ctx.config.backup.automaticOffsite : false);
+        const result = await createBackup(
+          {
+            config: ctx.config,
+            local: ctx.local,
+            offsite: ctx.offsite,
+            dumper: ctx.dumper(),
+            encryption: ctx.encryption(),
+            reporter: ctx.reporter,
+            log: ctx.log,
+            clock: ctx.clock,
+            lock: ctx.lock,
+            toolVersion: TOOL_VERSION,
+            signal: ctx.io.signal,
+          },
+          { offsite, includeLogs: opts.logs, kind: opts.scheduled ? 'scheduled' : 'manual' },
+        );
+        ctx.emit({ ok: result.status === 'ok', ...result }, () => renderCreate(result, ctx.style, (p) => ctx.displayPath(p)));
+        if (result.status === 'partial' && result.offsite.status === 'failed') {
+          throw Object.assign(
+            new PartialError(`offsite copy failed: ${result.offsite.error}; the local backup ${result.name} is complete`, {
+              hint: 'check BACKUP_OFFSITE_DIR (mounted? writable? space?) and re-run with --offsite',
+            }),
+            { reported: true },
+          );
+        }
+      }),
+    );
+}

@@ -1,0 +1,56 @@
+import { UsageError } from '@botctl/core';
+import type { Command } from 'commander';
+import { resolveArchiveArg } from '../../backup/catalog.js';
+import { type VerifyTarget, verifyBackups } from '../../backup/verify-backup.js';
+import { renderVerify } from '../../render/backup.js';
+import type { Run } from '../types.js';
+
+interface Opts {
+  latest?: boolean;
+  all?: boolean;
+  quick?: boolean;
+}
+
+export function registerBackupVerify(backup: Command, run: Run): void {
+  backup
+    .command('verify')
+    .description('prove a backup restorable: decrypt to the end, check every member, read the dump through pg_restore')
+    .argument('[file]', 'archive name in BACKUP_LOCAL_DIR, or a path')
+    .option('--latest', 'the newest complete local backup')
+    .option('--all', 'every backup, local and offsite copies')
+    .option('--quick', 'only compare the SHA-256 with the sidecar (needs no key)')
+    .action(
+      run<Opts>(async (ctx, opts, args) => {
+        const file = args[0];
+        const chosen = [file !== undefined, Boolean(opts.latest), Boolean(opts.all)].filter(Boolean).length;
+        if (chosen !== 1) throw new UsageError('give exactly one of <file>, --latest or --all', { hint: 'botctl backup verify --latest' });
+        const target: VerifyTarget = file
+          ? { kind: 'archive', archive: resolveArchiveArg(file, ctx.local, ctx.io.cwd) }
+          : opts.latest
+            ? { kind: 'latest' }
+            : { kind: 'all' };
+        const { report, firstError } = await verifyBackups(
+          {
+            config: ctx.config,
+            local: ctx.local,
+            offsite: ctx.offsite,
+            reporter: ctx.reporter,
+            log: ctx.log,
+            clock: ctx.clock,
+            lock: ctx.lock,
+            decryption: ctx.decryption,
+            redactor: ctx.redactor,
+            signal: ctx.io.signal,
+            pgBinDir: ctx.config.pgBinDir,
+          },
+          target,
+          { quick: Boolean(opts.quick) },
+        );
+        // One archive that failed: the error line says it all. Several: a line each, then the error.
+        if (!(firstError && report.results.length === 1 && !ctx.json)) ctx.emit({ ...report }, () => renderVerify(report, ctx.style));
+        if (firstError) {
+          throw report.results.length === 1 && !ctx.json ? firstError : Object.assign(firstError, { reported: true });
+        }
+      }),
+    );
+}

@@ -1,0 +1,35 @@
+import { BotctlError, ExitCode } from '@botctl/core';
+import type { Command } from 'commander';
+import { runDemo } from '../demo/run-demo.js';
+import type { Run } from './types.js';
+
+export function registerDemo(program: Command, run: Run): void {
+  program
+    .command('demo')
+    .description('throwaway PostgreSQL with a sample shop: backup create --offsite, list, verify; then clean up')
+    .option('--keep', 'keep the demo folder (PostgreSQL stopped) to look around')
+    .option('--scale <n>', 'multiply the sample data', '1')
+    .action(
+      run<{ keep?: boolean; scale: string }>(async (ctx, opts) => {
+        const scale = Number(opts.scale);
+        if (!Number.isInteger(scale) || scale < 1 || scale > 10_000) {
+          throw new BotctlError('USAGE', ExitCode.USAGE, '--scale must be a whole number from 1 to 10000');
+        }
+        const result = await runDemo(ctx.reporter, {
+          keep: Boolean(opts.keep),
+          json: ctx.json,
+          scale,
+          stdout: ctx.io.stdout,
+          stderr: ctx.io.stderr,
+          color: ctx.style.level > 0,
+        });
+        ctx.emit(result, () => (result.ok ? ctx.style.green('\n✓ Demo finished: backup made, copied offsite, listed and fully verified.') : ''));
+        if (!result.ok) {
+          const failed = result.commands.find((c) => c.exit_code !== 0)!;
+          throw Object.assign(new BotctlError('DEMO_FAILED', failed.exit_code, `demo step failed: ${failed.command} (exit ${failed.exit_code})`), {
+            reported: true,
+          });
+        }
+      }),
+    );
+}

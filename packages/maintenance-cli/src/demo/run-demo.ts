@@ -1,0 +1,178 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createSql,
+  type EphemeralCluster,
+  FieldCipher,
+  formatLogLine,
+  isoWithOffset,
+  migrate,
+  redactDatabaseUrl,
+  Secret,
+  seedDemo,
+  startEphemeralCluster,
+  systemClock,
+  zonedDate,
+} from '@botctl/core';
+import { execa } from 'execa';
+import { generateIdentityFile } from '../backup/encryption.js';
+import type { Reporter } from '../reporter/reporter.js';
+
+export interface DemoOptions {
+  keep: boolean;
+  json: boolean;
+  scale: number;
+  /** Where the CLI's own output goes (the demo runs the real commands). */
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  color: boolean;
+}
+
+export interface DemoResult {
+  ok: boolean;
+  dir: string;
+  kept: boolean;
+  env_file: string;
+  identity_file: string;
+  database: string;
+  seeded: Record<string, number>;
+  commands: { command: string; exit_code: number; result?: unknown }[];
+}
+
+const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+const TZ = 'Asia/Jakarta';
+
+/**
+ * `botctl demo`: a throwaway PostgreSQL with a sample shop, a tenant folder with its .env and an
+ * age identity, then the real commands a sysadmin would type (backup create --offsite, list,
+ * verify), run as separate botctl processes. Everything lives in one temp folder, removed at the
+ * end unless --keep.
+ */
+export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<DemoResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'botctl-demo-'));
+  fs.chmodSync(dir, 0o755);
+  let cluster: EphemeralCluster | undefined;
+  const commands: DemoResult['commands'] = [];
+  try {
+    reporter.step(`Demo folder: ${dir}`);
+    reporter.step('Starting a throwaway PostgreSQL on 127.0.0.1 …');
+    cluster = await startEphemeralCluster({ parentDir: dir });
+    const dbUrl = await cluster.createDatabase('toko_demo');
+    reporter.step(`PostgreSQL ${cluster.port} up; database toko_demo (${redactDatabaseUrl(dbUrl.reveal())})`);
+
+    const dataKey = FieldCipher.generateKey();
+    const cipher = FieldCipher.fromSecret(new Secret(dataKey));
+    const sql = createSql(dbUrl, { max: 2 });
+    let seeded;
+    try {
+      await migrate(sql);
+      seeded = await seedDemo(sql, { cipher, scale: opts.scale });
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+    reporter.step(
+      `Sample shop loaded: ${seeded.products} products, ${seeded.stockItems} encrypted stock items, ${seeded.users} buyers, ${seeded.orders} orders, ${seeded.deposits} deposits`,
+    );
+
+    const tenant = path.join(dir, 'toko-demo');
+    const keys = path.join(dir, 'admin-laptop');
+    fs.mkdirSync(path.join(tenant, 'logs', 'bot-order'), { recursive: true });
+    fs.mkdirSync(keys, { recursive: true });
+    const identityFile = path.join(keys, 'backup-identity.txt');
+    const { recipient } = await generateIdentityFile(identityFile, isoWithOffset(systemClock.now(), TZ));
+    const envFile = path.join(tenant, '.env');
+    fs.writeFileSync(
+      envFile,
+      [
+        '# Demo tenant written by `botctl demo`',
+        `DATABASE_URL=${dbUrl.reveal()}`,
+        'BOT_STORE_NAME=Toko Demo',
+        `BOT_TIMEZONE=${TZ}`,
+        `DATA_ENCRYPTION_KEY=${dataKey}`,
+        `BACKUP_AGE_RECIPIENTS=${recipient}`,
+        `BACKUP_AGE_IDENTITY_FILE=${identityFile}`,
+        'BACKUP_LOCAL_DIR=backups/local',
+        'BACKUP_OFFSITE_DIR=backups/offsite',
+        'BOT_LOG_PATH=logs',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    const now = systemClock.now();
+    fs.writeFileSync(
+      path.join(tenant, 'logs', 'bot-order', `${zonedDate(now, TZ)}.log`),
+      [
+        formatLogLine(now, 'INFO', 'Bot started (long polling)', TZ),
+        formatLogLine(now, 'INFO', '[expired_payments] 0 invoice kedaluwarsa dibersihkan', TZ),
+        formatLogLine(now, 'INFO', '[snk] Purge 0 submission lebih lama dari 30 hari', TZ),
+        '',
+      ].join('\n'),
+    );
+
+    const runCli = async (args: string[]) => {
+      const full = ['--env-file', envFile, ...args, ...(opts.json ? ['--json'] : []), ...(opts.color ? [] : ['--no-color'])];
+      if (!opts.json) opts.stderr.write(`\n$ botctl ${['--env-file', envFile, ...args].join(' ')}\n`);
+      const r = await execa(process.execPath, [MAIN, ...full], {
+        cwd: tenant,
+        reject: false,
+        stdin: 'ignore',
+        stdout: opts.json ? 'pipe' : 'inherit',
+        stderr: opts.json ? 'pipe' : 'inherit',
+        env: { FORCE_COLOR: opts.color ? '1' : '0' },
+      });
+      let result: unknown;
+      if (opts.json) {
+        try {
+          result = JSON.parse(String(r.stdout));
+        } catch {
+          result = String(r.stdout);
+        }
+      }
+      commands.push({ command: `botctl ${args.join(' ')}`, exit_code: r.exitCode ?? 1, ...(opts.json ? { result } : {}) });
+      return r.exitCode ?? 1;
+    };
+
+    const codes = [
+      await runCli(['backup', 'create', '--offsite']),
+      await runCli(['backup', 'list']),
+      await runCli(['backup', 'verify', '--latest']),
+    ];
+    const ok = codes.every((c) => c === 0);
+
+    if (!opts.json) {
+      opts.stderr.write('\n');
+      reporter.step('Where everything is:');
+      for (const [what, where] of [
+        ['tenant env file', envFile],
+        ['local backups', path.join(tenant, 'backups', 'local')],
+        ['offsite copies', path.join(tenant, 'backups', 'offsite')],
+        ['maintenance log', path.join(tenant, 'logs', 'maintenance')],
+        ['age identity (keep off the server)', identityFile],
+        ['PostgreSQL data', cluster.dataDir],
+      ] as const) {
+        opts.stderr.write(`    ${what.padEnd(36)} ${where}\n`);
+      }
+    }
+    return {
+      ok,
+      dir,
+      kept: opts.keep,
+      env_file: envFile,
+      identity_file: identityFile,
+      database: redactDatabaseUrl(dbUrl.reveal()),
+      seeded: { ...seeded },
+      commands,
+    };
+  } finally {
+    if (cluster) await cluster.stopServer();
+    if (opts.keep) {
+      reporter.step(`Kept ${dir} (PostgreSQL stopped). Remove it with: rm -rf ${dir}`);
+    } else {
+      await cluster?.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
+      reporter.step(`Cleaned up ${dir}`);
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import { formatBytes, formatDuration, isoWithOffset, zonedDateTime } from '@botctl/core';
+import type { ChalkInstance } from 'chalk';
+import type { BackupEntry } from '../backup/catalog.js';
+import type { CreateResult } from '../backup/create-backup.js';
+import type { VerifyReport } from '../backup/verify-backup.js';
+import { table } from './table.js';
+
+export function renderCreate(r: CreateResult, s: ChalkInstance, displayPath: (p: string) => string): string {
+  const lines = [
+    `${r.status === 'ok' ? s.green('✓ Backup complete') : s.yellow('⚠ Backup complete locally; offsite copy FAILED')}`,
+    `  archive   ${s.bold(displayPath(r.path))}`,
+    `  size      ${formatBytes(r.size)} (dump ${formatBytes(r.dump_bytes)}), ${r.members} members`,
+    `  database  ${r.database.name}: ${r.tables} tables, ${r.rows} rows (PostgreSQL ${r.database.server_version}, pg_dump ${r.database.pg_dump_version})`,
+    `  files     ${r.config_files.length} config, ${r.log_files} log`,
+    `  encrypted ${r.encryption.mode === 'recipients' ? `for ${r.encryption.recipients?.length ?? 0} age recipient(s)` : 'with the passphrase (scrypt)'}`,
+    `  sha256    ${r.sha256}`,
+    `  took      ${formatDuration(r.duration_ms)}`,
+  ];
+  if (r.offsite.status === 'ok') lines.push(`  offsite   ${s.green('✓')} ${displayPath(r.offsite.path)} (hash verified)`);
+  else if (r.offsite.status === 'failed') lines.push(`  offsite   ${s.red('✗')} ${r.offsite.error}`);
+  for (const w of r.warnings) lines.push(`  ${s.yellow('warning')}   ${w}`);
+  return lines.join('\n');
+}
+
+export interface ListItem {
+  name: string;
+  time: string;
+  kind: string;
+  size: number;
+  sha256: string | null;
+  store_name: string | null;
+  complete: boolean;
+  where: 'local' | 'offsite' | 'both';
+  locations: { location: string; path: string; size: number; complete: boolean }[];
+  last_verification: BackupEntry['last_verification'] | null;
+  last_good_verification: BackupEntry['last_good_verification'] | null;
+  last_drill: BackupEntry['last_drill'] | null;
+}
+
+export function toListItem(e: BackupEntry, timeZone: string): ListItem {
+  const locs = new Set(e.copies.map((c) => c.location));
+  return {
+    name: e.name,
+    time: isoWithOffset(e.time, timeZone),
+    kind: e.kind,
+    size: e.size,
+    sha256: e.sha256 ?? null,
+    store_name: e.store_name ?? null,
+    complete: e.complete,
+    where: locs.size === 2 ? 'both' : locs.has('offsite') ? 'offsite' : 'local',
+    locations: e.copies.map((c) => ({
+      location: c.location,
+      path: `${c.storage.description}/${e.name}`,
+      size: c.object.size,
+      complete: Boolean(c.sidecar),
+    })),
+    last_verification: e.last_verification ?? null,
+    last_good_verification: e.last_good_verification ?? null,
+    last_drill: e.last_drill ?? null,
+  };
+}
+
+function ago(iso: string | undefined, now: Date): string {
+  if (!iso) return '';
+  const ms = now.getTime() - Date.parse(iso);
+  if (ms < 60_000) return 'just now';
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min ago`;
+  if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)} h ago`;
+  return `${Math.round(ms / 86_400_000)} d ago`;
+}
+
+export function renderList(items: BackupEntry[], timeZone: string, now: Date, s: ChalkInstance): string {
+  if (items.length === 0) return 'No backups yet. Make one with `botctl backup create`.';
+  const rows = items.map((e) => {
+    const item = toListItem(e, timeZone);
+    const v = e.last_verification;
+    const verified = v ? `${v.ok ? s.green('ok') : s.red('FAILED')} ${v.level} ${ago(v.at, now)}` : s.dim('never');
+    const drill = e.last_drill ? `${e.last_drill.ok ? s.green('ok') : s.red('FAILED')} ${ago(e.last_drill.at, now)}` : s.dim('—');
+    return [
+      e.complete ? e.name : `${e.name} ${s.red('(incomplete: no sidecar)')}`,
+      zonedDateTime(e.time, timeZone),
+      formatBytes(e.size),
+      item.where,
+      e.kind === 'manual' ? '' : e.kind,
+      verified,
+      drill,
+    ];
+  });
+  return table(['NAME', `TIME (${timeZone})`, 'SIZE', 'WHERE', 'KIND', 'VERIFIED', 'DRILL'], rows);
+}
+
+export function renderVerify(report: VerifyReport, s: ChalkInstance): string {
+  return report.results
+    .map((r) =>
+      r.ok
+        ? `${s.green('✓')} ${r.name} (${r.location}): OK, ${r.level} check` +
+          (r.checked?.tables !== undefined ? `: ${r.checked.members} members, dump read by pg_restore, ${r.checked.tables} tables / ${r.checked.rows} rows in manifest` : '') +
+          ` (${formatDuration(r.duration_ms)})`
+        : `${s.red('✗')} ${r.name} (${r.location}): ${r.error?.message}${r.error?.hint ? s.dim(` (hint: ${r.error.hint})`) : ''}`,
+    )
+    .join('\n');
+}

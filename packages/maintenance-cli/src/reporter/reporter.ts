@@ -1,0 +1,39 @@
+/**
+ * How domain code tells a person what is happening. Domain code never writes to the console;
+ * the command picks a reporter: text (progress bars only at a terminal), or silent (--json, cron
+ * quiet mode).
+ */
+export interface Progress {
+  /** Running total of bytes processed. */
+  update(bytes: number): void;
+  done(): void;
+}
+
+export interface Reporter {
+  step(message: string): void;
+  warn(message: string): void;
+  progress(label: string): Progress;
+}
+
+const noProgress: Progress = { update: () => {}, done: () => {} };
+
+export const silentReporter: Reporter = {
+  step: () => {},
+  warn: () => {},
+  progress: () => noProgress,
+};
+
+/** Collects messages; for tests. */
+export class RecordingReporter implements Reporter {
+  readonly steps: string[] = [];
+  readonly warnings: string[] = [];
+  step(message: string): void {
+    this.steps.push(message);
+  }
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+  progress(): Progress {
+    return noProgress;
+  }
+}

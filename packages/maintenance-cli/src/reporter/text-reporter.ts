@@ -1,0 +1,63 @@
+import cliProgress from 'cli-progress';
+import { formatBytes, formatDuration } from '@botctl/core';
+import type { ChalkInstance } from 'chalk';
+import type { Progress, Reporter } from './reporter.js';
+
+/**
+ * Human output on stderr (stdout stays for results). At a terminal: colours and a live progress
+ * line (bytes, rate, elapsed). Under cron, with NO_COLOR or when not a TTY: plain lines, no bars.
+ */
+export class TextReporter implements Reporter {
+  readonly #stream: NodeJS.WriteStream;
+  readonly #tty: boolean;
+  readonly #style: ChalkInstance;
+
+  constructor(stream: NodeJS.WriteStream, style: ChalkInstance, tty: boolean) {
+    this.#stream = stream;
+    this.#style = style;
+    this.#tty = tty;
+  }
+
+  step(message: string): void {
+    this.#stream.write(`${this.#style.cyan('•')} ${message}\n`);
+  }
+
+  warn(message: string): void {
+    this.#stream.write(`${this.#style.yellow('warning:')} ${message}\n`);
+  }
+
+  progress(label: string): Progress {
+    if (!this.#tty) return { update: () => {}, done: () => {} };
+    const started = performance.now();
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: this.#stream,
+        format: `  ${label} {bytes} at {rate} · {elapsed}`,
+        hideCursor: true,
+        clearOnComplete: true,
+        fps: 8,
+        barsize: 0,
+        noTTYOutput: false,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(1, 0, { bytes: formatBytes(0), rate: '—', elapsed: '0 s' });
+    let stopped = false;
+    return {
+      update: (bytes) => {
+        if (stopped) return;
+        const secs = (performance.now() - started) / 1000;
+        bar.update(0, {
+          bytes: formatBytes(bytes),
+          rate: secs > 0.2 ? `${formatBytes(bytes / secs)}/s` : '—',
+          elapsed: formatDuration(performance.now() - started),
+        });
+      },
+      done: () => {
+        if (stopped) return;
+        stopped = true;
+        bar.stop();
+      },
+    };
+  }
+}

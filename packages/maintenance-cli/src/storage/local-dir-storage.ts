@@ -1,0 +1,116 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fsyncDir, partialName, writeFileAtomic } from '@botctl/core';
+import { HashTap } from '../util/hashing.js';
+import { assertObjectName, type PutOptions, type PutResult, type Storage, StorageError, type StoredObject } from './storage.js';
+
+/** A folder on a mounted filesystem: the local backup folder or an offsite mount. */
+export class LocalDirStorage implements Storage {
+  readonly kind: 'local' | 'offsite';
+  readonly dir: string;
+
+  constructor(dir: string, kind: 'local' | 'offsite' = 'local') {
+    this.dir = dir;
+    this.kind = kind;
+  }
+
+  get description(): string {
+    return this.dir;
+  }
+
+  #path(name: string): string {
+    assertObjectName(name);
+    return path.join(this.dir, name);
+  }
+
+  async list(): Promise<StoredObject[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const out: StoredObject[] = [];
+    for (const name of names) {
+      const st = await fsp.lstat(path.join(this.dir, name)).catch(() => undefined);
+      if (st?.isFile()) out.push({ name, size: st.size, mtime: st.mtime });
+    }
+    return out;
+  }
+
+  async stat(name: string): Promise<StoredObject | undefined> {
+    const st = await fsp.lstat(this.#path(name)).catch(() => undefined);
+    return st?.isFile() ? { name, size: st.size, mtime: st.mtime } : undefined;
+  }
+
+  async read(name: string): Promise<Readable> {
+    const p = this.#path(name);
+    // Open first so a missing file is reported here, not as a stream error later.
+    const fh = await fsp.open(p, 'r').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') throw new StorageError('NOT_FOUND', `${name} not found in ${this.dir}`);
+      throw error;
+    });
+    return fh.createReadStream({ highWaterMark: 1024 * 1024 });
+  }
+
+  async put(name: string, source: Readable, options: PutOptions = {}): Promise<PutResult> {
+    const final = this.#path(name);
+    await fsp.mkdir(this.dir, { recursive: true });
+    if (fs.existsSync(final)) throw new StorageError('ALREADY_EXISTS', `${name} already exists in ${this.dir}`);
+    const tmp = path.join(this.dir, partialName(name));
+    const tap = new HashTap(options.onProgress);
+    try {
+      // flush: fsync before close, so the data is on disk before the rename makes it visible.
+      const out = fs.createWriteStream(tmp, { flags: 'wx', mode: options.mode ?? 0o600, flush: true, highWaterMark: 1024 * 1024 });
+      await pipeline(source, tap, out, options.signal ? { signal: options.signal } : {});
+      await this.#publish(tmp, final, name);
+    } catch (error) {
+      source.destroy();
+      await fsp.rm(tmp, { force: true });
+      throw error;
+    }
+    await fsyncDir(this.dir);
+    return { size: tap.bytes, sha256: tap.digest() };
+  }
+
+  /** Moves the finished temp file into place without ever replacing an existing object. */
+  async #publish(tmp: string, final: string, name: string): Promise<void> {
+    try {
+      await fsp.link(tmp, final);
+      await fsp.unlink(tmp);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new StorageError('ALREADY_EXISTS', `${name} already exists in ${this.dir}`);
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EXDEV') {
+        // Filesystems without hard links (some FUSE and SMB mounts): check, then rename.
+        if (fs.existsSync(final)) throw new StorageError('ALREADY_EXISTS', `${name} already exists in ${this.dir}`);
+        await fsp.rename(tmp, final);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  async writeSmall(name: string, data: string | Uint8Array): Promise<void> {
+    await fsp.mkdir(this.dir, { recursive: true });
+    await writeFileAtomic(this.#path(name), data, 0o644);
+  }
+
+  async readSmall(name: string): Promise<Buffer | undefined> {
+    try {
+      return await fsp.readFile(this.#path(name));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    await fsp.rm(this.#path(name), { force: true });
+    await fsyncDir(this.dir).catch(() => undefined);
+  }
+}

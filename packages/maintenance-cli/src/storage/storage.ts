@@ -1,0 +1,59 @@
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  name: string;
+  size: number;
+  mtime: Date;
+}
+
+export interface PutResult {
+  size: number;
+  sha256: string;
+}
+
+export interface PutOptions {
+  signal?: AbortSignal | undefined;
+  /** File mode where the backend has one. Archives are 0600. */
+  mode?: number;
+  /** Called with the running byte count as data is stored. */
+  onProgress?: (bytes: number) => void;
+}
+
+/**
+ * Where backups live: the local backup folder, the offsite folder, (later) a remote.
+ * Contract, checked for every implementation by storage-contract tests:
+ * - `put` never makes a partial object visible under its final name: a failed, aborted or
+ *   interrupted put leaves nothing but (at worst) a temporary `*.partial-*` object, and it never
+ *   replaces an existing object (it fails with ALREADY_EXISTS).
+ * - `writeSmall` atomically creates or replaces a small object (sidecars).
+ * - `list` returns every object, temporaries included; callers filter.
+ * - `remove` of a missing object is not an error.
+ */
+export interface Storage {
+  readonly kind: 'local' | 'offsite' | 'memory';
+  /** For people: a path or remote name, never credentials. */
+  readonly description: string;
+  list(): Promise<StoredObject[]>;
+  stat(name: string): Promise<StoredObject | undefined>;
+  read(name: string): Promise<Readable>;
+  put(name: string, source: Readable, options?: PutOptions): Promise<PutResult>;
+  writeSmall(name: string, data: string | Uint8Array): Promise<void>;
+  readSmall(name: string): Promise<Buffer | undefined>;
+  remove(name: string): Promise<void>;
+}
+
+export class StorageError extends Error {
+  readonly code: 'ALREADY_EXISTS' | 'NOT_FOUND' | 'INVALID_NAME';
+  constructor(code: StorageError['code'], message: string) {
+    super(message);
+    this.name = 'StorageError';
+    this.code = code;
+  }
+}
+
+/** Object names are single path components: no separators, no dot-dot, nothing hidden by accident. */
+export function assertObjectName(name: string): void {
+  if (!name || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name.includes('\0')) {
+    throw new StorageError('INVALID_NAME', `invalid object name: ${JSON.stringify(name)}`);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Pulls up to `ahead` items from `source` before the consumer asks for them, so a slow consumer
+ * and a fast producer overlap (pg_dump keeps writing the next part while the previous one is
+ * compressed and encrypted). Memory is bounded by `ahead` items.
+ */
+export async function* prefetch<T>(source: AsyncIterable<T>, ahead: number): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  const queue: Promise<IteratorResult<T>>[] = [];
+  const fill = () => {
+    while (queue.length < ahead) {
+      const p = it.next();
+      // Errors surface when the item is consumed; keep Node from calling them unhandled meanwhile.
+      p.catch(() => undefined);
+      queue.push(p);
+    }
+  };
+  let finished = false;
+  try {
+    fill();
+    for (;;) {
+      const r = await queue.shift()!;
+      if (r.done) {
+        finished = true;
+        return;
+      }
+      fill();
+      yield r.value;
+    }
+  } finally {
+    if (!finished) await it.return?.(undefined).catch(() => undefined);
+  }
+}
+
+/**
+ * Fails with `makeError()` when `source` yields nothing for `ms` while we wait on it
+ * (time spent downstream does not count). `onStall` must make the source finish (kill the
+ * producer), so the pending read settles.
+ */
+export async function* withInactivityTimeout<T>(
+  source: AsyncIterable<T>,
+  ms: number,
+  onStall: (error: Error) => void,
+  makeError: () => Error,
+): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let stalled: Error | undefined;
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'stall'>((resolve) => {
+      timer = setTimeout(() => resolve('stall'), ms);
+    });
+    const next = it.next();
+    next.catch(() => undefined);
+    const r = await Promise.race([next, timeout]);
+    clearTimeout(timer);
+    if (r === 'stall') {
+      stalled = makeError();
+      onStall(stalled);
+      await next.catch(() => undefined);
+      throw stalled;
+    }
+    if (r.done) return;
+    yield r.value;
+  }
+}
+
+/** Resolves when `emitter` emits `event`; rejects on 'error' or a premature 'close'. */
+export function onceDrained(stream: NodeJS.WritableStream & { destroyed?: boolean; errored?: Error | null }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (stream.destroyed) {
+      reject(stream.errored ?? new Error('stream destroyed'));
+      return;
+    }
+    const cleanup = () => {
+      stream.removeListener('drain', onDrain);
+      stream.removeListener('error', onError);
+      stream.removeListener('close', onClose);
+    };
+    const onDrain = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    const onClose = () => {
+      cleanup();
+      reject(stream.errored ?? new Error('stream closed'));
+    };
+    stream.on('drain', onDrain);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
