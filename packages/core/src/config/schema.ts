@@ -17,16 +17,14 @@ const secret = () =>
 
 function integer(def: number, min: number, max: number) {
   return z.preprocess(
-    empty,
+    (v) => empty(v) ?? String(def),
     z
       .string()
       .trim()
       .regex(/^-?\d+$/, 'must be a whole number')
       .transform(Number)
-      .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-      .optional()
-      .default(String(def) as never),
-  ) as unknown as z.ZodType<number>;
+      .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`)),
+  );
 }
 
 function bool(def: boolean) {

@@ -209,6 +209,8 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
     const store = (async () => {
       try {
         const ciphertext = await deps.encryption.encrypt(writer.gzip);
+        // Its errors reach us through put(); this keeps an early one from being "unhandled".
+        ciphertext.on('error', () => undefined);
         return await deps.local.put(name, ciphertext, { signal: abort.signal, mode: 0o600 });
       } catch (error) {
         abort.abort(error);

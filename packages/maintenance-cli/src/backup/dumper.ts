@@ -139,12 +139,22 @@ export class PgDumper implements Dumper {
     }) as ResultPromise<{ reject: false }>;
 
     const redactor = this.#opts.redactor;
+    /**
+     * Stops pg_dump if it still runs and closes our end of its stdout, so that anything still
+     * holding the pipe (a wrapper's children) gets SIGPIPE instead of blocking forever.
+     */
+    const stop = () => {
+      if (subprocess.exitCode === null && !subprocess.killed) subprocess.kill('SIGTERM');
+      if (subprocess.exitCode !== 0 || subprocess.killed) subprocess.stdout?.destroy();
+    };
     async function* output(): AsyncGenerator<Buffer> {
+      let drained = false;
       try {
         for await (const chunk of subprocess.stdout!) yield chunk as Buffer;
+        drained = true;
       } finally {
-        // Reached on success, on error and when the consumer stops early (return()).
-        if (subprocess.exitCode === null && !subprocess.killed) subprocess.kill('SIGTERM');
+        // An error, or the consumer stopping early (return()): pg_dump must not outlive us.
+        if (!drained) stop();
       }
       const result = await subprocess;
       if (result.isCanceled) {
@@ -168,7 +178,8 @@ export class PgDumper implements Dumper {
       tableCounts,
       output: output(),
       async close() {
-        if (subprocess.exitCode === null) subprocess.kill('SIGTERM');
+        stop();
+        subprocess.stdout?.destroy();
         await subprocess;
         await closeAll();
       },

@@ -118,11 +118,8 @@ export async function createArchiveDecryption(config: Config): Promise<ArchiveDe
       const d = new Decrypter();
       for (const id of identities) d.addIdentity(id);
       if (passphrase) d.addPassphrase(passphrase.reveal());
-      try {
-        return fromWeb(await d.decrypt(toWeb(ciphertext)));
-      } catch (error) {
-        throw classifyDecryptError(error, { fingerprints });
-      }
+      // Errors are raw age errors; callers classify them with what they know of the archive.
+      return fromWeb(await d.decrypt(toWeb(ciphertext)));
     },
   };
 }

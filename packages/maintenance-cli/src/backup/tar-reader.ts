@@ -99,9 +99,12 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
       const block = await r.exact(BLOCK);
       if (!block) throw new TarFormatError('archive ends without the end-of-archive marker (truncated)');
       if (block.every((b) => b === 0)) return;
-      const h = new Header(block, 0, ex as never, gex as never);
+      // Decode the plain header, then apply pax overrides ourselves (tar's Header would also
+      // prepend the ustar prefix to a pax path).
+      const h = new Header(block, 0);
       if (!h.cksumValid) throw new TarFormatError('a tar header has a bad checksum');
-      const size = h.size ?? 0;
+      const over = { ...gex, ...ex } as { path?: string; size?: number; linkpath?: string };
+      const size = typeof over.size === 'number' && h.type !== 'ExtendedHeader' && h.type !== 'GlobalExtendedHeader' ? over.size : (h.size ?? 0);
       const padding = (BLOCK - (size % BLOCK)) % BLOCK;
       const type = h.type;
       if (type === 'ExtendedHeader' || type === 'GlobalExtendedHeader') {
@@ -118,8 +121,8 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
         else longLink = text;
         continue;
       }
-      const name = longName ?? h.path ?? '';
-      const linkpath = longLink ?? h.linkpath;
+      const name = over.path ?? longName ?? h.path ?? '';
+      const linkpath = over.linkpath ?? longLink ?? h.linkpath;
       longName = undefined;
       longLink = undefined;
       ex = undefined;

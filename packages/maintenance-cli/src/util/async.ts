@@ -51,8 +51,13 @@ export async function* withInactivityTimeout<T>(
     });
     const next = it.next();
     next.catch(() => undefined);
-    const r = await Promise.race([next, timeout]);
-    clearTimeout(timer);
+    let r: IteratorResult<T> | 'stall';
+    try {
+      r = await Promise.race([next, timeout]);
+    } finally {
+      // Also when the source throws: a forgotten timer would keep the process alive.
+      clearTimeout(timer);
+    }
     if (r === 'stall') {
       stalled = makeError();
       onStall(stalled);

@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { ConfigError, ExitCode } from '../errors.js';
+import { loadConfig, requireSettings } from './load.js';
+import { parseConfig } from './schema.js';
+
+const base = { baseDir: '/srv/shop' };
+
+describe('parseConfig', () => {
+  it('applies the plan defaults and resolves paths against the tenant folder', () => {
+    const r = parseConfig({}, base);
+    if (!r.ok) throw new Error(r.problems.join('; '));
+    const c = r.config;
+    expect(c.timezone).toBe('Asia/Jakarta');
+    expect(c.snkRetentionDays).toBe(30);
+    expect(c.backup.localDir).toBe('/srv/shop/backups/local');
+    expect(c.backup.offsiteDir).toBe('/srv/shop/backups/offsite');
+    expect(c.backup.time).toBe('00:00');
+    expect(c.backup.automaticOffsite).toBe(true);
+    expect(c.backup.enableAuto).toBe(false);
+    expect(c.health).toEqual({ enableAuto: true, intervalMinutes: 5, cpuThreshold: 80, memoryThreshold: 80, diskThreshold: 85, logUsageThresholdMb: 512 });
+    expect(c.logPath).toBe('/srv/shop/logs');
+    expect(Object.isFrozen(c.backup)).toBe(true);
+  });
+
+  it('reports every problem at once, naming each setting', () => {
+    const r = parseConfig(
+      {
+        DATABASE_URL: 'mysql://nope',
+        BOT_TIMEZONE: 'Mars/Olympus',
+        HEALTH_DISK_THRESHOLD: '150',
+        TELEGRAM_OWNER_IDS: '123,abc',
+        ENABLE_AUTO_BACKUP: 'maybe',
+        BACKUP_TIME: '25:00',
+        BACKUP_AGE_RECIPIENTS: 'not-a-key',
+      },
+      base,
+    );
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const text = r.problems.join('\n');
+    for (const name of ['DATABASE_URL', 'BOT_TIMEZONE', 'HEALTH_DISK_THRESHOLD', 'TELEGRAM_OWNER_IDS', 'ENABLE_AUTO_BACKUP', 'BACKUP_TIME', 'BACKUP_AGE_RECIPIENTS']) {
+      expect(text).toContain(name);
+    }
+    expect(r.problems).toHaveLength(7);
+  });
+
+  it('never puts a secret value in a problem message', () => {
+    const r = parseConfig({ TELEGRAM_BOT_TOKEN: 'sup3r-s3cret-value', BACKUP_ENCRYPTION_PASSWORD: 'short' }, base);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems.join(' ')).not.toContain('sup3r-s3cret-value');
+    expect(r.problems.join(' ')).not.toContain('short ');
+    expect(r.problems.some((p) => p.startsWith('BACKUP_ENCRYPTION_PASSWORD'))).toBe(true);
+  });
+
+  it('keeps secrets out of every printed form of the config', () => {
+    const r = parseConfig({ DATABASE_URL: 'postgresql://u:pw-xyz-123@h/db', BACKUP_ENCRYPTION_PASSWORD: 'a-long-passphrase-here' }, base);
+    if (!r.ok) throw new Error('unexpected');
+    const printed = [JSON.stringify(r.config), inspect(r.config, { depth: 10 }), `${r.config.databaseUrl}`].join('\n');
+    expect(printed).not.toContain('pw-xyz-123');
+    expect(printed).not.toContain('a-long-passphrase-here');
+    expect(r.config.databaseUrl?.reveal()).toContain('pw-xyz-123');
+  });
+
+  it('parses owner ids and booleans in the usual spellings', () => {
+    const r = parseConfig({ TELEGRAM_OWNER_IDS: ' 111, 222 ', ENABLE_AUTO_BACKUP: 'YES', BACKUP_AUTOMATIC_OFFSITE: '0', LOG_LEVEL: 'warning' }, base);
+    if (!r.ok) throw new Error(r.problems.join());
+    expect(r.config.telegram.ownerIds).toEqual([111, 222]);
+    expect(r.config.backup.enableAuto).toBe(true);
+    expect(r.config.backup.automaticOffsite).toBe(false);
+    expect(r.config.logLevel).toBe('WARN');
+  });
+});
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('lets a --env-file win over the environment and resolves paths from its folder', () => {
+    const tenant = path.join(dir, 'shop1');
+    fs.mkdirSync(tenant);
+    fs.writeFileSync(path.join(tenant, 'shop.env'), 'BOT_STORE_NAME=Shop One\nBACKUP_LOCAL_DIR=bk\n');
+    const { config } = loadConfig({ envFile: 'shop1/shop.env', cwd: dir, env: { BOT_STORE_NAME: 'from shell' } });
+    expect(config.storeName).toBe('Shop One');
+    expect(config.backup.localDir).toBe(path.join(tenant, 'bk'));
+    expect(config.envFile).toBe(path.join(tenant, 'shop.env'));
+  });
+
+  it('reads ./.env under the environment (dotenv convention)', () => {
+    fs.writeFileSync(path.join(dir, '.env'), 'BOT_STORE_NAME=From dotenv\nBOT_TIMEZONE=UTC\n');
+    const { config } = loadConfig({ cwd: dir, env: { BOT_STORE_NAME: 'From env' } });
+    expect(config.storeName).toBe('From env');
+    expect(config.timezone).toBe('UTC');
+  });
+
+  it('fails with a config error naming a missing --env-file', () => {
+    expect(() => loadConfig({ envFile: 'nope.env', cwd: dir, env: {} })).toThrow(/cannot read env file .*nope\.env: no such file/);
+  });
+
+  it('requireSettings lists every missing requirement with exit code 3', () => {
+    const { config } = loadConfig({ cwd: dir, env: {} });
+    try {
+      requireSettings(config, ['database', 'encryption']);
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const e = error as ConfigError;
+      expect(e.exitCode).toBe(ExitCode.CONFIG);
+      expect(e.problems).toHaveLength(2);
+      expect(e.message).toMatch(/DATABASE_URL/);
+      expect(e.message).toMatch(/BACKUP_AGE_RECIPIENTS/);
+    }
+  });
+});

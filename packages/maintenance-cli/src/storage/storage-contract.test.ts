@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { isPartialName } from '@botctl/core';
+import { sha256Hex } from '../util/hashing.js';
+import { LocalDirStorage } from './local-dir-storage.js';
+import { MemoryStorage } from './memory-storage.js';
+import type { Storage } from './storage.js';
+
+/** The contract every Storage implementation passes (restic's backend/test idea). */
+function contract(name: string, make: () => { storage: Storage; cleanup: () => void }) {
+  describe(`${name} storage contract`, () => {
+    let storage: Storage;
+    let cleanup: () => void;
+    beforeEach(() => {
+      ({ storage, cleanup } = make());
+    });
+    afterEach(() => cleanup());
+
+    it('puts an object and reports its size and SHA-256', async () => {
+      const data = Buffer.from('hello backup');
+      const r = await storage.put('a.bin', Readable.from([data]));
+      expect(r).toEqual({ size: data.length, sha256: sha256Hex(data) });
+      expect((await storage.stat('a.bin'))?.size).toBe(data.length);
+      const back: Buffer[] = [];
+      for await (const c of await storage.read('a.bin')) back.push(c as Buffer);
+      expect(Buffer.concat(back).equals(data)).toBe(true);
+    });
+
+    it('never replaces an existing object', async () => {
+      await storage.put('a.bin', Readable.from([Buffer.from('one')]));
+      await expect(storage.put('a.bin', Readable.from([Buffer.from('two')]))).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+      const back: Buffer[] = [];
+      for await (const c of await storage.read('a.bin')) back.push(c as Buffer);
+      expect(Buffer.concat(back).toString()).toBe('one');
+    });
+
+    it('leaves nothing visible when the source fails half-way', async () => {
+      async function* failing() {
+        yield Buffer.from('partial data');
+        throw new Error('source broke');
+      }
+      await expect(storage.put('b.bin', Readable.from(failing()))).rejects.toThrow('source broke');
+      expect(await storage.stat('b.bin')).toBeUndefined();
+      expect((await storage.list()).filter((o) => o.name.startsWith('b.bin'))).toEqual([]);
+    });
+
+    it('leaves nothing when aborted', async () => {
+      const ac = new AbortController();
+      async function* slow() {
+        yield Buffer.from('x');
+        ac.abort(new Error('stop'));
+        await new Promise((r) => setTimeout(r, 20));
+        yield Buffer.from('y');
+      }
+      await expect(storage.put('c.bin', Readable.from(slow()), { signal: ac.signal })).rejects.toThrow();
+      expect((await storage.list()).map((o) => o.name).filter((n) => n.startsWith('c.bin'))).toEqual([]);
+    });
+
+    it('writes small objects atomically, replacing them', async () => {
+      await storage.writeSmall('x.json', '{"a":1}');
+      await storage.writeSmall('x.json', '{"a":2}');
+      expect((await storage.readSmall('x.json'))?.toString()).toBe('{"a":2}');
+      expect(await storage.readSmall('missing.json')).toBeUndefined();
+      expect((await storage.list()).filter((o) => isPartialName(o.name))).toEqual([]);
+    });
+
+    it('removes objects, and removing a missing one is fine', async () => {
+      await storage.writeSmall('y', 'data');
+      await storage.remove('y');
+      await storage.remove('y');
+      expect(await storage.stat('y')).toBeUndefined();
+    });
+
+    it('rejects names that are paths', async () => {
+      await expect(storage.writeSmall('../evil', 'x')).rejects.toMatchObject({ code: 'INVALID_NAME' });
+      await expect(storage.put('a/b', Readable.from([Buffer.from('x')]))).rejects.toMatchObject({ code: 'INVALID_NAME' });
+    });
+  });
+}
+
+contract('memory', () => ({ storage: new MemoryStorage(), cleanup: () => {} }));
+contract('local folder', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-'));
+  return { storage: new LocalDirStorage(path.join(dir, 'nested', 'backups')), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+});
+
+describe('LocalDirStorage', () => {
+  it('creates archives with mode 0600', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-'));
+    try {
+      const s = new LocalDirStorage(dir);
+      await s.put('secret.enc', Readable.from([Buffer.from('x')]));
+      expect(fs.statSync(path.join(dir, 'secret.enc')).mode & 0o777).toBe(0o600);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

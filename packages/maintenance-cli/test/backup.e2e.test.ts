@@ -1,0 +1,532 @@
+import { execFileSync, execSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ExitCode, libpqEnv, parseDatabaseUrl } from '@botctl/core';
+import {
+  createTenant,
+  databaseDigest,
+  type EphemeralCluster,
+  listFiles,
+  makeTempDir,
+  parseJsonOutput,
+  pathWith,
+  removeDir,
+  runBotctl,
+  spawnBotctl,
+  startEphemeralCluster,
+  type Tenant,
+  writeFakePgDump,
+} from '@botctl/test-utils';
+
+const DOCS = fileURLToPath(new URL('../../../docs/', import.meta.url));
+
+interface CreateJson {
+  ok: boolean;
+  status: string;
+  name: string;
+  path: string;
+  size: number;
+  sha256: string;
+  tables: number;
+  rows: number;
+  offsite: { status: string; path?: string; error?: string };
+  config_files: string[];
+  log_files: number;
+}
+
+let cluster: EphemeralCluster;
+let work: string;
+
+beforeAll(async () => {
+  work = makeTempDir('botctl-e2e-');
+  cluster = await startEphemeralCluster({ parentDir: work });
+});
+
+afterAll(async () => {
+  await cluster?.destroy();
+  removeDir(work);
+});
+
+const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) =>
+  runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
+
+function decryptList(t: Tenant, archive: string): string[] {
+  return execSync(`age --decrypt -i "${t.identityFile}" "${archive}" | tar -tz`, { encoding: 'utf8' }).trim().split('\n');
+}
+
+/** The archive, sidecars, and no temporary or lock files: the state after a clean run. */
+function backupFiles(dir: string): string[] {
+  return listFiles(dir);
+}
+
+describe('backup create, list, verify (recipients mode)', () => {
+  let t: Tenant;
+  let created: CreateJson;
+
+  beforeAll(async () => {
+    t = await createTenant({ cluster, parentDir: work });
+    const run = await botctl(t, ['backup', 'create', '--offsite', '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(ExitCode.OK);
+    created = parseJsonOutput<CreateJson>(run);
+  });
+
+  it('writes the archive and its sidecar, locally and offsite, and nothing else', () => {
+    expect(created.ok).toBe(true);
+    expect(created.name).toMatch(/^backup-\d{8}-\d{6}\.tar\.gz\.enc$/);
+    expect(backupFiles(t.localDir)).toEqual([created.name, `${created.name}.meta.json`]);
+    expect(backupFiles(t.offsiteDir)).toEqual([created.name, `${created.name}.meta.json`]);
+    expect(fs.statSync(path.join(t.localDir, created.name)).mode & 0o777).toBe(0o600);
+    expect(created.offsite.status).toBe('ok');
+    expect(fs.readFileSync(path.join(t.offsiteDir, created.name)).equals(fs.readFileSync(path.join(t.localDir, created.name)))).toBe(true);
+  });
+
+  it('the real age CLI decrypts it and GNU tar lists dump, config, logs and the manifest last', () => {
+    const members = decryptList(t, path.join(t.localDir, created.name));
+    expect(members[0]).toBe('database.dump.0000');
+    expect(members).toContain('config/.env');
+    expect(members).toContain('logs/bot-order/2026-11-20.log');
+    expect(members.at(-1)).toBe('manifest.json');
+  });
+
+  it('records row counts that match the database, and a sidecar that matches the file', async () => {
+    const archive = path.join(t.localDir, created.name);
+    const manifest = JSON.parse(
+      execSync(`age --decrypt -i "${t.identityFile}" "${archive}" | tar -xzO manifest.json`, { encoding: 'utf8' }),
+    ) as { tables: { schema: string; table: string; rows: number }[]; store_name: string; members: { name: string }[] };
+    const digest = await databaseDigest(t.databaseUrl);
+    for (const tb of manifest.tables) expect(tb.rows).toBe(digest[`${tb.schema}.${tb.table}`]?.rows);
+    expect(manifest.tables.length).toBe(Object.keys(digest).length);
+    expect(manifest.store_name).toBe(t.env().BOT_STORE_NAME);
+    const sidecar = JSON.parse(fs.readFileSync(`${archive}.meta.json`, 'utf8')) as Record<string, unknown>;
+    expect(sidecar.sha256).toBe(execFileSync('sha256sum', [archive], { encoding: 'utf8' }).split(' ')[0]);
+    expect(sidecar.size).toBe(fs.statSync(archive).size);
+    expect(sidecar.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+07:00$/);
+    expect((sidecar.encryption as { mode: string }).mode).toBe('recipients');
+    expect((sidecar.members as unknown[]).length).toBe(manifest.members.length);
+  });
+
+  it('restores through age, tar and pg_restore into a database identical to the source', async () => {
+    const target = `${t.dbName}_copy`;
+    const targetUrl = await cluster.createDatabase(target);
+    const env = { ...process.env, ...libpqEnv(parseDatabaseUrl(targetUrl)) };
+    execSync(
+      `age --decrypt -i "${t.identityFile}" "${path.join(t.localDir, created.name)}" | tar -xzO --wildcards 'database.dump.*' | pg_restore --no-owner --exit-on-error -d "${target}"`,
+      { env },
+    );
+    expect(await databaseDigest(targetUrl)).toEqual(await databaseDigest(t.databaseUrl));
+  });
+
+  it('the manual recovery in docs/backup-format.md works as written', async () => {
+    const doc = fs.readFileSync(path.join(DOCS, 'backup-format.md'), 'utf8');
+    const block = /<!-- manual-recovery:start -->\s*```bash\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(block).toBeDefined();
+    const info = parseDatabaseUrl(t.databaseUrl);
+    const target = `${t.dbName}_manual`;
+    const script = block!
+      .replace(/^ARCHIVE=.*$/m, `ARCHIVE=${path.join('backups/local', created.name)}`)
+      .replace(/^IDENTITY=.*$/m, `IDENTITY=${t.identityFile}`)
+      .replace(/^TARGET_DB=.*$/m, `TARGET_DB=${target}`)
+      .replace(/^export PGHOST=.*$/m, `export PGHOST=${info.host} PGPORT=${info.port} PGUSER=${info.user}`);
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], {
+      cwd: t.dir,
+      env: { ...process.env, PGPASSWORD: info.password!.reveal() },
+      encoding: 'utf8',
+    });
+    expect(out).toContain('hash OK');
+    expect(await databaseDigest(cluster.url(target))).toEqual(await databaseDigest(t.databaseUrl));
+    expect(fs.readFileSync(path.join(t.dir, 'recovered', 'config', '.env'), 'utf8')).toBe(fs.readFileSync(t.envFile, 'utf8'));
+    expect(fs.existsSync(path.join(t.dir, 'recovered', 'manifest.json'))).toBe(true);
+    expect(fs.readdirSync(path.join(t.dir, 'recovered')).some((f) => f.startsWith('database.dump'))).toBe(false);
+  });
+
+  it('lists the backup as complete and present in both places', async () => {
+    const run = await botctl(t, ['backup', 'list', '--json']);
+    expect(run.exitCode).toBe(0);
+    const { backups } = parseJsonOutput<{ backups: { name: string; where: string; complete: boolean; time: string }[] }>(run);
+    expect(backups).toHaveLength(1);
+    expect(backups[0]).toMatchObject({ name: created.name, where: 'both', complete: true });
+    const text = await botctl(t, ['backup', 'list']);
+    expect(text.stdout).toMatch(new RegExp(`${created.name.replace(/\./g, '\\.')}\\s+\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}\\s+[\\d.]+ KiB\\s+both`));
+  });
+
+  it('verifies fully, records the result in the sidecar, and list shows it', async () => {
+    const run = await botctl(t, ['backup', 'verify', '--latest']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/OK, full check/);
+    const sidecar = JSON.parse(fs.readFileSync(path.join(t.localDir, `${created.name}.meta.json`), 'utf8')) as {
+      verifications: { ok: boolean; level: string }[];
+    };
+    expect(sidecar.verifications.at(-1)).toMatchObject({ ok: true, level: 'full' });
+    const list = parseJsonOutput<{ backups: { last_verification: { ok: boolean } }[] }>(await botctl(t, ['backup', 'list', '--json']));
+    expect(list.backups[0]!.last_verification.ok).toBe(true);
+  });
+
+  it('verifies local and offsite copies with --all', async () => {
+    const run = await botctl(t, ['backup', 'verify', '--all', '--json']);
+    expect(run.exitCode).toBe(0);
+    const report = parseJsonOutput<{ ok: boolean; results: { location: string; ok: boolean }[] }>(run);
+    expect(report.results.map((r) => [r.location, r.ok]).sort()).toEqual([
+      ['local', true],
+      ['offsite', true],
+    ]);
+  });
+
+  it('logs each run in logs/maintenance in the plan format', () => {
+    const logs = fs.readdirSync(path.join(t.logDir, 'maintenance'));
+    const text = logs.map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    expect(text).toMatch(/^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] \[INFO\] Backup database selesai: backups\/local\/backup-/m);
+    expect(text).toMatch(/\[INFO\] Salinan offsite terverifikasi/);
+    expect(text).toMatch(/\[INFO\] Verifikasi backup OK \(full, local\)/);
+  });
+});
+
+describe('backup verify catches what is wrong, each with its own exit code', () => {
+  let t: Tenant;
+  let name: string;
+  let archive: string;
+
+  beforeAll(async () => {
+    t = await createTenant({ cluster, parentDir: work });
+    const run = await botctl(t, ['backup', 'create', '--json']);
+    expect(run.exitCode).toBe(0);
+    name = parseJsonOutput<CreateJson>(run).name;
+    archive = path.join(t.localDir, name);
+  });
+
+  const copyAs = (suffix: string, mutate?: (b: Buffer) => Buffer, sidecar = true) => {
+    const n = name.replace('.tar.gz.enc', `${suffix}.tar.gz.enc`).replace(/-(\d{6})/, (_m, s: string) => `-${s}`);
+    const file = path.join(t.dir, 'suspects', n);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const data = fs.readFileSync(archive);
+    fs.writeFileSync(file, mutate ? mutate(Buffer.from(data)) : data);
+    if (sidecar) fs.copyFileSync(`${archive}.meta.json`, `${file}.meta.json`);
+    return file;
+  };
+
+  it('a flipped byte: INTEGRITY (8), in full and quick mode', async () => {
+    const file = copyAs('', (b) => {
+      b[Math.floor(b.length / 2)]! ^= 0x01;
+      return b;
+    });
+    const full = await botctl(t, ['backup', 'verify', file]);
+    expect(full.exitCode).toBe(ExitCode.INTEGRITY);
+    expect(full.stderr).toMatch(/^botctl: error: .*(modified|corrupted)/m);
+    expect(full.stderr).not.toMatch(/\n\s+at /);
+    const quick = await botctl(t, ['backup', 'verify', '--quick', file]);
+    expect(quick.exitCode).toBe(ExitCode.INTEGRITY);
+    expect(quick.stderr).toMatch(/does not match its SHA-256/);
+  });
+
+  it('a truncated file: INTEGRITY (8), said to be truncated', async () => {
+    const file = copyAs('', (b) => b.subarray(0, b.length - 1000));
+    const run = await botctl(t, ['backup', 'verify', file]);
+    expect(run.exitCode).toBe(ExitCode.INTEGRITY);
+    expect(run.stderr).toMatch(/truncated/);
+  });
+
+  it('a wrong identity: WRONG_KEY (9), naming the fingerprints', async () => {
+    const other = path.join(t.dir, 'other-identity.txt');
+    execFileSync('age-keygen', ['-o', other], { stdio: 'ignore' });
+    const saved = t.env().BACKUP_AGE_IDENTITY_FILE;
+    t.setEnv({ BACKUP_AGE_IDENTITY_FILE: other });
+    try {
+      const wrong = await botctl(t, ['backup', 'verify', '--latest']);
+      expect(wrong.exitCode).toBe(ExitCode.WRONG_KEY);
+      expect(wrong.stderr).toMatch(/does not match this backup/);
+      expect(wrong.stderr).toMatch(/hint: the backup was encrypted for sha256:[0-9a-f]{16}; you hold sha256:[0-9a-f]{16}/);
+      // A key problem says nothing about the archive: no failed verification is recorded.
+      const sc = JSON.parse(fs.readFileSync(`${archive}.meta.json`, 'utf8')) as { verifications: { ok: boolean }[] };
+      expect(sc.verifications.filter((v) => !v.ok)).toEqual([]);
+    } finally {
+      t.setEnv({ BACKUP_AGE_IDENTITY_FILE: saved });
+    }
+  });
+
+  it('a missing sidecar: INCOMPLETE (10)', async () => {
+    const file = copyAs('', undefined, false);
+    fs.rmSync(`${file}.meta.json`, { force: true });
+    const run = await botctl(t, ['backup', 'verify', file]);
+    expect(run.exitCode).toBe(ExitCode.INCOMPLETE);
+    expect(run.stderr).toMatch(/has no sidecar/);
+  });
+
+  it('a file that is not a backup: NOT_A_BACKUP (11)', async () => {
+    const file = path.join(t.dir, 'suspects', 'notes.txt');
+    fs.writeFileSync(file, 'just some text\n');
+    const run = await botctl(t, ['backup', 'verify', file, '--json']);
+    expect(run.exitCode).toBe(ExitCode.NOT_A_BACKUP);
+    const out = parseJsonOutput<{ ok: boolean; results: { error: { code: string } }[] }>(run);
+    expect(out.ok).toBe(false);
+    expect(out.results[0]!.error.code).toBe('NOT_A_BACKUP');
+  });
+
+  it('an age file that holds something else: NOT_A_BACKUP (11)', async () => {
+    const file = path.join(t.dir, 'suspects', 'backup-20200101-000000.tar.gz.enc');
+    execSync(`echo hello | age -r ${t.recipient} -o "${file}"`);
+    fs.writeFileSync(
+      `${file}.meta.json`,
+      JSON.stringify({ format: 'botctl-backup-sidecar', format_version: 1, name: path.basename(file), size: fs.statSync(file).size, sha256: 'x', members: [], encryption: { mode: 'recipients' } }),
+    );
+    const run = await botctl(t, ['backup', 'verify', file]);
+    expect(run.exitCode).toBe(ExitCode.NOT_A_BACKUP);
+    expect(run.stderr).toMatch(/not a gzip-compressed tar|not a botctl backup/);
+  });
+
+  it('a missing file: NOT_FOUND (12)', async () => {
+    const run = await botctl(t, ['backup', 'verify', 'backup-19990101-000000.tar.gz.enc']);
+    expect(run.exitCode).toBe(ExitCode.NOT_FOUND);
+  });
+
+  it('records failures about the archive in its sidecar', async () => {
+    const file = copyAs('', (b) => {
+      b[b.length - 10]! ^= 0xff;
+      return b;
+    });
+    await botctl(t, ['backup', 'verify', file]);
+    const sc = JSON.parse(fs.readFileSync(`${file}.meta.json`, 'utf8')) as { verifications: { ok: boolean; error?: string }[] };
+    expect(sc.verifications.at(-1)).toMatchObject({ ok: false });
+  });
+});
+
+describe('passphrase mode', () => {
+  it('creates and fully verifies with BACKUP_ENCRYPTION_PASSWORD (scrypt 18), and the age CLI opens it', async () => {
+    const t = await createTenant({ cluster, parentDir: work, mode: 'passphrase' });
+    const run = await botctl(t, ['backup', 'create', '--json']);
+    expect(run.exitCode).toBe(0);
+    const created = parseJsonOutput<CreateJson & { encryption: { mode: string; scrypt_work_factor: number } }>(run);
+    expect(created.encryption).toEqual({ mode: 'passphrase', scrypt_work_factor: 18 });
+    const verify = await botctl(t, ['backup', 'verify', '--latest']);
+    expect(verify.exitCode).toBe(0);
+    // age reads a passphrase only from a terminal: give it one with script(1).
+    const archive = path.join(t.localDir, created.name);
+    const out = path.join(t.dir, 'plain.tar.gz');
+    execSync(`script -qec 'age --decrypt -o "${out}" "${archive}"' /dev/null`, { input: `${t.passphrase}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
+    expect(execFileSync('tar', ['-tzf', out], { encoding: 'utf8' })).toMatch(/manifest\.json/);
+  });
+});
+
+describe('failed backups leave nothing that looks complete', () => {
+  let t: Tenant;
+  let bin: string;
+  beforeAll(async () => {
+    t = await createTenant({ cluster, parentDir: work });
+    bin = path.join(t.dir, 'fakebin');
+  });
+  afterEach(() => fs.rmSync(bin, { recursive: true, force: true }));
+
+  const withFake = () => ({ PATH: pathWith(bin) });
+
+  it('pg_dump failing half-way: DATABASE (6), no archive, no sidecar, no temp file, lock released', async () => {
+    writeFakePgDump(bin, { kind: 'fail-halfway', bytes: 20_000 });
+    const run = await botctl(t, ['backup', 'create'], withFake());
+    expect(run.exitCode).toBe(ExitCode.DATABASE);
+    expect(run.stderr).toMatch(/^botctl: error: pg_dump failed \(exit code 1\): pg_dump: error: connection to server lost$/m);
+    expect(backupFiles(t.localDir)).toEqual([]);
+    const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    expect(log).toMatch(/\[ERROR\] Backup database gagal: pg_dump failed/);
+  });
+
+  it('pg_dump writing garbage: DATABASE (6), nothing left', async () => {
+    writeFakePgDump(bin, { kind: 'garbage' });
+    const run = await botctl(t, ['backup', 'create'], withFake());
+    expect(run.exitCode).toBe(ExitCode.DATABASE);
+    expect(run.stderr).toMatch(/not a custom-format dump/);
+    expect(backupFiles(t.localDir)).toEqual([]);
+  });
+
+  it('pg_dump hanging: stopped after BACKUP_DUMP_STALL_SECONDS, DATABASE (6), nothing left', async () => {
+    writeFakePgDump(bin, { kind: 'hang' });
+    t.setEnv({ BACKUP_DUMP_STALL_SECONDS: '5' });
+    try {
+      const started = Date.now();
+      const run = await botctl(t, ['backup', 'create'], withFake());
+      expect(run.exitCode).toBe(ExitCode.DATABASE);
+      expect(run.stderr).toMatch(/pg_dump wrote nothing for 5 s/);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(backupFiles(t.localDir)).toEqual([]);
+    } finally {
+      t.setEnv({ BACKUP_DUMP_STALL_SECONDS: undefined });
+    }
+  });
+
+  it.each([
+    ['SIGTERM', ExitCode.TERMINATED],
+    ['SIGINT', ExitCode.INTERRUPTED],
+  ] as const)('interrupted by %s while pg_dump hangs: exit %i, nothing left, pg_dump stopped', async (signal, code) => {
+    writeFakePgDump(bin, { kind: 'hang' });
+    const child = spawnBotctl(['--env-file', t.envFile, 'backup', 'create'], { cwd: t.dir, env: withFake() });
+    // Wait until the archive is being written, then interrupt.
+    for (let i = 0; i < 100 && !(fs.existsSync(t.localDir) && fs.readdirSync(t.localDir).some((f) => f.includes('.partial-'))); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(fs.readdirSync(t.localDir).some((f) => f.includes('.partial-'))).toBe(true);
+    child.kill(signal);
+    const r = await child;
+    expect(r.exitCode).toBe(code);
+    expect(String(r.stderr)).toMatch(new RegExp(`interrupted by ${signal}`));
+    expect(backupFiles(t.localDir)).toEqual([]);
+    const sleepers = execSync('ps -eo args', { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('sleep 3600'));
+    expect(sleepers).toEqual([]);
+  });
+
+  it('pg_dump older than the server: VERSION_MISMATCH (7)', async () => {
+    writeFakePgDump(bin, { kind: 'old-version', version: '14.9' });
+    const run = await botctl(t, ['backup', 'create'], withFake());
+    expect(run.exitCode).toBe(ExitCode.VERSION_MISMATCH);
+    expect(run.stderr).toMatch(/pg_dump 14\.9 is older than the server \(PostgreSQL 15\.\d+\)/);
+    expect(run.stderr).toMatch(/hint: install the PostgreSQL 15 client tools/);
+    expect(backupFiles(t.localDir)).toEqual([]);
+  });
+
+  it('the disk filling up: NO_SPACE (13), nothing left', async () => {
+    if (process.getuid?.() !== 0) {
+      // A tiny filesystem needs mount(8); as a normal user this case is covered by the storage
+      // contract's failed-write test.
+      return;
+    }
+    const mnt = path.join(t.dir, 'tiny');
+    fs.mkdirSync(mnt, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24k', 'tmpfs', mnt]);
+    try {
+      t.setEnv({ BACKUP_LOCAL_DIR: 'tiny' });
+      const run = await botctl(t, ['backup', 'create']);
+      expect(run.exitCode).toBe(ExitCode.NO_SPACE);
+      expect(run.stderr).toMatch(/no space left/);
+      expect(listFiles(mnt)).toEqual([]);
+    } finally {
+      t.setEnv({ BACKUP_LOCAL_DIR: 'backups/local' });
+      execFileSync('umount', [mnt]);
+    }
+  });
+
+  it('an unusable offsite folder: PARTIAL (5), the local backup stays complete', async () => {
+    const blocker = path.join(t.dir, 'offsite-is-a-file');
+    fs.writeFileSync(blocker, 'not a folder');
+    t.setEnv({ BACKUP_OFFSITE_DIR: 'offsite-is-a-file/inside' });
+    try {
+      const run = await botctl(t, ['backup', 'create', '--offsite', '--json']);
+      expect(run.exitCode).toBe(ExitCode.PARTIAL);
+      const out = parseJsonOutput<CreateJson>(run);
+      expect(out.status).toBe('partial');
+      expect(out.offsite.status).toBe('failed');
+      expect(run.stderr).toMatch(/^botctl: error: offsite copy failed: .*the local backup .* is complete$/m);
+      expect(backupFiles(t.localDir)).toEqual([out.name, `${out.name}.meta.json`]);
+      const verify = await botctl(t, ['backup', 'verify', out.name]);
+      expect(verify.exitCode).toBe(0);
+    } finally {
+      t.setEnv({ BACKUP_OFFSITE_DIR: 'backups/offsite' });
+    }
+  });
+});
+
+describe('one operation at a time, and no secrets anywhere', () => {
+  it('refuses a second concurrent create with LOCKED (4); the first one completes', async () => {
+    const t = await createTenant({ cluster, parentDir: work });
+    const bin = path.join(t.dir, 'fakebin');
+    writeFakePgDump(bin, { kind: 'slow', seconds: 3 });
+    const first = spawnBotctl(['--env-file', t.envFile, 'backup', 'create'], { cwd: t.dir, env: { PATH: pathWith(bin) } });
+    for (let i = 0; i < 100 && !fs.existsSync(path.join(t.localDir, '.botctl.lock')); i++) await new Promise((r) => setTimeout(r, 50));
+    const second = await botctl(t, ['backup', 'create']);
+    expect(second.exitCode).toBe(ExitCode.LOCKED);
+    expect(second.stderr).toMatch(/another maintenance operation holds the lock .*backup create \(pid \d+ on /);
+    const r = await first;
+    expect(r.exitCode).toBe(0);
+    expect(listFiles(t.localDir)).toHaveLength(2);
+  });
+
+  it('keeps the database password and keys out of argv (ps), output, JSON, logs and sidecars', async () => {
+    const t = await createTenant({ cluster, parentDir: work, mode: 'passphrase' });
+    const password = parseDatabaseUrl(t.databaseUrl).password!.reveal();
+    const bin = path.join(t.dir, 'fakebin');
+    const argsFile = path.join(t.dir, 'pg_dump-args.txt');
+    writeFakePgDump(bin, { kind: 'record', file: argsFile });
+    const child = spawnBotctl(['--env-file', t.envFile, 'backup', 'create', '--offsite', '--json'], { cwd: t.dir, env: { PATH: pathWith(bin) } });
+    const snapshots: string[] = [];
+    while (child.exitCode === null) {
+      snapshots.push(execSync('ps -eo args', { encoding: 'utf8' }));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const r = await child;
+    expect(r.exitCode).toBe(0);
+    expect(snapshots.some((s) => s.includes('pg_dump --format=custom'))).toBe(true);
+    const outputs = [
+      ...snapshots,
+      String(r.stdout),
+      String(r.stderr),
+      fs.readFileSync(argsFile, 'utf8'),
+      ...listFiles(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')),
+      ...listFiles(t.localDir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => fs.readFileSync(path.join(t.localDir, f), 'utf8')),
+      (await botctl(t, ['backup', 'list', '--json'])).stdout,
+      (await botctl(t, ['backup', 'verify', '--latest', '--json'])).stdout,
+    ];
+    for (const text of outputs) {
+      expect(text).not.toContain(password);
+      expect(text).not.toContain(t.passphrase);
+      expect(text).not.toContain(t.dataKey);
+    }
+  });
+});
+
+describe('configuration and keys', () => {
+  it('reports every configuration problem in one message with CONFIG (3)', async () => {
+    const dir = path.join(work, 'badconfig');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, '.env'), 'BOT_TIMEZONE=Nowhere/Land\nHEALTH_CPU_THRESHOLD=500\n');
+    const run = await runBotctl(['backup', 'create'], { cwd: dir });
+    expect(run.exitCode).toBe(ExitCode.CONFIG);
+    expect(run.stderr.split('\n')[0]).toMatch(/invalid configuration \(2 problems\): .*BOT_TIMEZONE.*HEALTH_CPU_THRESHOLD/);
+    expect(run.stderr).toMatch(/^hint: /m);
+  });
+
+  it('says what is missing for a backup, all at once', async () => {
+    const dir = path.join(work, 'emptyconfig');
+    fs.mkdirSync(dir, { recursive: true });
+    const run = await runBotctl(['backup', 'create', '--json'], { cwd: dir });
+    expect(run.exitCode).toBe(ExitCode.CONFIG);
+    const out = parseJsonOutput<{ ok: boolean; error: { code: string; message: string } }>(run);
+    expect(out.error.code).toBe('CONFIG');
+    expect(out.error.message).toMatch(/DATABASE_URL.*BACKUP_AGE_RECIPIENTS/);
+  });
+
+  it('rejects unknown options with USAGE (2)', async () => {
+    const run = await runBotctl(['backup', 'create', '--offsight'], { cwd: work });
+    expect(run.exitCode).toBe(ExitCode.USAGE);
+    expect(run.stderr).toMatch(/unknown option '--offsight'/);
+  });
+
+  it('keygen writes a 0600 identity, prints its recipient, and never overwrites', async () => {
+    const dir = path.join(work, 'keys');
+    fs.mkdirSync(dir, { recursive: true });
+    const run = await runBotctl(['keygen', '--output', 'id.txt', '--json'], { cwd: dir });
+    expect(run.exitCode).toBe(0);
+    const out = parseJsonOutput<{ recipient: string; identity_file: string }>(run);
+    expect(out.recipient).toMatch(/^age1[0-9a-z]+$/);
+    expect(run.stdout).not.toMatch(/AGE-SECRET-KEY/);
+    const file = path.join(dir, 'id.txt');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    // The real age tooling agrees on the recipient.
+    expect(execFileSync('age-keygen', ['-y', file], { encoding: 'utf8' }).trim()).toBe(out.recipient);
+    const again = await runBotctl(['keygen', '--output', 'id.txt'], { cwd: dir });
+    expect(again.exitCode).toBe(ExitCode.REFUSED);
+    expect(again.stderr).toMatch(/refusing to overwrite/);
+  });
+});
+
+describe('botctl demo', () => {
+  it('runs the whole quick start on its own throwaway PostgreSQL and cleans up', async () => {
+    const run = await runBotctl(['demo', '--json'], { cwd: work, timeoutMs: 120_000 });
+    expect(run.exitCode).toBe(0);
+    const out = parseJsonOutput<{ ok: boolean; dir: string; commands: { command: string; exit_code: number }[] }>(run);
+    expect(out.ok).toBe(true);
+    expect(out.commands.map((c) => [c.command, c.exit_code])).toEqual([
+      ['botctl backup create --offsite', 0],
+      ['botctl backup list', 0],
+      ['botctl backup verify --latest', 0],
+    ]);
+    expect(fs.existsSync(out.dir)).toBe(false);
+  });
+});

@@ -1,0 +1,44 @@
+import { findPgTool } from '@botctl/core';
+import { writeFakeBin } from './fake-bin.js';
+
+export type FakePgDumpBehaviour =
+  | { kind: 'fail-halfway'; bytes: number }
+  | { kind: 'garbage' }
+  | { kind: 'hang' }
+  | { kind: 'slow'; seconds: number }
+  | { kind: 'old-version'; version: string }
+  | { kind: 'record'; file: string };
+
+/**
+ * A `pg_dump` to put first on PATH. It answers `--version` like the real one (unless told
+ * otherwise) and then misbehaves as asked; `slow` and `record` end by running the real pg_dump.
+ */
+export function writeFakePgDump(dir: string, behaviour: FakePgDumpBehaviour): string {
+  const real = findPgTool('pg_dump', { envPath: (process.env.PATH ?? '').split(':').filter((p) => p !== dir).join(':') });
+  const version =
+    behaviour.kind === 'old-version'
+      ? `if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) ${behaviour.version}"; exit 0; fi`
+      : `if [ "$1" = "--version" ]; then exec "${real}" --version; fi`;
+  let body: string;
+  switch (behaviour.kind) {
+    case 'fail-halfway':
+      body = `"${real}" "$@" | head -c ${behaviour.bytes}\necho "pg_dump: error: connection to server lost" >&2\nexit 1`;
+      break;
+    case 'garbage':
+      body = 'head -c 200000 /dev/urandom\nexit 0';
+      break;
+    case 'hang':
+      body = 'exec sleep 3600';
+      break;
+    case 'slow':
+      body = `sleep ${behaviour.seconds}\nexec "${real}" "$@"`;
+      break;
+    case 'old-version':
+      body = `exec "${real}" "$@"`;
+      break;
+    case 'record':
+      body = `echo "ARGS: $*" >> "${behaviour.file}"\nsleep 1\nexec "${real}" "$@"`;
+      break;
+  }
+  return writeFakeBin(dir, 'pg_dump', `${version}\n${body}`);
+}
