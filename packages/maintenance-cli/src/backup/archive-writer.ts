@@ -114,7 +114,8 @@ export class TarGzWriter {
 }
 
 export interface DumpPart {
-  chunks: Buffer[];
+  /** The part in one buffer: one hash update and one compressor write per part, however small pg_dump's writes were. */
+  data: Buffer;
   size: number;
 }
 
@@ -124,7 +125,8 @@ export class DumpFormatError extends Error {}
 
 /**
  * Cuts pg_dump's output into parts of `partSize` bytes (the last one shorter), checking on the
- * way that it is a custom-format dump. Memory: one part being filled.
+ * way that it is a custom-format dump. Memory: one part being filled. pg_dump writes in small
+ * pieces (~17 KiB reads on average), so gathering them here saves per-piece work downstream.
  */
 export async function* splitDumpParts(
   source: AsyncIterable<Buffer>,
@@ -155,7 +157,7 @@ export async function* splitDumpParts(
       size += take;
       chunk = chunk.subarray(take);
       if (size === partSize) {
-        yield { chunks, size };
+        yield { data: Buffer.concat(chunks, size), size };
         chunks = [];
         size = 0;
       }
@@ -163,5 +165,5 @@ export async function* splitDumpParts(
   }
   if (total === 0) throw new DumpFormatError('pg_dump exited without writing anything');
   if (!checked) throw new DumpFormatError('pg_dump output is too short to be a dump');
-  if (size > 0) yield { chunks, size };
+  if (size > 0) yield { data: Buffer.concat(chunks, size), size };
 }

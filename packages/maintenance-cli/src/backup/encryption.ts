@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import {
   BotctlError,
   type Config,
@@ -11,7 +10,10 @@ import {
   type Secret,
   WrongKeyError,
 } from '@botctl/core';
-import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+// age-encryption and the stream code are loaded on first use: a backup starts pg_dump first and
+// loads them while pg_dump is still reading the catalog.
+const age = () => import('age-encryption');
+const ageStream = () => import('./age-stream.js');
 import type { EncryptionInfo } from './format.js';
 
 /** The scrypt work factor every age implementation accepts (age's own default). */
@@ -27,14 +29,6 @@ export interface ArchiveEncryption {
   encrypt(plaintext: Readable): Promise<Readable>;
 }
 
-function toWeb(r: Readable): ReadableStream<Uint8Array> {
-  return Readable.toWeb(r) as unknown as ReadableStream<Uint8Array>;
-}
-
-function fromWeb(s: ReadableStream<Uint8Array>): Readable {
-  return Readable.fromWeb(s as unknown as NodeWebReadableStream<Uint8Array>, { highWaterMark: 1024 * 1024 });
-}
-
 /**
  * Encryption for new archives: age recipients when configured (the backup host then cannot read
  * its own old backups: only the holder of the identity can), otherwise the passphrase.
@@ -46,15 +40,14 @@ export function createArchiveEncryption(config: Config): ArchiveEncryption {
     return {
       info: { mode: 'recipients', recipients: recipients.map((r) => ({ fingerprint: recipientFingerprint(r) })) },
       async encrypt(plaintext) {
-        const e = new Encrypter();
-        for (const r of recipients) {
-          try {
-            e.addRecipient(r);
-          } catch {
-            throw new ConfigError([`BACKUP_AGE_RECIPIENTS contains an invalid age recipient (${recipientFingerprint(r)})`]);
+        try {
+          return await (await ageStream()).ageEncrypt(plaintext, { kind: 'recipients', recipients });
+        } catch (error) {
+          if (/recipient/i.test(String(error))) {
+            throw new ConfigError(['BACKUP_AGE_RECIPIENTS contains an invalid age recipient'], { cause: error });
           }
+          throw error;
         }
-        return fromWeb(await e.encrypt(toWeb(plaintext)));
       },
     };
   }
@@ -62,10 +55,7 @@ export function createArchiveEncryption(config: Config): ArchiveEncryption {
     return {
       info: { mode: 'passphrase', scrypt_work_factor: SCRYPT_WORK_FACTOR },
       async encrypt(plaintext) {
-        const e = new Encrypter();
-        e.setPassphrase(passphrase.reveal());
-        e.setScryptWorkFactor(SCRYPT_WORK_FACTOR);
-        return fromWeb(await e.encrypt(toWeb(plaintext)));
+        return (await ageStream()).ageEncrypt(plaintext, { kind: 'passphrase', passphrase: passphrase.reveal(), logN: SCRYPT_WORK_FACTOR });
       },
     };
   }
@@ -107,7 +97,7 @@ export async function createArchiveDecryption(config: Config): Promise<ArchiveDe
   const fingerprints: string[] = [];
   for (const id of identities) {
     try {
-      fingerprints.push(recipientFingerprint(await identityToRecipient(id)));
+      fingerprints.push(recipientFingerprint(await (await age()).identityToRecipient(id)));
     } catch {
       throw new ConfigError([`BACKUP_AGE_IDENTITY_FILE holds an invalid identity`]);
     }
@@ -115,11 +105,8 @@ export async function createArchiveDecryption(config: Config): Promise<ArchiveDe
   return {
     fingerprints,
     async decrypt(ciphertext) {
-      const d = new Decrypter();
-      for (const id of identities) d.addIdentity(id);
-      if (passphrase) d.addPassphrase(passphrase.reveal());
       // Errors are raw age errors; callers classify them with what they know of the archive.
-      return fromWeb(await d.decrypt(toWeb(ciphertext)));
+      return (await ageStream()).ageDecrypt(ciphertext, { identities, passphrase: passphrase?.reveal() });
     },
   };
 }
@@ -145,7 +132,7 @@ export function classifyDecryptError(error: unknown, ctx: { fingerprints?: strin
   if (/invalid (version|header|stanza|non-ASCII)|stream ended before/i.test(msg)) {
     return new IntegrityError('the archive header is damaged: the file was modified, corrupted or cut short', { cause: error });
   }
-  if (/tag|decrypt|final chunk|invalid/i.test(msg)) {
+  if ((error as Error | undefined)?.name === 'AgePayloadError' || /authentication|truncated|tag|decrypt|final chunk|invalid/i.test(msg)) {
     return new IntegrityError('the archive failed authentication while decrypting: it was modified, corrupted or truncated', {
       cause: error,
     });
@@ -155,6 +142,7 @@ export function classifyDecryptError(error: unknown, ctx: { fingerprints?: strin
 
 /** Writes a new identity file (0600, never overwriting) and returns its recipient. */
 export async function generateIdentityFile(file: string, createdAt: string): Promise<{ recipient: string; file: string }> {
+  const { generateX25519Identity, identityToRecipient } = await age();
   const identity = await generateX25519Identity();
   const recipient = await identityToRecipient(identity);
   const text = `# created: ${createdAt}\n# public key: ${recipient}\n${identity}\n`;

@@ -76,7 +76,7 @@ export interface Manifest {
     dump_format: 'custom';
     snapshot: string;
   };
-  dump: { parts: number; size: number; sha256: string };
+  dump: { parts: number; size: number };
   config_files: ConfigFileInfo[];
   log_files: number;
   /** Every member except manifest.json itself, in archive order. */

@@ -1,4 +1,4 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 import { formatBytes, formatDuration } from '@botctl/core';
 import type { ChalkInstance } from 'chalk';
 import type { Progress, Reporter } from './reporter.js';
@@ -29,6 +29,8 @@ export class TextReporter implements Reporter {
   progress(label: string): Progress {
     if (!this.#tty) return { update: () => {}, done: () => {} };
     const started = performance.now();
+    // Loaded only at a terminal: cron runs never pay for it.
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
     const bar = new cliProgress.SingleBar(
       {
         stream: this.#stream,
