@@ -83,7 +83,9 @@ export class PgDumper implements Dumper {
   async start(signal?: AbortSignal): Promise<DumpSession> {
     const info = parseDatabaseUrl(this.#opts.databaseUrl);
     const pgDump = findPgTool('pg_dump', { binDir: this.#opts.binDir });
-    const pgDumpVersion = await toolVersion(pgDump);
+    // Asked while we connect: both are on the path to pg_dump's start.
+    const pgDumpVersionP = toolVersion(pgDump);
+    pgDumpVersionP.catch(() => undefined);
 
     const sql = createSql(this.#opts.databaseUrl, { max: 1, applicationName: 'botctl backup' });
     let reserved: Awaited<ReturnType<Sql['reserve']>> | undefined;
@@ -99,9 +101,11 @@ export class PgDumper implements Dumper {
     };
 
     let serverVersion: PgVersion;
+    let pgDumpVersion: PgVersion;
     let snapshot: string;
     try {
       reserved = await sql.reserve();
+      pgDumpVersion = await pgDumpVersionP;
       const [v] = await reserved.unsafe<{ server_version_num: string }[]>('SHOW server_version_num');
       serverVersion = pgVersionFromNum(Number(v?.server_version_num));
       if (pgDumpVersion.major < serverVersion.major) {

@@ -162,7 +162,14 @@ export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<De
       env_file: envFile,
       identity_file: identityFile,
       database: redactDatabaseUrl(dbUrl.reveal()),
-      seeded: { ...seeded },
+      seeded: {
+        products: seeded.products,
+        users: seeded.users,
+        stock_items: seeded.stockItems,
+        orders: seeded.orders,
+        deposits: seeded.deposits,
+        snk_submissions: seeded.snkSubmissions,
+      },
       commands,
     };
   } finally {

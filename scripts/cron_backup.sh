@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Nightly backup of one tenant, for cron or a systemd timer:
+#   0 2 * * *  /opt/botctl/scripts/cron_backup.sh /srv/toko1/.env
+# Makes an encrypted backup and copies it offsite (botctl logs to logs/maintenance/ itself).
+# Passes botctl's exit code through (docs/exit-codes.md); never runs twice at once per tenant.
+set -euo pipefail
+
+env_file=${1:?usage: cron_backup.sh /path/to/tenant/.env}
+[ -r "$env_file" ] || { echo "cron_backup: cannot read $env_file" >&2; exit 3; }
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+botctl=${BOTCTL:-$root/bin/botctl}
+
+# One run per tenant: a second cron start while the first still runs exits at once with 4 (LOCKED).
+lock_dir=${XDG_RUNTIME_DIR:-/tmp}
+lock="$lock_dir/botctl-backup-$(printf '%s' "$(realpath "$env_file")" | sha256sum | cut -c1-16).lock"
+exec 9>"$lock"
+if ! flock -n 9; then
+  echo "cron_backup: a backup of $env_file is already running" >&2
+  exit 4
+fi
+
+exec "$botctl" --env-file "$env_file" backup create --scheduled --offsite

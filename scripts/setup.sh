@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine (Debian/Ubuntu with Node.js >= 20.19 and npm) for botctl:
+# PostgreSQL server and client tools, the age CLI (the tests read our archives with it), the pnpm
+# version pinned in package.json, the workspace dependencies, and the build.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '== %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+    echo "setup: need root (or sudo) for: $*" >&2
+    return 1
+  fi
+}
+
+# shellcheck disable=SC2016 # JavaScript, not shell, in single quotes
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error(`setup: Node.js ${process.versions.node} is too old; botctl needs >= 20.19`); process.exit(1) }'
+
+have_pg_server() { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+
+missing=()
+have_pg_server || missing+=(postgresql)
+command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v age >/dev/null 2>&1 || missing+=(age)
+command -v ps >/dev/null 2>&1 || missing+=(procps)
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]} (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The pnpm pinned in package.json. corepack works for users too; npm is used here because
+# corepack cannot verify pnpm's signature against every registry mirror.
+want=$(node -p "require('./package.json').packageManager.split('@')[1]")
+if [ "$(pnpm --version 2>/dev/null || true)" != "$want" ]; then
+  log "installing pnpm $want"
+  if ! npm install -g --silent "pnpm@$want" >/dev/null 2>&1; then
+    npm install -g --silent --prefix "$HOME/.local" "pnpm@$want" >/dev/null
+    export PATH="$HOME/.local/bin:$PATH"
+    echo "setup: pnpm installed in ~/.local/bin; add it to PATH" >&2
+  fi
+fi
+
+log "pnpm install"
+pnpm install --frozen-lockfile --reporter=silent
+log "build"
+pnpm build
+log "ready: node $(node --version), pnpm $(pnpm --version), $(pg_dump --version), age $(age --version)"
