@@ -11,6 +11,7 @@ import {
   makeTempDir,
   parseJsonOutput,
   pathWith,
+  BOTCTL_MAIN,
   removeDir,
   runBotctl,
   spawnBotctl,
@@ -179,6 +180,132 @@ describe('backup create, list, verify (recipients mode)', () => {
     expect(text).toMatch(/^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] \[INFO\] Backup database selesai: backups\/local\/backup-/m);
     expect(text).toMatch(/\[INFO\] Salinan offsite terverifikasi/);
     expect(text).toMatch(/\[INFO\] Verifikasi backup OK \(full, local\)/);
+  });
+});
+
+describe('what goes into an archive', () => {
+  it('takes BACKUP_EXTRA_FILES, leaves logs out with --no-logs, and lists an archive without sidecar as incomplete', async () => {
+    const t = await createTenant({ cluster, parentDir: work });
+    fs.mkdirSync(path.join(t.dir, 'conf'), { recursive: true });
+    fs.writeFileSync(path.join(t.dir, 'conf', 'nginx.conf'), 'server {}\n');
+    t.setEnv({ BACKUP_EXTRA_FILES: 'conf/nginx.conf,conf/missing.conf' });
+    const run = await botctl(t, ['backup', 'create', '--no-logs', '--json']);
+    expect(run.exitCode).toBe(0);
+    const out = parseJsonOutput<CreateJson & { warnings: string[] }>(run);
+    expect(out.config_files).toEqual(['config/.env', 'config/conf/nginx.conf']);
+    expect(out.log_files).toBe(0);
+    expect(out.warnings.join('\n')).toMatch(/missing\.conf is missing/);
+    const members = decryptList(t, path.join(t.localDir, out.name));
+    expect(members.filter((m) => m.startsWith('logs/'))).toEqual([]);
+    expect(members).toContain('config/conf/nginx.conf');
+
+    // An archive whose sidecar never got written (a crash between the two) is listed, as incomplete.
+    const orphan = out.name.replace(/-(\d{6})\./, '-235959.');
+    fs.copyFileSync(path.join(t.localDir, out.name), path.join(t.localDir, orphan));
+    const list = parseJsonOutput<{ backups: { name: string; complete: boolean }[] }>(await botctl(t, ['backup', 'list', '--json']));
+    expect(list.backups.find((b) => b.name === orphan)).toMatchObject({ complete: false });
+    const text = await botctl(t, ['backup', 'list']);
+    expect(text.stdout).toMatch(/incomplete: no sidecar/);
+  });
+
+  it('records row counts from the snapshot the dump reads, even while the shop keeps writing', async () => {
+    const t = await createTenant({ cluster, parentDir: work });
+    const bin = path.join(t.dir, 'fakebin');
+    // pg_dump starts 3 s after the snapshot was exported; rows inserted meanwhile are in neither.
+    writeFakePgDump(bin, { kind: 'slow', seconds: 3 });
+    const child = spawnBotctl(['--env-file', t.envFile, 'backup', 'create', '--json'], { cwd: t.dir, env: { PATH: pathWith(bin) } });
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = (await databaseDigest(t.databaseUrl))['public.audit_log']!.rows;
+    execFileSync('psql', ['-qc', "INSERT INTO audit_log (actor, action) SELECT 'test', 'late write' FROM generate_series(1, 25)"], {
+      env: { ...process.env, ...libpqEnv(parseDatabaseUrl(t.databaseUrl)) },
+    });
+    const r = await child;
+    expect(r.exitCode).toBe(0);
+    const name = (JSON.parse(String(r.stdout)) as CreateJson).name;
+    const manifest = JSON.parse(
+      execSync(`age --decrypt -i "${t.identityFile}" "${path.join(t.localDir, name)}" | tar -xzO manifest.json`, { encoding: 'utf8' }),
+    ) as { tables: { table: string; rows: number }[] };
+    expect(manifest.tables.find((x) => x.table === 'audit_log')?.rows).toBe(before);
+    // ... and the dump agrees with the manifest, not with the database as it is now.
+    const copy = `${t.dbName}_snap`;
+    const copyUrl = await cluster.createDatabase(copy);
+    execSync(
+      `age --decrypt -i "${t.identityFile}" "${path.join(t.localDir, name)}" | tar -xzO --wildcards 'database.dump.*' | pg_restore --no-owner -d "${copy}"`,
+      { env: { ...process.env, ...libpqEnv(parseDatabaseUrl(copyUrl)) } },
+    );
+    expect((await databaseDigest(copyUrl))['public.audit_log']!.rows).toBe(before);
+    expect((await databaseDigest(t.databaseUrl))['public.audit_log']!.rows).toBe(before + 25);
+  });
+
+  it('never writes plaintext to disk: every file that appears during a backup is encrypted or metadata', async () => {
+    const t = await createTenant({ cluster, parentDir: work, scale: 3 });
+    const tmp = path.join(t.dir, 'tmp');
+    fs.mkdirSync(tmp);
+    const bin = path.join(t.dir, 'fakebin');
+    writeFakePgDump(bin, { kind: 'slow', seconds: 1 });
+    const child = spawnBotctl(['--env-file', t.envFile, 'backup', 'create', '--offsite'], { cwd: t.dir, env: { PATH: pathWith(bin), TMPDIR: tmp } });
+    const seen = new Map<string, Buffer>();
+    const scan = () => {
+      for (const dir of [t.dir, tmp]) {
+        for (const f of listFiles(dir)) {
+          const full = path.join(dir, f);
+          if (f.startsWith('fakebin') || f.startsWith('logs/') || f === '.env') continue;
+          try {
+            const fd = fs.openSync(full, 'r');
+            const head = Buffer.alloc(512);
+            const n = fs.readSync(fd, head, 0, 512, 0);
+            fs.closeSync(fd);
+            if (n > 0 || !seen.has(f)) seen.set(f, head.subarray(0, n));
+          } catch {
+            // renamed or removed between listing and reading
+          }
+        }
+      }
+    };
+    while (child.exitCode === null) {
+      scan();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect((await child).exitCode).toBe(0);
+    scan();
+    expect([...seen.keys()].some((f) => f.includes('.partial-'))).toBe(true);
+    for (const [f, head] of seen) {
+      if (head.length === 0) continue; // created, nothing written yet when we looked
+      const text = head.toString('latin1');
+      if (f.endsWith('.json') || f.endsWith('.lock') || f.includes('.json.partial-')) {
+        expect(text.trimStart().startsWith('{')).toBe(true);
+      } else {
+        expect(text.startsWith('age-encryption.org/v1\n')).toBe(true);
+      }
+      expect(text).not.toContain('PGDMP');
+      expect(head.subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))).toBe(false);
+    }
+  });
+
+  it('a scheduled run copies offsite when BACKUP_AUTOMATIC_OFFSITE is true (the default), and not when false', async () => {
+    const t = await createTenant({ cluster, parentDir: work });
+    const first = parseJsonOutput<CreateJson>(await botctl(t, ['backup', 'create', '--scheduled', '--json']));
+    expect(first.offsite.status).toBe('ok');
+    t.setEnv({ BACKUP_AUTOMATIC_OFFSITE: 'false' });
+    const second = parseJsonOutput<CreateJson>(await botctl(t, ['backup', 'create', '--scheduled', '--json']));
+    expect(second.offsite.status).toBe('skipped');
+    const sidecar = JSON.parse(fs.readFileSync(path.join(t.localDir, `${second.name}.meta.json`), 'utf8')) as { kind: string };
+    expect(sidecar.kind).toBe('scheduled');
+  });
+
+  it('at a terminal, shows progress and a coloured summary; under cron, plain lines', async () => {
+    const t = await createTenant({ cluster, parentDir: work });
+    // script(1) gives botctl a pseudo-terminal.
+    const tty = execFileSync('script', ['-qec', `"${process.execPath}" "${BOTCTL_MAIN}" --env-file "${t.envFile}" backup create`, '/dev/null'], {
+      cwd: t.dir,
+      env: { ...process.env, TERM: 'xterm-256color', NO_COLOR: '' },
+      encoding: 'utf8',
+    });
+    expect(tty).toContain('\u001b[');
+    expect(tty).toMatch(/Backup complete/);
+    const cron = await botctl(t, ['backup', 'create']);
+    expect(cron.stdout + cron.stderr).not.toContain('\u001b[');
+    expect(cron.stdout).toMatch(/^✓ Backup complete$/m);
   });
 });
 
