@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Nightly backup of one tenant, for cron or a systemd timer:
 #   0 2 * * *  /opt/botctl/scripts/cron_backup.sh /srv/toko1/.env
-# Makes an encrypted backup and copies it offsite (botctl logs to logs/maintenance/ itself).
-# Passes botctl's exit code through (docs/exit-codes.md); never runs twice at once per tenant.
+# Makes an encrypted backup and copies it offsite, then applies the retention policy
+# (BACKUP_KEEP, BACKUP_KEEP_DAILY/WEEKLY/MONTHLY) to the local and offsite folders.
+# botctl logs to logs/maintenance/ itself. Exit code: the backup's when it failed (prune is then
+# skipped, so a bad night never thins out the good copies); otherwise prune's (docs/exit-codes.md).
+# Never runs twice at once per tenant.
 set -euo pipefail
 
 env_file=${1:?usage: cron_backup.sh /path/to/tenant/.env}
@@ -19,4 +22,6 @@ if ! flock -n 9; then
   exit 4
 fi
 
-exec "$botctl" --env-file "$env_file" backup create --scheduled --offsite
+# 9>&- : botctl must not inherit the lock descriptor (a process it leaves behind would hold the lock).
+"$botctl" --env-file "$env_file" backup create --scheduled --offsite 9>&-
+"$botctl" --env-file "$env_file" backup prune --offsite 9>&-

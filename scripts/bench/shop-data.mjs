@@ -24,6 +24,11 @@ export async function fillShop(sql, { targetBytes, log = () => {} }) {
         SELECT 800000000 + ${base} + g, 'pembeli_' || (${base} + g), 'Pembeli ' || (${base} + g), (g % 50) * 1000,
                now() - ((${base} + g) || ' minutes')::interval
         FROM generate_series(1, ${batch}) g`);
+      // Balances come from the ledger, as in the shop (the drill checks it).
+      await tx.unsafe(`
+        INSERT INTO balance_ledger (user_id, delta, reason, created_at)
+        SELECT id, balance, 'adjustment', created_at FROM users
+        WHERE balance > 0 AND telegram_id > 800000000 + ${base} AND telegram_id <= 800000000 + ${base} + ${batch}`);
       await tx.unsafe(`
         INSERT INTO orders (public_id, user_id, status, total_amount, payment_method, created_at, expires_at, paid_at, delivered_at)
         SELECT 'ORD-' || (${base} + g), u.id,

@@ -10,4 +10,5 @@ export * from './db/pg-tools.js';
 export * from './db/ephemeral-cluster.js';
 export * from './db/migrate.js';
 export * from './db/seed-demo.js';
+export * from './db/inspect.js';
 export * from './crypto/field-encryption.js';

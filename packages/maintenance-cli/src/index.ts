@@ -14,3 +14,7 @@ export * from './storage/local-dir-storage.js';
 export * from './storage/memory-storage.js';
 export * from './lock/maintenance-lock.js';
 export * from './reporter/reporter.js';
+export * from './backup/restore-backup.js';
+export * from './backup/prune.js';
+export * from './backup/drill.js';
+export * from './backup/targets.js';

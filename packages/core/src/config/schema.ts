@@ -135,6 +135,12 @@ export const envSchema = z.object({
   ),
   BACKUP_AUTOMATIC_OFFSITE: bool(true),
   BACKUP_DUMP_STALL_SECONDS: integer(600, 5, 86_400),
+  BACKUP_CHECKSUM_MAX_MB: integer(16, 0, 1_048_576),
+  BACKUP_KEEP: integer(7, 1, 100_000),
+  BACKUP_KEEP_DAILY: integer(7, 0, 100_000),
+  BACKUP_KEEP_WEEKLY: integer(4, 0, 100_000),
+  BACKUP_KEEP_MONTHLY: integer(6, 0, 100_000),
+  BACKUP_PRE_RESTORE_KEEP_DAYS: integer(14, 1, 3650),
   PG_BIN_DIR: optionalString(),
 
   ENABLE_AUTO_HEALTHCHECK: bool(true),
@@ -186,6 +192,10 @@ export interface Config {
     readonly time: string;
     readonly automaticOffsite: boolean;
     readonly dumpStallSeconds: number;
+    readonly checksumMaxBytes: number;
+    /** Retention used by `backup prune` when no flags are given (and by the cron script). */
+    readonly retention: { readonly keep: number; readonly daily: number; readonly weekly: number; readonly monthly: number };
+    readonly preRestoreKeepDays: number;
   };
   readonly health: {
     readonly enableAuto: boolean;
@@ -254,6 +264,9 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       time: e.BACKUP_TIME,
       automaticOffsite: e.BACKUP_AUTOMATIC_OFFSITE,
       dumpStallSeconds: e.BACKUP_DUMP_STALL_SECONDS,
+      checksumMaxBytes: e.BACKUP_CHECKSUM_MAX_MB * 1024 * 1024,
+      retention: { keep: e.BACKUP_KEEP, daily: e.BACKUP_KEEP_DAILY, weekly: e.BACKUP_KEEP_WEEKLY, monthly: e.BACKUP_KEEP_MONTHLY },
+      preRestoreKeepDays: e.BACKUP_PRE_RESTORE_KEEP_DAYS,
     },
     health: {
       enableAuto: e.ENABLE_AUTO_HEALTHCHECK,

@@ -1,17 +1,20 @@
 import {
   BotctlError,
+  countRows,
   createSql,
   DatabaseError,
   describeDbError,
   ExitCode,
   findPgTool,
   libpqEnv,
+  listUserTables,
   parseDatabaseUrl,
   type PgVersion,
   pgVersionFromNum,
   type Redactor,
   type Secret,
   type Sql,
+  tableChecksum,
   toolVersion,
   VersionMismatchError,
 } from '@botctl/core';
@@ -42,27 +45,21 @@ export interface PgDumperOptions {
   binDir?: string | undefined;
   /** Fail when pg_dump waits longer than this for a table lock. */
   lockWaitTimeoutSeconds?: number;
+  /** Tables up to this size also get a content checksum in the manifest (for the drill). */
+  checksumMaxBytes?: number;
 }
 
-const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
-
-/** User tables pg_dump dumps data for: ordinary and partitioned, no system or extension-owned ones. */
-const TABLES_SQL = `
-  SELECT n.nspname AS schema, c.relname AS table
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-  ORDER BY 1, 2`;
-
-export async function listTableCounts(sql: Pick<Sql, 'unsafe'>): Promise<TableCount[]> {
-  const tables = await sql.unsafe<{ schema: string; table: string }[]>(TABLES_SQL);
+/**
+ * Row count of every user table and, for tables up to `checksumMaxBytes`, a checksum of their
+ * ordered contents, all read in the caller's transaction (the dump's snapshot).
+ */
+export async function snapshotTables(sql: Pick<Sql, 'unsafe'>, checksumMaxBytes: number): Promise<TableCount[]> {
   const out: TableCount[] = [];
-  for (const t of tables) {
-    const [row] = await sql.unsafe<{ n: string }[]>(`SELECT count(*)::bigint AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`);
-    out.push({ schema: t.schema, table: t.table, rows: Number(row?.n ?? 0) });
+  for (const t of await listUserTables(sql)) {
+    const rows = await countRows(sql, t);
+    const entry: TableCount = { schema: t.schema, table: t.table, rows };
+    if (t.bytes <= checksumMaxBytes) entry.checksum = await tableChecksum(sql, t);
+    out.push(entry);
   }
   return out;
 }
@@ -124,7 +121,7 @@ export class PgDumper implements Dumper {
     }
 
     // Started before pg_dump; runs alongside it in the same snapshot.
-    const tableCounts = listTableCounts(reserved).catch((error: unknown) => {
+    const tableCounts = snapshotTables(reserved, this.#opts.checksumMaxBytes ?? 16 * 1024 * 1024).catch((error: unknown) => {
       throw describeDbError(error, 'counting table rows failed');
     });
     tableCounts.catch(() => undefined);

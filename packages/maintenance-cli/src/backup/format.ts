@@ -53,6 +53,8 @@ export interface TableCount {
   schema: string;
   table: string;
   rows: number;
+  /** md5 of the table's rows as text, sorted; only for tables up to BACKUP_CHECKSUM_MAX_MB. */
+  checksum?: string;
 }
 
 /** Where a config member came from, so restore can put it back. */

@@ -18,7 +18,7 @@ import type { Storage } from '../storage/storage.js';
 import { inspectArchive } from './archive-reader.js';
 import { type Location, listBackups, type ResolvedArchive } from './catalog.js';
 import { AGE_MAGIC, type ArchiveDecryption } from './encryption.js';
-import { MAX_HISTORY, parseSidecar, type Sidecar, sidecarName, type VerificationRecord } from './format.js';
+import { type Manifest, MAX_HISTORY, parseSidecar, type Sidecar, sidecarName, type VerificationRecord } from './format.js';
 import { hashObject } from './offsite.js';
 import { startPgRestore } from './pg-restore-sink.js';
 
@@ -80,6 +80,18 @@ export interface VerifyOutcome {
   item: VerifyItem;
   /** Set when the check failed. */
   error?: BotctlError;
+  /** From a successful full check. */
+  manifest?: Manifest;
+  sidecar?: Sidecar;
+}
+
+export interface VerifyOneOptions {
+  quick: boolean;
+  /**
+   * Full checks read the dump back through pg_restore by default. A restore, which feeds the
+   * dump to pg_restore right after, checks hash, decryption and manifest only.
+   */
+  readDump?: boolean;
 }
 
 export async function verifyOne(
@@ -87,8 +99,10 @@ export async function verifyOne(
   storage: Storage,
   name: string,
   location: Location,
-  quick: boolean,
+  opts: VerifyOneOptions,
 ): Promise<VerifyOutcome> {
+  const { quick } = opts;
+  const readDump = opts.readDump ?? true;
   const t0 = performance.now();
   const level = quick ? 'quick' : 'full';
   let sidecar: Sidecar | undefined;
@@ -127,16 +141,18 @@ export async function verifyOne(
     }
 
     const decryption = await deps.decryption();
-    const pgRestore = startPgRestore({
+    const pgRestore = !readDump
+      ? undefined
+      : startPgRestore({
       args: ['--file=/dev/null'],
       binDir: deps.pgBinDir,
       redactor: deps.redactor,
       signal: deps.signal,
-      onFailure: (stderr) =>
-        new IntegrityError(`pg_restore could not read the whole dump${stderr ? `: ${stderr}` : ''}`, {
-          hint: 'the dump inside is damaged, or pg_restore is older than the pg_dump that made it',
-        }),
-    });
+          onFailure: (stderr) =>
+            new IntegrityError(`pg_restore could not read the whole dump${stderr ? `: ${stderr}` : ''}`, {
+              hint: 'the dump inside is damaged, or pg_restore is older than the pg_dump that made it',
+            }),
+        });
     const progress = deps.reporter.progress(`verify ${name}`);
     let result;
     try {
@@ -144,14 +160,13 @@ export async function verifyOne(
         await storage.read(name),
         decryption,
         {
-          onDump: (chunk) => pgRestore.write(chunk),
-          onDumpEnd: () => pgRestore.end(),
+          ...(pgRestore ? { onDump: (chunk: Buffer) => pgRestore.write(chunk), onDumpEnd: () => pgRestore.end() } : {}),
           onCiphertextBytes: (n) => progress.update(n),
         },
         sidecar,
       );
     } catch (error) {
-      pgRestore.abort();
+      pgRestore?.abort();
       throw error;
     } finally {
       progress.done();
@@ -162,6 +177,8 @@ export async function verifyOne(
       throw new IntegrityError('the sidecar and the manifest inside the archive list different members');
     }
     return {
+      manifest: result.manifest,
+      sidecar,
       item: {
         name,
         location,
@@ -237,7 +254,7 @@ export async function verifyBackups(
     for (const t of targets) {
       if (deps.signal?.aborted) throw deps.signal.reason;
       deps.reporter.step(`Verifying ${t.name} (${t.location}, ${opts.quick ? 'quick' : 'full'})`);
-      const { item, error } = await verifyOne(deps, t.storage, t.name, t.location, opts.quick);
+      const { item, error } = await verifyOne(deps, t.storage, t.name, t.location, { quick: opts.quick });
       if (deps.signal?.aborted) throw deps.signal.reason;
       firstError ??= error;
       // A wrong key or a missing tool says nothing about the archive: not recorded against it.

@@ -137,6 +137,7 @@ export class CliContext {
       redactor: this.loaded.redactor,
       binDir: this.config.pgBinDir,
       lockWaitTimeoutSeconds: 300,
+      checksumMaxBytes: this.config.backup.checksumMaxBytes,
     });
   }
 

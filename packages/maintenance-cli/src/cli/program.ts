@@ -1,6 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { registerBackupCreate } from '../commands/backup/create.js';
+import { registerBackupDrill } from '../commands/backup/drill.js';
 import { registerBackupList } from '../commands/backup/list.js';
+import { registerBackupPrune } from '../commands/backup/prune.js';
+import { registerBackupRestore } from '../commands/backup/restore.js';
 import { registerBackupVerify } from '../commands/backup/verify.js';
 import { registerDemo } from '../commands/demo.js';
 import { registerKeygen } from '../commands/keygen.js';
@@ -40,6 +43,9 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerBackupCreate(backup, run);
   registerBackupList(backup, run);
   registerBackupVerify(backup, run);
+  registerBackupRestore(backup, run);
+  registerBackupPrune(backup, run);
+  registerBackupDrill(backup, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;

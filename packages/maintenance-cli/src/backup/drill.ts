@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import {
+  BotctlError,
+  countRows,
+  createSql,
+  DatabaseError,
+  ExitCode,
+  formatDuration,
+  IntegrityError,
+  isoWithOffset,
+  listUserTables,
+  type Sql,
+  tableChecksum,
+  zonedStamp,
+} from '@botctl/core';
+import type { Storage } from '../storage/storage.js';
+import { inspectArchive } from './archive-reader.js';
+import type { Location, ResolvedArchive } from './catalog.js';
+import { type DrillRecord, MAX_HISTORY, parseSidecar, sidecarName } from './format.js';
+import { startPgRestore } from './pg-restore-sink.js';
+import { latestArchive, readSidecarOf, type RestoreDeps } from './restore-backup.js';
+import { adminSql, createDatabase, dbnameConninfo, dropDatabase, resolveTarget, targetEnv } from './targets.js';
+
+export type DrillDeps = Omit<RestoreDeps, 'encryption' | 'toolVersion'>;
+
+export interface DrillTable {
+  schema: string;
+  table: string;
+  expected: number;
+  restored: number;
+  checksum: 'match' | 'mismatch' | 'not recorded';
+}
+
+export interface SanityCheck {
+  name: string;
+  ok: boolean;
+  /** How many rows break the rule. */
+  found: number;
+}
+
+export interface DrillResult {
+  ok: boolean;
+  archive: string;
+  location: Location;
+  scratch_database: string;
+  scratch_dropped: boolean;
+  restore_ms: number;
+  duration_ms: number;
+  tables: DrillTable[];
+  rows: number;
+  sanity: SanityCheck[];
+  error?: { code: string; message: string };
+}
+
+/** Invariants of the shop schema, checked when its tables are there. Each query counts offenders. */
+const SHOP_SANITY: { name: string; needs: string[]; sql: string }[] = [
+  {
+    name: 'every order has at least one item',
+    needs: ['orders', 'order_items'],
+    sql: 'SELECT count(*) AS n FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id)',
+  },
+  {
+    name: 'sold stock belongs to an order',
+    needs: ['product_stock_items'],
+    sql: "SELECT count(*) AS n FROM product_stock_items WHERE status <> 'available' AND order_id IS NULL",
+  },
+  {
+    name: 'completed payments belong to paid orders',
+    needs: ['payments', 'orders'],
+    sql: "SELECT count(*) AS n FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.status = 'completed' AND o.status NOT IN ('paid', 'delivered')",
+  },
+  {
+    name: "buyers' balances equal their ledger",
+    needs: ['users', 'balance_ledger'],
+    // One grouped pass over the ledger (a hash join), not a correlated sum per user: the ledger
+    // has no index on user_id and a per-user scan turns a 1 GiB drill into minutes.
+    sql: 'SELECT count(*) AS n FROM users u LEFT JOIN (SELECT user_id, sum(delta) AS total FROM balance_ledger GROUP BY user_id) l ON l.user_id = u.id WHERE u.balance <> coalesce(l.total, 0)',
+  },
+];
+
+async function runSanity(sql: Sql): Promise<SanityCheck[]> {
+  const present = new Set((await listUserTables(sql)).filter((t) => t.schema === 'public').map((t) => t.table));
+  const out: SanityCheck[] = [];
+  for (const check of SHOP_SANITY) {
+    if (!check.needs.every((t) => present.has(t))) continue;
+    const [row] = await sql.unsafe<{ n: string }[]>(check.sql);
+    const found = Number(row?.n ?? 0);
+    out.push({ name: check.name, ok: found === 0, found });
+  }
+  return out;
+}
+
+async function recordDrill(storage: Storage, name: string, rec: DrillRecord): Promise<void> {
+  const raw = await storage.readSmall(sidecarName(name));
+  const sc = raw ? parseSidecar(raw.toString('utf8')) : undefined;
+  if (!sc) return;
+  sc.drills = [...sc.drills, rec].slice(-MAX_HISTORY);
+  await storage.writeSmall(sidecarName(name), `${JSON.stringify(sc, null, 2)}\n`);
+}
+
+/**
+ * `backup drill`, the plan's monthly restore test: restore into a scratch database with a
+ * unique name, compare every table's row count (and, where the manifest has one, a checksum of
+ * its ordered contents) with what was recorded at dump time, run the shop's sanity queries, and
+ * drop the scratch database on every exit path. The result and the restore time (what a real
+ * recovery would take) go into the sidecar and the maintenance log.
+ */
+export async function drillBackup(
+  deps: DrillDeps,
+  opts: { archive: ResolvedArchive | 'latest' },
+): Promise<{ result: DrillResult; error: BotctlError | undefined }> {
+  const { config, reporter, log } = deps;
+  const t0 = performance.now();
+  const lock = deps.lock('backup drill');
+  let archive: ResolvedArchive | undefined;
+  const scratch = `botctl_drill_${zonedStamp(deps.clock.now(), config.timezone).replace('-', '_')}_${randomBytes(3).toString('hex')}`;
+  const result: DrillResult = {
+    ok: false,
+    archive: '',
+    location: 'local',
+    scratch_database: scratch,
+    scratch_dropped: false,
+    restore_ms: 0,
+    duration_ms: 0,
+    tables: [],
+    rows: 0,
+    sanity: [],
+  };
+  let admin: Sql | undefined;
+  let created = false;
+  let failure: BotctlError | undefined;
+  try {
+    const stores: { location: Location; storage: Storage }[] = [{ location: 'local', storage: deps.local }];
+    if (deps.offsite) stores.push({ location: 'offsite', storage: deps.offsite });
+    archive = opts.archive === 'latest' ? await latestArchive(stores, config.timezone) : opts.archive;
+    result.archive = archive.name;
+    result.location = archive.location;
+    const sidecar = await readSidecarOf(archive.storage, archive.name);
+    const decryption = await deps.decryption();
+    const target = resolveTarget(config, { kind: 'new', name: scratch }, deps.env);
+    admin = adminSql(target, config);
+    await createDatabase(admin, scratch);
+    created = true;
+    reporter.step(`Drill: restoring ${archive.name} into scratch database "${scratch}"`);
+
+    const sink = startPgRestore({
+      args: ['--no-owner', '--no-acl', '--single-transaction', '--exit-on-error', `--dbname=${dbnameConninfo(scratch)}`],
+      env: targetEnv(target),
+      binDir: deps.pgBinDir,
+      redactor: deps.redactor,
+      signal: deps.signal,
+      onFailure: (stderr) => new DatabaseError(`pg_restore failed during the drill${stderr ? `: ${stderr}` : ''}`),
+    });
+    const progress = reporter.progress('drill');
+    const r0 = performance.now();
+    let inspected;
+    try {
+      inspected = await inspectArchive(
+        await archive.storage.read(archive.name),
+        decryption,
+        {
+          onDump: (c) => sink.write(c),
+          onDumpEnd: async () => {
+            await sink.end();
+            result.restore_ms = Math.round(performance.now() - r0);
+          },
+          onCiphertextBytes: (n) => progress.update(n),
+        },
+        sidecar,
+      );
+    } catch (error) {
+      sink.abort();
+      throw error;
+    } finally {
+      progress.done();
+    }
+    if (inspected.sha256 !== sidecar.sha256) throw new IntegrityError(`${archive.name} does not match the SHA-256 in its sidecar`);
+    const manifest = inspected.manifest;
+    result.rows = manifest.row_total;
+
+    const sql = createSql(target.url, { max: 1, applicationName: 'botctl drill' });
+    try {
+      for (const t of manifest.tables) {
+        const restored = await countRows(sql, t);
+        let checksum: DrillTable['checksum'] = 'not recorded';
+        if (t.checksum) checksum = (await tableChecksum(sql, t)) === t.checksum ? 'match' : 'mismatch';
+        result.tables.push({ schema: t.schema, table: t.table, expected: t.rows, restored, checksum });
+      }
+      result.sanity = await runSanity(sql);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+    const badCount = result.tables.find((t) => t.restored !== t.expected);
+    if (badCount) {
+      throw new IntegrityError(
+        `drill: ${badCount.schema}.${badCount.table} restored ${badCount.restored} rows, the manifest recorded ${badCount.expected}`,
+      );
+    }
+    const badSum = result.tables.find((t) => t.checksum === 'mismatch');
+    if (badSum) throw new IntegrityError(`drill: the contents of ${badSum.schema}.${badSum.table} differ from the checksum recorded at dump time`);
+    const badSanity = result.sanity.find((s) => !s.ok);
+    if (badSanity) throw new IntegrityError(`drill: sanity check failed: ${badSanity.name} (${badSanity.found} rows break it)`);
+    result.ok = true;
+  } catch (error) {
+    const e = error instanceof BotctlError ? error : new BotctlError('DRILL_FAILED', ExitCode.FAILURE, (error as Error).message, { cause: error });
+    result.error = { code: e.code, message: e.message };
+    failure = e;
+  } finally {
+    if (admin) {
+      if (created) {
+        try {
+          await dropDatabase(admin, scratch);
+          result.scratch_dropped = true;
+        } catch (error) {
+          log.error(`Drill: database scratch "${scratch}" TIDAK terhapus: ${(error as Error).message}`);
+        }
+      } else {
+        result.scratch_dropped = true;
+      }
+      await admin.end({ timeout: 5 }).catch(() => undefined);
+    } else {
+      result.scratch_dropped = true;
+    }
+    result.duration_ms = Math.round(performance.now() - t0);
+    if (archive) {
+      const rec: DrillRecord = {
+        at: isoWithOffset(deps.clock.now(), config.timezone),
+        ok: result.ok,
+        restore_ms: result.restore_ms,
+        tables: result.tables.length,
+        rows: result.rows,
+        ...(result.error ? { error: result.error.message } : {}),
+      };
+      // A key or configuration problem says nothing about the backup: not recorded against it.
+      const aboutArchive = result.ok || result.error?.code === 'INTEGRITY' || result.error?.code === 'DATABASE' || result.error?.code === 'NOT_A_BACKUP';
+      if (aboutArchive) await recordDrill(archive.storage, archive.name, rec).catch(() => undefined);
+      if (result.ok) {
+        log.info(
+          `Uji restore (drill) OK: ${archive.name} (${result.tables.length} tabel, ${result.rows} baris, restore ${formatDuration(result.restore_ms)})`,
+        );
+      } else {
+        log.error(`Uji restore (drill) GAGAL: ${archive.name}: ${result.error?.message}`);
+      }
+    }
+    lock.release();
+  }
+  return { result, error: failure };
+}

@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { resolveArchiveArg } from '../../backup/catalog.js';
+import { drillBackup } from '../../backup/drill.js';
+import { renderDrill } from '../../render/restore.js';
+import type { Run } from '../types.js';
+
+export function registerBackupDrill(backup: Command, run: Run): void {
+  backup
+    .command('drill')
+    .description('the monthly restore test: restore into a scratch database, compare with the manifest, drop it')
+    .argument('[file]', 'archive name or path (default: the newest complete backup)')
+    .option('--latest', 'the newest complete backup (the default)')
+    .action(
+      run<{ latest?: boolean }>(async (ctx, _opts, args) => {
+        const file = args[0];
+        const { result, error } = await drillBackup(
+          {
+            config: ctx.config,
+            local: ctx.local,
+            offsite: ctx.offsite,
+            reporter: ctx.reporter,
+            log: ctx.log,
+            clock: ctx.clock,
+            lock: ctx.lock,
+            decryption: ctx.decryption,
+            redactor: ctx.redactor,
+            signal: ctx.io.signal,
+            pgBinDir: ctx.config.pgBinDir,
+            env: ctx.io.env,
+          },
+          { archive: file ? resolveArchiveArg(file, ctx.local, ctx.io.cwd) : 'latest' },
+        );
+        ctx.emit(result, () => renderDrill(result, ctx.style));
+        if (error) throw Object.assign(error, { reported: true });
+      }),
+    );
+}

@@ -1,0 +1,74 @@
+import { UsageError } from '@botctl/core';
+import type { Command } from 'commander';
+import { resolveArchiveArg } from '../../backup/catalog.js';
+import { restoreBackup } from '../../backup/restore-backup.js';
+import type { TargetSpec } from '../../backup/targets.js';
+import { TOOL_VERSION } from '../../cli/context.js';
+import { renderRestore } from '../../render/restore.js';
+import type { Run } from '../types.js';
+
+interface Opts {
+  latest?: boolean;
+  targetDb?: string;
+  newDb?: string;
+  withConfig?: boolean;
+  withLogs?: boolean;
+  yes?: boolean;
+  dryRun?: boolean;
+  allowOtherStore?: boolean;
+}
+
+export function registerBackupRestore(backup: Command, run: Run): void {
+  backup
+    .command('restore')
+    .description('verify a backup, then restore it (safety backup first when overwriting; one transaction)')
+    .argument('[file]', 'archive name in BACKUP_LOCAL_DIR, or a path')
+    .option('--latest', 'the newest complete backup (local, else offsite)')
+    .option('--target-db <db>', 'restore into this database (a name on the same server, or a URL without password)')
+    .option('--new-db <name>', 'create this database and restore into it: the safe way to look inside a backup')
+    .option('--with-config', "put config files back in place (the replaced ones are kept as *.bak-<time>)")
+    .option('--with-logs', 'put log files back in place (the replaced ones are kept as *.bak-<time>)')
+    .option('--yes', 'allow replacing a database that holds tables')
+    .option('--dry-run', 'show what would happen and change nothing')
+    .option('--allow-other-store', "restore a backup made for another BOT_STORE_NAME")
+    .action(
+      run<Opts>(async (ctx, opts, args) => {
+        const file = args[0];
+        if ((file === undefined) === !opts.latest) throw new UsageError('give a backup <file> or --latest', { hint: 'botctl backup restore --latest --new-db toko_check' });
+        if (opts.targetDb && opts.newDb) throw new UsageError('--target-db and --new-db cannot be combined');
+        const target: TargetSpec = opts.newDb
+          ? { kind: 'new', name: opts.newDb }
+          : opts.targetDb
+            ? { kind: 'url', value: opts.targetDb }
+            : { kind: 'default' };
+        const result = await restoreBackup(
+          {
+            config: ctx.config,
+            local: ctx.local,
+            offsite: ctx.offsite,
+            reporter: ctx.reporter,
+            log: ctx.log,
+            clock: ctx.clock,
+            lock: ctx.lock,
+            decryption: ctx.decryption,
+            encryption: () => ctx.encryption(),
+            redactor: ctx.redactor,
+            signal: ctx.io.signal,
+            pgBinDir: ctx.config.pgBinDir,
+            toolVersion: TOOL_VERSION,
+            env: ctx.io.env,
+          },
+          {
+            archive: file ? resolveArchiveArg(file, ctx.local, ctx.io.cwd) : 'latest',
+            target,
+            withConfig: Boolean(opts.withConfig),
+            withLogs: Boolean(opts.withLogs),
+            yes: Boolean(opts.yes),
+            dryRun: Boolean(opts.dryRun),
+            allowOtherStore: Boolean(opts.allowOtherStore),
+          },
+        );
+        ctx.emit({ ok: true, ...result }, () => renderRestore(result, ctx.style, (p) => ctx.displayPath(p)));
+      }),
+    );
+}
