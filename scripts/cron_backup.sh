@@ -10,14 +10,11 @@ set -euo pipefail
 
 env_file=${1:?usage: cron_backup.sh /path/to/tenant/.env}
 [ -r "$env_file" ] || { echo "cron_backup: cannot read $env_file" >&2; exit 3; }
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-botctl=${BOTCTL:-$root/bin/botctl}
+# shellcheck source-path=SCRIPTDIR source=lib/tenant.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/tenant.sh"
 
 # One run per tenant: a second cron start while the first still runs exits at once with 4 (LOCKED).
-lock_dir=${XDG_RUNTIME_DIR:-/tmp}
-lock="$lock_dir/botctl-backup-$(printf '%s' "$(realpath "$env_file")" | sha256sum | cut -c1-16).lock"
-exec 9>"$lock"
-if ! flock -n 9; then
+if ! tenant_lock backup "$env_file"; then
   echo "cron_backup: a backup of $env_file is already running" >&2
   exit 4
 fi

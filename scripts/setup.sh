@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Debian/Ubuntu with Node.js >= 20.19 and npm) for botctl:
-# PostgreSQL server and client tools, the age CLI (the tests read our archives with it), the pnpm
+# PostgreSQL server and client tools, the age CLI (the tests read our archives with it),
+# the shellcheck and systemd-analyze tools (the tests check the host wiring with them), the pnpm
 # version pinned in package.json, the workspace dependencies, and the build.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -26,6 +27,10 @@ command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v age >/dev/null 2>&1 || missing+=(age)
 command -v ps >/dev/null 2>&1 || missing+=(procps)
 command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+# The tests check the cron scripts with shellcheck and the systemd units with systemd-analyze.
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} (apt)"
   as_root apt-get update -qq

@@ -12,3 +12,6 @@ export * from './db/migrate.js';
 export * from './db/seed-demo.js';
 export * from './db/inspect.js';
 export * from './crypto/field-encryption.js';
+export * from './telegram/bot-api.js';
+export * from './telegram/owner-alerts.js';
+export * from './health/heartbeat.js';

@@ -140,7 +140,19 @@ export function formatDuration(ms: number): string {
   const rest = Math.round(s - m * 60);
   if (m < 60) return `${m} min ${rest} s`;
   const h = Math.floor(m / 60);
-  return `${h} h ${m % 60} min`;
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/** The same in Indonesian, for owners: `45 detik`, `12 menit`, `3 jam 5 menit`, `2 hari 3 jam`. */
+export function formatDurasi(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} detik`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} menit`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return m % 60 ? `${h} jam ${m % 60} menit` : `${h} jam`;
+  return h % 24 ? `${Math.floor(h / 24)} hari ${h % 24} jam` : `${Math.floor(h / 24)} hari`;
 }
 
 export function formatBytes(bytes: number): string {

@@ -24,6 +24,9 @@ async function main(argv: string[]): Promise<number> {
     state,
   );
   const json = argv.includes('--json');
+  // healthcheck speaks Nagios: anything that stops it from checking is UNKNOWN (3).
+  const nagios = () => state.ctx?.nagios === true || argv.slice(2).includes('healthcheck');
+  const UNKNOWN = 3;
 
   try {
     await program.parseAsync(argv, { from: 'node' });
@@ -32,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     if (raw instanceof CommanderError) {
       if (raw.code === 'commander.helpDisplayed' || raw.code === 'commander.version' || raw.code === 'commander.help') return ExitCode.OK;
       // Commander already printed its one-line message and the --help pointer.
-      return raw.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      return raw.exitCode === 0 ? ExitCode.OK : nagios() ? UNKNOWN : ExitCode.USAGE;
     }
     const error = controller.signal.aborted && controller.signal.reason instanceof BotctlError ? controller.signal.reason : raw;
     let redactor: Redactor;
@@ -47,10 +50,10 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`botctl: error: ${message}\n`);
       if (error.hint) process.stderr.write(`hint: ${scrub(error.hint)}\n`);
       if (json && !(error as { reported?: boolean }).reported) {
-        const body = { ok: false, error: { code: error.code, exit_code: error.exitCode, message, hint: error.hint ? scrub(error.hint) : null } };
+        const body = { ok: false, error: { code: error.code, exit_code: nagios() ? UNKNOWN : error.exitCode, message, hint: error.hint ? scrub(error.hint) : null } };
         process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       }
-      return error.exitCode;
+      return nagios() ? UNKNOWN : error.exitCode;
     }
     const message = scrub(error instanceof Error ? error.message : String(error));
     process.stderr.write(`botctl: unexpected error: ${message}\n`);
@@ -59,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
     if (json) {
       process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'UNEXPECTED', exit_code: ExitCode.FAILURE, message, hint: null } }, null, 2)}\n`);
     }
-    return ExitCode.FAILURE;
+    return nagios() ? UNKNOWN : ExitCode.FAILURE;
   }
 }
 

@@ -5,3 +5,4 @@ export * from './tenant.js';
 export * from './fake-pg-dump.js';
 export * from './db.js';
 export { startEphemeralCluster, type EphemeralCluster, FixedClock } from '@botctl/core';
+export * from './fake-bot-api.js';

@@ -20,7 +20,28 @@ describe('parseConfig', () => {
     expect(c.backup.time).toBe('00:00');
     expect(c.backup.automaticOffsite).toBe(true);
     expect(c.backup.enableAuto).toBe(false);
-    expect(c.health).toEqual({ enableAuto: true, intervalMinutes: 5, cpuThreshold: 80, memoryThreshold: 80, diskThreshold: 85, logUsageThresholdMb: 512 });
+    expect(c.health).toEqual({
+      enableAuto: true,
+      intervalMinutes: 5,
+      cpuThreshold: 80,
+      memoryThreshold: 80,
+      diskThreshold: 85,
+      logUsageThresholdMb: 512,
+      dbTimeoutMs: 5000,
+      telegramTimeoutMs: 10_000,
+      heartbeatStaleMs: 180_000,
+      backupWarnHours: 26,
+      backupCritHours: 50,
+      verifyMaxDays: 8,
+      drillMaxDays: 31,
+      lockMaxMinutes: 180,
+      skipChecks: [],
+      alertAfter: 2,
+      remindHours: 4,
+      quietHours: undefined,
+    });
+    expect(c.stateDir).toBe('/srv/shop/state');
+    expect(c.alerts.timeoutMs).toBe(60_000);
     expect(c.logPath).toBe('/srv/shop/logs');
     expect(Object.isFrozen(c.backup)).toBe(true);
   });
@@ -72,6 +93,21 @@ describe('parseConfig', () => {
     expect(r.config.backup.enableAuto).toBe(true);
     expect(r.config.backup.automaticOffsite).toBe(false);
     expect(r.config.logLevel).toBe('WARN');
+  });
+
+  it('parses health alerting settings and refuses inconsistent ones', () => {
+    const r = parseConfig({ HEALTH_QUIET_HOURS: '22:00-06:30', HEALTH_SKIP_CHECKS: 'cpu, telegram', BOT_STATE_DIR: 'run/state' }, base);
+    if (!r.ok) throw new Error(r.problems.join());
+    expect(r.config.health.quietHours).toEqual({ from: 22 * 60, to: 6 * 60 + 30 });
+    expect(r.config.health.skipChecks).toEqual(['cpu', 'telegram']);
+    expect(r.config.stateDir).toBe('/srv/shop/run/state');
+    const bad = parseConfig({ HEALTH_QUIET_HOURS: '22-6', HEALTH_ALERT_AFTER: '0' }, base);
+    expect(bad.ok ? [] : bad.problems).toEqual([
+      'HEALTH_ALERT_AFTER must be at least 1',
+      'HEALTH_QUIET_HOURS must be HH:MM-HH:MM in BOT_TIMEZONE (e.g. 22:00-06:00)',
+    ]);
+    const order = parseConfig({ HEALTH_BACKUP_WARN_HOURS: '48', HEALTH_BACKUP_CRIT_HOURS: '30' }, base);
+    expect(order.ok ? [] : order.problems).toEqual(['HEALTH_BACKUP_CRIT_HOURS must be greater than HEALTH_BACKUP_WARN_HOURS']);
   });
 });
 

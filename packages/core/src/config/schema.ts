@@ -85,6 +85,23 @@ const tokenSecret = () =>
       .transform((v) => (v === undefined ? undefined : new Secret(v))),
   );
 
+/** The health check's checks, in report order (`HEALTH_SKIP_CHECKS` names them). */
+export const HEALTH_CHECK_IDS = [
+  'database',
+  'telegram',
+  'bot_process',
+  'disk',
+  'cpu',
+  'memory',
+  'log_size',
+  'backup_age',
+  'backup_offsite',
+  'backup_verify',
+  'backup_drill',
+  'maintenance_lock',
+  'backup_space',
+] as const;
+
 export const envSchema = z.object({
   DATABASE_URL: z.preprocess(
     empty,
@@ -113,6 +130,7 @@ export const envSchema = z.object({
     .transform((v) => (v === 'WARNING' ? 'WARN' : v === 'CRITICAL' ? 'ERROR' : v))
     .pipe(z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'must be DEBUG, INFO, WARNING or ERROR' })),
   BOT_LOG_PATH: withDefault('logs'),
+  BOT_STATE_DIR: withDefault('state'),
   DATA_ENCRYPTION_KEY: secret(),
   SNK_RETENTION_DAYS: integer(30, 1, 3650),
 
@@ -149,11 +167,36 @@ export const envSchema = z.object({
   HEALTH_MEMORY_THRESHOLD: integer(80, 1, 100),
   HEALTH_DISK_THRESHOLD: integer(85, 1, 100),
   LOG_USAGE_THRESHOLD_MB: integer(512, 1, 1_048_576),
+  HEALTH_DB_TIMEOUT_SECONDS: integer(5, 1, 300),
+  HEALTH_TELEGRAM_TIMEOUT_SECONDS: integer(10, 1, 300),
+  HEALTH_HEARTBEAT_STALE_SECONDS: integer(180, 10, 86_400),
+  HEALTH_BACKUP_WARN_HOURS: integer(26, 1, 8760),
+  HEALTH_BACKUP_CRIT_HOURS: integer(50, 1, 8760),
+  HEALTH_VERIFY_MAX_DAYS: integer(8, 1, 3650),
+  HEALTH_DRILL_MAX_DAYS: integer(31, 1, 3650),
+  HEALTH_LOCK_MAX_MINUTES: integer(180, 1, 10_080),
+  HEALTH_SKIP_CHECKS: csvList().refine(
+    (list) => list.every((id) => (HEALTH_CHECK_IDS as readonly string[]).includes(id)),
+    `must be a comma-separated list of check ids: ${HEALTH_CHECK_IDS.join(', ')}`,
+  ),
+  HEALTH_ALERT_AFTER: integer(2, 1, 100),
+  HEALTH_ALERT_REMIND_HOURS: integer(4, 0, 720),
+  HEALTH_QUIET_HOURS: optionalString().refine(
+    (v) => v === undefined || /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/.test(v),
+    'must be HH:MM-HH:MM in BOT_TIMEZONE (e.g. 22:00-06:00)',
+  ),
+  ALERT_TIMEOUT_SECONDS: integer(60, 5, 600),
 
   PAKASIR_PROJECT_SLUG: optionalString(),
   PAKASIR_API_KEY: secret(),
   PAKASIR_BASE_URL: withDefault('https://app.pakasir.com').pipe(z.url({ error: 'must be an http(s) URL' })),
 });
+
+function parseQuietHours(v: string): { from: number; to: number } {
+  const [a, b] = v.split('-') as [string, string];
+  const minutes = (hm: string) => Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3, 5));
+  return { from: minutes(a), to: minutes(b) };
+}
 
 export type RawEnv = Record<string, string | undefined>;
 type Parsed = z.output<typeof envSchema>;
@@ -177,6 +220,8 @@ export interface Config {
   readonly timezone: string;
   readonly logLevel: LogLevel;
   readonly logPath: string;
+  /** Small state files: health-check memory, alert delivery, the bot's heartbeat. */
+  readonly stateDir: string;
   readonly dataEncryptionKey: Secret | undefined;
   readonly snkRetentionDays: number;
   /** Folder with pg_dump/pg_restore matching the server (else PATH). */
@@ -204,7 +249,22 @@ export interface Config {
     readonly memoryThreshold: number;
     readonly diskThreshold: number;
     readonly logUsageThresholdMb: number;
+    readonly dbTimeoutMs: number;
+    readonly telegramTimeoutMs: number;
+    readonly heartbeatStaleMs: number;
+    readonly backupWarnHours: number;
+    readonly backupCritHours: number;
+    readonly verifyMaxDays: number;
+    readonly drillMaxDays: number;
+    readonly lockMaxMinutes: number;
+    readonly skipChecks: readonly string[];
+    /** Consecutive failing runs before a warning is sent (critical: at once). */
+    readonly alertAfter: number;
+    readonly remindHours: number;
+    /** Minutes since midnight in BOT_TIMEZONE; warnings wait until the end, criticals do not. */
+    readonly quietHours: { readonly from: number; readonly to: number } | undefined;
   };
+  readonly alerts: { readonly timeoutMs: number };
   readonly pakasir: {
     readonly projectSlug: string | undefined;
     readonly apiKey: Secret | undefined;
@@ -233,6 +293,9 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
     return { ok: false, problems };
   }
   const e = result.data;
+  if (e.HEALTH_BACKUP_CRIT_HOURS <= e.HEALTH_BACKUP_WARN_HOURS) {
+    return { ok: false, problems: ['HEALTH_BACKUP_CRIT_HOURS must be greater than HEALTH_BACKUP_WARN_HOURS'] };
+  }
   const resolve = (p: string) => path.resolve(opts.baseDir, p);
 
   const config: Config = {
@@ -250,6 +313,7 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
     timezone: e.BOT_TIMEZONE,
     logLevel: e.LOG_LEVEL,
     logPath: resolve(e.BOT_LOG_PATH),
+    stateDir: resolve(e.BOT_STATE_DIR),
     dataEncryptionKey: e.DATA_ENCRYPTION_KEY,
     snkRetentionDays: e.SNK_RETENTION_DAYS,
     pgBinDir: e.PG_BIN_DIR === undefined ? undefined : resolve(e.PG_BIN_DIR),
@@ -275,7 +339,20 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       memoryThreshold: e.HEALTH_MEMORY_THRESHOLD,
       diskThreshold: e.HEALTH_DISK_THRESHOLD,
       logUsageThresholdMb: e.LOG_USAGE_THRESHOLD_MB,
+      dbTimeoutMs: e.HEALTH_DB_TIMEOUT_SECONDS * 1000,
+      telegramTimeoutMs: e.HEALTH_TELEGRAM_TIMEOUT_SECONDS * 1000,
+      heartbeatStaleMs: e.HEALTH_HEARTBEAT_STALE_SECONDS * 1000,
+      backupWarnHours: e.HEALTH_BACKUP_WARN_HOURS,
+      backupCritHours: e.HEALTH_BACKUP_CRIT_HOURS,
+      verifyMaxDays: e.HEALTH_VERIFY_MAX_DAYS,
+      drillMaxDays: e.HEALTH_DRILL_MAX_DAYS,
+      lockMaxMinutes: e.HEALTH_LOCK_MAX_MINUTES,
+      skipChecks: e.HEALTH_SKIP_CHECKS,
+      alertAfter: e.HEALTH_ALERT_AFTER,
+      remindHours: e.HEALTH_ALERT_REMIND_HOURS,
+      quietHours: e.HEALTH_QUIET_HOURS === undefined ? undefined : parseQuietHours(e.HEALTH_QUIET_HOURS),
     },
+    alerts: { timeoutMs: e.ALERT_TIMEOUT_SECONDS * 1000 },
     pakasir: {
       projectSlug: e.PAKASIR_PROJECT_SLUG,
       apiKey: e.PAKASIR_API_KEY,

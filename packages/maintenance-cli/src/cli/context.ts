@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  type AlertDelivery,
+  ALERT_STATE_FILE,
+  type AlertStateFile,
   type Clock,
   type Config,
   createLogger,
@@ -8,7 +11,10 @@ import {
   type LoadedConfig,
   loadConfig,
   type Logger,
+  OwnerAlerter,
+  recordAlertDelivery,
   Redactor,
+  redactPatterns,
   type RawEnv,
   serviceLogDir,
   systemClock,
@@ -26,6 +32,8 @@ export interface GlobalOptions {
   envFile?: string;
   json?: boolean;
   color?: boolean;
+  /** False with --no-alert: owners are not told about this run. */
+  alert?: boolean;
 }
 
 export interface Io {
@@ -58,6 +66,8 @@ export class CliContext {
   readonly style: ChalkInstance;
   readonly tty: boolean;
   exitCode = 0;
+  /** Set by `healthcheck`: failures exit 3 (UNKNOWN) in the Nagios convention, not botctl's codes. */
+  nagios = false;
   #loaded: LoadedConfig | undefined;
   #log: Logger | undefined;
 
@@ -164,6 +174,61 @@ export class CliContext {
       const text = render();
       if (text) this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     }
+  }
+
+  /**
+   * Set by commands that report to the owners (backup create/verify/prune/restore/drill): what
+   * the run is, in the owners' language. A failure after this is sent loud; `successAlert`, when
+   * the command sets it at the end, is sent silent.
+   */
+  alertSubject: string | undefined;
+  successAlert: string | undefined;
+
+  get alertsEnabled(): boolean {
+    return this.options.alert !== false;
+  }
+
+  #alerter: OwnerAlerter | undefined;
+  get alerter(): OwnerAlerter {
+    this.#alerter ??= new OwnerAlerter({
+      config: this.config,
+      log: this.log,
+      warn: (m) => this.warn(m),
+      budgetMs: this.config.alerts.timeoutMs,
+      signal: this.io.signal,
+    });
+    return this.#alerter;
+  }
+
+  /** Scrubs secrets (configured values and URL passwords) from text meant for people. */
+  scrub(text: string): string {
+    return redactPatterns(this.redactor.redact(text));
+  }
+
+  /**
+   * Tells the owners (silent for good news), records the outcome for `status`, and says on
+   * stderr when nobody could be reached. Returns the delivery so the caller can fail on it.
+   */
+  async notifyOwners(text: string, opts: { silent: boolean }): Promise<AlertDelivery> {
+    const delivery = await this.alerter.send(this.scrub(text), opts);
+    if (delivery.configured) {
+      const file = path.join(this.config.stateDir, ALERT_STATE_FILE);
+      let previous: AlertStateFile | undefined;
+      try {
+        previous = JSON.parse(fs.readFileSync(file, 'utf8')) as AlertStateFile;
+      } catch {
+        previous = undefined;
+      }
+      await recordAlertDelivery(this.config.stateDir, delivery, this.clock.now(), previous).catch((error: unknown) =>
+        this.warn(`cannot record the alert outcome in ${this.config.stateDir}: ${(error as Error).message}`),
+      );
+      if (!delivery.ok) {
+        this.io.stderr.write(
+          `botctl: owner alert not delivered to anyone: ${delivery.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; ')}\n`,
+        );
+      }
+    }
+    return delivery;
   }
 
   warn(message: string): void {

@@ -1,3 +1,4 @@
+import { AlertDeliveryError, BotctlError, ExitCode } from '@botctl/core';
 import { Command, CommanderError, Option } from 'commander';
 import { registerBackupCreate } from '../commands/backup/create.js';
 import { registerBackupDrill } from '../commands/backup/drill.js';
@@ -5,7 +6,9 @@ import { registerBackupList } from '../commands/backup/list.js';
 import { registerBackupPrune } from '../commands/backup/prune.js';
 import { registerBackupRestore } from '../commands/backup/restore.js';
 import { registerBackupVerify } from '../commands/backup/verify.js';
+import { registerAlert } from '../commands/alert.js';
 import { registerDemo } from '../commands/demo.js';
+import { registerHealthcheck } from '../commands/healthcheck.js';
 import { registerKeygen } from '../commands/keygen.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
@@ -22,6 +25,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
     .addOption(new Option('--env-file <path>', "the tenant's settings file (default: environment and ./.env)"))
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--no-color', 'plain text, no colours (also NO_COLOR=1)')
+    .option('--no-alert', 'do not tell the owners on Telegram about this run')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({
@@ -34,21 +38,53 @@ export function buildProgram(io: Io, state: ProgramState): Command {
     async (...args: unknown[]) => {
       const cmd = args[args.length - 1] as Command;
       const globals = cmd.optsWithGlobals() as GlobalOptions & O;
-      const ctx = new CliContext({ envFile: globals.envFile, json: globals.json, color: globals.color }, io);
+      const ctx = new CliContext({ envFile: globals.envFile, json: globals.json, color: globals.color, alert: globals.alert }, io);
       state.ctx = ctx;
-      await body(ctx, cmd.opts() as O, cmd.args);
+      try {
+        await body(ctx, cmd.opts() as O, cmd.args);
+      } catch (error) {
+        if (ctx.alertSubject && ctx.alertsEnabled && shouldAlertFailure(error)) await alertFailure(ctx, ctx.alertSubject, error);
+        throw error;
+      }
+      if (ctx.alertSubject && ctx.successAlert && ctx.alertsEnabled) {
+        const delivery = await ctx.notifyOwners(`✅ ${ctx.successAlert}`, { silent: true });
+        if (delivery.configured && !delivery.ok) {
+          throw new AlertDeliveryError(`${ctx.alertSubject}: done, but no owner could be told`, {
+            hint: 'check OWNER_BOT_TOKEN and that every owner pressed /start on the notification bot; `botctl alert test` tries it',
+          });
+        }
+      }
     };
 
-  const backup = program.command('backup').description('create, list and verify encrypted backups');
+  const backup = program.command('backup').description('create, list, verify, restore, prune and drill encrypted backups');
   registerBackupCreate(backup, run);
   registerBackupList(backup, run);
   registerBackupVerify(backup, run);
   registerBackupRestore(backup, run);
   registerBackupPrune(backup, run);
   registerBackupDrill(backup, run);
+  registerHealthcheck(program, run);
+  registerAlert(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;
+}
+
+/** People typing a wrong flag or answering "no" are not incidents; everything else is. */
+function shouldAlertFailure(error: unknown): boolean {
+  if (!(error instanceof BotctlError)) return true;
+  return error.exitCode !== ExitCode.USAGE && error.exitCode !== ExitCode.REFUSED && error.exitCode !== ExitCode.INTERRUPTED;
+}
+
+async function alertFailure(ctx: CliContext, subject: string, error: unknown): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = error instanceof BotctlError && error.hint ? `\nSaran: ${error.hint}` : '';
+  try {
+    await ctx.notifyOwners(`❌ ${subject} GAGAL\n${message}${hint}`, { silent: false });
+  } catch (alertError) {
+    // The command's own failure is what the exit code reports; the alert trouble goes to stderr.
+    ctx.io.stderr.write(`botctl: owner alert failed: ${ctx.scrub((alertError as Error).message)}\n`);
+  }
 }
 
 export { CommanderError };

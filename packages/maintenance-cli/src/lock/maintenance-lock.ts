@@ -36,6 +36,11 @@ export function readLock(dir: string): LockInfo | undefined {
   }
 }
 
+/** Whether the lock's process still runs: undefined when it is on another host (cannot tell). */
+export function lockHolderAlive(info: LockInfo): boolean | undefined {
+  return info.host === os.hostname() ? pidAlive(info.pid) : undefined;
+}
+
 /** A lock is stale when its process is gone (on this host) or its file was never filled in. */
 function isStale(file: string, info: LockInfo | undefined, now: Date): boolean {
   if (!info) {

@@ -1,4 +1,4 @@
-import { PartialError, requireSettings } from '@botctl/core';
+import { formatBytes, formatDuration, PartialError, requireSettings } from '@botctl/core';
 import type { Command } from 'commander';
 import { createBackup } from '../../backup/create-backup.js';
 import { renderCreate } from '../../render/backup.js';
@@ -21,6 +21,7 @@ export function registerBackupCreate(backup: Command, run: Run): void {
     .option('--scheduled', 'an automatic run: offsite follows BACKUP_AUTOMATIC_OFFSITE unless --offsite/--no-offsite')
     .action(
       run<Opts>(async (ctx, opts) => {
+        ctx.alertSubject = opts.scheduled ? 'Backup otomatis' : 'Backup';
         requireSettings(ctx.config, ['database', 'encryption']);
         const offsite = opts.offsite ?? (opts.scheduled ? ctx.config.backup.automaticOffsite : false);
         const result = await createBackup(
@@ -39,6 +40,10 @@ export function registerBackupCreate(backup: Command, run: Run): void {
           },
           { offsite, includeLogs: opts.logs, kind: opts.scheduled ? 'scheduled' : 'manual' },
         );
+        if (result.status === 'ok') {
+          const off = result.offsite.status === 'ok' ? 'offsite: ya' : 'offsite: tidak';
+          ctx.successAlert = `${ctx.alertSubject} selesai: ${result.name} (${formatBytes(result.size)}, ${result.tables} tabel, ${result.rows} baris, ${formatDuration(result.duration_ms)}, ${off})`;
+        }
         ctx.emit({ ok: result.status === 'ok', ...result }, () => renderCreate(result, ctx.style, (p) => ctx.displayPath(p)));
         if (result.status === 'partial' && result.offsite.status === 'failed') {
           throw Object.assign(

@@ -1,3 +1,4 @@
+import { formatDuration } from '@botctl/core';
 import type { Command } from 'commander';
 import { resolveArchiveArg } from '../../backup/catalog.js';
 import { drillBackup } from '../../backup/drill.js';
@@ -12,6 +13,7 @@ export function registerBackupDrill(backup: Command, run: Run): void {
     .option('--latest', 'the newest complete backup (the default)')
     .action(
       run<{ latest?: boolean }>(async (ctx, _opts, args) => {
+        ctx.alertSubject = 'Uji restore (drill)';
         const file = args[0];
         const { result, error } = await drillBackup(
           {
@@ -30,6 +32,9 @@ export function registerBackupDrill(backup: Command, run: Run): void {
           },
           { archive: file ? resolveArchiveArg(file, ctx.local, ctx.io.cwd) : 'latest' },
         );
+        if (!error) {
+          ctx.successAlert = `Uji restore (drill) lulus: ${result.archive}, ${result.tables.length} tabel, ${result.rows} baris cocok; waktu restore ${formatDuration(result.restore_ms)}`;
+        }
         ctx.emit(result, () => renderDrill(result, ctx.style));
         if (error) throw Object.assign(error, { reported: true });
       }),

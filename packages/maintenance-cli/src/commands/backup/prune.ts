@@ -1,3 +1,4 @@
+import { formatBytes } from '@botctl/core';
 import { InvalidArgumentError, type Command } from 'commander';
 import { pruneBackups } from '../../backup/prune.js';
 import { renderPrune } from '../../render/prune.js';
@@ -29,6 +30,7 @@ export function registerBackupPrune(backup: Command, run: Run): void {
     .option('--dry-run', 'print the plan (keep/remove and why) and change nothing')
     .action(
       run<Opts>(async (ctx, opts) => {
+        ctx.alertSubject = 'Prune backup';
         const r = ctx.config.backup.retention;
         const policy = {
           keep: opts.keep ?? r.keep,
@@ -42,6 +44,10 @@ export function registerBackupPrune(backup: Command, run: Run): void {
           policy,
           { offsite: Boolean(opts.offsite), dryRun: Boolean(opts.dryRun) },
         );
+        if (!result.dry_run) {
+          const where = result.locations.map((l) => `${l.location === 'local' ? 'lokal' : 'offsite'} ${l.removed} dihapus, ${l.kept} disimpan`);
+          ctx.successAlert = `Prune backup selesai: ${where.join('; ')}; ${formatBytes(result.freed_bytes)} dibebaskan`;
+        }
         ctx.emit({ ok: true, ...result }, () => renderPrune(result, ctx.config.timezone, ctx.style));
       }),
     );

@@ -1,4 +1,4 @@
-import { UsageError } from '@botctl/core';
+import { formatDuration, UsageError } from '@botctl/core';
 import type { Command } from 'commander';
 import { resolveArchiveArg } from '../../backup/catalog.js';
 import { restoreBackup } from '../../backup/restore-backup.js';
@@ -33,6 +33,7 @@ export function registerBackupRestore(backup: Command, run: Run): void {
     .option('--allow-other-store', "restore a backup made for another BOT_STORE_NAME")
     .action(
       run<Opts>(async (ctx, opts, args) => {
+        ctx.alertSubject = 'Restore backup';
         const file = args[0];
         if ((file === undefined) === !opts.latest) throw new UsageError('give a backup <file> or --latest', { hint: 'botctl backup restore --latest --new-db toko_check' });
         if (opts.targetDb && opts.newDb) throw new UsageError('--target-db and --new-db cannot be combined');
@@ -68,6 +69,12 @@ export function registerBackupRestore(backup: Command, run: Run): void {
             allowOtherStore: Boolean(opts.allowOtherStore),
           },
         );
+        if (result.status === 'restored') {
+          ctx.successAlert =
+            `Restore selesai: ${result.plan.archive.name} → database ${result.plan.target.database} ` +
+            `(${result.plan.tables.length} tabel, ${result.plan.rows} baris, ${formatDuration(result.duration_ms)})` +
+            (result.safety_backup ? `; salinan pengaman: ${result.safety_backup.name}` : '');
+        }
         ctx.emit({ ok: true, ...result }, () => renderRestore(result, ctx.style, (p) => ctx.displayPath(p)));
       }),
     );

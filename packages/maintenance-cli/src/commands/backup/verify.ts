@@ -21,6 +21,7 @@ export function registerBackupVerify(backup: Command, run: Run): void {
     .option('--quick', 'only compare the SHA-256 with the sidecar (needs no key)')
     .action(
       run<Opts>(async (ctx, opts, args) => {
+        ctx.alertSubject = 'Verifikasi backup';
         const file = args[0];
         const chosen = [file !== undefined, Boolean(opts.latest), Boolean(opts.all)].filter(Boolean).length;
         if (chosen !== 1) throw new UsageError('give exactly one of <file>, --latest or --all', { hint: 'botctl backup verify --latest' });
@@ -48,6 +49,9 @@ export function registerBackupVerify(backup: Command, run: Run): void {
         );
         // One archive that failed: the error line says it all. Several: a line each, then the error.
         if (!(firstError && report.results.length === 1 && !ctx.json)) ctx.emit({ ...report }, () => renderVerify(report, ctx.style));
+        if (!firstError) {
+          ctx.successAlert = `Verifikasi backup OK (${report.level === 'full' ? 'lengkap' : 'hash saja'}): ${report.results.map((r) => r.name).join(', ')}`;
+        }
         if (firstError) {
           throw report.results.length === 1 && !ctx.json ? firstError : Object.assign(firstError, { reported: true });
         }

@@ -1,0 +1,124 @@
+import type { Secret } from '../secret.js';
+
+/**
+ * The small slice of the Telegram Bot API that botctl and the bot's notifications use, behind an
+ * interface so tests (and a self-hosted Bot API server) can stand in for api.telegram.org.
+ * The token is part of every request URL, so no URL ever goes into an error message.
+ */
+export interface BotApi {
+  call<T = unknown>(method: string, params?: Record<string, unknown>, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T>;
+}
+
+export type BotApiFailure = 'unauthorized' | 'forbidden' | 'bad_request' | 'rate_limited' | 'server' | 'network' | 'timeout';
+
+/** A failed Bot API call: what Telegram said (or that it could not be reached), without the token. */
+export class BotApiError extends Error {
+  readonly method: string;
+  readonly kind: BotApiFailure;
+  readonly status: number | undefined;
+  readonly description: string | undefined;
+  readonly retryAfter: number | undefined;
+
+  constructor(method: string, kind: BotApiFailure, detail: { status?: number; description?: string; retryAfter?: number; cause?: unknown }) {
+    const what =
+      detail.status !== undefined
+        ? `${detail.status}${detail.description ? ` ${detail.description}` : ''}`
+        : kind === 'timeout'
+          ? 'no answer in time'
+          : `cannot reach the Bot API (${networkReason(detail.cause)})`;
+    super(`Telegram ${method}: ${what}`);
+    this.name = 'BotApiError';
+    this.method = method;
+    this.kind = kind;
+    this.status = detail.status;
+    this.description = detail.description;
+    this.retryAfter = detail.retryAfter;
+  }
+
+  /** Worth another try later: rate limits, server errors, network trouble. */
+  get transient(): boolean {
+    return this.kind === 'rate_limited' || this.kind === 'server' || this.kind === 'network' || this.kind === 'timeout';
+  }
+}
+
+function networkReason(cause: unknown): string {
+  // undici: TypeError('fetch failed') with the system error as cause (ECONNREFUSED, ENOTFOUND, ...).
+  let c = cause as { code?: string; cause?: unknown; message?: string } | undefined;
+  for (let i = 0; i < 3 && c; i++) {
+    if (typeof c.code === 'string') return c.code;
+    c = c.cause as typeof c;
+  }
+  return 'network error';
+}
+
+function classify(status: number): BotApiFailure {
+  if (status === 401 || status === 404) return 'unauthorized';
+  if (status === 403) return 'forbidden';
+  if (status === 429) return 'rate_limited';
+  if (status >= 500) return 'server';
+  return 'bad_request';
+}
+
+export interface HttpBotApiOptions {
+  token: Secret;
+  /** `https://api.telegram.org` or a self-hosted / test server; no trailing slash needed. */
+  apiRoot: string;
+  timeoutMs?: number;
+}
+
+/** Bot API over HTTPS with Node's fetch; JSON bodies; one timeout per call. */
+export class HttpBotApi implements BotApi {
+  readonly #token: Secret;
+  readonly #root: string;
+  readonly #timeoutMs: number;
+
+  constructor(opts: HttpBotApiOptions) {
+    this.#token = opts.token;
+    this.#root = opts.apiRoot.replace(/\/+$/, '');
+    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  async call<T>(method: string, params: Record<string, unknown> = {}, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.#timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
+    let res: Response;
+    let body: { ok?: boolean; result?: T; description?: string; error_code?: number; parameters?: { retry_after?: number } } | undefined;
+    try {
+      res = await fetch(`${this.#root}/bot${this.#token.reveal()}/${method}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(params),
+        signal,
+      });
+      const text = await res.text();
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        body = undefined;
+      }
+    } catch (error) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      const timedOut = timeout.aborted || (error as Error).name === 'TimeoutError';
+      throw new BotApiError(method, timedOut ? 'timeout' : 'network', { cause: error });
+    }
+    if (res.ok && body?.ok) return body.result as T;
+    const status = body?.error_code ?? res.status;
+    throw new BotApiError(method, classify(status), {
+      status,
+      description: body?.description ?? res.statusText,
+      ...(body?.parameters?.retry_after !== undefined ? { retryAfter: body.parameters.retry_after } : {}),
+    });
+  }
+}
+
+/** Telegram's limit for one text message, in UTF-16 code units as the API counts them. */
+export const TELEGRAM_TEXT_LIMIT = 4096;
+
+/** Cuts text to Telegram's limit with an ellipsis, never splitting a surrogate pair. */
+export function fitTelegramText(text: string, limit = TELEGRAM_TEXT_LIMIT): string {
+  if (text.length <= limit) return text;
+  let end = limit - 1;
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
+}

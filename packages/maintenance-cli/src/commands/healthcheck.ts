@@ -1,0 +1,41 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { runHealthcheck } from '../health/run-health.js';
+import { realSystem } from '../health/system.js';
+import { renderHealth } from '../render/health.js';
+import type { Run } from './types.js';
+
+interface Opts {
+  alert?: boolean;
+  textfile?: string;
+}
+
+export function registerHealthcheck(program: Command, run: Run): void {
+  program
+    .command('healthcheck')
+    .description('check database, Telegram, bot process, resources and backups; alert the owners on change (exit 0 ok, 1 warning, 2 critical, 3 unknown)')
+    .option('--no-alert', 'check and report, but do not message the owners')
+    .option('--textfile <dir>', "write Prometheus metrics for node_exporter's textfile collector into DIR")
+    .action(
+      run<Opts>(async (ctx, opts) => {
+        ctx.nagios = true;
+        const alert = opts.alert !== false && ctx.alertsEnabled;
+        const report = await runHealthcheck(
+          {
+            config: ctx.config,
+            local: ctx.local,
+            offsite: ctx.offsite,
+            clock: ctx.clock,
+            system: realSystem,
+            redactor: ctx.redactor,
+            signal: ctx.io.signal,
+            log: ctx.log,
+            notify: alert ? (text, o) => ctx.notifyOwners(text, o) : undefined,
+          },
+          { textfileDir: opts.textfile ? path.resolve(ctx.io.cwd, opts.textfile) : undefined },
+        );
+        ctx.emit({ ok: report.status === 'ok', ...report }, () => renderHealth(report, ctx.style));
+        ctx.exitCode = report.exit_code;
+      }),
+    );
+}

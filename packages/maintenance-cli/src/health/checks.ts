@@ -1,0 +1,419 @@
+import {
+  type BotApi,
+  BotApiError,
+  type Clock,
+  type Config,
+  createSql,
+  formatBytes,
+  formatDuration,
+  formatDurasi,
+  HEALTH_CHECK_IDS,
+  HttpBotApi,
+  readHeartbeat,
+  type Redactor,
+  redactPatterns,
+  type Sql,
+  zonedParts,
+  zonedToInstant,
+} from '@botctl/core';
+import { type BackupEntry, listBackups } from '../backup/catalog.js';
+import { lockHolderAlive, readLock } from '../lock/maintenance-lock.js';
+import type { Storage } from '../storage/storage.js';
+import type { SystemProbe } from './system.js';
+
+export type HealthStatus = 'ok' | 'warning' | 'critical' | 'unknown';
+
+/** Nagios order: the exit code is the worst status's rank. */
+export const STATUS_RANK: Record<HealthStatus, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
+
+export const CHECK_IDS = HEALTH_CHECK_IDS;
+export type CheckId = (typeof CHECK_IDS)[number] | 'alerts';
+
+/** Owner-facing names (Indonesian), used in alerts. */
+export const CHECK_LABELS: Record<CheckId, string> = {
+  database: 'Database',
+  telegram: 'Bot Telegram',
+  bot_process: 'Proses bot',
+  disk: 'Disk',
+  cpu: 'CPU',
+  memory: 'RAM',
+  log_size: 'Ukuran log',
+  backup_age: 'Backup terbaru',
+  backup_offsite: 'Salinan offsite',
+  backup_verify: 'Verifikasi backup',
+  backup_drill: 'Uji restore',
+  maintenance_lock: 'Lock maintenance',
+  backup_space: 'Ruang untuk backup',
+  alerts: 'Alert owner',
+};
+
+export interface CheckResult {
+  id: CheckId;
+  status: HealthStatus;
+  /** The fact behind the status, for the sysadmin (English). */
+  fact: string;
+  /** The same for the owner's alert (Indonesian). */
+  fakta: string;
+  /** The measured figure, when there is one (ratio, seconds, bytes); used for metrics. */
+  value?: number;
+}
+
+/** Light metrics from the plan: shop activity, process uptime, resources. */
+export interface HealthMetrics {
+  transactions_today?: number;
+  paid_today?: number;
+  failed_today?: number;
+  revenue_today?: number;
+  error_rate_today?: number;
+  bot_uptime_seconds?: number;
+  cpu_busy_ratio?: number;
+  memory_used_ratio?: number;
+  disk_used_ratio?: number;
+  log_bytes?: number;
+  newest_backup?: { name: string; age_seconds: number; size_bytes: number; duration_seconds: number; created_at: string };
+  last_drill?: { at: string; ok: boolean; restore_seconds: number };
+  last_good_drill_at?: string;
+  last_good_verification_at?: string;
+}
+
+export interface HealthDeps {
+  config: Config;
+  local: Storage;
+  offsite: Storage | undefined;
+  clock: Clock;
+  system: SystemProbe;
+  redactor: Redactor;
+  /** The shop bot's API for getMe (default: HTTP with TELEGRAM_BOT_TOKEN). */
+  botApi?: BotApi;
+  cpuSampleMs?: number;
+  signal?: AbortSignal;
+}
+
+const r = (id: CheckId, status: HealthStatus, fact: string, fakta: string, value?: number): CheckResult => ({
+  id,
+  status,
+  fact,
+  fakta,
+  ...(value !== undefined ? { value } : {}),
+});
+
+const pct = (ratio: number) => `${(ratio * 100).toFixed(0)}%`;
+const ago = (ms: number) => formatDuration(Math.max(0, ms));
+const hours = (ms: number) => ms / 3_600_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`${what}: no answer within ${formatDuration(ms)}`), { code: 'CHECK_TIMEOUT' })), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Everything one health run measures: checks in a fixed order, and the light metrics. */
+export async function runChecks(deps: HealthDeps): Promise<{ checks: CheckResult[]; metrics: HealthMetrics }> {
+  const { config } = deps;
+  const skip = new Set(config.health.skipChecks);
+  const metrics: HealthMetrics = {};
+  const now = deps.clock.now();
+  const scrub = (s: string) => redactPatterns(deps.redactor.redact(s));
+
+  // The backup catalog feeds five checks; read it once.
+  const catalog = (async () => {
+    const local = await listBackups([{ location: 'local', storage: deps.local }], config.timezone);
+    let offsite: BackupEntry[] | undefined;
+    let offsiteError: string | undefined;
+    if (deps.offsite) {
+      try {
+        offsite = await listBackups([{ location: 'offsite', storage: deps.offsite }], config.timezone);
+      } catch (error) {
+        offsiteError = (error as Error).message;
+      }
+    }
+    return { local, offsite, offsiteError };
+  })();
+  catalog.catch(() => undefined);
+
+  const jobs: Record<(typeof CHECK_IDS)[number], () => Promise<CheckResult>> = {
+    database: () => checkDatabase(deps, metrics, now, scrub),
+    telegram: () => checkTelegram(deps),
+    bot_process: async () => checkBotProcess(deps, metrics, now),
+    disk: () => checkDisk(deps, metrics),
+    cpu: () => checkCpu(deps, metrics),
+    memory: async () => checkMemory(deps, metrics),
+    log_size: () => checkLogSize(deps, metrics),
+    backup_age: async () => checkBackupAge(deps, (await catalog).local, metrics, now),
+    backup_offsite: async () => checkOffsite(await catalog),
+    backup_verify: async () => checkVerify(deps, (await catalog).local, metrics, now),
+    backup_drill: async () => checkDrill(deps, (await catalog).local, metrics, now),
+    maintenance_lock: async () => checkLock(deps, now),
+    backup_space: async () => checkSpace(deps, (await catalog).local),
+  };
+
+  const ids = CHECK_IDS.filter((id) => !skip.has(id));
+  const checks = await Promise.all(
+    ids.map(async (id) => {
+      try {
+        // Every check is bounded: a hung NFS mount or DNS lookup must not hang the whole run.
+        return await withTimeout(jobs[id](), 60_000, id);
+      } catch (error) {
+        const msg = scrub((error as Error).message);
+        return r(id, 'unknown', `could not check: ${msg}`, `tidak dapat dicek: ${msg}`);
+      }
+    }),
+  );
+  return { checks, metrics };
+}
+
+async function checkDatabase(deps: HealthDeps, metrics: HealthMetrics, now: Date, scrub: (s: string) => string): Promise<CheckResult> {
+  const url = deps.config.databaseUrl;
+  if (!url) return r('database', 'unknown', 'DATABASE_URL is not set', 'DATABASE_URL belum diisi');
+  const timeoutMs = deps.config.health.dbTimeoutMs;
+  const sql = createSql(url, { max: 1, connectTimeoutSeconds: Math.ceil(timeoutMs / 1000), idleTimeoutSeconds: 1 });
+  const started = performance.now();
+  try {
+    await withTimeout(sql`SELECT 1`, timeoutMs, 'database');
+    const ms = Math.round(performance.now() - started);
+    await shopMetrics(sql, deps.config.timezone, now, metrics).catch(() => undefined);
+    return r('database', 'ok', `answered SELECT 1 in ${ms} ms`, `menjawab dalam ${ms} ms`, ms / 1000);
+  } catch (error) {
+    const e = error as { code?: string; message?: string };
+    const why = e.code === 'ECONNREFUSED' ? 'connection refused' : scrub(e.message ?? String(error));
+    return r('database', 'critical', `down: ${why}`, `DOWN: ${why}`);
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+  }
+}
+
+/** Today's orders (in BOT_TIMEZONE) when the shop tables exist. */
+async function shopMetrics(sql: Sql, timeZone: string, now: Date, metrics: HealthMetrics): Promise<void> {
+  const [t] = await sql<{ ok: boolean }[]>`SELECT to_regclass('public.orders') IS NOT NULL AS ok`;
+  if (!t?.ok) return;
+  const p = zonedParts(now, timeZone);
+  const dayStart = zonedToInstant({ year: p.year, month: p.month, day: p.day, hour: 0, minute: 0, second: 0 }, timeZone);
+  const [row] = await sql<{ total: string; paid: string; failed: string; revenue: string }[]>`
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE status IN ('paid', 'delivered')) AS paid,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           coalesce(sum(total_amount) FILTER (WHERE status IN ('paid', 'delivered')), 0) AS revenue
+      FROM orders WHERE created_at >= ${dayStart} AND created_at <= ${now}`;
+  if (!row) return;
+  metrics.transactions_today = Number(row.total);
+  metrics.paid_today = Number(row.paid);
+  metrics.failed_today = Number(row.failed);
+  metrics.revenue_today = Number(row.revenue);
+  metrics.error_rate_today = Number(row.total) > 0 ? Number(row.failed) / Number(row.total) : 0;
+}
+
+async function checkTelegram(deps: HealthDeps): Promise<CheckResult> {
+  const token = deps.config.telegram.botToken;
+  if (!token && !deps.botApi) return r('telegram', 'unknown', 'TELEGRAM_BOT_TOKEN is not set', 'TELEGRAM_BOT_TOKEN belum diisi');
+  const api = deps.botApi ?? new HttpBotApi({ token: token!, apiRoot: deps.config.telegram.apiRoot });
+  const started = performance.now();
+  try {
+    const me = await api.call<{ username?: string }>('getMe', {}, { timeoutMs: deps.config.health.telegramTimeoutMs });
+    const ms = Math.round(performance.now() - started);
+    return r('telegram', 'ok', `@${me.username ?? '?'} answered getMe in ${ms} ms`, `@${me.username ?? '?'} aktif (${ms} ms)`, ms / 1000);
+  } catch (error) {
+    if (error instanceof BotApiError && error.kind === 'unauthorized') {
+      return r('telegram', 'critical', 'TELEGRAM_BOT_TOKEN was rejected (401): revoked or wrong', 'token bot ditolak Telegram (401)');
+    }
+    const msg = error instanceof BotApiError ? error.message : String(error);
+    return r('telegram', 'critical', `getMe failed: ${msg}`, `Telegram tidak bisa dihubungi: ${msg}`);
+  }
+}
+
+function checkBotProcess(deps: HealthDeps, metrics: HealthMetrics, now: Date): CheckResult {
+  const hb = readHeartbeat(deps.config.stateDir, 'bot');
+  if (!hb) {
+    return r('bot_process', 'critical', `no heartbeat in ${deps.config.stateDir} (bot not running here?)`, 'bot tidak berjalan (tidak ada heartbeat)');
+  }
+  if (hb.stopped_at) {
+    return r('bot_process', 'critical', `stopped at ${hb.stopped_at} (pid ${hb.pid})`, `bot berhenti sejak ${hb.stopped_at}`);
+  }
+  const age = now.getTime() - Date.parse(hb.at);
+  if (age > deps.config.health.heartbeatStaleMs) {
+    return r('bot_process', 'critical', `down: last heartbeat ${ago(age)} ago (pid ${hb.pid})`, `bot DOWN: heartbeat terakhir ${formatDurasi(age)} lalu`, age / 1000);
+  }
+  const up = now.getTime() - Date.parse(hb.started_at);
+  metrics.bot_uptime_seconds = Math.max(0, Math.round(up / 1000));
+  return r('bot_process', 'ok', `running, pid ${hb.pid}, up ${ago(up)}, heartbeat ${ago(age)} ago`, `berjalan, uptime ${formatDurasi(up)}`, age / 1000);
+}
+
+async function checkDisk(deps: HealthDeps, metrics: HealthMetrics): Promise<CheckResult> {
+  const c = deps.config;
+  const places: [string, string][] = [
+    ['backups', c.backup.localDir],
+    ['logs', c.logPath],
+    ['data', c.baseDir],
+  ];
+  const seen = new Map<number, { what: string[]; usedRatio: number; available: number; path: string }>();
+  for (const [what, dir] of places) {
+    const fsu = await deps.system.filesystem(dir);
+    const e = seen.get(fsu.dev);
+    if (e) e.what.push(what);
+    else seen.set(fsu.dev, { what: [what], usedRatio: fsu.usedRatio, available: fsu.available, path: fsu.path });
+  }
+  const list = [...seen.values()].sort((a, b) => b.usedRatio - a.usedRatio);
+  const worst = list[0]!;
+  metrics.disk_used_ratio = worst.usedRatio;
+  const warnAt = c.health.diskThreshold / 100;
+  const critAt = Math.max(0.95, warnAt);
+  const status: HealthStatus = worst.usedRatio >= critAt ? 'critical' : worst.usedRatio >= warnAt ? 'warning' : 'ok';
+  const fact = list.map((f) => `${f.what.join('+')} ${pct(f.usedRatio)} used (${formatBytes(f.available)} free)`).join(', ');
+  return r('disk', status, `${fact}; threshold ${c.health.diskThreshold}%`, `disk ${worst.what.join('+')} terpakai ${pct(worst.usedRatio)} (sisa ${formatBytes(worst.available)})`, worst.usedRatio);
+}
+
+async function checkCpu(deps: HealthDeps, metrics: HealthMetrics): Promise<CheckResult> {
+  const busy = await deps.system.cpuBusy(deps.cpuSampleMs ?? 1000, deps.signal);
+  metrics.cpu_busy_ratio = busy;
+  const t = deps.config.health.cpuThreshold / 100;
+  // A busy CPU slows the shop but does not stop it: warning, never critical.
+  return r('cpu', busy >= t ? 'warning' : 'ok', `${pct(busy)} busy (threshold ${pct(t)})`, `CPU ${pct(busy)}`, busy);
+}
+
+function checkMemory(deps: HealthDeps, metrics: HealthMetrics): CheckResult {
+  const m = deps.system.memory();
+  const used = m.total > 0 ? 1 - m.available / m.total : 0;
+  metrics.memory_used_ratio = used;
+  const t = deps.config.health.memoryThreshold / 100;
+  const status: HealthStatus = used >= Math.max(0.95, t) ? 'critical' : used >= t ? 'warning' : 'ok';
+  return r('memory', status, `${pct(used)} used, ${formatBytes(m.available)} available of ${formatBytes(m.total)} (threshold ${pct(t)})`, `RAM terpakai ${pct(used)}`, used);
+}
+
+async function checkLogSize(deps: HealthDeps, metrics: HealthMetrics): Promise<CheckResult> {
+  const bytes = await deps.system.dirSize(deps.config.logPath);
+  metrics.log_bytes = bytes;
+  const limit = deps.config.health.logUsageThresholdMb * 1024 * 1024;
+  return r(
+    'log_size',
+    bytes > limit ? 'warning' : 'ok',
+    `${formatBytes(bytes)} in ${deps.config.logPath} (threshold ${formatBytes(limit)})`,
+    `log ${formatBytes(bytes)} (batas ${formatBytes(limit)})`,
+    bytes,
+  );
+}
+
+const newestComplete = (entries: BackupEntry[]) => entries.find((e) => e.complete);
+
+function checkBackupAge(deps: HealthDeps, local: BackupEntry[], metrics: HealthMetrics, now: Date): CheckResult {
+  const h = deps.config.health;
+  const newest = newestComplete(local);
+  if (!newest) return r('backup_age', 'critical', 'no complete backup in BACKUP_LOCAL_DIR', 'belum ada backup yang lengkap');
+  const age = now.getTime() - newest.time.getTime();
+  const sidecar = newest.copies.find((c) => c.sidecar)?.sidecar;
+  metrics.newest_backup = {
+    name: newest.name,
+    age_seconds: Math.round(age / 1000),
+    size_bytes: newest.size,
+    duration_seconds: (sidecar?.duration_ms ?? 0) / 1000,
+    created_at: newest.time.toISOString(),
+  };
+  const status: HealthStatus = hours(age) > h.backupCritHours ? 'critical' : hours(age) > h.backupWarnHours ? 'warning' : 'ok';
+  return r(
+    'backup_age',
+    status,
+    `${newest.name}, ${ago(age)} old (warn after ${h.backupWarnHours} h, critical after ${h.backupCritHours} h)`,
+    `backup terakhir ${formatDurasi(age)} lalu (${newest.name})`,
+    age / 1000,
+  );
+}
+
+function checkOffsite(cat: { local: BackupEntry[]; offsite: BackupEntry[] | undefined; offsiteError: string | undefined }): CheckResult {
+  if (cat.offsiteError) return r('backup_offsite', 'warning', `cannot read the offsite folder: ${cat.offsiteError}`, `folder offsite tidak bisa dibaca`);
+  if (!cat.offsite) return r('backup_offsite', 'warning', 'no offsite destination configured', 'offsite belum diatur');
+  const newest = newestComplete(cat.local);
+  if (!newest) {
+    const off = newestComplete(cat.offsite);
+    return off
+      ? r('backup_offsite', 'warning', `no local backup to compare; newest offsite is ${off.name}`, `tidak ada backup lokal; offsite terbaru ${off.name}`)
+      : r('backup_offsite', 'critical', 'no complete backup offsite', 'tidak ada backup offsite');
+  }
+  const copy = cat.offsite.find((e) => e.name === newest.name);
+  if (!copy || !copy.complete) {
+    const off = newestComplete(cat.offsite);
+    return r(
+      'backup_offsite',
+      'warning',
+      `newest backup ${newest.name} is not offsite${off ? ` (newest there: ${off.name})` : ' (nothing there)'}`,
+      `backup terbaru ${newest.name} belum ada di offsite`,
+    );
+  }
+  if (copy.sha256 !== newest.sha256) {
+    return r('backup_offsite', 'critical', `offsite copy of ${newest.name} differs from the local one (SHA-256)`, `salinan offsite ${newest.name} BERBEDA dari lokal`);
+  }
+  return r('backup_offsite', 'ok', `${newest.name} present offsite, same SHA-256`, `${newest.name} ada di offsite (hash sama)`);
+}
+
+/** Newest successful full verification of any backup; a passed drill is one too. */
+function checkVerify(deps: HealthDeps, local: BackupEntry[], metrics: HealthMetrics, now: Date): CheckResult {
+  const times = local.flatMap((e) => [
+    ...e.copies.flatMap((c) => (c.sidecar?.verifications ?? []).filter((v) => v.ok && v.level === 'full').map((v) => Date.parse(v.at))),
+    ...e.copies.flatMap((c) => (c.sidecar?.drills ?? []).filter((d) => d.ok).map((d) => Date.parse(d.at))),
+  ]);
+  const max = deps.config.health.verifyMaxDays;
+  if (times.length === 0) return r('backup_verify', 'warning', 'no backup has been fully verified yet (botctl backup verify --latest)', 'backup belum pernah diverifikasi');
+  const last = Math.max(...times);
+  metrics.last_good_verification_at = new Date(last).toISOString();
+  const age = now.getTime() - last;
+  return r(
+    'backup_verify',
+    age > max * 86_400_000 ? 'warning' : 'ok',
+    `last full verification ${ago(age)} ago (warn after ${max} days)`,
+    `verifikasi terakhir ${formatDurasi(age)} lalu`,
+    age / 1000,
+  );
+}
+
+function checkDrill(deps: HealthDeps, local: BackupEntry[], metrics: HealthMetrics, now: Date): CheckResult {
+  const drills = local.flatMap((e) => e.copies.flatMap((c) => c.sidecar?.drills ?? []));
+  const latest = drills.reduce<(typeof drills)[number] | undefined>((b, d) => (!b || Date.parse(d.at) > Date.parse(b.at) ? d : b), undefined);
+  if (latest) metrics.last_drill = { at: latest.at, ok: latest.ok, restore_seconds: latest.restore_ms / 1000 };
+  const good = drills.filter((d) => d.ok).map((d) => Date.parse(d.at));
+  const max = deps.config.health.drillMaxDays;
+  if (good.length === 0) {
+    return r('backup_drill', 'warning', `no successful restore drill yet${latest ? ` (last one failed: ${latest.error ?? 'see logs'})` : ''} (botctl backup drill)`, 'uji restore belum pernah lulus');
+  }
+  const last = Math.max(...good);
+  metrics.last_good_drill_at = new Date(last).toISOString();
+  const age = now.getTime() - last;
+  const failedSince = latest && !latest.ok ? `; the latest drill failed: ${latest.error ?? 'see logs'}` : '';
+  return r(
+    'backup_drill',
+    age > max * 86_400_000 || failedSince ? 'warning' : 'ok',
+    `last successful drill ${ago(age)} ago (warn after ${max} days)${failedSince}`,
+    `uji restore terakhir lulus ${formatDurasi(age)} lalu${failedSince ? ', uji terbaru GAGAL' : ''}`,
+    age / 1000,
+  );
+}
+
+function checkLock(deps: HealthDeps, now: Date): CheckResult {
+  const info = readLock(deps.config.backup.localDir);
+  if (!info) return r('maintenance_lock', 'ok', 'free', 'bebas');
+  const held = now.getTime() - Date.parse(info.started_at);
+  const alive = lockHolderAlive(info);
+  if (alive === false) {
+    return r('maintenance_lock', 'warning', `stale: left by ${info.command} (pid ${info.pid}, gone) ${ago(held)} ago; the next run takes it over`, `lock tertinggal dari ${info.command}`, held / 1000);
+  }
+  const max = deps.config.health.lockMaxMinutes;
+  if (held > max * 60_000) {
+    return r('maintenance_lock', 'warning', `held by ${info.command} (pid ${info.pid} on ${info.host}) for ${ago(held)} (over ${max} min): hung?`, `${info.command} berjalan ${formatDurasi(held)} (macet?)`, held / 1000);
+  }
+  return r('maintenance_lock', 'ok', `held by ${info.command} (pid ${info.pid}) for ${ago(held)}`, `dipakai ${info.command}`, held / 1000);
+}
+
+async function checkSpace(deps: HealthDeps, local: BackupEntry[]): Promise<CheckResult> {
+  const fsu = await deps.system.filesystem(deps.config.backup.localDir);
+  const newest = newestComplete(local);
+  if (!newest) return r('backup_space', 'ok', `${formatBytes(fsu.available)} free (no backup yet to size from)`, `sisa ${formatBytes(fsu.available)}`, fsu.available);
+  const fits = fsu.available / Math.max(1, newest.size);
+  const status: HealthStatus = fits < 1 ? 'critical' : fits < 2 ? 'warning' : 'ok';
+  return r(
+    'backup_space',
+    status,
+    `${formatBytes(fsu.available)} free: room for ${Math.floor(fits)} more archive(s) of ${formatBytes(newest.size)} (need 2)`,
+    `sisa ruang cukup untuk ${Math.floor(fits)} backup lagi`,
+    fsu.available,
+  );
+}

@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { type AlertDelivery, type Logger, writeFileAtomic } from '@botctl/core';
+import { emptyHealthState, type HealthState, planHealthAlerts, type PlannedAlert } from './alert-policy.js';
+import { type CheckResult, type HealthDeps, type HealthMetrics, type HealthStatus, runChecks, STATUS_RANK } from './checks.js';
+import { renderMetrics, writeTextfile } from './textfile.js';
+
+export const HEALTH_STATE_FILE = 'healthcheck.json';
+
+export interface HealthRunDeps extends HealthDeps {
+  log: Logger;
+  /** Sends one owner alert; undefined when alerting is off (--no-alert). */
+  notify: ((text: string, opts: { silent: boolean }) => Promise<AlertDelivery>) | undefined;
+}
+
+export interface HealthReport {
+  status: HealthStatus;
+  exit_code: number;
+  summary: string;
+  checked_at: string;
+  checks: CheckResult[];
+  metrics: HealthMetrics;
+  alerts: { kind: PlannedAlert['kind']; checks: string[]; delivered: boolean; detail: string }[];
+  textfile: string | null;
+}
+
+export function worstStatus(checks: CheckResult[]): HealthStatus {
+  // Nagios: critical beats unknown beats warning beats ok for the exit code ranks 2/3/1/0;
+  // a critical problem is what a person must see first.
+  if (checks.some((c) => c.status === 'critical')) return 'critical';
+  if (checks.some((c) => c.status === 'unknown')) return 'unknown';
+  if (checks.some((c) => c.status === 'warning')) return 'warning';
+  return 'ok';
+}
+
+/** Nagios-style first line: `CRITICAL - database: down: connection refused; 11 ok, 1 warning`. */
+export function summaryLine(checks: CheckResult[]): string {
+  const worst = worstStatus(checks);
+  const bad = checks.filter((c) => c.status !== 'ok').sort((a, b) => STATUS_RANK[b.status] - STATUS_RANK[a.status]);
+  const counts = (['ok', 'warning', 'critical', 'unknown'] as HealthStatus[])
+    .map((s) => [s, checks.filter((c) => c.status === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}`)
+    .join(', ');
+  const head = worst.toUpperCase();
+  if (bad.length === 0) return `${head} - all ${checks.length} checks ok`;
+  return `${head} - ${bad.map((c) => `${c.id}: ${c.fact}`).join('; ')} (${counts})`;
+}
+
+function readState(file: string): HealthState {
+  try {
+    const s = JSON.parse(fs.readFileSync(file, 'utf8')) as HealthState;
+    return s && s.version === 1 && typeof s.checks === 'object' ? s : emptyHealthState();
+  } catch {
+    return emptyHealthState();
+  }
+}
+
+/** One health run: checks, remembered state, owner alerts without noise, optional textfile. */
+export async function runHealthcheck(deps: HealthRunDeps, opts: { textfileDir?: string | undefined }): Promise<HealthReport> {
+  const { config, log } = deps;
+  const now = deps.clock.now();
+  const { checks, metrics } = await runChecks(deps);
+  const stateFile = path.join(config.stateDir, HEALTH_STATE_FILE);
+  const prev = readState(stateFile);
+  const { state, alerts } = planHealthAlerts(prev, checks, now, {
+    alertAfter: config.health.alertAfter,
+    remindHours: config.health.remindHours,
+    quietHours: config.health.quietHours,
+    timeZone: config.timezone,
+  });
+
+  const sent: HealthReport['alerts'] = [];
+  const undelivered: string[] = [];
+  if (deps.notify) {
+    for (const alert of alerts) {
+      const d = await deps.notify(alert.text, { silent: alert.silent });
+      if (!d.configured) {
+        sent.push({ kind: alert.kind, checks: alert.checks, delivered: false, detail: `not sent: ${d.problem}` });
+        continue;
+      }
+      if (d.ok) alert.markDelivered(state);
+      else undelivered.push(...d.failed.map((f) => `${f.chat_id}: ${f.reason}`));
+      sent.push({
+        kind: alert.kind,
+        checks: alert.checks,
+        delivered: d.ok,
+        detail: d.ok ? `delivered to ${d.delivered.join(', ')}` : d.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; '),
+      });
+    }
+  }
+  // An alert nobody received is itself a critical problem of this run (exit 2, in the JSON).
+  if (undelivered.length > 0) {
+    checks.push({
+      id: 'alerts',
+      status: 'critical',
+      fact: `owner alert not delivered: ${[...new Set(undelivered)].join('; ')}`,
+      fakta: 'alert tidak terkirim',
+    });
+  }
+
+  await fsp.mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);
+
+  const status = worstStatus(checks);
+  const summary = summaryLine(checks);
+  const r = metrics;
+  const resources = [
+    r.cpu_busy_ratio !== undefined ? `CPU ${(r.cpu_busy_ratio * 100).toFixed(0)}%` : undefined,
+    r.memory_used_ratio !== undefined ? `RAM ${(r.memory_used_ratio * 100).toFixed(0)}%` : undefined,
+    r.disk_used_ratio !== undefined ? `disk ${(r.disk_used_ratio * 100).toFixed(0)}%` : undefined,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const alertNote = sent.length
+    ? `; alert ${sent.map((a) => `${a.kind} ${a.delivered ? 'terkirim ke owner' : 'GAGAL'}`).join(', ')}`
+    : '';
+  const line = `Health-check: ${summary}${resources ? ` [${resources}]` : ''}${alertNote}`;
+  if (status === 'critical') log.error(line);
+  else if (status === 'ok') log.info(line);
+  else log.warn(line);
+
+  let textfile: string | null = null;
+  if (opts.textfileDir) {
+    const body = renderMetrics({ store: config.storeName, now, checks, state, metrics, overall: STATUS_RANK[status] });
+    textfile = await writeTextfile(opts.textfileDir, config.storeName, body);
+  }
+  return { status, exit_code: STATUS_RANK[status], summary, checked_at: now.toISOString(), checks, metrics, alerts: sent, textfile };
+}

@@ -1,0 +1,229 @@
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeHeartbeat } from '@botctl/core';
+import {
+  createTenant,
+  FAKE_OWNER_TOKEN as OWNER_TOKEN,
+  FAKE_SHOP_TOKEN as SHOP_TOKEN,
+  type EphemeralCluster,
+  type FakeBotApi,
+  makeTempDir,
+  removeDir,
+  runBotctl,
+  startEphemeralCluster,
+  startFakeBotApi,
+  type Tenant,
+} from '@botctl/test-utils';
+import { execa } from 'execa';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+let cluster: EphemeralCluster;
+let work: string;
+let api: FakeBotApi;
+
+beforeAll(async () => {
+  work = makeTempDir('botctl-wiring-');
+  cluster = await startEphemeralCluster({ parentDir: work });
+  api = await startFakeBotApi();
+});
+
+afterAll(async () => {
+  await api?.close();
+  await cluster?.destroy();
+  removeDir(work);
+});
+
+/** Runs a script the way cron does: a bare environment, no terminal. */
+const script = (name: string, args: string[], env: Record<string, string> = {}) =>
+  execa('bash', [path.join(ROOT, 'scripts', name), ...args], {
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', XDG_RUNTIME_DIR: work, ...env },
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    timeout: 120_000,
+  });
+
+/** Holds the script's flock on the tenant's lock file, like a run still going. */
+async function holdLock(kind: 'backup' | 'health', envFile: string): Promise<() => void> {
+  const hash = execFileSync('bash', ['-c', `printf '%s' "$(realpath "$1")" | sha256sum | cut -c1-16`, '_', envFile], { encoding: 'utf8' }).trim();
+  // Its own process group, so that the sleep holding the lock dies with flock.
+  const child = spawn('flock', ['-n', path.join(work, `botctl-${kind}-${hash}.lock`), 'sleep', '60'], { stdio: 'ignore', detached: true });
+  await new Promise((r) => setTimeout(r, 300));
+  return () => process.kill(-child.pid!, 'SIGKILL');
+}
+
+const tenantEnv = () => ({
+  TELEGRAM_BOT_TOKEN: SHOP_TOKEN,
+  OWNER_BOT_TOKEN: OWNER_TOKEN,
+  TELEGRAM_OWNER_IDS: '7001',
+  TELEGRAM_API_ROOT: api.url,
+  HEALTH_SKIP_CHECKS: 'cpu,backup_verify,backup_drill',
+  HEALTH_MEMORY_THRESHOLD: '99',
+  HEALTH_DISK_THRESHOLD: '99',
+});
+
+describe('shell scripts', () => {
+  it('are clean under shellcheck', () => {
+    const scripts = ['', 'lib']
+      .flatMap((d) => fs.readdirSync(path.join(ROOT, 'scripts', d)).filter((f) => f.endsWith('.sh')).map((f) => path.join(ROOT, 'scripts', d, f)));
+    expect(scripts.map((s) => path.relative(path.join(ROOT, 'scripts'), s)).sort()).toEqual([
+      'cron_backup.sh',
+      'cron_healthcheck.sh',
+      'lib/tenant.sh',
+      'setup.sh',
+      'systemd_on_failure.sh',
+    ]);
+    for (const s of [...scripts, path.join(ROOT, '.ci', 'run')]) {
+      expect(execFileSync('bash', ['-n', s], { encoding: 'utf8' })).toBe('');
+      expect(() => execFileSync('shellcheck', ['-x', s], { encoding: 'utf8' })).not.toThrow();
+    }
+  });
+});
+
+describe('cron_backup.sh', () => {
+  let t: Tenant;
+  beforeAll(async () => {
+    t = await createTenant({ cluster, parentDir: work, extraEnv: { ...tenantEnv(), BACKUP_KEEP: '1', BACKUP_KEEP_DAILY: '0', BACKUP_KEEP_WEEKLY: '0', BACKUP_KEEP_MONTHLY: '0' } });
+  });
+
+  it('creates a backup, copies it offsite, prunes both with the configured policy, and logs it', async () => {
+    // Two older backups that the policy (keep 1) removes, local and offsite.
+    for (let i = 0; i < 2; i++) expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir })).exitCode).toBe(0);
+    const verify = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'verify', '--latest'], { cwd: t.dir });
+    expect(verify.exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100));
+    api.reset();
+    const run = await script('cron_backup.sh', [t.envFile]);
+    expect(run.exitCode).toBe(0);
+    // Without a terminal: plain step lines, no progress bars, no warnings.
+    expect(run.stderr).not.toMatch(/\u001b|\r|warning|error/i);
+    expect(run.stderr).toMatch(/^• Backing up to backups\/local\/backup-/);
+    const archives = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.tar.gz.enc'));
+    // Newest kept by the policy; the newest verified one is never removed.
+    expect(archives(t.localDir)).toHaveLength(2);
+    expect(archives(t.offsiteDir)).toHaveLength(2);
+    const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    expect(log).toMatch(/\[INFO\] Backup database selesai: /);
+    expect(log).toMatch(/\[INFO\] Prune/);
+    // The owner heard about both steps, silently.
+    const texts = api.callsTo('sendMessage').map((c) => String(c.params.text));
+    expect(texts).toEqual([expect.stringContaining('✅ Backup otomatis selesai'), expect.stringMatching(/✅ Prune backup selesai: lokal 1 dihapus, 2 disimpan; offsite 1 dihapus, 2 disimpan; .* dibebaskan$/)]);
+  });
+
+  it('a second run while one is going exits 4 (LOCKED) at once', async () => {
+    const release = await holdLock('backup', t.envFile);
+    try {
+      const run = await script('cron_backup.sh', [t.envFile]);
+      expect(run.exitCode).toBe(4);
+      expect(run.stderr).toContain('is already running');
+    } finally {
+      release();
+    }
+  });
+
+  it("passes botctl's exit code through and skips the prune when the backup fails", async () => {
+    const before = fs.readdirSync(t.localDir).length;
+    const url = t.env().DATABASE_URL!;
+    t.setEnv({ DATABASE_URL: url.replace(/:(\d+)\//, ':1/') });
+    try {
+      const run = await script('cron_backup.sh', [t.envFile]);
+      expect(run.exitCode).toBe(6);
+      expect(run.stderr).toMatch(/^botctl: error: cannot connect to database/m);
+      expect(fs.readdirSync(t.localDir).length).toBe(before);
+    } finally {
+      t.setEnv({ DATABASE_URL: url });
+    }
+    expect((await script('cron_backup.sh', ['/nonexistent/.env'])).exitCode).toBe(3);
+  });
+});
+
+describe('cron_healthcheck.sh', () => {
+  let t: Tenant;
+  beforeAll(async () => {
+    t = await createTenant({ cluster, parentDir: work, extraEnv: tenantEnv() });
+    expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir })).exitCode).toBe(0);
+  });
+  const beat = (ageMs: number) =>
+    writeHeartbeat(path.join(t.dir, 'state'), { service: 'bot', version: 't', started_at: new Date(Date.now() - 3_600_000).toISOString(), at: new Date(Date.now() - ageMs).toISOString() });
+
+  it('is silent and exits 0 when all is well; prints the problem and exits 2 when the bot is down; writes the textfile', async () => {
+    await beat(0);
+    api.reset();
+    const textfile = path.join(t.dir, 'metrics');
+    const ok = await script('cron_healthcheck.sh', [t.envFile, '--textfile', textfile]);
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout).toBe('');
+    expect(ok.exitCode).toBe(0);
+    expect(fs.readdirSync(textfile)).toEqual([expect.stringMatching(/^botctl_toko_test_\d+\.prom$/)]);
+
+    await beat(30 * 60_000);
+    const down = await script('cron_healthcheck.sh', [t.envFile]);
+    expect(down.exitCode).toBe(2);
+    expect(down.stdout.split('\n')[0]).toMatch(/^CRITICAL - bot_process: down: last heartbeat 30 min/);
+    expect(api.callsTo('sendMessage').map((c) => String(c.params.text))).toEqual([expect.stringContaining('🔴 Proses bot')]);
+    const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    expect(log).toMatch(/\[ERROR\] Health-check: CRITICAL - bot_process: .*alert problem terkirim ke owner/);
+    await beat(0);
+  });
+
+  it('exits 3 (UNKNOWN) when a previous run still holds the lock, or the env file is unreadable or invalid', async () => {
+    const release = await holdLock('health', t.envFile);
+    try {
+      expect((await script('cron_healthcheck.sh', [t.envFile])).exitCode).toBe(3);
+    } finally {
+      release();
+    }
+    expect((await script('cron_healthcheck.sh', ['/nonexistent/.env'])).exitCode).toBe(3);
+    const bad = path.join(t.dir, 'bad.env');
+    fs.writeFileSync(bad, 'HEALTH_DISK_THRESHOLD=lots\n');
+    const invalid = await script('cron_healthcheck.sh', [bad]);
+    expect(invalid.exitCode).toBe(3);
+    expect(invalid.stderr).toContain('HEALTH_DISK_THRESHOLD must be a whole number');
+  });
+});
+
+describe('systemd units', () => {
+  it('pass systemd-analyze verify (paths pointed at this checkout)', () => {
+    const dir = path.join(work, 'units');
+    fs.mkdirSync(dir);
+    for (const f of fs.readdirSync(path.join(ROOT, 'deploy', 'systemd'))) {
+      fs.writeFileSync(path.join(dir, f), fs.readFileSync(path.join(ROOT, 'deploy', 'systemd', f), 'utf8').replaceAll('/opt/botctl', ROOT.replace(/\/$/, '')));
+    }
+    const instances: [string, string][] = [];
+    for (const kind of ['backup', 'healthcheck', 'verify', 'drill']) {
+      for (const ext of ['service', 'timer']) instances.push([`botctl-${kind}@toko1.${ext}`, `botctl-${kind}@.${ext}`]);
+    }
+    instances.push(['botctl-failure@botctl-backup@toko1.service.service', 'botctl-failure@.service']);
+    for (const [inst, tpl] of instances) fs.symlinkSync(tpl, path.join(dir, inst));
+    let out = '';
+    try {
+      out = execFileSync('systemd-analyze', ['verify', '--man=no', ...instances.map(([i]) => path.join(dir, i))], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, SYSTEMD_LOG_LEVEL: 'notice' },
+      });
+    } catch (error) {
+      throw new Error(`systemd-analyze verify failed:\n${(error as { stderr?: string }).stderr}`);
+    }
+    expect(out).toBe('');
+    // Every timer survives downtime and every service that can fail tells the owners.
+    for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('@.timer'))) expect(fs.readFileSync(path.join(dir, f), 'utf8')).toContain('Persistent=true');
+    for (const kind of ['backup', 'verify', 'drill']) {
+      expect(fs.readFileSync(path.join(dir, `botctl-${kind}@.service`), 'utf8')).toContain('OnFailure=botctl-failure@%n.service');
+    }
+  });
+
+  it('the OnFailure hook tells the tenant\'s owners which unit failed', async () => {
+    const t = await createTenant({ cluster, parentDir: work, extraEnv: tenantEnv() });
+    api.reset();
+    const tenant = path.basename(t.dir);
+    const run = await script('systemd_on_failure.sh', [`botctl-backup@${tenant}.service`], { BOTCTL_TENANTS_DIR: path.dirname(t.dir) });
+    expect(run.exitCode).toBe(0);
+    expect(api.callsTo('sendMessage').map((c) => String(c.params.text))).toEqual([
+      expect.stringMatching(new RegExp(`^\\[${t.env().BOT_STORE_NAME}\\] ❌ Tugas terjadwal botctl-backup@${tenant}\\.service GAGAL di `)),
+    ]);
+  });
+});
