@@ -161,6 +161,27 @@ export class CliContext {
     return this.#decryption;
   };
 
+  /**
+   * What the backup library (verify, restore, drill, prune) takes from the command line, built
+   * in one place so the commands only add what is particular to them.
+   */
+  backupDeps() {
+    return {
+      config: this.config,
+      local: this.local,
+      offsite: this.offsite,
+      reporter: this.reporter,
+      log: this.log,
+      clock: this.clock,
+      lock: this.lock,
+      decryption: this.decryption,
+      redactor: this.redactor,
+      signal: this.io.signal,
+      pgBinDir: this.config.pgBinDir,
+      env: this.io.env,
+    };
+  }
+
   /** A path for people: relative to the tenant folder when inside it. */
   displayPath(p: string): string {
     const rel = path.relative(this.config.baseDir, p);

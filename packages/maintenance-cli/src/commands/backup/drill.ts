@@ -16,20 +16,7 @@ export function registerBackupDrill(backup: Command, run: Run): void {
         ctx.alertSubject = 'Uji restore (drill)';
         const file = args[0];
         const { result, error } = await drillBackup(
-          {
-            config: ctx.config,
-            local: ctx.local,
-            offsite: ctx.offsite,
-            reporter: ctx.reporter,
-            log: ctx.log,
-            clock: ctx.clock,
-            lock: ctx.lock,
-            decryption: ctx.decryption,
-            redactor: ctx.redactor,
-            signal: ctx.io.signal,
-            pgBinDir: ctx.config.pgBinDir,
-            env: ctx.io.env,
-          },
+          ctx.backupDeps(),
           { archive: file ? resolveArchiveArg(file, ctx.local, ctx.io.cwd) : 'latest' },
         );
         if (!error) {

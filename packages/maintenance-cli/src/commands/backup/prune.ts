@@ -40,7 +40,7 @@ export function registerBackupPrune(backup: Command, run: Run): void {
           preRestoreKeepDays: ctx.config.backup.preRestoreKeepDays,
         };
         const result = await pruneBackups(
-          { config: ctx.config, local: ctx.local, offsite: ctx.offsite, reporter: ctx.reporter, log: ctx.log, clock: ctx.clock, lock: ctx.lock },
+          ctx.backupDeps(),
           policy,
           { offsite: Boolean(opts.offsite), dryRun: Boolean(opts.dryRun) },
         );

@@ -44,20 +44,9 @@ export function registerBackupRestore(backup: Command, run: Run): void {
             : { kind: 'default' };
         const result = await restoreBackup(
           {
-            config: ctx.config,
-            local: ctx.local,
-            offsite: ctx.offsite,
-            reporter: ctx.reporter,
-            log: ctx.log,
-            clock: ctx.clock,
-            lock: ctx.lock,
-            decryption: ctx.decryption,
+            ...ctx.backupDeps(),
             encryption: () => ctx.encryption(),
-            redactor: ctx.redactor,
-            signal: ctx.io.signal,
-            pgBinDir: ctx.config.pgBinDir,
             toolVersion: TOOL_VERSION,
-            env: ctx.io.env,
           },
           {
             archive: file ? resolveArchiveArg(file, ctx.local, ctx.io.cwd) : 'latest',

@@ -31,19 +31,7 @@ export function registerBackupVerify(backup: Command, run: Run): void {
             ? { kind: 'latest' }
             : { kind: 'all' };
         const { report, firstError } = await verifyBackups(
-          {
-            config: ctx.config,
-            local: ctx.local,
-            offsite: ctx.offsite,
-            reporter: ctx.reporter,
-            log: ctx.log,
-            clock: ctx.clock,
-            lock: ctx.lock,
-            decryption: ctx.decryption,
-            redactor: ctx.redactor,
-            signal: ctx.io.signal,
-            pgBinDir: ctx.config.pgBinDir,
-          },
+          ctx.backupDeps(),
           target,
           { quick: Boolean(opts.quick) },
         );
