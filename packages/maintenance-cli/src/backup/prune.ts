@@ -1,6 +1,5 @@
-import { type Clock, type Config, formatBytes, isPartialName, type Logger, RefusedError, UsageError, zonedDate, zonedParts } from '@botctl/core';
-import type { HeldLock } from '../lock/maintenance-lock.js';
-import type { Reporter } from '../reporter/reporter.js';
+import { formatBytes, isPartialName, RefusedError, UsageError, zonedDate, zonedParts } from '@botctl/core';
+import type { BackupStoreDeps } from './deps.js';
 import type { Storage } from '../storage/storage.js';
 import { type BackupEntry, listBackups, type Location } from './catalog.js';
 import { type BackupKind, isArchiveName, SIDECAR_SUFFIX, sidecarName } from './format.js';
@@ -192,15 +191,7 @@ export async function applyPrune(storage: Storage, decisions: PruneDecision[], l
   return freed;
 }
 
-export interface PruneDeps {
-  config: Config;
-  local: Storage;
-  offsite?: Storage | undefined;
-  reporter: Reporter;
-  log: Logger;
-  clock: Clock;
-  lock: (command: string) => HeldLock;
-}
+export type PruneDeps = BackupStoreDeps;
 
 export interface PruneLocationResult {
   location: Location;

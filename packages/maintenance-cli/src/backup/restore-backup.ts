@@ -1,8 +1,6 @@
 import fsp from 'node:fs/promises';
 import {
   BotctlError,
-  type Clock,
-  type Config,
   countRows,
   createSql,
   databaseExists,
@@ -12,42 +10,27 @@ import {
   IncompleteBackupError,
   IntegrityError,
   listUserTables,
-  type Logger,
   NotFoundError,
   otherSessions,
-  type Redactor,
   RefusedError,
   type Sql,
   zonedStamp,
 } from '@botctl/core';
-import type { HeldLock } from '../lock/maintenance-lock.js';
-import type { Reporter } from '../reporter/reporter.js';
 import type { Storage } from '../storage/storage.js';
 import { inspectArchive } from './archive-reader.js';
 import { listBackups, type Location, type ResolvedArchive } from './catalog.js';
 import { createBackup, type CreateResult } from './create-backup.js';
 import { PgDumper } from './dumper.js';
-import type { ArchiveDecryption, ArchiveEncryption } from './encryption.js';
+import type { ArchiveEncryption } from './encryption.js';
 import { type Manifest, parseSidecar, type Sidecar, sidecarName, type TableCount } from './format.js';
 import { startPgRestore } from './pg-restore-sink.js';
 import { destinationsFor, type Placement, placeFiles, stageMember, stagingDir } from './restore-files.js';
 import { adminSql, createDatabase, dbnameConninfo, type ResolvedTarget, resolveTarget, type TargetSpec, targetEnv } from './targets.js';
-import { verifyOne } from './verify-backup.js';
+import { type VerifyDeps, verifyOne } from './verify-backup.js';
 
-export interface RestoreDeps {
-  config: Config;
-  local: Storage;
-  offsite?: Storage | undefined;
-  reporter: Reporter;
-  log: Logger;
-  clock: Clock;
-  lock: (command: string) => HeldLock;
-  decryption: () => Promise<ArchiveDecryption>;
+export interface RestoreDeps extends VerifyDeps {
   /** For the pre-restore safety copy. */
   encryption: () => ArchiveEncryption;
-  redactor?: Redactor;
-  signal?: AbortSignal | undefined;
-  pgBinDir?: string | undefined;
   toolVersion: string;
   env: Record<string, string | undefined>;
 }

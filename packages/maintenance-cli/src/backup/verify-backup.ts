@@ -1,19 +1,15 @@
 import {
   BotctlError,
-  type Clock,
-  type Config,
   ExitCode,
   IncompleteBackupError,
   IntegrityError,
   isoWithOffset,
-  type Logger,
   NotABackupError,
   NotFoundError,
   type Redactor,
   formatDuration,
 } from '@botctl/core';
-import type { HeldLock } from '../lock/maintenance-lock.js';
-import type { Reporter } from '../reporter/reporter.js';
+import type { BackupStoreDeps } from './deps.js';
 import type { Storage } from '../storage/storage.js';
 import { inspectArchive } from './archive-reader.js';
 import { type Location, listBackups, type ResolvedArchive } from './catalog.js';
@@ -22,14 +18,7 @@ import { type Manifest, MAX_HISTORY, parseSidecar, type Sidecar, sidecarName, ty
 import { hashObject } from './offsite.js';
 import { startPgRestore } from './pg-restore-sink.js';
 
-export interface VerifyDeps {
-  config: Config;
-  local: Storage;
-  offsite?: Storage | undefined;
-  reporter: Reporter;
-  log: Logger;
-  clock: Clock;
-  lock: (command: string) => HeldLock;
+export interface VerifyDeps extends BackupStoreDeps {
   /** Created on first use: only full verification needs a key. */
   decryption: () => Promise<ArchiveDecryption>;
   redactor?: Redactor;
