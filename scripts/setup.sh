@@ -31,6 +31,7 @@ command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 # The tests check the cron scripts with shellcheck and the systemd units with systemd-analyze.
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+python3 -c "import cryptography.fernet" >/dev/null 2>&1 || missing+=(python3-cryptography)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} (apt)"
   as_root apt-get update -qq

@@ -15,3 +15,7 @@ export * from './crypto/field-encryption.js';
 export * from './telegram/bot-api.js';
 export * from './telegram/owner-alerts.js';
 export * from './health/heartbeat.js';
+export * from './shop/gateway.js';
+export * from './shop/shop.js';
+export * from './shop/invoice-cleanup.js';
+export * from './shop/fulfil.js';

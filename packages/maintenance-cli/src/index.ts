@@ -18,3 +18,6 @@ export * from './backup/restore-backup.js';
 export * from './backup/prune.js';
 export * from './backup/drill.js';
 export * from './backup/targets.js';
+export * from './health/checks.js';
+export * from './health/run-health.js';
+export * from './health/system.js';

@@ -112,6 +112,12 @@ export async function startFakeBotApi(opts: FakeBotApiOptions = {}): Promise<Fak
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const file = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
+    if (file && req.method === 'GET') {
+      calls.push({ token: file[1]!, method: 'downloadFile', params: { file_path: file[2] }, files: [], at: Date.now() });
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      return res.end(Buffer.from(`fake file ${file[2]}`));
+    }
     const m = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
     if (!m) return fail(res, 404, 'Not Found');
     const [, token, method] = m as unknown as [string, string, string];
@@ -148,6 +154,8 @@ export async function startFakeBotApi(opts: FakeBotApiOptions = {}): Promise<Fak
 
     if (method === 'getUpdates') {
       const offset = Number(params.offset ?? 0);
+      // Like Telegram: asking for `offset` confirms every update before it; they are gone.
+      if (offset > 0) for (let i = updates.length - 1; i >= 0; i--) if (Number(updates[i]!.update_id) < offset) updates.splice(i, 1);
       const take = () => updates.filter((u) => Number(u.update_id) >= offset);
       const ready = take();
       if (ready.length || !Number(params.timeout)) return send(res, 200, { ok: true, result: ready });
@@ -193,6 +201,7 @@ export async function startFakeBotApi(opts: FakeBotApiOptions = {}): Promise<Fak
     },
     reset: () => {
       calls.length = 0;
+      updates.length = 0;
       queues.clear();
       standing.clear();
       perChat.clear();

@@ -6,3 +6,5 @@ export * from './fake-pg-dump.js';
 export * from './db.js';
 export { startEphemeralCluster, type EphemeralCluster, FixedClock } from '@botctl/core';
 export * from './fake-bot-api.js';
+export * from './fake-gateway.js';
+export * from './bot-process.js';

@@ -62,7 +62,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (!result.ok) throw new ConfigError(result.problems);
   const redactor = new Redactor();
   const c = result.config;
-  for (const s of [c.databaseUrl, c.telegram.botToken, c.telegram.ownerBotToken, c.dataEncryptionKey, c.backup.encryptionPassword, c.pakasir.apiKey]) {
+  for (const s of [c.databaseUrl, c.telegram.botToken, c.telegram.ownerBotToken, c.dataEncryptionKey, c.backup.encryptionPassword, c.pakasir.apiKey, c.bot.webhookSecret]) {
     redactor.add(s);
   }
   if (c.databaseUrl) {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { Secret } from '../secret.js';
 import { isValidTimeZone } from '../time.js';
@@ -84,6 +85,17 @@ const tokenSecret = () =>
       .optional()
       .transform((v) => (v === undefined ? undefined : new Secret(v))),
   );
+
+/** A cron expression (5 fields, or 6 with seconds first) that cron-parser accepts. */
+const cronExpression = (def: string) =>
+  withDefault(def).refine((v) => {
+    try {
+      CronExpressionParser.parse(v);
+      return v.split(/\s+/).length >= 5;
+    } catch {
+      return false;
+    }
+  }, 'is not a cron expression (e.g. "* * * * *")');
 
 /** The health check's checks, in report order (`HEALTH_SKIP_CHECKS` names them). */
 export const HEALTH_CHECK_IDS = [
@@ -190,6 +202,24 @@ export const envSchema = z.object({
   PAKASIR_PROJECT_SLUG: optionalString(),
   PAKASIR_API_KEY: secret(),
   PAKASIR_BASE_URL: withDefault('https://app.pakasir.com').pipe(z.url({ error: 'must be an http(s) URL' })),
+  PAKASIR_TIMEOUT_SECONDS: integer(15, 1, 120),
+
+  BOT_MODE: withDefault('polling').pipe(z.enum(['polling', 'webhook'], { error: 'must be polling or webhook' })),
+  BOT_WEBHOOK_URL: optionalString().refine((v) => v === undefined || /^https?:\/\/\S+$/.test(v), 'must be an http(s) URL'),
+  BOT_WEBHOOK_SECRET: secret().refine(
+    (v) => v === undefined || /^[A-Za-z0-9_-]{16,256}$/.test(v.reveal()),
+    'must be 16 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram\'s secret_token rules)',
+  ),
+  BOT_HTTP_HOST: withDefault('127.0.0.1'),
+  BOT_HTTP_PORT: integer(8080, 0, 65_535),
+  PAYMENT_EXPIRY_MINUTES: integer(15, 1, 1440),
+  DEPOSIT_MIN_AMOUNT: integer(10_000, 1, 100_000_000),
+  ORDER_MAX_QUANTITY: integer(10, 1, 1000),
+  BOT_PRODUCTS_PER_PAGE: integer(5, 1, 20),
+  BOT_RATE_LIMIT_PER_MINUTE: integer(30, 1, 10_000),
+  EXPIRED_PAYMENTS_CRON: cronExpression('* * * * *'),
+  SNK_PURGE_CRON: cronExpression('0 3 * * *'),
+  BOT_HEARTBEAT_SECONDS: integer(30, 1, 3600),
 });
 
 function parseQuietHours(v: string): { from: number; to: number } {
@@ -269,6 +299,24 @@ export interface Config {
     readonly projectSlug: string | undefined;
     readonly apiKey: Secret | undefined;
     readonly baseUrl: string;
+    readonly timeoutMs: number;
+  };
+  readonly bot: {
+    readonly mode: 'polling' | 'webhook';
+    /** Public https URL Telegram posts updates to (webhook mode). */
+    readonly webhookUrl: string | undefined;
+    readonly webhookSecret: Secret | undefined;
+    /** Where the bot's HTTP endpoint (payment webhook, Telegram webhook) listens. */
+    readonly httpHost: string;
+    readonly httpPort: number;
+    readonly paymentExpiryMinutes: number;
+    readonly depositMinAmount: number;
+    readonly orderMaxQuantity: number;
+    readonly productsPerPage: number;
+    readonly rateLimitPerMinute: number;
+    readonly expiredPaymentsCron: string;
+    readonly snkPurgeCron: string;
+    readonly heartbeatMs: number;
   };
 }
 
@@ -295,6 +343,9 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
   const e = result.data;
   if (e.HEALTH_BACKUP_CRIT_HOURS <= e.HEALTH_BACKUP_WARN_HOURS) {
     return { ok: false, problems: ['HEALTH_BACKUP_CRIT_HOURS must be greater than HEALTH_BACKUP_WARN_HOURS'] };
+  }
+  if (e.BOT_MODE === 'webhook' && (!e.BOT_WEBHOOK_URL || !e.BOT_WEBHOOK_SECRET)) {
+    return { ok: false, problems: ['BOT_MODE=webhook needs BOT_WEBHOOK_URL and BOT_WEBHOOK_SECRET'] };
   }
   const resolve = (p: string) => path.resolve(opts.baseDir, p);
 
@@ -357,6 +408,22 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       projectSlug: e.PAKASIR_PROJECT_SLUG,
       apiKey: e.PAKASIR_API_KEY,
       baseUrl: e.PAKASIR_BASE_URL.replace(/\/+$/, ''),
+      timeoutMs: e.PAKASIR_TIMEOUT_SECONDS * 1000,
+    },
+    bot: {
+      mode: e.BOT_MODE,
+      webhookUrl: e.BOT_WEBHOOK_URL,
+      webhookSecret: e.BOT_WEBHOOK_SECRET,
+      httpHost: e.BOT_HTTP_HOST,
+      httpPort: e.BOT_HTTP_PORT,
+      paymentExpiryMinutes: e.PAYMENT_EXPIRY_MINUTES,
+      depositMinAmount: e.DEPOSIT_MIN_AMOUNT,
+      orderMaxQuantity: e.ORDER_MAX_QUANTITY,
+      productsPerPage: e.BOT_PRODUCTS_PER_PAGE,
+      rateLimitPerMinute: e.BOT_RATE_LIMIT_PER_MINUTE,
+      expiredPaymentsCron: e.EXPIRED_PAYMENTS_CRON,
+      snkPurgeCron: e.SNK_PURGE_CRON,
+      heartbeatMs: e.BOT_HEARTBEAT_SECONDS * 1000,
     },
   };
   return { ok: true, config: deepFreeze(config) };
@@ -370,4 +437,5 @@ export const SECRET_SETTINGS = [
   'DATA_ENCRYPTION_KEY',
   'BACKUP_ENCRYPTION_PASSWORD',
   'PAKASIR_API_KEY',
+  'BOT_WEBHOOK_SECRET',
 ] as const;

@@ -34,3 +34,24 @@ describe('FieldCipher', () => {
     expect(() => FieldCipher.fromSecret(new Secret('short'))).toThrow(/not 32 bytes/);
   });
 });
+
+describe('Fernet tokens from the original Python bot', () => {
+  it('decrypts a token made by the Python cryptography package with the same key', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const key = FieldCipher.generateKey();
+    const plaintext = 'akun-lama@contoh.id:rahasia Ω';
+    // Debian's python3-cryptography (scripts/setup.sh installs it): the exact library the original bot used.
+    const token = execFileSync(
+      'python3',
+      ['-c', 'import sys; from cryptography.fernet import Fernet; sys.stdout.write(Fernet(sys.stdin.readline().strip().encode()).encrypt(sys.stdin.readline().rstrip("\\n").encode()).decode())'],
+      { input: `${key}\n${plaintext}\n`, encoding: 'utf8' },
+    );
+    expect(token).toMatch(/^gAAAAA/);
+    const c = FieldCipher.fromSecret(new Secret(key));
+    expect(c.decryptText(token, 'product_term_submissions.content_enc')).toBe(plaintext);
+    // A different key must not read it.
+    expect(() => FieldCipher.fromSecret(new Secret(FieldCipher.generateKey())).decrypt(token, 'x')).toThrow(/does not match any key/);
+    // New writes use AES-256-GCM; the old token is flagged for re-encryption.
+    expect(c.needsRotation(token)).toBe(true);
+  });
+});

@@ -125,6 +125,10 @@ export async function seedDemo(sql: Sql, options: SeedOptions): Promise<SeedResu
                 ${status === 'delivered' ? new Date(created.getTime() + 120_000) : null}, ${created})
         RETURNING id`;
       if (status === 'pending') {
+        // A pending order holds its stock until the invoice is paid or expires.
+        await tx`
+          UPDATE product_stock_items SET status = 'reserved', order_id = ${order!.id}, reserved_at = ${created}
+          WHERE id IN (SELECT id FROM product_stock_items WHERE product_id = ${product.id} AND status = 'available' ORDER BY id LIMIT ${qty})`;
         await tx`INSERT INTO invoice_messages (payment_id, chat_id, message_id) VALUES (${payment!.id}, ${700_000_000 + i}, ${1000 + i})`;
       }
       if (status === 'delivered') {

@@ -84,10 +84,10 @@ export class HttpBotApi implements BotApi {
     let res: Response;
     let body: { ok?: boolean; result?: T; description?: string; error_code?: number; parameters?: { retry_after?: number } } | undefined;
     try {
+      const upload = Object.values(params).some((v) => v instanceof InputFile);
       res = await fetch(`${this.#root}/bot${this.#token.reveal()}/${method}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(params),
+        ...(upload ? { body: toFormData(params) } : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) }),
         signal,
       });
       const text = await res.text();
@@ -109,6 +109,38 @@ export class HttpBotApi implements BotApi {
       ...(body?.parameters?.retry_after !== undefined ? { retryAfter: body.parameters.retry_after } : {}),
     });
   }
+
+  /** Downloads a file the Bot API holds (`file_path` from getFile); at most `maxBytes`. */
+  async downloadFile(filePath: string, opts: { timeoutMs?: number; maxBytes?: number } = {}): Promise<Buffer> {
+    const res = await fetch(`${this.#root}/file/bot${this.#token.reveal()}/${filePath}`, {
+      signal: AbortSignal.timeout(opts.timeoutMs ?? this.#timeoutMs),
+    }).catch((error: unknown) => {
+      throw new BotApiError('downloadFile', 'network', { cause: error });
+    });
+    if (!res.ok) throw new BotApiError('downloadFile', classify(res.status), { status: res.status, description: res.statusText });
+    const data = Buffer.from(await res.arrayBuffer());
+    if (data.length > (opts.maxBytes ?? 20 * 1024 * 1024)) throw new BotApiError('downloadFile', 'bad_request', { description: 'file too large' });
+    return data;
+  }
+}
+
+/** A file to upload with a call (sendPhoto, sendDocument): the call goes out as multipart/form-data. */
+export class InputFile {
+  constructor(
+    readonly data: Uint8Array,
+    readonly filename: string,
+    readonly contentType = 'application/octet-stream',
+  ) {}
+}
+
+function toFormData(params: Record<string, unknown>): FormData {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined) continue;
+    if (v instanceof InputFile) form.append(k, new Blob([new Uint8Array(v.data)], { type: v.contentType }), v.filename);
+    else form.append(k, typeof v === 'string' ? v : JSON.stringify(v));
+  }
+  return form;
 }
 
 /** Telegram's limit for one text message, in UTF-16 code units as the API counts them. */

@@ -163,3 +163,23 @@ export async function recordAlertDelivery(stateDir: string, delivery: AlertDeliv
   await fsp.mkdir(stateDir, { recursive: true, mode: 0o700 });
   await writeFileAtomic(path.join(stateDir, ALERT_STATE_FILE), `${JSON.stringify(next, null, 2)}\n`, 0o600);
 }
+
+/** Sends one owner alert and records the outcome in `BOT_STATE_DIR/alerts.json` (botctl and the bot alike). */
+export async function sendOwnerAlert(
+  alerter: OwnerAlerter,
+  stateDir: string,
+  text: string,
+  opts: { silent: boolean; now: Date; onRecordError?: (error: Error) => void },
+): Promise<AlertDelivery> {
+  const delivery = await alerter.send(text, { silent: opts.silent });
+  if (delivery.configured) {
+    let previous: AlertStateFile | undefined;
+    try {
+      previous = JSON.parse(await fsp.readFile(path.join(stateDir, ALERT_STATE_FILE), 'utf8')) as AlertStateFile;
+    } catch {
+      previous = undefined;
+    }
+    await recordAlertDelivery(stateDir, delivery, opts.now, previous).catch((error: unknown) => opts.onRecordError?.(error as Error));
+  }
+  return delivery;
+}

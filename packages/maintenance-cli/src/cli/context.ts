@@ -2,8 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   type AlertDelivery,
-  ALERT_STATE_FILE,
-  type AlertStateFile,
   type Clock,
   type Config,
   createLogger,
@@ -12,7 +10,7 @@ import {
   loadConfig,
   type Logger,
   OwnerAlerter,
-  recordAlertDelivery,
+  sendOwnerAlert,
   Redactor,
   redactPatterns,
   type RawEnv,
@@ -231,23 +229,13 @@ export class CliContext {
    * stderr when nobody could be reached. Returns the delivery so the caller can fail on it.
    */
   async notifyOwners(text: string, opts: { silent: boolean }): Promise<AlertDelivery> {
-    const delivery = await this.alerter.send(this.scrub(text), opts);
-    if (delivery.configured) {
-      const file = path.join(this.config.stateDir, ALERT_STATE_FILE);
-      let previous: AlertStateFile | undefined;
-      try {
-        previous = JSON.parse(fs.readFileSync(file, 'utf8')) as AlertStateFile;
-      } catch {
-        previous = undefined;
-      }
-      await recordAlertDelivery(this.config.stateDir, delivery, this.clock.now(), previous).catch((error: unknown) =>
-        this.warn(`cannot record the alert outcome in ${this.config.stateDir}: ${(error as Error).message}`),
-      );
-      if (!delivery.ok) {
-        this.io.stderr.write(
-          `botctl: owner alert not delivered to anyone: ${delivery.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; ')}\n`,
-        );
-      }
+    const delivery = await sendOwnerAlert(this.alerter, this.config.stateDir, this.scrub(text), {
+      silent: opts.silent,
+      now: this.clock.now(),
+      onRecordError: (error) => this.warn(`cannot record the alert outcome in ${this.config.stateDir}: ${error.message}`),
+    });
+    if (delivery.configured && !delivery.ok) {
+      this.io.stderr.write(`botctl: owner alert not delivered to anyone: ${delivery.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; ')}\n`);
     }
     return delivery;
   }

@@ -9,6 +9,7 @@ import { registerBackupVerify } from '../commands/backup/verify.js';
 import { registerAlert } from '../commands/alert.js';
 import { registerDemo } from '../commands/demo.js';
 import { registerHealthcheck } from '../commands/healthcheck.js';
+import { registerDb } from '../commands/db.js';
 import { registerKeygen } from '../commands/keygen.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
@@ -65,6 +66,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerBackupDrill(backup, run);
   registerHealthcheck(program, run);
   registerAlert(program, run);
+  registerDb(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;

@@ -187,7 +187,7 @@ async function checkDatabase(deps: HealthDeps, metrics: HealthMetrics, now: Date
 }
 
 /** Today's orders (in BOT_TIMEZONE) when the shop tables exist. */
-async function shopMetrics(sql: Sql, timeZone: string, now: Date, metrics: HealthMetrics): Promise<void> {
+export async function shopMetrics(sql: Sql, timeZone: string, now: Date, metrics: HealthMetrics): Promise<void> {
   const [t] = await sql<{ ok: boolean }[]>`SELECT to_regclass('public.orders') IS NOT NULL AS ok`;
   if (!t?.ok) return;
   const p = zonedParts(now, timeZone);

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type AlertDelivery, type Logger, writeFileAtomic } from '@botctl/core';
+import { type AlertDelivery, type Logger, LockedError, writeFileAtomic } from '@botctl/core';
+import { acquireLock, type HeldLock } from '../lock/maintenance-lock.js';
 import { emptyHealthState, type HealthState, planHealthAlerts, type PlannedAlert } from './alert-policy.js';
 import { type CheckResult, type HealthDeps, type HealthMetrics, type HealthStatus, runChecks, STATUS_RANK } from './checks.js';
 import { renderMetrics, writeTextfile } from './textfile.js';
@@ -57,8 +58,34 @@ function readState(file: string): HealthState {
   }
 }
 
+/**
+ * One health run at a time per tenant, whoever runs it (cron's botctl, the bot's own job): the
+ * state file is read, changed and written under `BOT_STATE_DIR/health/.botctl.lock`. A second run
+ * waits for the first (a few seconds at most) instead of alerting twice.
+ */
+async function takeHealthLock(stateDir: string, waitMs: number, clock: HealthRunDeps['clock']): Promise<HeldLock> {
+  const end = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return acquireLock(path.join(stateDir, 'health'), 'healthcheck', clock);
+    } catch (error) {
+      if (!(error instanceof LockedError) || Date.now() >= end) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** One health run: checks, remembered state, owner alerts without noise, optional textfile. */
-export async function runHealthcheck(deps: HealthRunDeps, opts: { textfileDir?: string | undefined }): Promise<HealthReport> {
+export async function runHealthcheck(deps: HealthRunDeps, opts: { textfileDir?: string | undefined; lockWaitMs?: number }): Promise<HealthReport> {
+  const lock = await takeHealthLock(deps.config.stateDir, opts.lockWaitMs ?? 60_000, deps.clock);
+  try {
+    return await runHealthcheckLocked(deps, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runHealthcheckLocked(deps: HealthRunDeps, opts: { textfileDir?: string | undefined }): Promise<HealthReport> {
   const { config, log } = deps;
   const now = deps.clock.now();
   const { checks, metrics } = await runChecks(deps);

@@ -1,0 +1,251 @@
+import fs from 'node:fs';
+import {
+  type BotApi,
+  type Clock,
+  type Config,
+  createSql,
+  describeDbError,
+  expireDueInvoices,
+  FieldCipher,
+  finishExpiry,
+  fulfilSettlement,
+  deliverOrder,
+  HttpBotApi,
+  InputFile,
+  type Logger,
+  migrate,
+  OwnerAlerter,
+  ownerBotToken,
+  PakasirGateway,
+  type PaymentGateway,
+  purgeTermsSubmissions,
+  type Redactor,
+  sendOwnerAlert,
+  type Sql,
+  writeHeartbeat,
+} from '@botctl/core';
+import type { UserFromGetMe } from 'telegraf/types';
+import { createBot } from './create-bot.js';
+import { dailyAt, Scheduler } from './jobs/scheduler.js';
+import { BotMaintenance } from './maintenance.js';
+import { startHttpServer, TELEGRAM_WEBHOOK_PATH } from './runtime/http-server.js';
+import { ALLOWED_UPDATES, LongPoller, UpdateDispatcher } from './runtime/updates.js';
+import { ReliableBotApi } from './telegram/reliable-api.js';
+
+export const BOT_VERSION: string = (
+  JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface AppOptions {
+  config: Config;
+  redactor: Redactor;
+  log: Logger;
+  clock: Clock;
+  /** Overrides for tests; by default built from the settings. */
+  gateway?: PaymentGateway;
+}
+
+export interface RunningBot {
+  httpUrl: string;
+  botInfo: UserFromGetMe;
+  /** Graceful stop: no new updates, in-flight updates and jobs finish, pool closed. */
+  stop(reason: string): Promise<void>;
+  /** Resolves if the bot stopped by itself (Telegram rejected the token). */
+  ended: Promise<void>;
+}
+
+/** Starts the shop bot: migrations, Telegram, HTTP endpoint, jobs, heartbeat. */
+export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
+  const { config, log, clock, redactor } = opts;
+  const startedAt = clock.now();
+  const cipher = FieldCipher.fromSecret(config.dataEncryptionKey);
+  const sql: Sql = createSql(config.databaseUrl!, { max: 8, applicationName: 'shop-bot' });
+  const stopping = new AbortController();
+
+  try {
+    const m = await migrate(sql);
+    log.info(m.applied.length ? `Database migrated to version ${m.current}: ${m.applied.join(', ')}` : `Database schema is current (version ${m.current})`);
+  } catch (error) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw describeDbError(error, 'cannot prepare the database');
+  }
+
+  const http = new HttpBotApi({ token: config.telegram.botToken!, apiRoot: config.telegram.apiRoot, timeoutMs: 15_000 });
+  const api: BotApi = new ReliableBotApi(http, { log });
+  let botInfo: UserFromGetMe;
+  try {
+    botInfo = await api.call<UserFromGetMe>('getMe');
+  } catch (error) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw error;
+  }
+
+  const gateway =
+    opts.gateway ??
+    new PakasirGateway({ baseUrl: config.pakasir.baseUrl, project: config.pakasir.projectSlug, apiKey: config.pakasir.apiKey, timeoutMs: config.pakasir.timeoutMs });
+  if (!config.pakasir.projectSlug || !config.pakasir.apiKey) log.warn('PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY not set: QRIS invoices cannot be created (balance payments still work)');
+
+  const alerter = new OwnerAlerter({ config, log, warn: (m) => log.warn(m), budgetMs: config.alerts.timeoutMs, signal: stopping.signal });
+  const alert = (text: string, o: { silent: boolean }) =>
+    sendOwnerAlert(alerter, config.stateDir, redactor.redact(text), {
+      silent: o.silent,
+      now: clock.now(),
+      onRecordError: (e) => log.warn(`cannot record the alert outcome: ${e.message}`),
+    });
+  const notifyOwners = async (text: string) => {
+    const d = await alert(text, { silent: false });
+    if (d.configured && !d.ok) log.warn(`owner notice not delivered: ${d.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; ')}`);
+    return d;
+  };
+  const ownerToken = ownerBotToken(config).token;
+  const ownerApi = ownerToken ? new ReliableBotApi(new HttpBotApi({ token: ownerToken, apiRoot: config.telegram.apiRoot, timeoutMs: 30_000 }), { log }) : undefined;
+
+  const maintenance = new BotMaintenance({ config, redactor, sql, api, log, clock, version: BOT_VERSION, startedAt, alert, signal: stopping.signal });
+  const fulfilDeps = { sql, api, cipher, log, notifyOwners };
+
+  const shop = createBot({
+    config,
+    sql,
+    api,
+    cipher,
+    gateway,
+    log,
+    clock,
+    botInfo,
+    notifyOwners,
+    async sendOwnersPhoto(photo, caption) {
+      if (!ownerApi) throw new Error('no notification bot token');
+      for (const id of config.telegram.ownerIds) {
+        await ownerApi.call('sendPhoto', { chat_id: id, photo: new InputFile(photo, 'snk.jpg', 'image/jpeg'), caption: `[${config.storeName}] ${caption}` });
+      }
+    },
+    async downloadFile(fileId) {
+      const f = await api.call<{ file_path?: string }>('getFile', { file_id: fileId });
+      if (!f.file_path) throw new Error('Telegram gave no file_path');
+      return http.downloadFile(f.file_path);
+    },
+    owner: {
+      stats: () => maintenance.stats(),
+      health: () => maintenance.healthReport(),
+      backup: async () => (await maintenance.backup('manual')).text,
+    },
+  });
+  const dispatcher = new UpdateDispatcher((u) => shop.handleUpdate(u));
+
+  // Jobs
+  const scheduler = new Scheduler({ log, clock });
+  scheduler.add('expired_payments', { cron: config.bot.expiredPaymentsCron, timeZone: config.timezone }, async () => {
+    const result = await expireDueInvoices({ sql, gateway: config.pakasir.apiKey || opts.gateway ? gateway : undefined }, { now: clock.now() });
+    if (!result.ran) {
+      log.info('[expired_payments] dilewati: instance lain sedang menjalankan job ini');
+      return;
+    }
+    for (const s of result.settled) await fulfilSettlement(fulfilDeps, s).catch((e: unknown) => log.error(`[payment] ${s.gatewayOrderId}: ${(e as Error).message}`));
+    await finishExpiry({ sql, api, log }, result);
+    // Paid orders whose delivery did not get through (Telegram down at the time): try again.
+    const stuck = await sql<{ id: string }[]>`
+      SELECT id FROM orders WHERE status = 'paid' AND paid_at < ${new Date(clock.now().getTime() - 60_000)} ORDER BY paid_at LIMIT 20`;
+    for (const o of stuck) {
+      await deliverOrder(fulfilDeps, String(o.id)).catch((e: unknown) => log.warn(`[payment] order ${o.id} still not delivered: ${(e as Error).message}`));
+    }
+  });
+  scheduler.add('snk_purge', { cron: config.bot.snkPurgeCron, timeZone: config.timezone }, async () => {
+    const n = await purgeTermsSubmissions(sql, config.snkRetentionDays, clock.now());
+    log.info(`[snk] Purge ${n} submission SNK lebih lama dari ${config.snkRetentionDays} hari`);
+  });
+  if (config.backup.enableAuto) {
+    scheduler.add('auto_backup', { cron: dailyAt(config.backup.time), timeZone: config.timezone }, async () => {
+      await maintenance.backup('scheduled');
+    });
+  }
+  if (config.health.enableAuto) {
+    scheduler.add('auto_healthcheck', { everyMs: config.health.intervalMinutes * 60_000 }, () => maintenance.scheduledHealthcheck());
+  }
+  const beat = (stoppedAt?: Date) =>
+    writeHeartbeat(config.stateDir, {
+      service: 'bot',
+      version: BOT_VERSION,
+      started_at: startedAt.toISOString(),
+      at: clock.now().toISOString(),
+      ...(stoppedAt ? { stopped_at: stoppedAt.toISOString() } : {}),
+    });
+  scheduler.add('heartbeat', { everyMs: config.bot.heartbeatMs, runAtStart: true }, () => beat());
+
+  // HTTP endpoint and updates
+  const webhook = config.bot.mode === 'webhook';
+  const server = await startHttpServer(
+    {
+      sql,
+      gateway,
+      log,
+      fulfil: fulfilDeps,
+      telegramSecret: webhook ? config.bot.webhookSecret?.reveal() : undefined,
+      onTelegramUpdate: webhook ? (u) => dispatcher.dispatch(u) : undefined,
+      startedAt,
+    },
+    config.bot.httpHost,
+    config.bot.httpPort,
+  );
+  let poller: LongPoller | undefined;
+  if (webhook) {
+    const url = `${config.bot.webhookUrl!.replace(/\/+$/, '')}${TELEGRAM_WEBHOOK_PATH}`;
+    await api.call('setWebhook', { url, secret_token: config.bot.webhookSecret!.reveal(), allowed_updates: ALLOWED_UPDATES, max_connections: 20 });
+  } else {
+    await api.call('deleteWebhook', { drop_pending_updates: false });
+    poller = new LongPoller({ api, dispatcher, log });
+    poller.start();
+  }
+  scheduler.start();
+  await api
+    .call('setMyCommands', {
+      commands: [
+        { command: 'start', description: 'Menu utama' },
+        { command: 'produk', description: 'Daftar produk' },
+        { command: 'saldo', description: 'Saldo dan deposit' },
+        { command: 'pesanan', description: 'Pesanan saya' },
+      ],
+    })
+    .catch((e: unknown) => log.warn(`setMyCommands: ${(e as Error).message}`));
+  for (const id of config.telegram.ownerIds) {
+    await api
+      .call('setMyCommands', {
+        scope: { type: 'chat', chat_id: id },
+        commands: [
+          { command: 'start', description: 'Menu utama' },
+          { command: 'stats', description: 'Statistik hari ini' },
+          { command: 'health', description: 'Jalankan health check' },
+          { command: 'backup', description: 'Buat backup sekarang' },
+        ],
+      })
+      .catch(() => {});
+  }
+  log.info(
+    `Bot @${botInfo.username} started (${webhook ? 'webhook' : 'long polling'}; HTTP ${server.url}; jobs: ${scheduler
+      .names()
+      .map((j) => j.name)
+      .join(', ')})`,
+  );
+
+  let stopped: Promise<void> | undefined;
+  return {
+    httpUrl: server.url,
+    botInfo,
+    ended: poller?.ended ?? new Promise<void>(() => {}),
+    stop(reason) {
+      stopped ??= (async () => {
+        log.info(`Stopping (${reason}): finishing updates and jobs in progress`);
+        const pollerDone = poller?.stop();
+        await server.close();
+        await pollerDone;
+        await dispatcher.drain();
+        const jobsDone = await scheduler.stop(30_000);
+        if (!jobsDone) log.warn('a job did not finish within 30 s; stopping anyway');
+        stopping.abort(new Error('stopped'));
+        await beat(clock.now()).catch(() => {});
+        await sql.end({ timeout: 5 });
+        log.info('Bot stopped');
+      })();
+      return stopped;
+    },
+  };
+}

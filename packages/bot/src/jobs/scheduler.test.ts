@@ -1,0 +1,69 @@
+import { silentLogger, type Logger } from '@botctl/core';
+import { RateLimiter } from '../rate-limit.js';
+import { dailyAt, Scheduler } from './scheduler.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function recordingLog(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const log = (level: string, m: string) => lines.push(`${level} ${m}`);
+  return { ...silentLogger, lines, log: log as Logger['log'], info: (m) => log('INFO', m), warn: (m) => log('WARN', m), error: (m) => log('ERROR', m) };
+}
+
+describe('Scheduler', () => {
+  it('never overlaps a job with itself, survives a failing run, and waits for a running job on stop', async () => {
+    const log = recordingLog();
+    const s = new Scheduler({ log, clock: { now: () => new Date() } });
+    let running = 0;
+    let maxRunning = 0;
+    let runs = 0;
+    let failures = 0;
+    let finishedSlow = false;
+    s.add('slow', { everyMs: 20 }, async () => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      await sleep(70);
+      running--;
+      runs++;
+      finishedSlow = true;
+    });
+    s.add('flaky', { cron: '* * * * * *', timeZone: 'Asia/Jakarta' }, async () => {
+      failures++;
+      throw new Error('boom');
+    });
+    s.start();
+    await sleep(2300);
+    expect(await s.stop(5000)).toBe(true);
+    expect(maxRunning).toBe(1);
+    expect(runs).toBeGreaterThanOrEqual(2);
+    expect(finishedSlow).toBe(true);
+    expect(running).toBe(0);
+    expect(log.lines.some((l) => /^WARN \[slow\] skipped: the previous run is still working/.test(l))).toBe(true);
+    // Cron with seconds: fired every second, each failure logged, the schedule went on.
+    expect(failures).toBeGreaterThanOrEqual(2);
+    expect(log.lines.filter((l) => /^ERROR \[flaky\] failed after \d+ ms: boom/.test(l))).toHaveLength(failures);
+    const after = runs;
+    await sleep(100);
+    expect(runs).toBe(after);
+  });
+
+  it('turns BACKUP_TIME into a daily cron expression', () => {
+    expect(dailyAt('00:00')).toBe('0 0 * * *');
+    expect(dailyAt('02:30')).toBe('30 2 * * *');
+  });
+});
+
+describe('RateLimiter', () => {
+  it('allows N updates per window per user, warns once, and lets the user in again after the window', () => {
+    let now = 0;
+    const r = new RateLimiter(3, 60_000, () => now);
+    expect([1, 2, 3].map(() => r.allow(7))).toEqual([true, true, true]);
+    expect(r.allow(7)).toBe(false);
+    expect(r.shouldWarn(7)).toBe(true);
+    expect(r.allow(7)).toBe(false);
+    expect(r.shouldWarn(7)).toBe(false);
+    expect(r.allow(8)).toBe(true);
+    now = 60_001;
+    expect(r.allow(7)).toBe(true);
+  });
+});

@@ -1,0 +1,122 @@
+import type { Clock, Logger } from '@botctl/core';
+import { CronExpressionParser } from 'cron-parser';
+
+export type Schedule = { cron: string; timeZone: string } | { everyMs: number; runAtStart?: boolean };
+
+interface Job {
+  name: string;
+  schedule: Schedule;
+  run: (signal: AbortSignal) => Promise<void>;
+  timer?: NodeJS.Timeout;
+  running?: Promise<void>;
+  nextAt?: Date;
+}
+
+/** setTimeout's ceiling (about 24.8 days): longer waits are done in hops. */
+const MAX_TIMEOUT = 2_147_483_647;
+
+/**
+ * In-process jobs on cron-parser schedules (or fixed intervals). A job never overlaps itself: a
+ * run that is due while the previous one still works is skipped and logged. A failing run is
+ * logged and the schedule goes on; it never takes the bot down. `stop()` cancels the timers,
+ * signals the running jobs and waits for them.
+ */
+export class Scheduler {
+  readonly #jobs: Job[] = [];
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #abort = new AbortController();
+  #stopped = false;
+
+  constructor(deps: { log: Logger; clock: Clock }) {
+    this.#log = deps.log;
+    this.#clock = deps.clock;
+  }
+
+  add(name: string, schedule: Schedule, run: (signal: AbortSignal) => Promise<void>): void {
+    this.#jobs.push({ name, schedule, run });
+  }
+
+  names(): { name: string; nextAt: Date | undefined }[] {
+    return this.#jobs.map((j) => ({ name: j.name, nextAt: j.nextAt }));
+  }
+
+  start(): void {
+    for (const job of this.#jobs) {
+      if ('everyMs' in job.schedule && job.schedule.runAtStart) void this.#fire(job);
+      this.#plan(job);
+    }
+  }
+
+  #next(job: Job): Date {
+    const now = this.#clock.now();
+    if ('everyMs' in job.schedule) return new Date(now.getTime() + job.schedule.everyMs);
+    return CronExpressionParser.parse(job.schedule.cron, { tz: job.schedule.timeZone, currentDate: now }).next().toDate();
+  }
+
+  #plan(job: Job): void {
+    if (this.#stopped) return;
+    const at = job.nextAt && job.nextAt.getTime() > this.#clock.now().getTime() ? job.nextAt : this.#next(job);
+    job.nextAt = at;
+    const wait = Math.max(0, at.getTime() - this.#clock.now().getTime());
+    job.timer = setTimeout(
+      () => {
+        if (wait > MAX_TIMEOUT) return this.#plan(job);
+        job.nextAt = undefined;
+        void this.#fire(job);
+        this.#plan(job);
+      },
+      Math.min(wait, MAX_TIMEOUT),
+    );
+  }
+
+  async #fire(job: Job): Promise<void> {
+    if (this.#stopped) return;
+    if (job.running) {
+      this.#log.warn(`[${job.name}] skipped: the previous run is still working`);
+      return;
+    }
+    const started = Date.now();
+    job.running = (async () => {
+      try {
+        await job.run(this.#abort.signal);
+      } catch (error) {
+        this.#log.error(`[${job.name}] failed after ${Date.now() - started} ms: ${(error as Error)?.message ?? String(error)}`);
+      } finally {
+        job.running = undefined;
+      }
+    })();
+    await job.running;
+  }
+
+  /** Runs one job now (owner command, tests); waits for a run already in progress instead. */
+  async runNow(name: string): Promise<void> {
+    const job = this.#jobs.find((j) => j.name === name);
+    if (!job) throw new Error(`no job ${name}`);
+    if (job.running) return job.running;
+    return this.#fire(job);
+  }
+
+  async stop(timeoutMs = 30_000): Promise<boolean> {
+    this.#stopped = true;
+    for (const job of this.#jobs) clearTimeout(job.timer);
+    this.#abort.abort(new Error('bot stopping'));
+    const running = this.#jobs.map((j) => j.running).filter(Boolean) as Promise<void>[];
+    if (running.length === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      Promise.all(running).then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return done;
+  }
+}
+
+/** `BACKUP_TIME` (HH:MM) as a daily cron expression. */
+export function dailyAt(hhmm: string): string {
+  const [h, m] = hhmm.split(':').map(Number) as [number, number];
+  return `${m} ${h} * * *`;
+}

@@ -1,0 +1,173 @@
+import os from 'node:os';
+import {
+  BotctlError,
+  ExitCode,
+  type BotApi,
+  type Clock,
+  type Config,
+  escapeHtml,
+  formatBytes,
+  formatDuration,
+  formatDurasi,
+  type Logger,
+  type Redactor,
+  type Sql,
+} from '@botctl/core';
+import {
+  acquireLock,
+  createArchiveEncryption,
+  createBackup,
+  type HealthMetrics,
+  LocalDirStorage,
+  PgDumper,
+  pruneBackups,
+  realSystem,
+  runChecks,
+  runHealthcheck,
+  shopMetrics,
+  silentReporter,
+  summaryLine,
+} from '@botctl/maintenance-cli';
+
+export interface MaintenanceDeps {
+  config: Config;
+  redactor: Redactor;
+  sql: Sql;
+  api: BotApi;
+  log: Logger;
+  clock: Clock;
+  version: string;
+  startedAt: Date;
+  /** Owner alert through the notification bot, recorded like botctl's. */
+  alert(text: string, opts: { silent: boolean }): Promise<{ ok: boolean }>;
+  signal?: AbortSignal;
+}
+
+const ICON = { ok: '✅', warning: '⚠️', critical: '❌', unknown: '❔' } as const;
+
+/**
+ * The same library code as `botctl backup create`, `backup prune` and `healthcheck`, run inside
+ * the bot: the automatic jobs and the owners' /backup, /health and /stats.
+ */
+export class BotMaintenance {
+  constructor(readonly deps: MaintenanceDeps) {}
+
+  #storeDeps() {
+    const { config, log, clock } = this.deps;
+    return {
+      config,
+      local: new LocalDirStorage(config.backup.localDir, 'local'),
+      offsite: config.backup.offsiteDir ? new LocalDirStorage(config.backup.offsiteDir, 'offsite') : undefined,
+      reporter: silentReporter,
+      log,
+      clock,
+      lock: (command: string) => acquireLock(config.backup.localDir, command, clock),
+      signal: this.deps.signal,
+    };
+  }
+
+  /** One backup; `scheduled` follows BACKUP_AUTOMATIC_OFFSITE and prunes afterwards like cron_backup.sh. */
+  async backup(kind: 'scheduled' | 'manual'): Promise<{ ok: boolean; text: string }> {
+    const { config, log } = this.deps;
+    const subject = kind === 'scheduled' ? 'Backup otomatis' : 'Backup';
+    try {
+      if (!config.databaseUrl) throw new BotctlError('CONFIG', ExitCode.CONFIG, 'DATABASE_URL is not set');
+      const result = await createBackup(
+        {
+          ...this.#storeDeps(),
+          dumper: new PgDumper({
+            databaseUrl: config.databaseUrl,
+            redactor: this.deps.redactor,
+            binDir: config.pgBinDir,
+            lockWaitTimeoutSeconds: 300,
+            checksumMaxBytes: config.backup.checksumMaxBytes,
+          }),
+          encryption: createArchiveEncryption(config),
+          toolVersion: this.deps.version,
+        },
+        { offsite: config.backup.automaticOffsite, includeLogs: true, kind },
+      );
+      const off = result.offsite.status === 'ok' ? 'offsite: ya' : result.offsite.status === 'failed' ? `offsite GAGAL: ${result.offsite.error}` : 'offsite: tidak';
+      const text = `${subject} selesai: ${result.name} (${formatBytes(result.size)}, ${result.tables} tabel, ${result.rows} baris, ${formatDuration(result.duration_ms)}, ${off})`;
+      if (result.status !== 'ok') {
+        await this.deps.alert(`⚠️ ${text}`, { silent: false });
+        return { ok: false, text };
+      }
+      if (kind === 'scheduled') {
+        const r = config.backup.retention;
+        try {
+          const pruned = await pruneBackups(
+            this.#storeDeps(),
+            { ...r, preRestoreKeepDays: config.backup.preRestoreKeepDays },
+            { offsite: config.backup.automaticOffsite, dryRun: false },
+          );
+          log.info(`Prune backup: ${pruned.locations.map((l) => `${l.location} ${l.removed} dihapus, ${l.kept} disimpan`).join('; ')}`);
+        } catch (error) {
+          log.warn(`Prune backup gagal: ${this.deps.redactor.redact((error as Error).message)}`);
+        }
+      }
+      await this.deps.alert(text, { silent: true });
+      return { ok: true, text };
+    } catch (error) {
+      const message = this.deps.redactor.redact((error as Error).message);
+      const hint = error instanceof BotctlError && error.hint ? `\nSaran: ${error.hint}` : '';
+      log.error(`${subject} GAGAL: ${message}`);
+      await this.deps.alert(`❌ ${subject} GAGAL\n${message}${hint}`, { silent: false });
+      return { ok: false, text: `❌ ${subject} GAGAL: ${message}` };
+    }
+  }
+
+  /** The automatic health check: checks, remembered state and owner alerts, exactly like botctl's. */
+  async scheduledHealthcheck(): Promise<void> {
+    await runHealthcheck(
+      {
+        ...this.#checkDeps(),
+        log: this.deps.log,
+        notify: (text, o) => this.deps.alert(text, o) as never,
+      },
+      { textfileDir: undefined },
+    );
+  }
+
+  #checkDeps() {
+    const s = this.#storeDeps();
+    return {
+      config: this.deps.config,
+      local: s.local,
+      offsite: s.offsite,
+      clock: this.deps.clock,
+      system: realSystem,
+      redactor: this.deps.redactor,
+      botApi: this.deps.api,
+      ...(this.deps.signal ? { signal: this.deps.signal } : {}),
+    };
+  }
+
+  /** /health: runs every check now and answers with the result; the alert state is left to the schedule. */
+  async healthReport(): Promise<string> {
+    const { checks } = await runChecks(this.#checkDeps());
+    const lines = [`🩺 <b>Health check</b>: ${escapeHtml(summaryLine(checks))}`, ''];
+    for (const c of checks) lines.push(`${ICON[c.status]} ${escapeHtml(c.id)}: ${escapeHtml(c.fakta || c.fact)}`);
+    return lines.join('\n');
+  }
+
+  /** /stats: today's shop figures (BOT_TIMEZONE), uptime and resources. */
+  async stats(): Promise<string> {
+    const { config, sql, clock } = this.deps;
+    const now = clock.now();
+    const m: HealthMetrics = {};
+    await shopMetrics(sql, config.timezone, now, m);
+    const [cpu, fsu] = await Promise.all([realSystem.cpuBusy(500), realSystem.filesystem(config.baseDir).catch(() => undefined)]);
+    const mem = realSystem.memory();
+    const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+    return [
+      `📊 <b>Statistik hari ini</b> (${escapeHtml(config.storeName)})`,
+      `Transaksi: ${m.transactions_today ?? 0} (lunas ${m.paid_today ?? 0}, gagal ${m.failed_today ?? 0})`,
+      `Pendapatan: Rp${(m.revenue_today ?? 0).toLocaleString('id-ID')}`,
+      `Error rate: ${pct(m.error_rate_today ?? 0)}`,
+      `Uptime bot: ${formatDurasi(now.getTime() - this.deps.startedAt.getTime())}`,
+      `CPU ${pct(cpu)} · RAM ${pct(1 - mem.available / mem.total)} · Disk ${fsu ? pct(fsu.usedRatio) : '?'}`,
+      `Host: ${escapeHtml(os.hostname())}`,
+    ].join('\n');
+  }
+}

@@ -1,0 +1,126 @@
+import { type BotApi, BotApiError, type Logger } from '@botctl/core';
+import type { Update } from 'telegraf/types';
+
+export const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
+
+/**
+ * Runs updates as they come: one chat's updates strictly in order (a buyer's taps never race
+ * each other), different chats in parallel. `drain()` waits until every accepted update has
+ * been handled to the end.
+ */
+export class UpdateDispatcher {
+  readonly #handle: (u: Update) => Promise<void>;
+  readonly #chains = new Map<number, Promise<void>>();
+  readonly #inflight = new Set<Promise<void>>();
+
+  constructor(handle: (u: Update) => Promise<void>) {
+    this.#handle = handle;
+  }
+
+  get pending(): number {
+    return this.#inflight.size;
+  }
+
+  dispatch(update: Update): Promise<void> {
+    const key = chatOf(update);
+    const prev = this.#chains.get(key) ?? Promise.resolve();
+    const run = prev.then(() => this.#handle(update)).catch(() => {});
+    this.#chains.set(key, run);
+    this.#inflight.add(run);
+    void run.finally(() => {
+      this.#inflight.delete(run);
+      if (this.#chains.get(key) === run) this.#chains.delete(key);
+    });
+    return run;
+  }
+
+  async drain(): Promise<void> {
+    while (this.#inflight.size) await Promise.all([...this.#inflight]);
+  }
+}
+
+function chatOf(u: Update): number {
+  const x = u as { message?: { chat: { id: number } }; callback_query?: { from: { id: number } } };
+  return x.message?.chat.id ?? x.callback_query?.from.id ?? 0;
+}
+
+/**
+ * Long polling through our Bot API client. An update is confirmed to Telegram (by asking for the
+ * next offset) only after it was handed to the dispatcher; on stop, the current poll is aborted,
+ * every handed-out update finishes, and the offset is confirmed, so a restart neither loses nor
+ * repeats an update.
+ */
+export class LongPoller {
+  readonly #api: BotApi;
+  readonly #dispatcher: UpdateDispatcher;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  #offset = 0;
+  #loop: Promise<void> | undefined;
+
+  constructor(deps: { api: BotApi; dispatcher: UpdateDispatcher; log: Logger }) {
+    this.#api = deps.api;
+    this.#dispatcher = deps.dispatcher;
+    this.#log = deps.log;
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    let backoff = 1000;
+    while (!this.#abort.signal.aborted) {
+      try {
+        const updates = await this.#api.call<Update[]>(
+          'getUpdates',
+          { offset: this.#offset, timeout: 25, allowed_updates: ALLOWED_UPDATES },
+          { timeoutMs: 40_000, signal: this.#abort.signal },
+        );
+        backoff = 1000;
+        for (const u of updates) {
+          if (u.update_id < this.#offset) continue;
+          this.#offset = u.update_id + 1;
+          void this.#dispatcher.dispatch(u);
+        }
+      } catch (error) {
+        if (this.#abort.signal.aborted) break;
+        const e = error as BotApiError;
+        if (e instanceof BotApiError && e.kind === 'unauthorized') {
+          this.#log.error('getUpdates: Telegram rejected TELEGRAM_BOT_TOKEN (401); polling stops');
+          throw error;
+        }
+        const wait = e instanceof BotApiError && e.retryAfter ? e.retryAfter * 1000 : backoff;
+        // 409: a webhook is set or another instance polls with this token.
+        this.#log.warn(`getUpdates failed: ${e.message}; retrying in ${Math.round(wait / 1000)} s`);
+        await new Promise((r) => {
+          const t = setTimeout(r, wait);
+          this.#abort.signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            r(undefined);
+          });
+        });
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+  }
+
+  /** Stops polling, lets handed-out updates finish, and confirms them to Telegram. */
+  async stop(): Promise<void> {
+    this.#abort.abort(new Error('stopping'));
+    await this.#loop?.catch(() => {});
+    await this.#dispatcher.drain();
+    if (this.#offset > 0) {
+      try {
+        await this.#api.call('getUpdates', { offset: this.#offset, timeout: 0, limit: 1, allowed_updates: ALLOWED_UPDATES }, { timeoutMs: 5000 });
+      } catch (error) {
+        this.#log.warn(`could not confirm the last updates to Telegram: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Resolves when polling ended by itself (401): main exits. */
+  get ended(): Promise<void> {
+    return this.#loop ?? Promise.resolve();
+  }
+}

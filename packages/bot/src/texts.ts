@@ -1,0 +1,106 @@
+import { type CatalogProduct, escapeHtml, rupiah } from '@botctl/core';
+
+/** What buyers read, in Indonesian; one place so wording stays consistent. */
+
+export type Keyboard = { text: string; callback_data: string }[][];
+
+export const T = {
+  unknown: 'Perintah tidak dikenal. Ketik /start untuk melihat menu.',
+  rateLimited: '⏳ Terlalu banyak permintaan. Tunggu sebentar lalu coba lagi.',
+  error: '⚠️ Maaf, terjadi kesalahan. Coba lagi sebentar lagi; bila berulang, hubungi admin toko.',
+  gatewayDown: '⚠️ Layanan pembayaran sedang bermasalah, pesanan dibatalkan dan stok dikembalikan. Coba lagi beberapa menit lagi atau bayar pakai saldo.',
+  outOfStock: (available: number) =>
+    available > 0 ? `😔 Stok tidak cukup: tersisa ${available}. Pilih jumlah yang lebih sedikit.` : '😔 Maaf, stok produk ini sedang habis.',
+  unavailable: 'Produk ini sudah tidak tersedia.',
+  nothingToSubmit: 'Ketik /start untuk melihat produk, /saldo untuk saldo, /pesanan untuk pesanan Anda.',
+  snkSaved: (product: string) => `✅ Terima kasih, SNK untuk ${product} sudah kami terima dan diteruskan ke pemilik toko.`,
+  depositUsage: (min: number) => `Ketik /deposit JUMLAH, misalnya /deposit ${Math.max(min, 50_000)}. Minimal ${rupiah(min)}.`,
+  depositTooSmall: (min: number) => `Minimal deposit ${rupiah(min)}.`,
+};
+
+export const homeKeyboard = (): Keyboard => [
+  [{ text: '🛍 Lihat Produk', callback_data: 'c:0' }],
+  [
+    { text: '💰 Saldo', callback_data: 's' },
+    { text: '📦 Pesanan Saya', callback_data: 'o' },
+  ],
+];
+
+export function welcome(store: string, name: string | undefined): string {
+  return `👋 Halo${name ? ` ${escapeHtml(name)}` : ''}! Selamat datang di <b>${escapeHtml(store)}</b>.\n\nPilih produk, bayar dengan QRIS atau saldo, dan barang dikirim otomatis di chat ini.`;
+}
+
+export function catalogView(list: { products: CatalogProduct[]; page: number; pages: number; total: number }): { text: string; keyboard: Keyboard } {
+  if (list.total === 0) return { text: 'Belum ada produk yang dijual.', keyboard: [[{ text: '🏠 Menu', callback_data: 'h' }]] };
+  const lines = [`🛍 <b>Daftar produk</b> (halaman ${list.page + 1}/${list.pages})`, ''];
+  for (const p of list.products) {
+    lines.push(`• <b>${escapeHtml(p.name)}</b>: ${rupiah(p.price)} (${p.stock > 0 ? `stok ${p.stock}` : 'habis'})`);
+  }
+  const keyboard: Keyboard = list.products.map((p) => [{ text: `${p.name} · ${rupiah(p.price)}`, callback_data: `p:${p.id}` }]);
+  const nav: Keyboard[number] = [];
+  if (list.page > 0) nav.push({ text: '◀️ Sebelumnya', callback_data: `c:${list.page - 1}` });
+  if (list.page < list.pages - 1) nav.push({ text: 'Berikutnya ▶️', callback_data: `c:${list.page + 1}` });
+  if (nav.length) keyboard.push(nav);
+  keyboard.push([{ text: '🏠 Menu', callback_data: 'h' }]);
+  return { text: lines.join('\n'), keyboard };
+}
+
+export function productView(p: CatalogProduct, maxQty: number): { text: string; keyboard: Keyboard } {
+  const lines = [`<b>${escapeHtml(p.name)}</b>`, `Harga: ${rupiah(p.price)}`, `Stok: ${p.stock > 0 ? p.stock : 'habis'}`];
+  if (p.description) lines.push('', escapeHtml(p.description));
+  if (p.terms) lines.push('', '📝 Produk ini memiliki SNK yang wajib diisi setelah pembelian.');
+  const keyboard: Keyboard = [];
+  const qtys = [1, 2, 3, 5, 10].filter((q) => q <= Math.min(p.stock, maxQty));
+  if (qtys.length) {
+    lines.push('', 'Pilih jumlah:');
+    keyboard.push(qtys.map((q) => ({ text: `${q}`, callback_data: `q:${p.id}:${q}` })));
+  }
+  keyboard.push([{ text: '⬅️ Kembali', callback_data: 'c:0' }]);
+  return { text: lines.join('\n'), keyboard };
+}
+
+export function confirmView(p: CatalogProduct, qty: number, balance: number): { text: string; keyboard: Keyboard } {
+  const total = p.price * qty;
+  const text = [
+    '🧾 <b>Konfirmasi pesanan</b>',
+    `${escapeHtml(p.name)} × ${qty}`,
+    `Total: <b>${rupiah(total)}</b>`,
+    `Saldo Anda: ${rupiah(balance)}`,
+    '',
+    'Pilih cara bayar:',
+  ].join('\n');
+  const keyboard: Keyboard = [[{ text: '📱 Bayar QRIS', callback_data: `b:${p.id}:${qty}:q` }]];
+  if (balance >= total) keyboard.push([{ text: `💰 Bayar pakai saldo`, callback_data: `b:${p.id}:${qty}:s` }]);
+  keyboard.push([{ text: '⬅️ Kembali', callback_data: `p:${p.id}` }]);
+  return { text, keyboard };
+}
+
+export function invoiceCaption(o: { publicId: string; what: string; amount: number; total: number; expires: string }): string {
+  return [
+    `🧾 <b>Invoice ${escapeHtml(o.publicId)}</b>`,
+    escapeHtml(o.what),
+    `Harga: ${rupiah(o.amount)}`,
+    `Total bayar (termasuk biaya): <b>${rupiah(o.total)}</b>`,
+    `Bayar sebelum: <b>${escapeHtml(o.expires)}</b>`,
+    '',
+    'Scan QRIS di atas dengan aplikasi bank atau e-wallet. Barang dikirim otomatis setelah pembayaran terkonfirmasi.',
+  ].join('\n');
+}
+
+export function balanceView(balance: number, min: number): { text: string; keyboard: Keyboard } {
+  const amounts = [10_000, 25_000, 50_000, 100_000].filter((a) => a >= min);
+  if (amounts.length === 0) amounts.push(min);
+  return {
+    text: `💰 Saldo Anda: <b>${rupiah(balance)}</b>\n\nIsi saldo (deposit) dengan QRIS, lalu bayar pesanan langsung dari saldo.\n${T.depositUsage(min)}`,
+    keyboard: [amounts.map((a) => ({ text: rupiah(a), callback_data: `d:${a}` })), [{ text: '🏠 Menu', callback_data: 'h' }]],
+  };
+}
+
+export const STATUS_ID: Record<string, string> = {
+  pending: 'menunggu pembayaran',
+  paid: 'dibayar',
+  delivered: 'terkirim',
+  expired: 'kedaluwarsa',
+  failed: 'gagal',
+  cancelled: 'dibatalkan',
+};

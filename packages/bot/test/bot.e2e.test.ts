@@ -1,0 +1,403 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createSql, FieldCipher, readHeartbeat, Secret, SNK_CONTENT_CONTEXT, type Sql, STOCK_SECRET_CONTEXT } from '@botctl/core';
+import {
+  type BotProcess,
+  createTenant,
+  type EphemeralCluster,
+  FAKE_OWNER_TOKEN as OWNER_TOKEN,
+  FAKE_SHOP_TOKEN as SHOP_TOKEN,
+  type FakeBotApi,
+  type FakeBotCall,
+  type FakeGateway,
+  makeTempDir,
+  removeDir,
+  startBotProcess,
+  startEphemeralCluster,
+  startFakeBotApi,
+  startFakeGateway,
+  type Tenant,
+} from '@botctl/test-utils';
+
+const OWNER = 9001;
+let cluster: EphemeralCluster;
+let work: string;
+let api: FakeBotApi;
+let gw: FakeGateway;
+const bots: BotProcess[] = [];
+const pools: Sql[] = [];
+
+beforeAll(async () => {
+  work = makeTempDir('botctl-bot-');
+  cluster = await startEphemeralCluster({ parentDir: work });
+  api = await startFakeBotApi({ tokens: [SHOP_TOKEN, OWNER_TOKEN] });
+  gw = await startFakeGateway();
+});
+
+afterEach(async () => {
+  await Promise.all(bots.splice(0).map((b) => b.stop('SIGTERM')));
+  await Promise.all(pools.splice(0).map((s) => s.end({ timeout: 5 })));
+  api.reset();
+  gw.createDelayMs = 0;
+  gw.expiresInMs = 15 * 60_000;
+});
+
+afterAll(async () => {
+  await gw?.close();
+  await api?.close();
+  await cluster?.destroy();
+  removeDir(work);
+});
+
+async function shop(extra: Record<string, string> = {}): Promise<{ t: Tenant; sql: Sql; cipher: FieldCipher }> {
+  const t = await createTenant({
+    cluster,
+    parentDir: work,
+    extraEnv: {
+      TELEGRAM_BOT_TOKEN: SHOP_TOKEN,
+      OWNER_BOT_TOKEN: OWNER_TOKEN,
+      TELEGRAM_OWNER_IDS: String(OWNER),
+      TELEGRAM_API_ROOT: api.url,
+      PAKASIR_BASE_URL: gw.url,
+      PAKASIR_PROJECT_SLUG: gw.project,
+      PAKASIR_API_KEY: gw.apiKey,
+      BOT_HTTP_PORT: '0',
+      ENABLE_AUTO_HEALTHCHECK: 'false',
+      ...extra,
+    },
+  });
+  const sql = createSql(t.databaseUrl, { max: 4 });
+  pools.push(sql);
+  return { t, sql, cipher: FieldCipher.fromSecret(new Secret(t.dataKey)) };
+}
+
+async function start(t: Tenant): Promise<BotProcess> {
+  const b = await startBotProcess({ envFile: t.envFile, cwd: t.dir });
+  bots.push(b);
+  return b;
+}
+
+let nextMessageId = 1;
+const buyer = (id: number) => ({ id, is_bot: false, first_name: `Pembeli${id}`, username: `pembeli${id}` });
+const say = (from: number, text: string) =>
+  api.pushUpdate({
+    message: {
+      message_id: nextMessageId++,
+      date: Math.floor(Date.now() / 1000),
+      chat: { id: from, type: 'private' },
+      from: buyer(from),
+      text,
+      ...(text.startsWith('/') ? { entities: [{ type: 'bot_command', offset: 0, length: text.split(' ')[0]!.length }] } : {}),
+    },
+  });
+const tap = (from: number, data: string) =>
+  api.pushUpdate({
+    callback_query: {
+      id: `cb${nextMessageId++}`,
+      from: buyer(from),
+      chat_instance: 'x',
+      data,
+      message: { message_id: 1, date: Math.floor(Date.now() / 1000), chat: { id: from, type: 'private' }, text: 'menu' },
+    },
+  });
+const sentTo = (chat: number, re: RegExp, token = SHOP_TOKEN) => (c: FakeBotCall) =>
+  c.token === token &&
+  Number(c.params.chat_id) === chat &&
+  re.test(String(c.params.text ?? c.params.caption ?? ''));
+
+async function productId(sql: Sql, code: string): Promise<number> {
+  const [p] = await sql<{ id: number }[]>`SELECT id FROM products WHERE code = ${code}`;
+  return p!.id;
+}
+async function available(sql: Sql, pid: number): Promise<number> {
+  const [r] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM product_stock_items WHERE product_id = ${pid} AND status = 'available'`;
+  return Number(r!.n);
+}
+
+/** The invoice message the bot recorded (it records right after Telegram answers the send). */
+async function invoiceMessageId(sql: Sql, orderId: string): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const [m] = await sql<{ message_id: string }[]>`SELECT m.message_id FROM invoice_messages m JOIN payments p ON p.id = m.payment_id WHERE p.gateway_order_id = ${orderId}`;
+    if (m) return Number(m.message_id);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no invoice message recorded for ${orderId}`);
+}
+
+/** Buyer taps through to a QRIS invoice; returns the gateway order id and the invoice photo call. */
+async function orderByQris(buyerId: number, pid: number, qty = 1): Promise<{ orderId: string; photo: FakeBotCall }> {
+  tap(buyerId, `b:${pid}:${qty}:q`);
+  const photo = await api.waitForCall((c) => c.method === 'sendPhoto' && sentTo(buyerId, /Invoice INV-/)(c), 15_000);
+  const orderId = /Invoice (INV-[A-Z0-9-]+)/.exec(String(photo.params.caption))![1]!;
+  return { orderId, photo };
+}
+
+describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API and gateway)', () => {
+  it('takes a buyer from /start to delivery: catalog, product, quantity, QRIS invoice, verified payment, goods, SNK', async () => {
+    const { t, sql, cipher } = await shop();
+    const bot = await start(t);
+    const B = 555_001;
+    const nfx = await productId(sql, 'NFX1');
+    const stockBefore = await available(sql, nfx);
+
+    say(B, '/start');
+    await api.waitForCall(sentTo(B, /Selamat datang di <b>Toko Test/));
+    tap(B, 'c:0');
+    const list = await api.waitForCall((c) => c.method === 'editMessageText' && sentTo(B, /Daftar produk/)(c));
+    expect(String(list.params.text)).toMatch(/Netflix Premium 1 Bulan<\/b>: Rp35\.000 \(stok \d+\)/);
+    tap(B, `p:${nfx}`);
+    await api.waitForCall((c) => c.method === 'editMessageText' && sentTo(B, /Pilih jumlah/)(c));
+    tap(B, `q:${nfx}:1`);
+    await api.waitForCall((c) => c.method === 'editMessageText' && sentTo(B, /Konfirmasi pesanan[\s\S]*Rp35\.000/)(c));
+
+    const { orderId, photo } = await orderByQris(B, nfx);
+    expect(photo.files).toEqual(['photo']);
+    expect(String(photo.params.caption)).toMatch(/Total bayar \(termasuk biaya\): <b>Rp35\.555<\/b>/);
+    expect(String(photo.params.caption)).toMatch(/Bayar sebelum: <b>.*WIB<\/b>/);
+    const photoMessageId = await invoiceMessageId(sql, orderId);
+    expect(await available(sql, nfx)).toBe(stockBefore - 1);
+
+    // The buyer pays; the gateway notifies the bot.
+    gw.pay(orderId);
+    const res = await gw.notify(`${bot.httpUrl}/webhook/pakasir`, orderId);
+    expect(res).toEqual({ status: 200, body: { ok: true, outcome: 'order_paid' } });
+
+    const [sold] = await sql<{ secret_enc: string }[]>`
+      SELECT s.secret_enc FROM product_stock_items s JOIN orders o ON o.id = s.order_id WHERE o.public_id = ${orderId} AND s.status = 'sold'`;
+    const secret = cipher.decryptText(sold!.secret_enc, STOCK_SECRET_CONTEXT);
+    const delivered = api.calls.find(sentTo(B, /Pembayaran diterima/))!;
+    expect(String(delivered.params.text)).toContain(secret);
+    expect(api.callsTo('deleteMessage', SHOP_TOKEN).map((c) => Number(c.params.message_id))).toContain(photoMessageId);
+    await api.waitForCall(sentTo(OWNER, new RegExp(`Pesanan ${orderId} lunas: Rp35\\.000`), OWNER_TOKEN));
+    const [order] = await sql<{ status: string }[]>`SELECT status FROM orders WHERE public_id = ${orderId}`;
+    expect(order!.status).toBe('delivered');
+    expect(await available(sql, nfx)).toBe(stockBefore - 1);
+
+    // SNK: the product has terms; the buyer's answer is stored encrypted and forwarded to the owner.
+    await api.waitForCall(sentTo(B, /SNK Netflix Premium 1 Bulan/));
+    say(B, 'Sudah login, profil Budi-rahasia-42');
+    await api.waitForCall(sentTo(B, /SNK untuk Netflix Premium 1 Bulan sudah kami terima/));
+    const [snk] = await sql<{ content_enc: string; kind: string }[]>`
+      SELECT s.content_enc, s.kind FROM product_term_submissions s JOIN orders o ON o.id = s.order_id WHERE o.public_id = ${orderId}`;
+    expect(snk!.kind).toBe('text');
+    expect(snk!.content_enc).not.toContain('Budi-rahasia-42');
+    expect(cipher.decryptText(snk!.content_enc, SNK_CONTENT_CONTEXT)).toBe('Sudah login, profil Budi-rahasia-42');
+    await api.waitForCall(sentTo(OWNER, /SNK Netflix[\s\S]*Budi-rahasia-42/, OWNER_TOKEN));
+
+    // Another buyer sees nothing of it: their /pesanan is empty, and a crafted button for the order is refused.
+    const C = 555_002;
+    say(C, '/pesanan');
+    await api.waitForCall(sentTo(C, /belum punya pesanan/));
+    const [oid] = await sql<{ id: string }[]>`SELECT id FROM orders WHERE public_id = ${orderId}`;
+    tap(C, `o:${oid!.id}`);
+    await api.waitForCall((c) => c.method === 'answerCallbackQuery' && /tidak ditemukan/.test(String(c.params.text)));
+    expect(api.calls.filter((c) => Number(c.params.chat_id) === C && String(c.params.text ?? '').includes(secret))).toHaveLength(0);
+
+    // The log: plan format, no token.
+    const logText = fs.readFileSync(path.join(t.logDir, 'bot-order', fs.readdirSync(path.join(t.logDir, 'bot-order')).sort().at(-1)!), 'utf8');
+    expect(logText).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[INFO\] \[payment\] INV-/m);
+    expect(logText).not.toContain(SHOP_TOKEN.split(':')[1]);
+    expect(logText).not.toContain(gw.apiKey);
+  });
+
+  it('tops up a deposit once however often the webhook is replayed, then pays from the balance and takes an SNK photo', async () => {
+    const { t, sql, cipher } = await shop();
+    const bot = await start(t);
+    const B = 555_010;
+    say(B, '/deposit 100000');
+    const photo = await api.waitForCall((c) => c.method === 'sendPhoto' && sentTo(B, /Invoice DEP-/)(c));
+    const depId = /Invoice (DEP-[A-Z0-9-]+)/.exec(String(photo.params.caption))![1]!;
+
+    // Before paying: a forged "completed" notice changes nothing.
+    expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, depId)).body).toEqual({ ok: true, outcome: 'not_paid' });
+    gw.pay(depId);
+    // Replayed and concurrent notices: one credit.
+    const results = await Promise.all(Array.from({ length: 8 }, () => gw.notify(`${bot.httpUrl}/webhook/pakasir`, depId)));
+    const outcomes = results.map((r) => (r.body as { outcome: string }).outcome).sort();
+    expect(outcomes.filter((o) => o === 'deposit_credited')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'already_settled')).toHaveLength(7);
+    expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, depId)).body).toEqual({ ok: true, outcome: 'already_settled' });
+    const [u] = await sql<{ balance: string; id: string }[]>`SELECT id, balance FROM users WHERE telegram_id = ${B}`;
+    expect(Number(u!.balance)).toBe(100_000);
+    const ledger = await sql`SELECT delta FROM balance_ledger WHERE user_id = ${u!.id}`;
+    expect(ledger.map((l) => Number(l.delta))).toEqual([100_000]);
+    await api.waitForCall(sentTo(B, /Deposit Rp100\.000 masuk\. Saldo Anda sekarang <b>Rp100\.000/));
+
+    // Pay ChatGPT Plus (Rp90.000, has SNK) from the balance.
+    const gpt = await productId(sql, 'GPT1');
+    tap(B, `b:${gpt}:1:s`);
+    await api.waitForCall(sentTo(B, /Pembayaran diterima[\s\S]*ChatGPT Plus/));
+    await api.waitForCall(sentTo(B, /Sisa saldo: Rp10\.000/));
+    const [after] = await sql<{ balance: string }[]>`SELECT balance FROM users WHERE telegram_id = ${B}`;
+    expect(Number(after!.balance)).toBe(10_000);
+    // Not enough balance for a second one: refused, nothing changes.
+    tap(B, `b:${gpt}:1:s`);
+    await api.waitForCall((c) => c.method === 'answerCallbackQuery' && /Saldo kurang/.test(String(c.params.text)));
+
+    await api.waitForCall(sentTo(B, /SNK ChatGPT Plus/));
+    api.pushUpdate({
+      message: {
+        message_id: nextMessageId++,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: B, type: 'private' },
+        from: buyer(B),
+        photo: [{ file_id: 'buyer-photo-1', file_unique_id: 'u1', width: 800, height: 600 }],
+        caption: 'bukti login',
+      },
+    });
+    await api.waitForCall(sentTo(B, /SNK untuk ChatGPT Plus/));
+    const [snk] = await sql<{ kind: string; content_enc: string }[]>`SELECT kind, content_enc FROM product_term_submissions s JOIN users u ON u.id = s.user_id WHERE u.telegram_id = ${B}`;
+    expect(snk!.kind).toBe('photo');
+    expect(snk!.content_enc).not.toContain('buyer-photo-1');
+    expect(cipher.decryptText(snk!.content_enc, SNK_CONTENT_CONTEXT)).toBe('buyer-photo-1');
+    // Downloaded through the shop bot, re-uploaded through the notification bot (file ids are per bot).
+    const forwarded = await api.waitForCall((c) => c.method === 'sendPhoto' && c.token === OWNER_TOKEN && Number(c.params.chat_id) === OWNER);
+    expect(forwarded.files).toEqual(['photo']);
+    expect(String(forwarded.params.caption)).toMatch(/SNK ChatGPT Plus.*bukti login/);
+  });
+
+  it('grants a concurrently confirmed order once and ignores forged, unknown and malformed notices', async () => {
+    const { t, sql } = await shop();
+    const bot = await start(t);
+    const B = 555_020;
+    const spt = await productId(sql, 'SPT1');
+    const before = await available(sql, spt);
+    const { orderId } = await orderByQris(B, spt, 2);
+    const hook = `${bot.httpUrl}/webhook/pakasir`;
+
+    // Forged: the body says completed, the gateway says pending.
+    expect((await gw.notify(hook, orderId)).body).toEqual({ ok: true, outcome: 'not_paid' });
+    const [pending] = await sql<{ status: string }[]>`SELECT status FROM orders WHERE public_id = ${orderId}`;
+    expect(pending!.status).toBe('pending');
+    expect(api.calls.filter(sentTo(B, /Pembayaran diterima/))).toHaveLength(0);
+    expect((await gw.notify(hook, 'INV-000000-NOPE')).status).toBe(404);
+    const bad = await fetch(hook, { method: 'POST', body: 'not json' });
+    expect(bad.status).toBe(400);
+
+    gw.pay(orderId);
+    const results = await Promise.all(Array.from({ length: 10 }, () => gw.notify(hook, orderId)));
+    expect(results.filter((r) => (r.body as { outcome: string }).outcome === 'order_paid')).toHaveLength(1);
+    await api.waitForCall(sentTo(B, /Pembayaran diterima/));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(api.calls.filter(sentTo(B, /Pembayaran diterima/))).toHaveLength(1);
+    const [sold] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM product_stock_items s JOIN orders o ON o.id = s.order_id WHERE o.public_id = ${orderId} AND s.status = 'sold'`;
+    expect(Number(sold!.n)).toBe(2);
+    expect(await available(sql, spt)).toBe(before - 2);
+  });
+
+  it('expires an unpaid invoice: stock released once, invoice removed from the chat (edited when Telegram refuses the delete), buyer told', async () => {
+    const { t, sql } = await shop({ EXPIRED_PAYMENTS_CRON: '*/1 * * * * *' });
+    const bot = await start(t);
+    const cnv = await productId(sql, 'CNV1');
+    const before = await available(sql, cnv);
+    gw.expiresInMs = 1500;
+
+    const first = await orderByQris(555_030, cnv, 1);
+    const firstMsg = await invoiceMessageId(sql, first.orderId);
+    await api.waitForCall((c) => c.method === 'deleteMessage' && Number(c.params.message_id) === firstMsg, 15_000);
+    await api.waitForCall(sentTo(555_030, new RegExp(`Invoice ${first.orderId} \\(Rp15\\.\\d+\\) sudah kedaluwarsa`)));
+    await bot.waitForLine(/\[expired_payments\] 1 invoice kedaluwarsa, 1 stok dikembalikan, 1 pesan dihapus/);
+    expect(bot.lines.some((l) => /\[expired_deposits\] 0 deposit kedaluwarsa/.test(l))).toBe(true);
+    expect(await available(sql, cnv)).toBe(before);
+    const [o] = await sql<{ status: string }[]>`SELECT status FROM orders WHERE public_id = ${first.orderId}`;
+    expect(o!.status).toBe('expired');
+
+    // Telegram refuses deletes of old messages: the invoice is edited instead.
+    api.queue('deleteMessage', { status: 400, description: "Bad Request: message can't be deleted for everyone" });
+    const second = await orderByQris(555_031, cnv, 1);
+    const edit = await api.waitForCall((c) => c.method === 'editMessageCaption' && Number(c.params.chat_id) === 555_031, 15_000);
+    expect(String(edit.params.caption)).toContain(`Invoice ${second.orderId} kedaluwarsa`);
+    await bot.waitForLine(/\[expired_payments\] 1 invoice kedaluwarsa, 1 stok dikembalikan, 0 pesan dihapus, 1 diedit/);
+    // Paid after it expired: the gateway is the truth, the buyer still gets the goods.
+    gw.pay(second.orderId);
+    expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, second.orderId)).body).toEqual({ ok: true, outcome: 'order_paid' });
+    await api.waitForCall(sentTo(555_031, /Pembayaran diterima/));
+    expect(await available(sql, cnv)).toBe(before - 1);
+    const [removed] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM invoice_messages WHERE removed_at IS NULL AND payment_id IS NOT NULL AND chat_id IN (555030, 555031)`;
+    expect(Number(removed!.n)).toBe(0);
+  });
+
+  it('runs the expiry job safely in two bot instances at once', async () => {
+    const { t, sql } = await shop({ EXPIRED_PAYMENTS_CRON: '*/1 * * * * *', BOT_MODE: 'webhook', BOT_WEBHOOK_URL: 'https://shop.example', BOT_WEBHOOK_SECRET: 'webhook-secret-0123456789' });
+    const a = await start(t);
+    const b = await start(t);
+    const ytp = await productId(sql, 'YTP1');
+    const before = await available(sql, ytp);
+    gw.expiresInMs = 60_000;
+    // Ten invoices made through instance A (webhook mode: updates posted with the secret token).
+    const post = (u: object, secret = 'webhook-secret-0123456789') =>
+      fetch(`${a.httpUrl}/webhook/telegram`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': secret }, body: JSON.stringify(u) });
+    expect((await post({ update_id: 1, message: { message_id: 1, date: 0, chat: { id: 1, type: 'private' }, from: buyer(1), text: '/start' } }, 'wrong-secret-000000000')).status).toBe(401);
+    for (let i = 0; i < 10; i++) {
+      const r = await post({
+        update_id: 100 + i,
+        callback_query: { id: `x${i}`, from: buyer(556_000 + i), chat_instance: 'x', data: `b:${ytp}:1:q`, message: { message_id: 1, date: 0, chat: { id: 556_000 + i, type: 'private' }, text: 'm' } },
+      });
+      expect(r.status).toBe(200);
+    }
+    expect(api.callsTo('sendPhoto', SHOP_TOKEN)).toHaveLength(10);
+    expect(await available(sql, ytp)).toBe(before - 10);
+    await sql`UPDATE payments SET expires_at = now() - interval '1 second' WHERE status = 'pending' AND gateway_order_id LIKE 'INV-%'`;
+    for (let i = 0; i < 10; i++) await api.waitForCall(sentTo(556_000 + i, /sudah kedaluwarsa/), 15_000);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await available(sql, ytp)).toBe(before);
+    const deletes = api.callsTo('deleteMessage', SHOP_TOKEN).map((c) => `${c.params.chat_id}/${c.params.message_id}`);
+    expect(deletes).toHaveLength(10);
+    expect(new Set(deletes).size).toBe(10);
+    expect(api.calls.filter((c) => /sudah kedaluwarsa/.test(String(c.params.text ?? '')))).toHaveLength(10);
+    const expired = [...a.lines, ...b.lines].map((l) => /\[expired_payments\] (\d+) invoice/.exec(l)).filter(Boolean).map((m) => Number(m![1]));
+    expect(expired.reduce((x, y) => x + y, 0)).toBe(10);
+  });
+
+  it('answers owner commands only to owners; anyone else gets what an unknown command gets', async () => {
+    const { t } = await shop();
+    await start(t);
+    const B = 555_040;
+    for (const cmd of ['/nonsense', '/stats', '/health', '/backup']) say(B, cmd);
+    await api.waitForCall((c) => c.method === 'sendMessage' && Number(c.params.chat_id) === B && api.calls.filter((x) => Number(x.params.chat_id) === B).length >= 4);
+    await new Promise((r) => setTimeout(r, 300));
+    const replies = api.calls.filter((c) => c.method === 'sendMessage' && Number(c.params.chat_id) === B).map((c) => c.params.text);
+    expect(replies).toHaveLength(4);
+    expect(new Set(replies).size).toBe(1);
+    expect(replies[0]).toMatch(/Perintah tidak dikenal/);
+
+    say(OWNER, '/stats');
+    const stats = await api.waitForCall(sentTo(OWNER, /Statistik hari ini/));
+    expect(String(stats.params.text)).toMatch(/Transaksi: \d+[\s\S]*Uptime bot:[\s\S]*CPU \d+%/);
+    say(OWNER, '/health');
+    await api.waitForCall(sentTo(OWNER, /Health check<\/b>: (OK|WARNING|CRITICAL|UNKNOWN)/), 30_000);
+    say(OWNER, '/backup');
+    await api.waitForCall(sentTo(OWNER, /^Backup selesai: backup-\d{8}-\d{6}\.tar\.gz\.enc/), 60_000);
+    expect(fs.readdirSync(t.localDir).filter((f) => f.endsWith('.tar.gz.enc'))).toHaveLength(1);
+  });
+
+  it('finishes an update in flight on SIGTERM, confirms it, and does not repeat it after a restart', async () => {
+    const { t, sql } = await shop();
+    const bot = await start(t);
+    const B = 555_050;
+    const ml = await productId(sql, 'ML86');
+    gw.createDelayMs = 2500;
+    const creates = gw.requests.length;
+    tap(B, `b:${ml}:1:q`);
+    for (let i = 0; i < 200 && gw.requests.length === creates; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(gw.requests.length).toBeGreaterThan(creates);
+    const code = await bot.stop('SIGTERM');
+    expect(code).toBe(0);
+    // The invoice was sent and recorded before the process exited.
+    expect(api.calls.filter((c) => c.method === 'sendPhoto' && Number(c.params.chat_id) === B)).toHaveLength(1);
+    const rows = await sql`SELECT o.status, p.id AS payment, m.message_id FROM orders o JOIN users u ON u.id = o.user_id JOIN payments p ON p.order_id = o.id JOIN invoice_messages m ON m.payment_id = p.id WHERE u.telegram_id = ${B}`;
+    expect(rows).toHaveLength(1);
+    expect(bot.lines.some((l) => /\[INFO\] Bot stopped/.test(l))).toBe(true);
+    const hb = readHeartbeat(path.join(t.dir, 'state'));
+    expect(hb?.stopped_at).toBeDefined();
+
+    gw.createDelayMs = 0;
+    const again = await start(t);
+    say(B, '/start');
+    await api.waitForCall((c) => sentTo(B, /Selamat datang/)(c));
+    await new Promise((r) => setTimeout(r, 300));
+    const [n] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM orders o JOIN users u ON u.id = o.user_id WHERE u.telegram_id = ${B}`;
+    expect(Number(n!.n)).toBe(1);
+    expect(again.lines.some((l) => /ERROR/.test(l))).toBe(false);
+  });
+});

@@ -1,0 +1,67 @@
+import { BotctlError, createSql, describeDbError, ExitCode, FieldCipher, migrate, pendingMigrations, requireSettings, seedDemo } from '@botctl/core';
+import type { Command } from 'commander';
+import type { Run } from './types.js';
+
+export function registerDb(program: Command, run: Run): void {
+  const db = program.command('db').description('the shop database: schema migrations and sample data');
+
+  db.command('migrate')
+    .description('apply pending schema migrations (idempotent; the bot also runs this at start-up)')
+    .option('--dry-run', 'list pending migrations and change nothing')
+    .action(
+      run<{ dryRun?: boolean }>(async (ctx, opts) => {
+        ctx.alertSubject = 'Migrasi database';
+        requireSettings(ctx.config, ['database']);
+        const sql = createSql(ctx.config.databaseUrl!, { max: 1, applicationName: 'botctl db migrate' });
+        try {
+          if (opts.dryRun) {
+            const pending = (await pendingMigrations(sql)).map((m) => m.name);
+            ctx.emit({ ok: true, dry_run: true, pending }, () => (pending.length ? `Pending: ${pending.join(', ')}` : 'Nothing to apply: the schema is current.'));
+            return;
+          }
+          const r = await migrate(sql);
+          if (r.applied.length) ctx.log.info(`Migrasi database: ${r.applied.join(', ')} (versi ${r.current})`);
+          ctx.emit({ ok: true, applied: r.applied, version: r.current }, () =>
+            r.applied.length ? `Applied ${r.applied.join(', ')}; schema version ${r.current}.` : `Nothing to apply: schema version ${r.current}.`,
+          );
+        } catch (error) {
+          if (error instanceof BotctlError) throw error;
+          throw describeDbError(error, 'migration failed');
+        } finally {
+          await sql.end({ timeout: 5 });
+        }
+      }),
+    );
+
+  db.command('seed-demo')
+    .description('load the sample shop (products, encrypted stock, buyers, orders) into an empty, migrated database')
+    .option('--scale <n>', 'multiply buyers, orders and deposits', '1')
+    .option('--stock <n>', 'stock items per product', '25')
+    .action(
+      run<{ scale: string; stock: string }>(async (ctx, opts) => {
+        requireSettings(ctx.config, ['database']);
+        const scale = Number(opts.scale);
+        const stock = Number(opts.stock);
+        if (!Number.isInteger(scale) || scale < 1 || scale > 10_000 || !Number.isInteger(stock) || stock < 0 || stock > 100_000) {
+          throw new BotctlError('USAGE', ExitCode.USAGE, '--scale must be 1..10000 and --stock 0..100000');
+        }
+        const cipher = FieldCipher.fromSecret(ctx.config.dataEncryptionKey);
+        const sql = createSql(ctx.config.databaseUrl!, { max: 1, applicationName: 'botctl db seed-demo' });
+        try {
+          await migrate(sql);
+          const r = await seedDemo(sql, { cipher, scale, stockPerProduct: stock });
+          ctx.emit({ ok: true, ...r }, () => `Sample shop loaded: ${r.products} products, ${r.stockItems} stock items, ${r.users} buyers, ${r.orders} orders, ${r.deposits} deposits.`);
+        } catch (error) {
+          if (error instanceof BotctlError) throw error;
+          if ((error as Error).message.includes('already has products')) {
+            throw new BotctlError('REFUSED', ExitCode.REFUSED, 'the database already has products; seed-demo only fills an empty shop', {
+              hint: 'point DATABASE_URL at a new, empty database',
+            });
+          }
+          throw describeDbError(error, 'seed-demo failed');
+        } finally {
+          await sql.end({ timeout: 5 });
+        }
+      }),
+    );
+}

@@ -1,0 +1,82 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The built bot (pnpm test builds before running jest). */
+export const BOT_MAIN = fileURLToPath(new URL('../../bot/dist/main.js', import.meta.url));
+
+export interface BotProcess {
+  child: ChildProcess;
+  /** Every stdout/stderr line so far. */
+  lines: string[];
+  /** The bot's HTTP endpoint (from its start-up log line). */
+  httpUrl: string;
+  waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Starts `bot --env-file ENV` as its own process, with a clean environment, and waits until it serves. */
+export async function startBotProcess(opts: { envFile: string; cwd: string; env?: Record<string, string>; startTimeoutMs?: number }): Promise<BotProcess> {
+  const child = spawn(process.execPath, [BOT_MAIN, '--env-file', opts.envFile], {
+    cwd: opts.cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', TZ: 'UTC', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const listeners = new Set<() => void>();
+  const feed = (chunk: Buffer, buf: { s: string }) => {
+    buf.s += chunk.toString('utf8');
+    const parts = buf.s.split('\n');
+    buf.s = parts.pop()!;
+    lines.push(...parts);
+    for (const l of [...listeners]) l();
+  };
+  const out = { s: '' };
+  const err = { s: '' };
+  child.stdout!.on('data', (c: Buffer) => feed(c, out));
+  child.stderr!.on('data', (c: Buffer) => feed(c, err));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const waitForLine = (re: RegExp, timeoutMs = 15_000) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const hit = lines.find((l) => re.test(l));
+        if (hit) {
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(hit);
+        }
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`bot: no line matching ${re} within ${timeoutMs} ms; output:\n${lines.join('\n')}`));
+      }, timeoutMs);
+      listeners.add(check);
+      void exited.then(() => {
+        if (listeners.has(check)) {
+          listeners.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`bot exited before printing ${re}; output:\n${lines.join('\n')}`));
+        }
+      });
+      check();
+    });
+
+  const started = await waitForLine(/Bot @\S+ started/, opts.startTimeoutMs ?? 30_000);
+  const httpUrl = /HTTP (http:\/\/[^;]+);/.exec(started)?.[1] ?? '';
+  return {
+    child,
+    lines,
+    httpUrl,
+    waitForLine,
+    exited,
+    async stop(signal = 'SIGTERM', timeoutMs = 30_000) {
+      if (child.exitCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
