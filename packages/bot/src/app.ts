@@ -1,6 +1,10 @@
 import fs from 'node:fs';
 import {
   type BotApi,
+  BotApiError,
+  BotctlError,
+  ConfigError,
+  ExitCode,
   type Clock,
   type Config,
   createSql,
@@ -77,7 +81,10 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     botInfo = await api.call<UserFromGetMe>('getMe');
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
-    throw error;
+    if (error instanceof BotApiError && error.kind === 'unauthorized') {
+      throw new ConfigError(['Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized)'], { hint: 'copy the token again from @BotFather; check TELEGRAM_API_ROOT' });
+    }
+    throw new BotctlError('TELEGRAM', ExitCode.FAILURE, (error as Error).message, { hint: 'check the network and TELEGRAM_API_ROOT; the bot cannot work without the Bot API' });
   }
 
   const gateway =

@@ -17,7 +17,9 @@ import {
   startFakeBotApi,
   startFakeGateway,
   type Tenant,
+  BOT_MAIN,
 } from '@botctl/test-utils';
+import { execFile } from 'node:child_process';
 
 const OWNER = 9001;
 let cluster: EphemeralCluster;
@@ -399,5 +401,24 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     const [n] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM orders o JOIN users u ON u.id = o.user_id WHERE u.telegram_id = ${B}`;
     expect(Number(n!.n)).toBe(1);
     expect(again.lines.some((l) => /ERROR/.test(l))).toBe(false);
+  });
+
+  it('refuses to start with a clear one-line error and exit 3 when Telegram rejects the token or a setting is missing', async () => {
+    const { t } = await shop({ TELEGRAM_BOT_TOKEN: '333333:revoked-token-cccccccccccccccccc' });
+    // Asynchronously: the fake Bot API lives in this process and must keep answering.
+    const run = () =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = execFile(process.execPath, [BOT_MAIN, '--env-file', t.envFile], { cwd: t.dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', TZ: 'UTC' }, timeout: 30_000 }, (_e, stdout, stderr) =>
+          resolve({ status: child.exitCode, stdout, stderr }),
+        );
+      });
+    let r = await run();
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/^bot: invalid configuration: Telegram rejected TELEGRAM_BOT_TOKEN \(401 Unauthorized\)\n  hint: /);
+    expect(r.stdout + r.stderr).not.toContain('revoked-token');
+    t.setEnv({ TELEGRAM_BOT_TOKEN: SHOP_TOKEN, DATA_ENCRYPTION_KEY: undefined });
+    r = await run();
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/DATA_ENCRYPTION_KEY is not set/);
   });
 });

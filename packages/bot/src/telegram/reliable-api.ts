@@ -100,7 +100,7 @@ export class ReliableBotApi implements BotApi {
         else if ((error.kind === 'network' || error.kind === 'timeout') && !PACED.test(method)) waitMs = 500 * 2 ** (attempt - 1);
         else throw error;
         if (waitMs > this.#o.maxRetryAfterMs) throw error;
-        this.#o.log?.warn(`Telegram ${method}: ${error.kind === 'rate_limited' ? `429, waiting ${waitMs / 1000} s` : `${error.message}, retrying`}`);
+        this.#o.log?.warn(error.kind === 'rate_limited' ? `Telegram ${method}: 429, waiting ${waitMs / 1000} s` : `${error.message}; retrying`);
         await this.#o.sleep(waitMs);
       }
     }

@@ -50,7 +50,8 @@ export function registerDb(program: Command, run: Run): void {
         try {
           await migrate(sql);
           const r = await seedDemo(sql, { cipher, scale, stockPerProduct: stock });
-          ctx.emit({ ok: true, ...r }, () => `Sample shop loaded: ${r.products} products, ${r.stockItems} stock items, ${r.users} buyers, ${r.orders} orders, ${r.deposits} deposits.`);
+          const out = { products: r.products, users: r.users, stock_items: r.stockItems, orders: r.orders, deposits: r.deposits, snk_submissions: r.snkSubmissions };
+          ctx.emit({ ok: true, ...out }, () => `Sample shop loaded: ${r.products} products, ${r.stockItems} stock items, ${r.users} buyers, ${r.orders} orders, ${r.deposits} deposits.`);
         } catch (error) {
           if (error instanceof BotctlError) throw error;
           if ((error as Error).message.includes('already has products')) {
