@@ -285,7 +285,7 @@ export function createBot(deps: BotDeps): ShopBot {
       invoice = await deps.gateway.createQris({ orderId: publicId, amount });
     } catch (error) {
       log.error(`[deposit] invoice ${publicId} tidak dibuat: ${(error as Error).message}`);
-      await send(chatId, T.gatewayDown.replace(', pesanan dibatalkan dan stok dikembalikan', ''));
+      await send(chatId, T.gatewayDownDeposit);
       return;
     }
     const depositId = await createDeposit(sql, ctx.shopUser!.id, invoice);

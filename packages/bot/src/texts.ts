@@ -9,6 +9,7 @@ export const T = {
   rateLimited: '⏳ Terlalu banyak permintaan. Tunggu sebentar lalu coba lagi.',
   error: '⚠️ Maaf, terjadi kesalahan. Coba lagi sebentar lagi; bila berulang, hubungi admin toko.',
   gatewayDown: '⚠️ Layanan pembayaran sedang bermasalah, pesanan dibatalkan dan stok dikembalikan. Coba lagi beberapa menit lagi atau bayar pakai saldo.',
+  gatewayDownDeposit: '⚠️ Layanan pembayaran sedang bermasalah, invoice deposit belum bisa dibuat. Coba lagi beberapa menit lagi.',
   outOfStock: (available: number) =>
     available > 0 ? `😔 Stok tidak cukup: tersisa ${available}. Pilih jumlah yang lebih sedikit.` : '😔 Maaf, stok produk ini sedang habis.',
   unavailable: 'Produk ini sudah tidak tersedia.',
