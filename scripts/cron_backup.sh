@@ -2,9 +2,11 @@
 # Nightly backup of one tenant, for cron or a systemd timer:
 #   0 2 * * *  /opt/botctl/scripts/cron_backup.sh /srv/toko1/.env
 # Makes an encrypted backup and copies it offsite, then applies the retention policy
-# (BACKUP_KEEP, BACKUP_KEEP_DAILY/WEEKLY/MONTHLY) to the local and offsite folders.
-# botctl logs to logs/maintenance/ itself. Exit code: the backup's when it failed (prune is then
-# skipped, so a bad night never thins out the good copies); otherwise prune's (docs/exit-codes.md).
+# (BACKUP_KEEP, BACKUP_KEEP_DAILY/WEEKLY/MONTHLY) to the local and offsite folders, then rotates
+# the logs (daily files older than LOG_RETENTION_DAYS into encrypted monthly archives).
+# botctl logs to logs/maintenance/ itself. Exit code: the first failing step's (docs/exit-codes.md);
+# a failed backup skips the prune, so a bad night never thins out the good copies. Log rotation
+# runs either way: it does not depend on tonight's backup.
 # Never runs twice at once per tenant.
 set -euo pipefail
 
@@ -20,5 +22,11 @@ if ! tenant_lock backup "$env_file"; then
 fi
 
 # 9>&- : botctl must not inherit the lock descriptor (a process it leaves behind would hold the lock).
-"$botctl" --env-file "$env_file" backup create --scheduled --offsite 9>&-
-"$botctl" --env-file "$env_file" backup prune --offsite 9>&-
+rc=0
+"$botctl" --env-file "$env_file" backup create --scheduled --offsite 9>&- || rc=$?
+if [ "$rc" -eq 0 ]; then
+  "$botctl" --env-file "$env_file" backup prune --offsite 9>&- || rc=$?
+fi
+"$botctl" --env-file "$env_file" logs rotate 9>&- || { r=$?; [ "$rc" -ne 0 ] || rc=$r; }
+exit "$rc"
+

@@ -160,6 +160,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     const n = await purgeTermsSubmissions(sql, config.snkRetentionDays, clock.now());
     log.info(`[snk] Purge ${n} submission SNK lebih lama dari ${config.snkRetentionDays} hari`);
   });
+  scheduler.add('log_rotate', { cron: config.logs.rotateCron, timeZone: config.timezone }, () => maintenance.rotateLogs());
   if (config.backup.enableAuto) {
     scheduler.add('auto_backup', { cron: dailyAt(config.backup.time), timeZone: config.timezone }, async () => {
       await maintenance.backup('scheduled');

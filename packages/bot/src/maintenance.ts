@@ -15,7 +15,10 @@ import {
 } from '@botctl/core';
 import {
   acquireLock,
+  createArchiveDecryption,
   createArchiveEncryption,
+  logArchiveStores,
+  rotateLogs,
   createBackup,
   type HealthMetrics,
   LocalDirStorage,
@@ -114,6 +117,42 @@ export class BotMaintenance {
       log.error(`${subject} GAGAL: ${message}`);
       await this.deps.alert(`❌ ${subject} GAGAL\n${message}${hint}`, { silent: false });
       return { ok: false, text: `❌ ${subject} GAGAL: ${message}` };
+    }
+  }
+
+  /**
+   * The daily `log_rotate` job: the same code as `botctl logs rotate` (and cron_backup.sh); both
+   * take the lock in LOG_ARCHIVE_DIR, so when the host's cron is rotating, this run is skipped.
+   */
+  async rotateLogs(): Promise<void> {
+    const { config, log, clock } = this.deps;
+    if (!config.backup.encryptionPassword && config.backup.ageRecipients.length === 0) {
+      log.warn('[logs] Rotasi log dilewati: enkripsi backup belum diatur (BACKUP_AGE_RECIPIENTS atau BACKUP_ENCRYPTION_PASSWORD)');
+      return;
+    }
+    try {
+      const result = await rotateLogs({
+        config,
+        ...logArchiveStores(config),
+        log,
+        clock,
+        signal: this.deps.signal,
+        encryption: () => createArchiveEncryption(config),
+        decryption: () => createArchiveDecryption(config),
+        lock: (command) => acquireLock(config.logs.archiveDir, command, clock),
+      });
+      if (!result.ok) {
+        const failed = result.archives.filter((a) => a.offsite === 'failed').map((a) => a.name);
+        await this.deps.alert(`⚠️ Rotasi log: salinan offsite gagal untuk ${failed.join(', ')}; file log disimpan sampai berhasil`, { silent: false });
+      }
+    } catch (error) {
+      if (error instanceof BotctlError && error.exitCode === ExitCode.LOCKED) {
+        log.info('[logs] Rotasi log dilewati: proses lain sedang merotasi log');
+        return;
+      }
+      const message = this.deps.redactor.redact((error as Error).message);
+      log.error(`[logs] Rotasi log GAGAL: ${message}`);
+      await this.deps.alert(`❌ Rotasi log GAGAL\n${message}`, { silent: false });
     }
   }
 

@@ -373,6 +373,24 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     expect(fs.readdirSync(t.localDir).filter((f) => f.endsWith('.tar.gz.enc'))).toHaveLength(1);
   });
 
+  it('rotates old daily logs in its own log_rotate job (same archives as `botctl logs rotate`)', async () => {
+    const { t } = await shop({ LOG_ROTATE_CRON: '*/2 * * * * *' });
+    const old = new Date(Date.now() - 120 * 86_400_000).toISOString().slice(0, 10);
+    const recent = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+    for (const d of [old, recent]) fs.writeFileSync(path.join(t.logDir, 'bot-order', `${d}.log`), `[${d} 10:00:00] [INFO] line\n`);
+    await start(t);
+    const archive = path.join(t.dir, 'backups', 'logs', `logs-${old.slice(0, 7)}.tar.gz.enc`);
+    for (let i = 0; i < 100 && fs.existsSync(path.join(t.logDir, 'bot-order', `${old}.log`)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(fs.existsSync(path.join(t.logDir, 'bot-order', `${old}.log`))).toBe(false);
+    expect(fs.existsSync(archive)).toBe(true);
+    expect(fs.existsSync(path.join(t.offsiteDir, 'logs', path.basename(archive)))).toBe(true);
+    expect(fs.existsSync(path.join(t.logDir, 'bot-order', `${recent}.log`))).toBe(true);
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile('sh', ['-c', `age --decrypt -i "${t.identityFile}" "${archive}" | tar -xzO bot-order/${old}.log`], (e, so) => (e ? reject(e) : resolve(so))),
+    );
+    expect(out).toBe(`[${old} 10:00:00] [INFO] line\n`);
+  });
+
   it('finishes an update in flight on SIGTERM, confirms it, and does not repeat it after a restart', async () => {
     const { t, sql } = await shop();
     const bot = await start(t);

@@ -21,3 +21,7 @@ export * from './backup/targets.js';
 export * from './health/checks.js';
 export * from './health/run-health.js';
 export * from './health/system.js';
+export * from './logs/log-files.js';
+export * from './logs/log-archive.js';
+export * from './logs/rotate.js';
+export * from './logs/archives.js';

@@ -95,6 +95,9 @@ describe('cron_backup.sh', () => {
     const verify = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'verify', '--latest'], { cwd: t.dir });
     expect(verify.exitCode).toBe(0);
     await new Promise((r) => setTimeout(r, 1100));
+    // A daily log file well past LOG_RETENTION_DAYS (90), and today's.
+    const old = new Date(Date.now() - 200 * 86_400_000).toISOString().slice(0, 10);
+    fs.writeFileSync(path.join(t.logDir, 'bot-order', `${old}.log`), `[${old} 10:00:00] [INFO] old line\n`);
     api.reset();
     const run = await script('cron_backup.sh', [t.envFile]);
     expect(run.exitCode).toBe(0);
@@ -108,6 +111,12 @@ describe('cron_backup.sh', () => {
     const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
     expect(log).toMatch(/\[INFO\] Backup database selesai: /);
     expect(log).toMatch(/\[INFO\] Prune/);
+    // The logs were rotated too: the old file is in its month's archive, here and offsite.
+    expect(fs.existsSync(path.join(t.logDir, 'bot-order', `${old}.log`))).toBe(false);
+    const monthArchive = `logs-${old.slice(0, 7)}.tar.gz.enc`;
+    expect(fs.existsSync(path.join(t.dir, 'backups', 'logs', monthArchive))).toBe(true);
+    expect(fs.existsSync(path.join(t.offsiteDir, 'logs', monthArchive))).toBe(true);
+    expect(log).toMatch(/\[INFO\] \[logs\] Rotasi log /);
     // The owner heard about both steps, silently.
     const texts = api.callsTo('sendMessage').map((c) => String(c.params.text));
     expect(texts).toEqual([expect.stringContaining('✅ Backup otomatis selesai'), expect.stringMatching(/✅ Prune backup selesai: lokal 1 dihapus, 2 disimpan; offsite 1 dihapus, 2 disimpan; .* dibebaskan$/)]);

@@ -143,6 +143,23 @@ export const envSchema = z.object({
     .pipe(z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'must be DEBUG, INFO, WARNING or ERROR' })),
   BOT_LOG_PATH: withDefault('logs'),
   BOT_STATE_DIR: withDefault('state'),
+  LOG_RETENTION_DAYS: z.preprocess(
+    (v) => empty(v) ?? '90',
+    z
+      .string()
+      .trim()
+      .regex(/^\d+$/, 'must be a whole number of days')
+      .transform(Number)
+      .pipe(
+        z
+          .number()
+          .min(90, 'must be at least 90: the maintenance plan keeps logs at least 90 days before archiving them')
+          .max(36_500, 'must be at most 36500'),
+      ),
+  ),
+  LOG_ARCHIVE_DIR: withDefault('backups/logs'),
+  LOG_ROTATE_CRON: cronExpression('30 0 * * *'),
+  MAINTENANCE_UPDATE_MAX_DAYS: integer(35, 1, 3650),
   DATA_ENCRYPTION_KEY: secret(),
   SNK_RETENTION_DAYS: integer(30, 1, 3650),
 
@@ -254,6 +271,16 @@ export interface Config {
   readonly stateDir: string;
   readonly dataEncryptionKey: Secret | undefined;
   readonly snkRetentionDays: number;
+  readonly logs: {
+    /** Daily files older than this many days are archived (never below the plan's 90). */
+    readonly retentionDays: number;
+    /** Encrypted monthly log archives (`logs-YYYY-MM.tar.gz.enc`). */
+    readonly archiveDir: string;
+    /** When the bot's own rotation job runs (in BOT_TIMEZONE). */
+    readonly rotateCron: string;
+  };
+  /** `botctl status` warns when no `update`/`patch` journal entry is newer than this. */
+  readonly updateMaxDays: number;
   /** Folder with pg_dump/pg_restore matching the server (else PATH). */
   readonly pgBinDir: string | undefined;
   readonly backup: {
@@ -367,6 +394,8 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
     stateDir: resolve(e.BOT_STATE_DIR),
     dataEncryptionKey: e.DATA_ENCRYPTION_KEY,
     snkRetentionDays: e.SNK_RETENTION_DAYS,
+    logs: { retentionDays: e.LOG_RETENTION_DAYS, archiveDir: resolve(e.LOG_ARCHIVE_DIR), rotateCron: e.LOG_ROTATE_CRON },
+    updateMaxDays: e.MAINTENANCE_UPDATE_MAX_DAYS,
     pgBinDir: e.PG_BIN_DIR === undefined ? undefined : resolve(e.PG_BIN_DIR),
     backup: {
       encryptionPassword: e.BACKUP_ENCRYPTION_PASSWORD,

@@ -11,6 +11,7 @@ import { registerDemo } from '../commands/demo.js';
 import { registerHealthcheck } from '../commands/healthcheck.js';
 import { registerDb } from '../commands/db.js';
 import { registerKeygen } from '../commands/keygen.js';
+import { registerLogs } from '../commands/logs.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
 
@@ -67,6 +68,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerHealthcheck(program, run);
   registerAlert(program, run);
   registerDb(program, run);
+  registerLogs(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;

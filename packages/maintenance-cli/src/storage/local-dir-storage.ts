@@ -109,6 +109,18 @@ export class LocalDirStorage implements Storage {
     }
   }
 
+  async rename(from: string, to: string): Promise<void> {
+    const src = this.#path(from);
+    const dst = this.#path(to);
+    try {
+      await fsp.rename(src, dst);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageError('NOT_FOUND', `${from} not found in ${this.dir}`);
+      throw error;
+    }
+    await fsyncDir(this.dir);
+  }
+
   async remove(name: string): Promise<void> {
     await fsp.rm(this.#path(name), { force: true });
     await fsyncDir(this.dir).catch(() => undefined);

@@ -63,6 +63,15 @@ export class MemoryStorage implements Storage {
     return this.objects.get(name)?.data;
   }
 
+  async rename(from: string, to: string): Promise<void> {
+    assertObjectName(from);
+    assertObjectName(to);
+    const o = this.objects.get(from);
+    if (!o) throw new StorageError('NOT_FOUND', `${from} not found`);
+    this.objects.delete(from);
+    this.objects.set(to, o);
+  }
+
   async remove(name: string): Promise<void> {
     assertObjectName(name);
     this.objects.delete(name);

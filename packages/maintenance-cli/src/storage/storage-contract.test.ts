@@ -73,6 +73,21 @@ function contract(name: string, make: () => { storage: Storage; cleanup: () => v
       expect(await storage.stat('y')).toBeUndefined();
     });
 
+    it('renames an object over an existing one in one step', async () => {
+      const read = async (n: string) => {
+        const back: Buffer[] = [];
+        for await (const c of await storage.read(n)) back.push(c as Buffer);
+        return Buffer.concat(back).toString();
+      };
+      await storage.put('m.enc', Readable.from([Buffer.from('old')]));
+      await storage.put('m.enc.new', Readable.from([Buffer.from('new')]));
+      await storage.rename('m.enc.new', 'm.enc');
+      expect(await read('m.enc')).toBe('new');
+      expect(await storage.stat('m.enc.new')).toBeUndefined();
+      await expect(storage.rename('missing', 'm.enc')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await read('m.enc')).toBe('new');
+    });
+
     it('rejects names that are paths', async () => {
       await expect(storage.writeSmall('../evil', 'x')).rejects.toMatchObject({ code: 'INVALID_NAME' });
       await expect(storage.put('a/b', Readable.from([Buffer.from('x')]))).rejects.toMatchObject({ code: 'INVALID_NAME' });

@@ -27,6 +27,8 @@ export interface PutOptions {
  *   replaces an existing object (it fails with ALREADY_EXISTS).
  * - `writeSmall` atomically creates or replaces a small object (sidecars).
  * - `list` returns every object, temporaries included; callers filter.
+ * - `rename` moves an object to a new name, replacing what was there, in one step: readers see
+ *   the old object or the new one, never neither (log archives are rewritten this way).
  * - `remove` of a missing object is not an error.
  */
 export interface Storage {
@@ -39,6 +41,7 @@ export interface Storage {
   put(name: string, source: Readable, options?: PutOptions): Promise<PutResult>;
   writeSmall(name: string, data: string | Uint8Array): Promise<void>;
   readSmall(name: string): Promise<Buffer | undefined>;
+  rename(from: string, to: string): Promise<void>;
   remove(name: string): Promise<void>;
 }
 
