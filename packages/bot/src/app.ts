@@ -9,11 +9,9 @@ import {
   type Config,
   createSql,
   describeDbError,
-  expireDueInvoices,
+  runExpiredPaymentsJob,
   FieldCipher,
-  finishExpiry,
-  fulfilSettlement,
-  deliverOrder,
+  runSnkPurgeJob,
   HttpBotApi,
   InputFile,
   type Logger,
@@ -22,7 +20,6 @@ import {
   ownerBotToken,
   PakasirGateway,
   type PaymentGateway,
-  purgeTermsSubmissions,
   type Redactor,
   sendOwnerAlert,
   type Sql,
@@ -142,23 +139,10 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   // Jobs
   const scheduler = new Scheduler({ log, clock });
   scheduler.add('expired_payments', { cron: config.bot.expiredPaymentsCron, timeZone: config.timezone }, async () => {
-    const result = await expireDueInvoices({ sql, gateway: config.pakasir.apiKey || opts.gateway ? gateway : undefined }, { now: clock.now() });
-    if (!result.ran) {
-      log.info('[expired_payments] dilewati: instance lain sedang menjalankan job ini');
-      return;
-    }
-    for (const s of result.settled) await fulfilSettlement(fulfilDeps, s).catch((e: unknown) => log.error(`[payment] ${s.gatewayOrderId}: ${(e as Error).message}`));
-    await finishExpiry({ sql, api, log }, result);
-    // Paid orders whose delivery did not get through (Telegram down at the time): try again.
-    const stuck = await sql<{ id: string }[]>`
-      SELECT id FROM orders WHERE status = 'paid' AND paid_at < ${new Date(clock.now().getTime() - 60_000)} ORDER BY paid_at LIMIT 20`;
-    for (const o of stuck) {
-      await deliverOrder(fulfilDeps, String(o.id)).catch((e: unknown) => log.warn(`[payment] order ${o.id} still not delivered: ${(e as Error).message}`));
-    }
+    await runExpiredPaymentsJob({ ...fulfilDeps, gateway: config.pakasir.apiKey || opts.gateway ? gateway : undefined }, clock.now());
   });
   scheduler.add('snk_purge', { cron: config.bot.snkPurgeCron, timeZone: config.timezone }, async () => {
-    const n = await purgeTermsSubmissions(sql, config.snkRetentionDays, clock.now());
-    log.info(`[snk] Purge ${n} submission SNK lebih lama dari ${config.snkRetentionDays} hari`);
+    await runSnkPurgeJob({ sql, log }, config.snkRetentionDays, clock.now());
   });
   scheduler.add('log_rotate', { cron: config.logs.rotateCron, timeZone: config.timezone }, () => maintenance.rotateLogs());
   if (config.backup.enableAuto) {

@@ -19,3 +19,4 @@ export * from './shop/gateway.js';
 export * from './shop/shop.js';
 export * from './shop/invoice-cleanup.js';
 export * from './shop/fulfil.js';
+export * from './shop/jobs.js';

@@ -12,6 +12,7 @@ import { registerHealthcheck } from '../commands/healthcheck.js';
 import { registerDb } from '../commands/db.js';
 import { registerKeygen } from '../commands/keygen.js';
 import { registerLogs } from '../commands/logs.js';
+import { registerPurge } from '../commands/purge.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
 
@@ -69,6 +70,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerAlert(program, run);
   registerDb(program, run);
   registerLogs(program, run);
+  registerPurge(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;
