@@ -34,7 +34,7 @@ try {
     fs.rmSync(dumpFile, { force: true });
     bare.push(b.secs);
 
-    const o = await timed(process.execPath, [MAIN, '--env-file', bench.envFile, 'backup', 'create', '--no-logs', '--json'], {});
+    const o = await timed(process.execPath, ['--', MAIN, '--env-file', bench.envFile, 'backup', 'create', '--no-logs', '--json'], {});
     archiveSize = JSON.parse(o.stdout).size;
     peakKb = Math.max(peakKb, o.peakKb);
     ours.push(o.secs);

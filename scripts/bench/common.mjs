@@ -66,7 +66,7 @@ export async function benchSetup(sizeMb) {
   const tenant = path.join(work, 'tenant');
   fs.mkdirSync(tenant);
   const identity = path.join(work, 'identity.txt');
-  const keygen = await timed(process.execPath, [MAIN, 'keygen', '--output', identity, '--json'], {});
+  const keygen = await timed(process.execPath, ['--', MAIN, 'keygen', '--output', identity, '--json'], {});
   const recipient = JSON.parse(keygen.stdout).recipient;
   const envFile = path.join(tenant, '.env');
   fs.writeFileSync(

@@ -18,7 +18,7 @@ try {
   const env = libpqEnv(parseDatabaseUrl(bench.url));
   const dumpFile = path.join(bench.work, 'plain.dump');
   await timed(findPgTool('pg_dump'), ['-Fc', '-f', dumpFile], env);
-  const made = await timed(process.execPath, [MAIN, '--env-file', bench.envFile, 'backup', 'create', '--no-logs', '--json'], {});
+  const made = await timed(process.execPath, ['--', MAIN, '--env-file', bench.envFile, 'backup', 'create', '--no-logs', '--json'], {});
   const archive = JSON.parse(made.stdout).path;
   console.log(`dump ${mib(fs.statSync(dumpFile).size)}, archive ${mib(fs.statSync(archive).size)}\n`);
 
@@ -36,14 +36,14 @@ try {
       await drop('bare_restore');
 
       await drop('botctl_restore');
-      const o = await timed(process.execPath, [MAIN, '--env-file', bench.envFile, 'backup', 'restore', archive, '--new-db', 'botctl_restore', '--json'], {});
+      const o = await timed(process.execPath, ['--', MAIN, '--env-file', bench.envFile, 'backup', 'restore', archive, '--new-db', 'botctl_restore', '--json'], {});
       peakKb = Math.max(peakKb, o.peakKb);
       ours.push(o.secs);
       await drop('botctl_restore');
       fs.rmSync(path.join(bench.tenant, 'restore'), { recursive: true, force: true });
       console.log(`run ${i}: pg_restore -d ${b.secs.toFixed(2)} s   botctl backup restore --new-db ${o.secs.toFixed(2)} s (peak RSS ${(o.peakKb / 1024).toFixed(0)} MiB)`);
     }
-    const drill = await timed(process.execPath, [MAIN, '--env-file', bench.envFile, 'backup', 'drill', '--json'], {});
+    const drill = await timed(process.execPath, ['--', MAIN, '--env-file', bench.envFile, 'backup', 'drill', '--json'], {});
     const d = JSON.parse(drill.stdout);
     const mb = median(bare);
     const mo = median(ours);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 import { parseArgs } from 'node:util';
 import {
   BotctlError,

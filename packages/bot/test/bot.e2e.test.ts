@@ -426,7 +426,7 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     // Asynchronously: the fake Bot API lives in this process and must keep answering.
     const run = () =>
       new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = execFile(process.execPath, [BOT_MAIN, '--env-file', t.envFile], { cwd: t.dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', TZ: 'UTC' }, timeout: 30_000 }, (_e, stdout, stderr) =>
+        const child = execFile(process.execPath, ['--', BOT_MAIN, '--env-file', t.envFile], { cwd: t.dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', TZ: 'UTC' }, timeout: 30_000 }, (_e, stdout, stderr) =>
           resolve({ status: child.exitCode, stdout, stderr }),
         );
       });

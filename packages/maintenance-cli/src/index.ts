@@ -25,3 +25,5 @@ export * from './logs/log-files.js';
 export * from './logs/log-archive.js';
 export * from './logs/rotate.js';
 export * from './logs/archives.js';
+export * from './status/status.js';
+export * from './status/journal.js';

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 import { BotctlError, ExitCode, InterruptedError, Redactor, redactPatterns } from '@botctl/core';
 import { buildProgram, CommanderError, type ProgramState } from './cli/program.js';
 

@@ -296,7 +296,7 @@ describe('what goes into an archive', () => {
   it('at a terminal, shows progress and a coloured summary; under cron, plain lines', async () => {
     const t = await createTenant({ cluster, parentDir: work });
     // script(1) gives botctl a pseudo-terminal.
-    const tty = execFileSync('script', ['-qec', `"${process.execPath}" "${BOTCTL_MAIN}" --env-file "${t.envFile}" backup create`, '/dev/null'], {
+    const tty = execFileSync('script', ['-qec', `"${process.execPath}" -- "${BOTCTL_MAIN}" --env-file "${t.envFile}" backup create`, '/dev/null'], {
       cwd: t.dir,
       env: { ...process.env, TERM: 'xterm-256color', NO_COLOR: '' },
       encoding: 'utf8',

@@ -18,7 +18,7 @@ export interface BotProcess {
 
 /** Starts `bot --env-file ENV` as its own process, with a clean environment, and waits until it serves. */
 export async function startBotProcess(opts: { envFile: string; cwd: string; env?: Record<string, string>; startTimeoutMs?: number }): Promise<BotProcess> {
-  const child = spawn(process.execPath, [BOT_MAIN, '--env-file', opts.envFile], {
+  const child = spawn(process.execPath, ['--', BOT_MAIN, '--env-file', opts.envFile], {
     cwd: opts.cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', TZ: 'UTC', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

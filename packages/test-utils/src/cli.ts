@@ -34,7 +34,7 @@ function baseEnv(extra: Record<string, string | undefined> = {}): Record<string,
 }
 
 export function spawnBotctl(args: string[], opts: RunOptions): ResultPromise<{ reject: false }> {
-  return execa(process.execPath, [BOTCTL_MAIN, ...args], {
+  return execa(process.execPath, ['--', BOTCTL_MAIN, ...args], {
     cwd: opts.cwd,
     env: baseEnv(opts.env),
     extendEnv: false,

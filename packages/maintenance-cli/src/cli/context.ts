@@ -27,7 +27,9 @@ import { LocalDirStorage } from '../storage/local-dir-storage.js';
 import type { Storage } from '../storage/storage.js';
 
 export interface GlobalOptions {
-  envFile?: string;
+  envFile?: string | undefined;
+  /** Every --env-file given (status reads several tenants). */
+  envFiles?: string[];
   json?: boolean;
   color?: boolean;
   /** False with --no-alert: owners are not told about this run. */

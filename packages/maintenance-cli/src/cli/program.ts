@@ -1,4 +1,4 @@
-import { AlertDeliveryError, BotctlError, ExitCode } from '@botctl/core';
+import { AlertDeliveryError, BotctlError, ExitCode, UsageError } from '@botctl/core';
 import { Command, CommanderError, Option } from 'commander';
 import { registerBackupCreate } from '../commands/backup/create.js';
 import { registerBackupDrill } from '../commands/backup/drill.js';
@@ -13,6 +13,8 @@ import { registerDb } from '../commands/db.js';
 import { registerKeygen } from '../commands/keygen.js';
 import { registerLogs } from '../commands/logs.js';
 import { registerPurge } from '../commands/purge.js';
+import { registerJournal } from '../commands/journal.js';
+import { registerStatus } from '../commands/status.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
 
@@ -25,7 +27,11 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   const program = new Command('botctl')
     .description('Backups, health checks, data hygiene and recovery for Telegram auto-order shop bots')
     .version(TOOL_VERSION, '-V, --version')
-    .addOption(new Option('--env-file <path>', "the tenant's settings file (default: environment and ./.env)"))
+    .addOption(
+      new Option('--env-file <path>', "the tenant's settings file (default: environment and ./.env); `status` takes several, or a folder of them").argParser(
+        (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+      ),
+    )
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--no-color', 'plain text, no colours (also NO_COLOR=1)')
     .option('--no-alert', 'do not tell the owners on Telegram about this run')
@@ -40,9 +46,15 @@ export function buildProgram(io: Io, state: ProgramState): Command {
     <O>(body: (ctx: CliContext, opts: O, args: string[]) => Promise<void>) =>
     async (...args: unknown[]) => {
       const cmd = args[args.length - 1] as Command;
-      const globals = cmd.optsWithGlobals() as GlobalOptions & O;
-      const ctx = new CliContext({ envFile: globals.envFile, json: globals.json, color: globals.color, alert: globals.alert }, io);
+      const globals = cmd.optsWithGlobals() as Omit<GlobalOptions, 'envFile'> & { envFile?: string[] } & O;
+      const envFiles = globals.envFile ?? [];
+      const ctx = new CliContext({ envFile: envFiles[0], envFiles, json: globals.json, color: globals.color, alert: globals.alert }, io);
       state.ctx = ctx;
+      if (envFiles.length > 1 && cmd.name() !== 'status') {
+        throw new UsageError(`--env-file was given ${envFiles.length} times; only \`botctl status\` takes several tenants`, {
+          hint: 'run the command once per tenant (scripts/rolling_restart.sh and the cron scripts loop over tenants)',
+        });
+      }
       try {
         await body(ctx, cmd.opts() as O, cmd.args);
       } catch (error) {
@@ -71,6 +83,8 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerDb(program, run);
   registerLogs(program, run);
   registerPurge(program, run);
+  registerStatus(program, run);
+  registerJournal(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;

@@ -114,7 +114,7 @@ export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<De
     const runCli = async (args: string[]) => {
       const full = ['--env-file', envFile, ...args, ...(opts.json ? ['--json'] : []), ...(opts.color ? [] : ['--no-color'])];
       if (!opts.json) opts.stderr.write(`\n$ botctl ${['--env-file', envFile, ...args].join(' ')}\n`);
-      const r = await execa(process.execPath, [MAIN, ...full], {
+      const r = await execa(process.execPath, ['--', MAIN, ...full], {
         cwd: tenant,
         reject: false,
         stdin: 'ignore',

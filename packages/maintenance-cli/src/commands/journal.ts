@@ -1,0 +1,55 @@
+import os from 'node:os';
+import { BotctlError, createLogger, DailyFileSink, ExitCode, serviceLogDir, UsageError } from '@botctl/core';
+import { type Command, Option } from 'commander';
+import { JOURNAL_KINDS, type JournalKind, journalMessage } from '../status/journal.js';
+import type { Run } from './types.js';
+
+/**
+ * `botctl journal add --kind update|patch|rollback|note "…"`: the manual steps the plan asks
+ * people to record (dependency updates, patches, rollbacks) go into logs/maintenance/ in the
+ * plan's format, where `botctl status` finds them.
+ */
+export function registerJournal(program: Command, run: Run): void {
+  const journal = program.command('journal').description('record manual maintenance steps in logs/maintenance/ (updates, patches, rollbacks, notes)');
+  journal
+    .command('add')
+    .description('add one entry, e.g. botctl journal add --kind update "telegraf 4.16.3 -> 4.16.4, tested on staging"')
+    .addOption(new Option('--kind <kind>', 'what happened').choices([...JOURNAL_KINDS]).makeOptionMandatory())
+    .argument('<text...>', 'what was done (one line; do not paste secrets)')
+    .action(
+      run<{ kind: JournalKind }>(async (ctx, opts, args) => {
+        const text = args.join(' ').replace(/\s+/g, ' ').trim();
+        if (!text) throw new UsageError('the entry is empty', { hint: 'say what was done, e.g. "updated telegraf to 4.16.4"' });
+        if (text.length > 1000) throw new UsageError(`the entry is ${text.length} characters; keep it under 1000`);
+        const who = ctx.io.env.SUDO_USER || ctx.io.env.USER || safeUser();
+        const message = journalMessage(opts.kind, text, who);
+        // Written through its own logger so a failure to write is this command's failure, not a warning.
+        const c = ctx.config;
+        let failed: Error | undefined;
+        const log = createLogger({
+          timeZone: c.timezone,
+          clock: ctx.clock,
+          redactor: ctx.redactor,
+          sinks: [new DailyFileSink(serviceLogDir(c.logPath, 'maintenance'), c.timezone)],
+          onSinkError: (e) => (failed = e as Error),
+        });
+        // Patches and rollbacks are WARN, as in the plan's sample log.
+        log.log(opts.kind === 'patch' || opts.kind === 'rollback' ? 'WARN' : 'INFO', message);
+        if (failed) {
+          throw new BotctlError('LOG_WRITE', ExitCode.FAILURE, `cannot write the maintenance log: ${failed.message}`, {
+            hint: `check that ${serviceLogDir(c.logPath, 'maintenance')} is writable by this user`,
+          });
+        }
+        const at = ctx.clock.now().toISOString();
+        ctx.emit({ ok: true, kind: opts.kind, text: ctx.scrub(text), at, by: who ?? null }, () => `Recorded (${opts.kind}) in ${ctx.displayPath(ctx.config.logPath)}/maintenance/.`);
+      }),
+    );
+}
+
+function safeUser(): string | undefined {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return undefined;
+  }
+}

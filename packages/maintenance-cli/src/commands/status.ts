@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { BotctlError, loadConfig, type Config } from '@botctl/core';
+import type { Command } from 'commander';
+import type { CliContext } from '../cli/context.js';
+import { LocalDirStorage } from '../storage/local-dir-storage.js';
+import { MARK_ICON, MARK_RANK, type Mark, STATUS_ITEMS, type StatusLine, tenantEnvFiles, tenantStatus, worstMark } from '../status/status.js';
+import { table } from '../render/table.js';
+import type { Run } from './types.js';
+
+interface TenantRow {
+  env_file: string | null;
+  store_name: string | null;
+  status: Mark;
+  checks: StatusLine[];
+  error?: string;
+}
+
+/**
+ * `botctl status`: the plan's section 8 checklist, each line ✓/⚠/✗ from facts on disk. Exit code
+ * is the worst line, Nagios style (0 ✓, 1 ⚠, 2 ✗; 3 when it could not look). Several
+ * --env-file, or a folder of tenant env files, give one table for the whole host.
+ */
+export function registerStatus(program: Command, run: Run): void {
+  program
+    .command('status')
+    .description("the maintenance checklist (plan section 8) measured: backups, offsite, alerts, logs, updates, drills, audit log, bot process")
+    .action(
+      run(async (ctx) => {
+        ctx.nagios = true;
+        const files = expandEnvFiles(ctx);
+        const rows: TenantRow[] = [];
+        for (const file of files) rows.push(await statusOf(ctx, file));
+        const worst = rows.reduce<Mark>((w, r) => (MARK_RANK[r.status] > MARK_RANK[w] ? r.status : w), 'ok');
+        ctx.exitCode = MARK_RANK[worst];
+        if (!isMulti(ctx)) {
+          const r = rows[0]!;
+          ctx.emit({ ok: worst === 'ok', status: worst, store_name: r.store_name, env_file: r.env_file, checks: r.checks, ...(r.error ? { error: r.error } : {}) }, () =>
+            renderOne(ctx, r),
+          );
+          return;
+        }
+        ctx.emit({ ok: worst === 'ok', status: worst, tenants: rows }, () => renderHost(ctx, rows));
+      }),
+    );
+}
+
+function isMulti(ctx: CliContext): boolean {
+  const given = ctx.options.envFiles ?? [];
+  return given.length > 1 || (given.length === 1 && fs.statSync(path.resolve(ctx.io.cwd, given[0]!), { throwIfNoEntry: false })?.isDirectory() === true);
+}
+
+/** The env files to report on: none given → the usual one (environment and ./.env). */
+function expandEnvFiles(ctx: CliContext): (string | undefined)[] {
+  const given = ctx.options.envFiles ?? [];
+  if (given.length === 0) return [undefined];
+  const out: string[] = [];
+  for (const g of given) {
+    const p = path.resolve(ctx.io.cwd, g);
+    if (fs.statSync(p, { throwIfNoEntry: false })?.isDirectory()) {
+      const found = tenantEnvFiles(p);
+      if (found.length === 0) throw new BotctlError('NOT_FOUND', 12, `no tenant env files in ${p}`, { hint: 'expected *.env files or <tenant>/.env inside it' });
+      out.push(...found);
+    } else out.push(p);
+  }
+  return out;
+}
+
+async function statusOf(ctx: CliContext, envFile: string | undefined): Promise<TenantRow> {
+  let config: Config;
+  // One tenant: bad settings are the command's error (exit 3). Several: that tenant's row is ✗.
+  if (!isMulti(ctx)) config = ctx.config;
+  else try {
+    config = loadConfig({ envFile, cwd: ctx.io.cwd, env: ctx.io.env }).config;
+  } catch (error) {
+    const message = ctx.scrub((error as Error).message);
+    return { env_file: envFile ?? null, store_name: null, status: 'fail', checks: [], error: message };
+  }
+  const checks = await tenantStatus({
+    config,
+    local: new LocalDirStorage(config.backup.localDir, 'local'),
+    offsite: config.backup.offsiteDir ? new LocalDirStorage(config.backup.offsiteDir, 'offsite') : undefined,
+    clock: ctx.clock,
+  });
+  return { env_file: config.envFile ?? null, store_name: config.storeName, status: worstMark(checks), checks };
+}
+
+function paint(ctx: CliContext, m: Mark): string {
+  const s = ctx.style;
+  return m === 'ok' ? s.green(MARK_ICON[m]) : m === 'warn' ? s.yellow(MARK_ICON[m]) : s.red(MARK_ICON[m]);
+}
+
+function renderOne(ctx: CliContext, r: TenantRow): string {
+  if (r.error) return `${paint(ctx, 'fail')} ${r.env_file ?? 'settings'}: ${r.error}`;
+  const lines = [`Checklist maintenance — ${r.store_name}${r.env_file ? ` (${ctx.displayPath(r.env_file)})` : ''}`];
+  for (const c of r.checks) lines.push(`${paint(ctx, c.mark)} ${c.label}\n    ${c.fact}`);
+  return lines.join('\n');
+}
+
+function renderHost(ctx: CliContext, rows: TenantRow[]): string {
+  const header = ['TENANT', ...STATUS_ITEMS.map(([id]) => id.toUpperCase()), 'ENV FILE'];
+  const body = rows.map((r) => [
+    r.store_name ?? '?',
+    ...STATUS_ITEMS.map(([id]) => {
+      const c = r.checks.find((x) => x.id === id);
+      return c ? paint(ctx, c.mark) : paint(ctx, 'fail');
+    }),
+    r.env_file ?? '(environment)',
+  ]);
+  const problems = rows.flatMap((r) =>
+    r.error ? [`${r.store_name ?? r.env_file}: ${r.error}`] : r.checks.filter((c) => c.mark !== 'ok').map((c) => `${paint(ctx, c.mark)} ${r.store_name} · ${c.id}: ${c.fact}`),
+  );
+  return [table(header, body), ...(problems.length ? ['', ...problems] : [])].join('\n');
+}

@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { FixedClock, loadConfig, writeHeartbeat } from '@botctl/core';
+import { LocalDirStorage, tenantStatus, type StatusLine } from '@botctl/maintenance-cli';
+import {
+  createTenant,
+  type EphemeralCluster,
+  FAKE_OWNER_TOKEN,
+  FAKE_SHOP_TOKEN,
+  type FakeBotApi,
+  makeTempDir,
+  removeDir,
+  runBotctl,
+  startEphemeralCluster,
+  startFakeBotApi,
+  type Tenant,
+} from '@botctl/test-utils';
+
+let cluster: EphemeralCluster;
+let work: string;
+let host: string;
+let api: FakeBotApi;
+let t: Tenant;
+
+beforeAll(async () => {
+  work = makeTempDir('botctl-status-');
+  host = path.join(work, 'host');
+  fs.mkdirSync(host);
+  cluster = await startEphemeralCluster({ parentDir: work });
+  api = await startFakeBotApi({ tokens: [FAKE_SHOP_TOKEN, FAKE_OWNER_TOKEN] });
+  t = await createTenant({
+    cluster,
+    parentDir: host,
+    extraEnv: {
+      TELEGRAM_BOT_TOKEN: FAKE_SHOP_TOKEN,
+      OWNER_BOT_TOKEN: FAKE_OWNER_TOKEN,
+      TELEGRAM_OWNER_IDS: '7001',
+      TELEGRAM_API_ROOT: api.url,
+      HEALTH_SKIP_CHECKS: 'cpu,memory,disk',
+    },
+  });
+});
+
+afterAll(async () => {
+  await api?.close();
+  await cluster?.destroy();
+  removeDir(work);
+});
+
+const botctl = (...args: string[]) => runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir });
+const marks = (checks: StatusLine[]) => Object.fromEntries(checks.map((c) => [c.id, c.mark]));
+
+async function statusAt(at: Date): Promise<Record<string, string>> {
+  const { config } = loadConfig({ envFile: t.envFile, env: {} });
+  return marks(
+    await tenantStatus({
+      config,
+      local: new LocalDirStorage(config.backup.localDir, 'local'),
+      offsite: new LocalDirStorage(config.backup.offsiteDir, 'offsite'),
+      clock: new FixedClock(at),
+    }),
+  );
+}
+
+describe('botctl status: the plan\'s checklist from facts', () => {
+  it('goes from ✗ to ✓ line by line as the facts appear, and back to ⚠/✗ as they age', async () => {
+    const first = await botctl('status', '--json');
+    expect(first.exitCode).toBe(2);
+    const j = JSON.parse(first.stdout);
+    expect(j.status).toBe('fail');
+    expect(marks(j.checks)).toEqual({
+      backups: 'fail',
+      offsite: 'fail',
+      monitoring: 'fail',
+      logs: 'ok',
+      updates: 'warn',
+      recovery: 'fail',
+      audit: 'fail',
+      bot: 'fail',
+    });
+    expect(j.checks.map((c: StatusLine) => c.label)[0]).toBe('Backup database & konfigurasi berjalan otomatis');
+
+    // The facts: a backup copied offsite, a drill, a health check with a delivered alert, a journal
+    // entry, a running bot.
+    expect((await botctl('--no-alert', 'backup', 'create', '--offsite')).exitCode).toBe(0);
+    expect((await botctl('--no-alert', 'backup', 'drill')).exitCode).toBe(0);
+    expect((await botctl('alert', 'test')).exitCode).toBe(0);
+    await botctl('--no-alert', 'healthcheck');
+    const journal = await botctl('journal', 'add', '--kind', 'update', 'telegraf 4.16.3 → 4.16.4, tested on staging');
+    expect(journal.exitCode).toBe(0);
+    await writeHeartbeat(path.join(t.dir, 'state'), { service: 'bot', version: '1.0.0', started_at: new Date().toISOString(), at: new Date().toISOString() });
+
+    const now = await botctl('status', '--json');
+    expect(JSON.parse(now.stdout).checks.filter((c: StatusLine) => c.mark !== 'ok')).toEqual([]);
+    expect(now.exitCode).toBe(0);
+    const text = await botctl('status');
+    expect(text.stdout).toMatch(/^✓ Backup offsite aktif & terverifikasi\n {4}backup-\d{8}-\d{6}\.tar\.gz\.enc offsite, same size and SHA-256/m);
+    expect(text.stdout).toMatch(/✓ Update dependency & patch terdokumentasi\n {4}last update .* ago: telegraf 4\.16\.3 → 4\.16\.4, tested on staging/);
+    expect(fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('')).toMatch(
+      /\[INFO\] \[journal\] update: telegraf 4\.16\.3 → 4\.16\.4, tested on staging/,
+    );
+
+    // The same facts, later (fake clock): each line ages on its own threshold.
+    const h = (n: number) => new Date(Date.now() + n * 3_600_000);
+    expect(await statusAt(h(0.01))).toMatchObject({ backups: 'ok', bot: 'ok', monitoring: 'ok', recovery: 'ok', updates: 'ok' });
+    expect(await statusAt(h(30))).toMatchObject({ backups: 'warn', monitoring: 'fail', bot: 'fail', audit: 'warn' });
+    expect(await statusAt(h(60))).toMatchObject({ backups: 'fail' });
+    expect(await statusAt(h(24 * 40))).toMatchObject({ recovery: 'warn', updates: 'warn', audit: 'fail' });
+    expect(await statusAt(h(24 * 70))).toMatchObject({ recovery: 'fail' });
+
+    // The offsite copy goes missing: ✗; a log older than the retention is still there: ⚠.
+    for (const f of fs.readdirSync(t.offsiteDir)) fs.rmSync(path.join(t.offsiteDir, f), { recursive: true });
+    const old = new Date(Date.now() - 95 * 86_400_000).toISOString().slice(0, 10);
+    fs.writeFileSync(path.join(t.logDir, 'bot-order', `${old}.log`), `[${old} 10:00:00] [INFO] x\n`);
+    expect(await statusAt(h(0.01))).toMatchObject({ offsite: 'fail', logs: 'warn' });
+    const after = await botctl('--no-alert', 'logs', 'rotate');
+    expect(after.exitCode).toBe(0);
+    expect(await statusAt(h(0.01))).toMatchObject({ logs: 'ok' });
+  });
+
+  it('reports the whole host: repeated --env-file, or a folder of tenants, one row each; a broken tenant is a ✗ row', async () => {
+    const other = await createTenant({ cluster, parentDir: host, seed: false });
+    const both = await runBotctl(['--env-file', t.envFile, '--env-file', other.envFile, 'status', '--json'], { cwd: work });
+    const j = JSON.parse(both.stdout);
+    expect(j.tenants.map((r: { store_name: string }) => r.store_name)).toEqual([
+      fs.readFileSync(t.envFile, 'utf8').match(/BOT_STORE_NAME=(.*)/)![1],
+      fs.readFileSync(other.envFile, 'utf8').match(/BOT_STORE_NAME=(.*)/)![1],
+    ]);
+    expect(both.exitCode).toBe(2);
+
+    fs.writeFileSync(path.join(host, 'broken.env'), 'BOT_TIMEZONE=Mars/Olympus\n');
+    const dir = await runBotctl(['--env-file', host, 'status'], { cwd: work });
+    expect(dir.exitCode).toBe(2);
+    const lines = dir.stdout.split('\n');
+    expect(lines[0]).toMatch(/^TENANT\s+BACKUPS\s+OFFSITE\s+MONITORING\s+LOGS\s+UPDATES\s+RECOVERY\s+AUDIT\s+BOT\s+ENV FILE$/);
+    expect(lines.filter((l) => /tenant-\d+\/\.env$|broken\.env$/.test(l))).toHaveLength(3);
+    expect(dir.stdout).toMatch(/BOT_TIMEZONE is not an IANA time zone/);
+
+    const refused = await runBotctl(['--env-file', t.envFile, '--env-file', other.envFile, 'backup', 'list'], { cwd: work });
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toMatch(/only `botctl status` takes several tenants/);
+    fs.rmSync(path.join(host, 'broken.env'));
+  });
+
+  it('bin/botctl reports a missing --env-file itself (exit 3), not Node (which scans script arguments for --env-file)', async () => {
+    const { execa } = await import('execa');
+    const bin = path.resolve(import.meta.dirname, '../../../bin/botctl');
+    const r = await execa(bin, ['--env-file', path.join(work, 'missing.env'), 'backup', 'list'], { reject: false, cwd: work });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toMatch(/^botctl: error: invalid configuration: cannot read env file .*missing\.env: no such file$/m);
+    const dir = await execa(bin, ['--env-file', host, 'status', '--json'], { reject: false, cwd: work });
+    expect(JSON.parse(dir.stdout).tenants.length).toBeGreaterThanOrEqual(2);
+  });
+});
