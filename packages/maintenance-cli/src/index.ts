@@ -27,3 +27,4 @@ export * from './logs/rotate.js';
 export * from './logs/archives.js';
 export * from './status/status.js';
 export * from './status/journal.js';
+export * from './recover/recover.js';

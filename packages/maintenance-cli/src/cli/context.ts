@@ -80,6 +80,17 @@ export class CliContext {
     this.style = new Chalk({ level: noColor || !io.stdout.isTTY ? 0 : 1 });
   }
 
+  /**
+   * Replaces the settings mid-command (`recover`: the .env comes back from the backup). Everything
+   * built from the old settings (log, alerter, keys) is built again on next use.
+   */
+  useConfig(loaded: LoadedConfig): void {
+    this.#loaded = loaded;
+    this.#log = undefined;
+    this.#alerter = undefined;
+    this.#decryption = undefined;
+  }
+
   get json(): boolean {
     return Boolean(this.options.json);
   }

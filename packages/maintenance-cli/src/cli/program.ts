@@ -15,6 +15,7 @@ import { registerLogs } from '../commands/logs.js';
 import { registerPurge } from '../commands/purge.js';
 import { registerJournal } from '../commands/journal.js';
 import { registerStatus } from '../commands/status.js';
+import { registerRecover } from '../commands/recover.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
 
@@ -85,6 +86,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerPurge(program, run);
   registerStatus(program, run);
   registerJournal(program, run);
+  registerRecover(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;
