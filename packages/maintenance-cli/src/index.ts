@@ -28,3 +28,4 @@ export * from './logs/archives.js';
 export * from './status/status.js';
 export * from './status/journal.js';
 export * from './recover/recover.js';
+export * from './migration/export-import.js';

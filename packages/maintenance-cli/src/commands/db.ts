@@ -1,5 +1,7 @@
 import { BotctlError, createSql, describeDbError, ExitCode, FieldCipher, migrate, pendingMigrations, requireSettings, seedDemo } from '@botctl/core';
-import type { Command } from 'commander';
+import path from 'node:path';
+import { type Command, Option } from 'commander';
+import { exportDatabase, importDatabase } from '../migration/export-import.js';
 import type { Run } from './types.js';
 
 export function registerDb(program: Command, run: Run): void {
@@ -63,6 +65,34 @@ export function registerDb(program: Command, run: Run): void {
         } finally {
           await sql.end({ timeout: 5 });
         }
+      }),
+    );
+
+  db.command('export')
+    .description('export the shop data for a move to another server (one consistent snapshot; the bot may keep running)')
+    .addOption(new Option('--format <format>', 'sql: pg_dump plain SQL; csv: one CSV per table').choices(['sql', 'csv']).makeOptionMandatory())
+    .requiredOption('--out <dir>', 'a new or empty folder (the export is NOT encrypted: keep it private, delete it after the move)')
+    .action(
+      run<{ format: 'sql' | 'csv'; out: string }>(async (ctx, opts) => {
+        requireSettings(ctx.config, ['database']);
+        const out = path.resolve(ctx.io.cwd, opts.out);
+        const m = await exportDatabase({ config: ctx.config, redactor: ctx.redactor, now: ctx.clock.now() }, { format: opts.format, outDir: out });
+        const rows = m.tables.reduce((a, t) => a + t.rows, 0);
+        ctx.log.info(`Export database (${m.kind}) ke ${out}: ${m.tables.length} tabel, ${rows} baris`);
+        ctx.emit({ ok: true, out_dir: out, ...m }, () => `Exported ${m.tables.length} tables, ${rows} rows (${m.kind}) to ${ctx.displayPath(out)}; manifest.json lists counts and SHA-256.`);
+      }),
+    );
+
+  db.command('import')
+    .description('import a `db export` folder into an EMPTY database (DATABASE_URL), checked against its manifest')
+    .argument('<dir>', 'the export folder')
+    .action(
+      run(async (ctx, _opts, args) => {
+        requireSettings(ctx.config, ['database']);
+        const dir = path.resolve(ctx.io.cwd, args[0]!);
+        const r = await importDatabase({ config: ctx.config, redactor: ctx.redactor, url: ctx.config.databaseUrl! }, dir);
+        ctx.log.info(`Import database (${r.kind}) dari ${dir} ke ${r.database}: ${r.tables.length} tabel, ${r.rows} baris, cocok dengan manifest`);
+        ctx.emit({ ok: true, ...r }, () => `Imported ${r.tables.length} tables, ${r.rows} rows into "${r.database}"; every count matches the manifest.`);
       }),
     );
 }
