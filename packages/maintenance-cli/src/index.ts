@@ -29,3 +29,4 @@ export * from './status/status.js';
 export * from './status/journal.js';
 export * from './recover/recover.js';
 export * from './migration/export-import.js';
+export * from './preflight/preflight.js';

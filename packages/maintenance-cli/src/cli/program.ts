@@ -16,6 +16,7 @@ import { registerPurge } from '../commands/purge.js';
 import { registerJournal } from '../commands/journal.js';
 import { registerStatus } from '../commands/status.js';
 import { registerRecover } from '../commands/recover.js';
+import { registerPreflight } from '../commands/preflight.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
 
@@ -87,6 +88,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerStatus(program, run);
   registerJournal(program, run);
   registerRecover(program, run);
+  registerPreflight(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;
