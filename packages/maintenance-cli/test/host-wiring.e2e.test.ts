@@ -10,6 +10,8 @@ import {
   type EphemeralCluster,
   type FakeBotApi,
   makeTempDir,
+  pathWith,
+  writeFakeBin,
   removeDir,
   runBotctl,
   startEphemeralCluster,
@@ -73,6 +75,7 @@ describe('shell scripts', () => {
       'cron_backup.sh',
       'cron_healthcheck.sh',
       'lib/tenant.sh',
+      'rolling_restart.sh',
       'setup.sh',
       'systemd_on_failure.sh',
     ]);
@@ -234,5 +237,47 @@ describe('systemd units', () => {
     expect(api.callsTo('sendMessage').map((c) => String(c.params.text))).toEqual([
       expect.stringMatching(new RegExp(`^\\[${t.env().BOT_STORE_NAME}\\] ❌ Tugas terjadwal botctl-backup@${tenant}\\.service GAGAL di `)),
     ]);
+  });
+});
+
+describe('rolling_restart.sh', () => {
+  it('restarts tenants one at a time, waits for each bot\'s heartbeat, records it, and stops at the first that does not come back', async () => {
+    const root = path.join(work, 'rolling');
+    const names = ['toko1', 'toko2', 'toko3'];
+    for (const n of names) {
+      fs.mkdirSync(path.join(root, n, 'state'), { recursive: true });
+      fs.writeFileSync(path.join(root, n, 'compose.yml'), 'services: {}\n');
+      fs.writeFileSync(path.join(root, n, '.env'), `BOT_STORE_NAME=${n}\n`);
+    }
+    const bin = path.join(work, 'fake-docker');
+    const calls = path.join(work, 'docker-calls.txt');
+    // `up -d` "starts" the bot: it writes a heartbeat, unless the tenant has a BROKEN marker.
+    writeFakeBin(
+      bin,
+      'docker',
+      `echo "$*" >> "${calls}"
+dir=$(dirname "$3")
+if [ "$4" = "up" ] && [ ! -e "$dir/BROKEN" ]; then (sleep 1; echo '{}' > "$dir/state/heartbeat-bot.json") & fi
+exit 0`,
+    );
+    const env = { PATH: pathWith(bin), BOTCTL_TENANTS_DIR: root, RESTART_TIMEOUT: '5' };
+    const ok = await script('rolling_restart.sh', [], env);
+    expect(ok.stderr).toBe('');
+    expect(ok.exitCode).toBe(0);
+    expect(ok.stdout).toMatch(/All 3 tenant\(s\) restarted\./);
+    const lines = fs.readFileSync(calls, 'utf8').trim().split('\n');
+    expect(lines).toEqual(names.flatMap((n) => [`compose -f ${root}/${n}/compose.yml pull --quiet`, `compose -f ${root}/${n}/compose.yml up -d --remove-orphans`]));
+    const journal = fs.readdirSync(path.join(root, 'toko2', 'logs', 'maintenance')).map((f) => fs.readFileSync(path.join(root, 'toko2', 'logs', 'maintenance', f), 'utf8')).join('');
+    expect(journal).toMatch(/\[INFO\] \[journal\] update: rolling restart: toko2 restarted on the new image/);
+
+    fs.rmSync(calls);
+    fs.writeFileSync(path.join(root, 'toko2', 'BROKEN'), '');
+    const stopped = await script('rolling_restart.sh', ['--no-pull', ...names.map((n) => path.join(root, n))], { ...env, RESTART_TIMEOUT: '3' });
+    expect(stopped.exitCode).toBe(1);
+    expect(stopped.stderr).toMatch(/toko2 did not come back within 3s .* stopping here/);
+    expect(fs.readFileSync(calls, 'utf8')).not.toMatch(/toko3/);
+    expect(fs.readFileSync(calls, 'utf8')).not.toMatch(/pull/);
+
+    expect((await script('rolling_restart.sh', [], { PATH: process.env.PATH! })).exitCode).toBe(2);
   });
 });
