@@ -133,12 +133,31 @@ export async function exportDatabase(
         }
         files.push({ name: 'dump.sql', size: tap.bytes, sha256: tap.hash.digest('hex') });
       } else {
+        // COPY through psql, one per table, in the exported snapshot. (postgres.js's COPY streams
+        // can miss their end under backpressure: porsager/postgres#917, #499.)
+        const bin = findPgTool('psql', { binDir: config.pgBinDir });
         for (const t of tables) {
           if (t.schema === 'public' && t.table === MIGRATIONS_TABLE) continue;
           const name = `${t.schema}.${t.table}.csv`;
+          const file = path.join(opts.outDir, name);
+          const child = execa(
+            bin,
+            [
+              '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+              '-c', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+              '-c', `SET TRANSACTION SNAPSHOT '${snapshot}'`,
+              '-c', `COPY ${quoteIdent(t.schema)}.${quoteIdent(t.table)} TO STDOUT WITH (FORMAT csv, HEADER true)`,
+              '-c', 'COMMIT',
+              '--dbname', parseDatabaseUrl(url).database,
+            ],
+            { env: libpqEnv(parseDatabaseUrl(url)), extendEnv: true, buffer: { stdout: false, stderr: true }, reject: false },
+          );
           const tap = new HashCount();
-          const source = await tx.unsafe(`COPY ${quoteIdent(t.schema)}.${quoteIdent(t.table)} TO STDOUT WITH (FORMAT csv, HEADER true)`).readable();
-          await pipeline(source, tap, fs.createWriteStream(path.join(opts.outDir, name), { flags: 'wx', mode: 0o600 }));
+          await pipeline(child.stdout!, tap, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+          const r = await child;
+          if (r.exitCode !== 0) {
+            throw new DatabaseError(`psql COPY of ${t.schema}.${t.table} failed: ${deps.redactor.redact(String(r.stderr ?? '')).trim().split('\n').pop() ?? ''}`);
+          }
           t.file = name;
           files.push({ name, size: tap.bytes, sha256: tap.hash.digest('hex') });
         }
@@ -235,26 +254,36 @@ export async function importDatabase(deps: { config: Config; redactor: Redactor;
         throw new RefusedError(`the export has schema version ${manifest.schema_version}, this botctl knows up to ${known}`, { hint: 'install the same or a newer botctl here' });
       }
       await migrate(sql);
-      await sql.begin(async (tx) => {
-        const order = await dependencyOrder(tx, manifest.tables);
-        for (const t of order) {
-          const m = manifest.tables.find((x) => x.schema === t.schema && x.table === t.table)!;
-          const target = `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
-          const sink = await tx.unsafe(`COPY ${target} FROM STDIN WITH (FORMAT csv, HEADER true)`).writable();
-          await pipeline(fs.createReadStream(path.join(dir, m.file!)), sink);
-        }
-        // Sequences continue after the imported ids.
-        const seqs = await tx.unsafe<{ tbl: string; col: string }[]>(`
-          SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS tbl, a.attname AS col
-            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND a.attnum > 0 AND NOT a.attisdropped
-             AND pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname) IS NOT NULL`);
-        for (const s of seqs) {
-          await tx.unsafe(
-            `SELECT setval(pg_get_serial_sequence('${s.tbl.replace(/'/g, "''")}', '${s.col.replace(/'/g, "''")}'), coalesce((SELECT max(${quoteIdent(s.col)}) FROM ${s.tbl}), 0) + 1, false)`,
-          );
-        }
+      // One psql session, one transaction: every table's \copy in dependency order, then the
+      // sequences moved past the imported ids. Any error rolls everything back.
+      const order = await dependencyOrder(sql, manifest.tables);
+      const lit = (v: string) => `'${v.replace(/'/g, "''")}'`;
+      const script: string[] = [];
+      for (const t of order) {
+        const m = manifest.tables.find((x) => x.schema === t.schema && x.table === t.table)!;
+        script.push(`\\copy ${quoteIdent(t.schema)}.${quoteIdent(t.table)} FROM ${lit(path.join(dir, m.file!))} WITH (FORMAT csv, HEADER true)`);
+      }
+      const seqs = await sql.unsafe<{ tbl: string; col: string }[]>(`
+        SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS tbl, a.attname AS col
+          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND a.attnum > 0 AND NOT a.attisdropped
+           AND pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname) IS NOT NULL`);
+      for (const q of seqs) {
+        script.push(`SELECT setval(pg_get_serial_sequence(${lit(q.tbl)}, ${lit(q.col)}), coalesce((SELECT max(${quoteIdent(q.col)}) FROM ${q.tbl}), 0) + 1, false);`);
+      }
+      const bin = findPgTool('psql', { binDir: config.pgBinDir });
+      const r = await execa(bin, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-', '--dbname', database], {
+        env: libpqEnv(parseDatabaseUrl(deps.url)),
+        extendEnv: true,
+        reject: false,
+        input: `${script.join('\n')}\n`,
+        stdout: 'ignore',
       });
+      if (r.exitCode !== 0) {
+        throw new DatabaseError(`psql failed, nothing was imported: ${deps.redactor.redact(String(r.stderr ?? '')).trim().split('\n').slice(-1)[0] ?? ''}`, {
+          hint: 'the schema was created by the migrations; drop the database and import again after fixing the cause',
+        });
+      }
     }
     const tables: ImportResult['tables'] = [];
     for (const t of manifest.tables) tables.push({ schema: t.schema, table: t.table, expected: t.rows, imported: await countRows(sql, t) });
