@@ -281,3 +281,23 @@ exit 0`,
     expect((await script('rolling_restart.sh', [], { PATH: process.env.PATH! })).exitCode).toBe(2);
   });
 });
+
+describe('Dockerfile (static: no Docker daemon on the test machine)', () => {
+  it('copies only paths the build makes, runs the built bot as a non-root user, and keeps tenant data out of the context', () => {
+    const docker = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    // Every `COPY --from=build /app/X` names something a `pnpm build` produces in the checkout.
+    const fromBuild = [...docker.matchAll(/^COPY --from=build \/app\/(\S+) /gm)].map((m) => m[1]!);
+    expect(fromBuild.length).toBeGreaterThan(8);
+    for (const p of fromBuild) expect(fs.existsSync(path.join(ROOT, p))).toBe(true);
+    for (const p of [...docker.matchAll(/^COPY (?!--)(\S+)/gm)].flatMap((m) => m[1]!.split(' '))) expect(fs.existsSync(path.join(ROOT, p))).toBe(true);
+    expect(docker).toMatch(/^USER node$/m);
+    expect(docker).toMatch(/^CMD \["node", "--", "\/app\/packages\/bot\/dist\/main\.js", "--env-file", "\/srv\/tenant\/\.env"\]$/m);
+    expect(fs.existsSync(path.join(ROOT, 'packages/bot/dist/main.js'))).toBe(true);
+    expect(docker).toContain(`npm install -g pnpm@${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).packageManager.split('@')[1]}`);
+    const ignore = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n');
+    for (const p of ['**/.env', '**/*.env', '**/logs/', '**/backups/', '**/state/', '**/node_modules/']) expect(ignore).toContain(p);
+    const compose = fs.readFileSync(path.join(ROOT, 'deploy/compose/compose.yml'), 'utf8');
+    expect(compose).toMatch(/- "127\.0\.0\.1:\$\{HOST_PORT:-8080\}:8080"/);
+    expect(compose).not.toMatch(/^\s+- "(0\.0\.0\.0:)?\d+:\d+"/m);
+  });
+});
