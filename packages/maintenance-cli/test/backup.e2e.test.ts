@@ -18,6 +18,7 @@ import {
   startEphemeralCluster,
   type Tenant,
   writeFakePgDump,
+  maintenanceLog,
 } from '@botctl/test-utils';
 
 const DOCS = fileURLToPath(new URL('../../../docs/', import.meta.url));
@@ -451,7 +452,7 @@ describe('failed backups leave nothing that looks complete', () => {
     expect(run.exitCode).toBe(ExitCode.DATABASE);
     expect(run.stderr).toMatch(/^botctl: error: pg_dump failed \(exit code 1\): pg_dump: error: connection to server lost$/m);
     expect(backupFiles(t.localDir)).toEqual([]);
-    const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    const log = maintenanceLog(t);
     expect(log).toMatch(/\[ERROR\] Backup database gagal: pg_dump failed/);
   });
 

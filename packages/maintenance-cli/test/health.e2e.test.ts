@@ -15,6 +15,7 @@ import {
   startEphemeralCluster,
   startFakeBotApi,
   type Tenant,
+  maintenanceLog,
 } from '@botctl/test-utils';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 
@@ -112,7 +113,7 @@ describe('healthcheck on a healthy tenant', () => {
     // Light metrics: today's shop figures from the sample data, uptime from the heartbeat.
     expect(typeof report.metrics.transactions_today).toBe('number');
     expect(report.metrics.bot_uptime_seconds).toBeGreaterThanOrEqual(3599);
-    const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    const log = maintenanceLog(t);
     expect(log).toMatch(/\[INFO\] Health-check: OK - all 12 checks ok \[RAM \d+%, disk \d+%\]/);
   });
 

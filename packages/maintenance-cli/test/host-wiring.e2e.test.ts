@@ -17,6 +17,7 @@ import {
   startEphemeralCluster,
   startFakeBotApi,
   type Tenant,
+  maintenanceLog,
 } from '@botctl/test-utils';
 import { execa } from 'execa';
 
@@ -111,7 +112,7 @@ describe('cron_backup.sh', () => {
     // Newest kept by the policy; the newest verified one is never removed.
     expect(archives(t.localDir)).toHaveLength(2);
     expect(archives(t.offsiteDir)).toHaveLength(2);
-    const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    const log = maintenanceLog(t);
     expect(log).toMatch(/\[INFO\] Backup database selesai: /);
     expect(log).toMatch(/\[INFO\] Prune/);
     // The logs were rotated too: the old file is in its month's archive, here and offsite.
@@ -176,7 +177,7 @@ describe('cron_healthcheck.sh', () => {
     expect(down.exitCode).toBe(2);
     expect(down.stdout.split('\n')[0]).toMatch(/^CRITICAL - bot_process: down: last heartbeat 30 min/);
     expect(api.callsTo('sendMessage').map((c) => String(c.params.text))).toEqual([expect.stringContaining('🔴 Proses bot')]);
-    const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    const log = maintenanceLog(t);
     expect(log).toMatch(/\[ERROR\] Health-check: CRITICAL - bot_process: .*alert problem terkirim ke owner/);
     await beat(0);
   });

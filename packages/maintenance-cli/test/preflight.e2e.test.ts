@@ -14,6 +14,7 @@ import {
   startFakeBotApi,
   type Tenant,
   writeFakePgDump,
+  fakeTelegramEnv,
 } from '@botctl/test-utils';
 
 let cluster: EphemeralCluster;
@@ -29,10 +30,7 @@ beforeAll(async () => {
     cluster,
     parentDir: work,
     extraEnv: {
-      TELEGRAM_BOT_TOKEN: FAKE_SHOP_TOKEN,
-      OWNER_BOT_TOKEN: FAKE_OWNER_TOKEN,
-      TELEGRAM_OWNER_IDS: '7100',
-      TELEGRAM_API_ROOT: api.url,
+      ...fakeTelegramEnv(api, '7100'),
       PAKASIR_PROJECT_SLUG: 'toko',
       PAKASIR_API_KEY: 'pakasir-key-for-tests',
       HEALTH_SKIP_CHECKS: 'cpu,memory,disk,backup_drill',

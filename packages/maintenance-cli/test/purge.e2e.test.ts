@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import {
   attachInvoice,
   createSql,
@@ -26,6 +24,8 @@ import {
   startFakeBotApi,
   startFakeGateway,
   type Tenant,
+  maintenanceLog,
+  fakeTelegramEnv,
 } from '@botctl/test-utils';
 
 let cluster: EphemeralCluster;
@@ -44,10 +44,7 @@ beforeAll(async () => {
     cluster,
     parentDir: work,
     extraEnv: {
-      TELEGRAM_BOT_TOKEN: FAKE_SHOP_TOKEN,
-      OWNER_BOT_TOKEN: FAKE_OWNER_TOKEN,
-      TELEGRAM_OWNER_IDS: '9001',
-      TELEGRAM_API_ROOT: api.url,
+      ...fakeTelegramEnv(api, '9001'),
       PAKASIR_BASE_URL: gw.url,
       PAKASIR_PROJECT_SLUG: gw.project,
       PAKASIR_API_KEY: gw.apiKey,
@@ -64,11 +61,6 @@ afterAll(async () => {
   removeDir(work);
 });
 
-const maintenanceLog = () =>
-  fs
-    .readdirSync(path.join(t.logDir, 'maintenance'))
-    .map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8'))
-    .join('');
 const botctl = (...args: string[]) => runBotctl(['--env-file', t.envFile, '--no-alert', ...args], { cwd: t.dir });
 
 describe('botctl purge (the bot jobs, run once from the host)', () => {
@@ -91,7 +83,7 @@ describe('botctl purge (the bot jobs, run once from the host)', () => {
     expect(JSON.parse(real.stdout)).toMatchObject({ deleted: 2, days: 30 });
     const [after] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM product_term_submissions`;
     expect(Number(after!.n)).toBe(total - 2);
-    expect(maintenanceLog()).toMatch(/\[INFO\] \[snk\] Purge 2 submission SNK lebih lama dari 30 hari/);
+    expect(maintenanceLog(t)).toMatch(/\[INFO\] \[snk\] Purge 2 submission SNK lebih lama dari 30 hari/);
 
     const days = await botctl('--json', 'purge', 'snk', '--days', '7');
     expect(JSON.parse(days.stdout)).toMatchObject({ deleted: 1, days: 7 });
@@ -128,8 +120,8 @@ describe('botctl purge (the bot jobs, run once from the host)', () => {
     expect(await status(paid)).toBe('delivered');
     expect(api.calls.some((c) => c.method === 'deleteMessage' && Number(c.params.chat_id) === 700_001)).toBe(true);
     expect(api.calls.some((c) => c.method === 'sendMessage' && Number(c.params.chat_id) === 700_002)).toBe(true);
-    expect(maintenanceLog()).toMatch(/\[INFO\] \[expired_payments\] 1 invoice kedaluwarsa, 2 stok dikembalikan/);
-    expect(maintenanceLog()).toMatch(/\[INFO\] \[expired_deposits\] 0 deposit kedaluwarsa/);
+    expect(maintenanceLog(t)).toMatch(/\[INFO\] \[expired_payments\] 1 invoice kedaluwarsa, 2 stok dikembalikan/);
+    expect(maintenanceLog(t)).toMatch(/\[INFO\] \[expired_deposits\] 0 deposit kedaluwarsa/);
   });
 
   it('purge payments says LOCKED (4) while another instance runs the job, and changes nothing', async () => {

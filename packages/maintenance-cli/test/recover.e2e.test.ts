@@ -14,7 +14,8 @@ import {
   startBotProcess,
   startEphemeralCluster,
   startFakeBotApi,
-  type Tenant,
+  maintenanceLog,
+  fakeTelegramEnv,
 } from '@botctl/test-utils';
 
 const OWNER = 9100;
@@ -41,10 +42,7 @@ const tenant = () =>
     cluster,
     parentDir: work,
     extraEnv: {
-      TELEGRAM_BOT_TOKEN: FAKE_SHOP_TOKEN,
-      OWNER_BOT_TOKEN: FAKE_OWNER_TOKEN,
-      TELEGRAM_OWNER_IDS: String(OWNER),
-      TELEGRAM_API_ROOT: api.url,
+      ...fakeTelegramEnv(api, String(OWNER)),
       BOT_HTTP_PORT: '0',
       ENABLE_AUTO_HEALTHCHECK: 'false',
       HEALTH_SKIP_CHECKS: 'cpu,memory,disk',
@@ -59,13 +57,6 @@ async function counts(sql: Sql): Promise<Record<string, number>> {
   }
   return out;
 }
-
-const maintenanceLog = (t: Tenant) =>
-  fs
-    .readdirSync(path.join(t.logDir, 'maintenance'))
-    .filter((f) => f.endsWith('.log'))
-    .map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8'))
-    .join('');
 
 describe('botctl recover', () => {
   it('brings a broken tenant (dropped tables, deleted .env) back to healthy, step by step, and tells the owner', async () => {

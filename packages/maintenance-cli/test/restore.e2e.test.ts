@@ -15,6 +15,7 @@ import {
   startEphemeralCluster,
   type Tenant,
   writeFakeBin,
+  maintenanceLog,
 } from '@botctl/test-utils';
 
 let cluster: EphemeralCluster;
@@ -120,7 +121,7 @@ describe('backup restore', () => {
     expect(await databaseDigest(cluster.url(`${t.dbName}_before`))).toEqual(changed);
     const list = parseJsonOutput<{ backups: { name: string; kind: string }[] }>(await botctl(t, ['backup', 'list', '--json']));
     expect(list.backups.find((b) => b.name === out.safety_backup.name)?.kind).toBe('pre-restore');
-    const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    const log = maintenanceLog(t);
     expect(log).toMatch(/\[INFO\] Safety backup sebelum restore: backup-.*-pre-restore/);
     expect(log).toMatch(/\[INFO\] Restore database selesai: /);
   });
@@ -282,7 +283,7 @@ describe('backup drill', () => {
     expect(sidecar.drills.at(-1)).toMatchObject({ ok: true });
     const list = parseJsonOutput<{ backups: { last_drill: { ok: boolean } }[] }>(await botctl(t, ['backup', 'list', '--json']));
     expect(list.backups[0]!.last_drill.ok).toBe(true);
-    const log = fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('');
+    const log = maintenanceLog(t);
     expect(log).toMatch(/\[INFO\] Uji restore \(drill\) OK: backup-.* \(\d+ tabel, \d+ baris, restore /);
   });
 

@@ -14,6 +14,8 @@ import {
   startEphemeralCluster,
   startFakeBotApi,
   type Tenant,
+  maintenanceLog,
+  fakeTelegramEnv,
 } from '@botctl/test-utils';
 
 let cluster: EphemeralCluster;
@@ -32,10 +34,7 @@ beforeAll(async () => {
     cluster,
     parentDir: host,
     extraEnv: {
-      TELEGRAM_BOT_TOKEN: FAKE_SHOP_TOKEN,
-      OWNER_BOT_TOKEN: FAKE_OWNER_TOKEN,
-      TELEGRAM_OWNER_IDS: '7001',
-      TELEGRAM_API_ROOT: api.url,
+      ...fakeTelegramEnv(api, '7001'),
       HEALTH_SKIP_CHECKS: 'cpu,memory,disk',
     },
   });
@@ -96,7 +95,7 @@ describe('botctl status: the plan\'s checklist from facts', () => {
     const text = await botctl('status');
     expect(text.stdout).toMatch(/^✓ Backup offsite aktif & terverifikasi\n {4}backup-\d{8}-\d{6}\.tar\.gz\.enc offsite, same size and SHA-256/m);
     expect(text.stdout).toMatch(/✓ Update dependency & patch terdokumentasi\n {4}last update .* ago: telegraf 4\.16\.3 → 4\.16\.4, tested on staging/);
-    expect(fs.readdirSync(path.join(t.logDir, 'maintenance')).map((f) => fs.readFileSync(path.join(t.logDir, 'maintenance', f), 'utf8')).join('')).toMatch(
+    expect(maintenanceLog(t)).toMatch(
       /\[INFO\] \[journal\] update: telegraf 4\.16\.3 → 4\.16\.4, tested on staging/,
     );
 

@@ -221,3 +221,13 @@ function safeJson(v: string): unknown {
     return v;
   }
 }
+
+/** Tenant settings that point the shop bot and the notification bot at this fake server. */
+export function fakeTelegramEnv(api: Pick<FakeBotApi, 'url'>, ownerIds: number | string): Record<string, string> {
+  return {
+    TELEGRAM_BOT_TOKEN: FAKE_SHOP_TOKEN,
+    OWNER_BOT_TOKEN: FAKE_OWNER_TOKEN,
+    TELEGRAM_OWNER_IDS: String(ownerIds),
+    TELEGRAM_API_ROOT: api.url,
+  };
+}

@@ -108,3 +108,15 @@ export async function encryptFor(recipient: string, data: Uint8Array): Promise<U
   e.addRecipient(recipient);
   return e.encrypt(data);
 }
+
+/** Everything botctl wrote to the tenant's `logs/maintenance/` daily files, in day order. */
+export function maintenanceLog(t: Pick<Tenant, 'logDir'>): string {
+  const dir = path.join(t.logDir, 'maintenance');
+  if (!fs.existsSync(dir)) return '';
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .sort()
+    .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
+    .join('');
+}
