@@ -18,6 +18,7 @@ import {
   createArchiveDecryption,
   createArchiveEncryption,
   logArchiveStores,
+  offsiteStorage,
   rotateLogs,
   createBackup,
   type HealthMetrics,
@@ -60,7 +61,7 @@ export class BotMaintenance {
     return {
       config,
       local: new LocalDirStorage(config.backup.localDir, 'local'),
-      offsite: config.backup.offsiteDir ? new LocalDirStorage(config.backup.offsiteDir, 'offsite') : undefined,
+      offsite: offsiteStorage(config, this.deps.redactor),
       reporter: silentReporter,
       log,
       clock,
@@ -133,7 +134,7 @@ export class BotMaintenance {
     try {
       const result = await rotateLogs({
         config,
-        ...logArchiveStores(config),
+        ...logArchiveStores(config, this.deps.redactor),
         log,
         clock,
         signal: this.deps.signal,

@@ -8,3 +8,4 @@ export { startEphemeralCluster, type EphemeralCluster, FixedClock } from '@botct
 export * from './fake-bot-api.js';
 export * from './fake-gateway.js';
 export * from './bot-process.js';
+export * from './rclone-server.js';

@@ -111,6 +111,57 @@ describe('parseConfig', () => {
   });
 });
 
+describe('offsite remote settings (BACKUP_OFFSITE_REMOTE)', () => {
+  const problems = (env: Record<string, string>) => {
+    const r = parseConfig(env, base);
+    return r.ok ? [] : r.problems;
+  };
+
+  it('takes an rclone remote, with the mount guard off by default', () => {
+    const r = parseConfig({ BACKUP_OFFSITE_REMOTE: 'b2:my-bucket/shop1' }, base);
+    if (!r.ok) throw new Error(r.problems.join('; '));
+    expect(r.config.backup.offsiteRemote).toBe('b2:my-bucket/shop1');
+    expect(r.config.backup.offsiteRequireMount).toBe(false);
+    for (const ok of ['nas:', 'nas:/srv/backups', ':sftp,host=nas.lan,user=backup:shops/1', ':sftp,key_file=/root/.ssh/id_ed25519:x']) {
+      expect(problems({ BACKUP_OFFSITE_REMOTE: ok })).toEqual([]);
+    }
+  });
+
+  it('refuses a folder path or a connection string carrying a secret, without printing it', () => {
+    expect(problems({ BACKUP_OFFSITE_REMOTE: '/mnt/nas' })).toEqual([
+      'BACKUP_OFFSITE_REMOTE must be an rclone remote, <remote>:<path> (e.g. b2:my-bucket/shop1); for a mounted folder use BACKUP_OFFSITE_DIR',
+    ]);
+    expect(problems({ BACKUP_OFFSITE_REMOTE: 'no-colon' })).toHaveLength(1);
+    for (const bad of [':sftp,host=nas,pass=s3cr3tpass:x', ':s3,access_key_id=AKIAX,secret_access_key=abcdsecret:bucket', ':b2,account=1,key=k3yk3yk3y:b']) {
+      const p = problems({ BACKUP_OFFSITE_REMOTE: bad });
+      expect(p).toEqual([expect.stringMatching(/^BACKUP_OFFSITE_REMOTE must not contain a password, key or token/)]);
+      expect(p.join()).not.toMatch(/s3cr3tpass|abcdsecret|k3yk3yk3y/);
+    }
+  });
+
+  it("hands every RCLONE_* variable to rclone and scrubs the secret ones from output", () => {
+    const env = {
+      BACKUP_OFFSITE_REMOTE: 'nas:shop',
+      RCLONE_CONFIG_NAS_TYPE: 'sftp',
+      RCLONE_CONFIG_NAS_PASS: 'obscured-pass-value',
+      RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: 'the-secret-key',
+      RCLONE_CONFIG_PASS: 'config-file-password',
+      RCLONE_CONFIG_NAS_KEY_FILE: '/root/.ssh/id_backup',
+      OTHER: 'x',
+    };
+    const { config, redactor } = loadConfig({ cwd: '/', env });
+    expect(config.backup.rcloneEnv).toEqual({
+      RCLONE_CONFIG_NAS_TYPE: 'sftp',
+      RCLONE_CONFIG_NAS_PASS: 'obscured-pass-value',
+      RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: 'the-secret-key',
+      RCLONE_CONFIG_PASS: 'config-file-password',
+      RCLONE_CONFIG_NAS_KEY_FILE: '/root/.ssh/id_backup',
+    });
+    const text = redactor.redact('pass obscured-pass-value key the-secret-key conf config-file-password file /root/.ssh/id_backup type sftp');
+    expect(text).toBe('pass **redacted** key **redacted** conf **redacted** file /root/.ssh/id_backup type sftp');
+  });
+});
+
 describe('loadConfig', () => {
   let dir: string;
   beforeEach(() => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { Redactor } from '../secret.js';
-import { type Config, parseConfig, type RawEnv } from './schema.js';
+import { type Config, isRcloneSecretVariable, parseConfig, type RawEnv } from './schema.js';
 
 export interface LoadConfigOptions {
   /** `--env-file PATH`: the tenant's settings. Its values win over the process environment. */
@@ -65,6 +65,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   for (const s of [c.databaseUrl, c.telegram.botToken, c.telegram.ownerBotToken, c.dataEncryptionKey, c.backup.encryptionPassword, c.pakasir.apiKey, c.bot.webhookSecret]) {
     redactor.add(s);
   }
+  for (const [name, value] of Object.entries(c.backup.rcloneEnv)) if (isRcloneSecretVariable(name)) redactor.add(value);
   if (c.databaseUrl) {
     try {
       redactor.add(decodeURIComponent(new URL(c.databaseUrl.reveal()).password));

@@ -72,6 +72,36 @@ const csvList = () =>
       .transform((v) => (v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean))),
   );
 
+/**
+ * What is wrong with a BACKUP_OFFSITE_REMOTE value, if anything. It is `<remote>:<path>` as rclone
+ * takes it (`b2:bucket/shop1`, `nas:/srv/backups`, `:sftp,host=nas:backups`); a connection
+ * string must not carry a password or key, since rclone would see it as a command-line argument.
+ */
+export function rcloneRemoteProblem(value: string): string | undefined {
+  const colon = value.startsWith(':') ? value.indexOf(':', 1) : value.indexOf(':');
+  if (value.startsWith('/') || value.startsWith('.') || colon <= 0) {
+    return 'must be an rclone remote, <remote>:<path> (e.g. b2:my-bucket/shop1); for a mounted folder use BACKUP_OFFSITE_DIR';
+  }
+  const remote = value.slice(0, colon);
+  const params = remote.split(',').slice(1).map((p) => p.split('=')[0]!.trim().toLowerCase().replace(/-/g, '_'));
+  if (params.some((p) => /(pass|secret|token|key|credentials)/.test(p) && !p.endsWith('_file'))) {
+    return 'must not contain a password, key or token (rclone would get it as a command-line argument): put it in rclone.conf (RCLONE_CONFIG) or RCLONE_CONFIG_<NAME>_PASS';
+  }
+  return undefined;
+}
+
+/** rclone settings that hold secrets (passwords, keys, tokens): scrubbed from every output. */
+export function isRcloneSecretVariable(name: string): boolean {
+  return /^RCLONE_/.test(name) && /(PASS|SECRET|TOKEN|KEY|ACCOUNT|CREDENTIALS|AUTH)/.test(name) && !/_FILE$/.test(name);
+}
+
+/** Every RCLONE_* variable (the tenant's .env and the environment): rclone's own configuration. */
+function rcloneEnvOf(env: RawEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('RCLONE_') && typeof v === 'string') out[k] = v;
+  return out;
+}
+
 const withDefault = (def: string) => z.preprocess((v) => empty(v) ?? def, z.string().trim());
 
 const TOKEN = /^\d{3,}:[A-Za-z0-9_-]{20,}$/;
@@ -174,6 +204,12 @@ export const envSchema = z.object({
   BACKUP_AGE_IDENTITY_FILE: optionalString(),
   BACKUP_LOCAL_DIR: withDefault('backups/local'),
   BACKUP_OFFSITE_DIR: withDefault('backups/offsite'),
+  BACKUP_OFFSITE_REMOTE: optionalString().superRefine((v, ctx) => {
+    if (v === undefined) return;
+    const problem = rcloneRemoteProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+  BACKUP_OFFSITE_REQUIRE_MOUNT: bool(false),
   BACKUP_EXTRA_FILES: csvList(),
   ENABLE_AUTO_BACKUP: bool(false),
   BACKUP_TIME: withDefault('00:00').refine(
@@ -289,6 +325,12 @@ export interface Config {
     readonly ageIdentityFile: string | undefined;
     readonly localDir: string;
     readonly offsiteDir: string;
+    /** `<rclone remote>:<path>`: offsite is this rclone remote instead of BACKUP_OFFSITE_DIR. */
+    readonly offsiteRemote: string | undefined;
+    /** Refuse to write to BACKUP_OFFSITE_DIR unless it is on a mounted filesystem of its own. */
+    readonly offsiteRequireMount: boolean;
+    /** Every `RCLONE_*` variable from the settings and the environment, handed to rclone. */
+    readonly rcloneEnv: Readonly<Record<string, string>>;
     readonly extraFiles: readonly string[];
     readonly enableAuto: boolean;
     readonly time: string;
@@ -403,6 +445,9 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       ageIdentityFile: e.BACKUP_AGE_IDENTITY_FILE === undefined ? undefined : resolve(e.BACKUP_AGE_IDENTITY_FILE),
       localDir: resolve(e.BACKUP_LOCAL_DIR),
       offsiteDir: resolve(e.BACKUP_OFFSITE_DIR),
+      offsiteRemote: e.BACKUP_OFFSITE_REMOTE,
+      offsiteRequireMount: e.BACKUP_OFFSITE_REQUIRE_MOUNT,
+      rcloneEnv: rcloneEnvOf(env),
       extraFiles: e.BACKUP_EXTRA_FILES.map(resolve),
       enableAuto: e.ENABLE_AUTO_BACKUP,
       time: e.BACKUP_TIME,

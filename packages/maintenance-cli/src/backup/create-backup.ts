@@ -267,7 +267,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
     let offsite: OffsiteResult = { status: 'skipped' };
     if (opts.offsite) {
       if (!deps.offsite) {
-        offsite = { status: 'failed', error: 'no offsite destination configured (BACKUP_OFFSITE_DIR)' };
+        offsite = { status: 'failed', error: 'no offsite destination configured (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR)' };
       } else {
         reporter.step(`Copying to offsite ${deps.offsite.description}`);
         offsite = await copyToOffsite({ local: deps.local, offsite: deps.offsite, name, sidecar, signal: abort.signal });

@@ -1,5 +1,4 @@
-import path from 'node:path';
-import type { Storage } from '../storage/storage.js';
+import { type Storage, storagePath } from '../storage/storage.js';
 import { HashTap } from '../util/hashing.js';
 import { type Sidecar, sidecarName } from './format.js';
 import { pipeline } from 'node:stream/promises';
@@ -31,7 +30,7 @@ export async function copyToOffsite(args: {
   signal?: AbortSignal;
 }): Promise<OffsiteResult> {
   const { local, offsite, name, sidecar, signal } = args;
-  const where = path.join(offsite.description, name);
+  const where = storagePath(offsite, name);
   let copied = false;
   try {
     const existing = await offsite.stat(name);

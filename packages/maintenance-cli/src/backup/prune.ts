@@ -218,7 +218,7 @@ export async function pruneBackups(deps: PruneDeps, policy: RetentionPolicy, opt
     const now = deps.clock.now();
     const stores: { location: Location; storage: Storage }[] = [{ location: 'local', storage: deps.local }];
     if (opts.offsite) {
-      if (!deps.offsite) throw new UsageError('--offsite: no offsite destination is configured (BACKUP_OFFSITE_DIR)');
+      if (!deps.offsite) throw new UsageError('--offsite: no offsite destination is configured (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR)');
       stores.push({ location: 'offsite', storage: deps.offsite });
     }
     // One listing of both places: verification recorded on either copy counts for the backup.

@@ -24,7 +24,7 @@ import { acquireLock, type HeldLock } from '../lock/maintenance-lock.js';
 import { type Reporter, silentReporter } from '../reporter/reporter.js';
 import { TextReporter } from '../reporter/text-reporter.js';
 import { LocalDirStorage } from '../storage/local-dir-storage.js';
-import type { Storage } from '../storage/storage.js';
+import { type OffsiteStorage, offsiteStorage } from '../storage/offsite-storage.js';
 
 export interface GlobalOptions {
   envFile?: string | undefined;
@@ -145,9 +145,9 @@ export class CliContext {
     return new LocalDirStorage(this.config.backup.localDir, 'local');
   }
 
-  get offsite(): Storage | undefined {
-    const dir = this.config.backup.offsiteDir;
-    return dir ? new LocalDirStorage(dir, 'offsite') : undefined;
+  /** BACKUP_OFFSITE_REMOTE (rclone) when set, else the BACKUP_OFFSITE_DIR folder. */
+  get offsite(): OffsiteStorage | undefined {
+    return offsiteStorage(this.config, this.redactor);
   }
 
   lock = (command: string): HeldLock => acquireLock(this.config.backup.localDir, command, this.clock);

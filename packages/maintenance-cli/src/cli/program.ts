@@ -17,6 +17,7 @@ import { registerJournal } from '../commands/journal.js';
 import { registerStatus } from '../commands/status.js';
 import { registerRecover } from '../commands/recover.js';
 import { registerPreflight } from '../commands/preflight.js';
+import { registerDoctor } from '../commands/doctor.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
 
@@ -89,6 +90,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerJournal(program, run);
   registerRecover(program, run);
   registerPreflight(program, run);
+  registerDoctor(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;

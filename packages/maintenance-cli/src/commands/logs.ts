@@ -5,6 +5,7 @@ import { acquireLock } from '../lock/maintenance-lock.js';
 import { extractLogArchive, listLogArchives } from '../logs/archives.js';
 import { logArchiveStores, rotateLogs } from '../logs/rotate.js';
 import { table } from '../render/table.js';
+import { offsiteHint } from '../storage/offsite-storage.js';
 import type { Run } from './types.js';
 
 export function registerLogs(program: Command, run: Run): void {
@@ -19,7 +20,7 @@ export function registerLogs(program: Command, run: Run): void {
         ctx.alertSubject = 'Rotasi log';
         const c = ctx.config;
         if (!opts.dryRun) requireSettings(c, ['encryption']);
-        const stores = logArchiveStores(c);
+        const stores = logArchiveStores(c, ctx.redactor);
         const result = await rotateLogs(
           {
             config: c,
@@ -50,7 +51,7 @@ export function registerLogs(program: Command, run: Run): void {
         if (!result.ok) {
           throw Object.assign(
             new PartialError('log archives were made, but at least one offsite copy failed; those log files were kept', {
-              hint: 'check BACKUP_OFFSITE_DIR (mounted? writable? space?) and run `botctl logs rotate` again',
+              hint: `${offsiteHint(ctx.config)} and run \`botctl logs rotate\` again`,
             }),
             { reported: true },
           );
@@ -63,7 +64,7 @@ export function registerLogs(program: Command, run: Run): void {
     .description('log archives, here and offsite')
     .action(
       run(async (ctx) => {
-        const { archives, offsite_error } = await listLogArchives(logArchiveStores(ctx.config));
+        const { archives, offsite_error } = await listLogArchives(logArchiveStores(ctx.config, ctx.redactor));
         ctx.emit({ ok: true, archives, ...(offsite_error ? { offsite_error } : {}) }, () => {
           if (archives.length === 0) return `No log archives in ${ctx.displayPath(ctx.config.logs.archiveDir)}.`;
           const yes = (b: boolean) => (b ? 'yes' : '-');
@@ -98,7 +99,7 @@ export function registerLogs(program: Command, run: Run): void {
         const month = /\d{4}-\d{2}/.exec(path.basename(which))![0];
         const out = path.resolve(ctx.io.cwd, opts.out ?? `logs-restored-${month}`);
         const only = opts.file?.length ? (n: string) => opts.file!.includes(n) : undefined;
-        const results = await extractLogArchive(logArchiveStores(ctx.config), await ctx.decryption(), which, out, only);
+        const results = await extractLogArchive(logArchiveStores(ctx.config, ctx.redactor), await ctx.decryption(), which, out, only);
         const count = results.reduce((a, r) => a + r.files.length, 0);
         ctx.log.info(`[logs] Arsip log ${results.map((r) => r.archive).join(', ')} diekstrak ke ${out} (${count} file)`);
         ctx.emit({ ok: true, out_dir: out, archives: results }, () =>

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BotctlError, loadConfig, type Config } from '@botctl/core';
+import { BotctlError, loadConfig, type Config, type Redactor } from '@botctl/core';
 import type { Command } from 'commander';
 import type { CliContext } from '../cli/context.js';
 import { LocalDirStorage } from '../storage/local-dir-storage.js';
+import { offsiteStorage } from '../storage/offsite-storage.js';
 import { MARK_ICON, MARK_RANK, type Mark, STATUS_ITEMS, type StatusLine, tenantEnvFiles, tenantStatus, worstMark } from '../status/status.js';
 import { table } from '../render/table.js';
 import type { Run } from './types.js';
@@ -68,10 +69,11 @@ function expandEnvFiles(ctx: CliContext): (string | undefined)[] {
 
 async function statusOf(ctx: CliContext, envFile: string | undefined): Promise<TenantRow> {
   let config: Config;
+  let redactor: Redactor;
   // One tenant: bad settings are the command's error (exit 3). Several: that tenant's row is ✗.
-  if (!isMulti(ctx)) config = ctx.config;
+  if (!isMulti(ctx)) ({ config, redactor } = ctx.loaded);
   else try {
-    config = loadConfig({ envFile, cwd: ctx.io.cwd, env: ctx.io.env }).config;
+    ({ config, redactor } = loadConfig({ envFile, cwd: ctx.io.cwd, env: ctx.io.env }));
   } catch (error) {
     const message = ctx.scrub((error as Error).message);
     return { env_file: envFile ?? null, store_name: null, status: 'fail', checks: [], error: message };
@@ -79,8 +81,9 @@ async function statusOf(ctx: CliContext, envFile: string | undefined): Promise<T
   const checks = await tenantStatus({
     config,
     local: new LocalDirStorage(config.backup.localDir, 'local'),
-    offsite: config.backup.offsiteDir ? new LocalDirStorage(config.backup.offsiteDir, 'offsite') : undefined,
+    offsite: offsiteStorage(config, redactor),
     clock: ctx.clock,
+    redactor,
   });
   return { env_file: config.envFile ?? null, store_name: config.storeName, status: worstMark(checks), checks };
 }

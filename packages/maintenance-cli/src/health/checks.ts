@@ -18,6 +18,7 @@ import {
 } from '@botctl/core';
 import { type BackupEntry, listBackups } from '../backup/catalog.js';
 import { lockHolderAlive, readLock } from '../lock/maintenance-lock.js';
+import { isOffsiteUnusable } from '../storage/rclone-storage.js';
 import type { Storage } from '../storage/storage.js';
 import type { SystemProbe } from './system.js';
 
@@ -123,12 +124,13 @@ export async function runChecks(deps: HealthDeps): Promise<{ checks: CheckResult
   const catalog = (async () => {
     const local = await listBackups([{ location: 'local', storage: deps.local }], config.timezone);
     let offsite: BackupEntry[] | undefined;
-    let offsiteError: string | undefined;
+    let offsiteError: OffsiteProblem | undefined;
     if (deps.offsite) {
       try {
+        await deps.offsite.ready?.();
         offsite = await listBackups([{ location: 'offsite', storage: deps.offsite }], config.timezone);
       } catch (error) {
-        offsiteError = (error as Error).message;
+        offsiteError = offsiteProblem(error, scrub);
       }
     }
     return { local, offsite, offsiteError };
@@ -320,8 +322,21 @@ function checkBackupAge(deps: HealthDeps, local: BackupEntry[], metrics: HealthM
   );
 }
 
-function checkOffsite(cat: { local: BackupEntry[]; offsite: BackupEntry[] | undefined; offsiteError: string | undefined }): CheckResult {
-  if (cat.offsiteError) return r('backup_offsite', 'warning', `cannot read the offsite folder: ${cat.offsiteError}`, `folder offsite tidak bisa dibaca`);
+interface OffsiteProblem {
+  message: string;
+  /** The destination cannot be used at all (mount missing, rclone missing): not a passing glitch. */
+  fatal: boolean;
+}
+
+function offsiteProblem(error: unknown, scrub: (s: string) => string): OffsiteProblem {
+  return { message: scrub((error as Error).message), fatal: isOffsiteUnusable(error) };
+}
+
+function checkOffsite(cat: { local: BackupEntry[]; offsite: BackupEntry[] | undefined; offsiteError: OffsiteProblem | undefined }): CheckResult {
+  if (cat.offsiteError?.fatal) {
+    return r('backup_offsite', 'critical', `offsite unusable: ${cat.offsiteError.message}`, `offsite TIDAK BISA DIPAKAI: ${cat.offsiteError.message}`);
+  }
+  if (cat.offsiteError) return r('backup_offsite', 'warning', `cannot read the offsite destination: ${cat.offsiteError.message}`, `offsite tidak bisa dibaca`);
   if (!cat.offsite) return r('backup_offsite', 'warning', 'no offsite destination configured', 'offsite belum diatur');
   const newest = newestComplete(cat.local);
   if (!newest) {

@@ -9,11 +9,13 @@ import {
   IntegrityError,
   isoWithOffset,
   type Logger,
+  type Redactor,
   zonedDate,
 } from '@botctl/core';
 import type { ArchiveDecryption, ArchiveEncryption } from '../backup/encryption.js';
 import type { HeldLock } from '../lock/maintenance-lock.js';
 import { LocalDirStorage } from '../storage/local-dir-storage.js';
+import { offsiteStorage } from '../storage/offsite-storage.js';
 import type { Storage } from '../storage/storage.js';
 import {
   hashStored,
@@ -33,7 +35,7 @@ export interface LogStoreDeps {
   config: Config;
   /** LOG_ARCHIVE_DIR. */
   local: Storage;
-  /** `<BACKUP_OFFSITE_DIR>/logs`, when offsite is configured. */
+  /** `<offsite>/logs` (folder or rclone remote), when offsite is configured. */
   offsite: Storage | undefined;
   log: Logger;
   clock: Clock;
@@ -48,10 +50,11 @@ export interface LogRotateDeps extends LogStoreDeps {
 }
 
 /** Where log archives live, next to the backups. */
-export function logArchiveStores(config: Config): { local: LocalDirStorage; offsite: LocalDirStorage | undefined } {
+export function logArchiveStores(config: Config, redactor?: Redactor): { local: LocalDirStorage; offsite: Storage | undefined } {
   return {
     local: new LocalDirStorage(config.logs.archiveDir, 'local'),
-    offsite: config.backup.offsiteDir ? new LocalDirStorage(path.join(config.backup.offsiteDir, 'logs'), 'offsite') : undefined,
+    // `<offsite>/logs`: the same folder or rclone remote as the backups, one level down.
+    offsite: offsiteStorage(config, redactor)?.sub('logs'),
   };
 }
 

@@ -6,6 +6,7 @@ import {
   type Config,
   createSql,
   findPgTool,
+  formatBytes,
   formatDuration,
   pendingMigrations,
   pgVersionFromNum,
@@ -15,6 +16,8 @@ import {
 } from '@botctl/core';
 import { listBackups } from '../backup/catalog.js';
 import type { CheckResult } from '../health/checks.js';
+import { offsiteHint } from '../storage/offsite-storage.js';
+import { probeStorage } from '../storage/probe.js';
 import type { Storage } from '../storage/storage.js';
 import type { Mark } from '../status/status.js';
 
@@ -152,13 +155,13 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
   }
 
   // 6. Offsite.
-  if (!deps.offsite) add('offsite', 'fail', 'no offsite destination configured', 'set BACKUP_OFFSITE_DIR to a mounted remote folder');
+  if (!deps.offsite) add('offsite', 'fail', 'no offsite destination configured', 'set BACKUP_OFFSITE_REMOTE (rclone) or BACKUP_OFFSITE_DIR (a mounted folder)');
   else {
-    const dir = deps.offsite.description;
-    await probeWritable(dir).then(
-      () => add('offsite', 'ok', `${dir}: write, read and delete worked`),
-      (error: Error) => add('offsite', 'fail', `${dir}: ${error.message}`, 'mount the offsite folder and make it writable'),
-    );
+    // The same probe as `botctl doctor offsite`: write, read back, rename, delete.
+    const probe = await probeStorage(deps.offsite);
+    const where = deps.offsite.description;
+    if (probe.ok) add('offsite', 'ok', `${where}: write, read, rename and delete worked${probe.space?.free !== undefined ? `, ${formatBytes(probe.space.free)} free` : ''}`);
+    else add('offsite', 'fail', `${where}: ${scrub(probe.error ?? 'failed')}`, `${offsiteHint(c)}`);
   }
 
   // 7. The owners get a test message now.

@@ -3,6 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import type { BackupEntry } from '../backup/catalog.js';
 import type { CreateResult } from '../backup/create-backup.js';
 import type { VerifyReport } from '../backup/verify-backup.js';
+import { storagePath } from '../storage/storage.js';
 import { table } from './table.js';
 
 export function renderCreate(r: CreateResult, s: ChalkInstance, displayPath: (p: string) => string): string {
@@ -50,7 +51,7 @@ export function toListItem(e: BackupEntry, timeZone: string): ListItem {
     where: locs.size === 2 ? 'both' : locs.has('offsite') ? 'offsite' : 'local',
     locations: e.copies.map((c) => ({
       location: c.location,
-      path: `${c.storage.description}/${e.name}`,
+      path: storagePath(c.storage, e.name),
       size: c.object.size,
       complete: Boolean(c.sidecar),
     })),

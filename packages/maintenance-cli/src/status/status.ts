@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ALERT_STATE_FILE, type AlertStateFile, type Clock, type Config, formatDuration, readHeartbeat, zonedDate } from '@botctl/core';
+import { ALERT_STATE_FILE, type AlertStateFile, type Clock, type Config, formatDuration, type Redactor, readHeartbeat, zonedDate } from '@botctl/core';
 import { type BackupEntry, listBackups } from '../backup/catalog.js';
 import { HEALTH_STATE_FILE } from '../health/run-health.js';
 import { listLogArchives } from '../logs/archives.js';
@@ -39,6 +39,8 @@ export interface StatusDeps {
   local: Storage;
   offsite: Storage | undefined;
   clock: Clock;
+  /** Scrubs rclone's messages (its passwords) when offsite is a remote. */
+  redactor?: Redactor | undefined;
 }
 
 const ago = (ms: number) => `${formatDuration(Math.max(0, ms))} ago`;
@@ -84,7 +86,7 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
   }
 
   // 2. Offsite: the newest backup is there with the same SHA-256.
-  if (!deps.offsite) lines.push(line('offsite', 'fail', 'no offsite destination configured (BACKUP_OFFSITE_DIR)'));
+  if (!deps.offsite) lines.push(line('offsite', 'fail', 'no offsite destination configured (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR)'));
   else if (offsiteError) lines.push(line('offsite', 'fail', `cannot read ${deps.offsite.description}: ${offsiteError}`));
   else if (!newestComplete(offsite ?? [])) lines.push(line('offsite', 'fail', `no complete backup in ${deps.offsite.description}`));
   else if (!newest) lines.push(line('offsite', 'warn', `no local backup to compare; newest offsite ${newestComplete(offsite!)!.name}`));
@@ -129,7 +131,7 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
   // 4. Log rotation and retention: the oldest daily file against LOG_RETENTION_DAYS.
   {
     const files = await scanDailyLogs(c.logPath);
-    const archives = (await listLogArchives(logArchiveStores(c)).catch(() => ({ archives: [] }))).archives;
+    const archives = (await listLogArchives(logArchiveStores(c, deps.redactor)).catch(() => ({ archives: [] }))).archives;
     const newestArchive = archives[0];
     const arch = newestArchive ? `newest archive ${newestArchive.name}${newestArchive.offsite ? ' (offsite too)' : ' (not offsite)'}` : 'no archive yet';
     if (files.length === 0) lines.push(line('logs', 'fail', `no daily log files in ${c.logPath}: is logging on?`));

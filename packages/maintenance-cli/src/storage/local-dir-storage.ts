@@ -5,16 +5,51 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fsyncDir, partialName, writeFileAtomic } from '@botctl/core';
 import { HashTap } from '../util/hashing.js';
-import { assertObjectName, type PutOptions, type PutResult, type Storage, StorageError, type StoredObject } from './storage.js';
+import { mountProblem } from './mount-guard.js';
+import { assertObjectName, type PutOptions, type PutResult, type SpaceInfo, type Storage, StorageError, type StoredObject } from './storage.js';
+
+export interface LocalDirOptions {
+  /**
+   * BACKUP_OFFSITE_REQUIRE_MOUNT: refuse every operation unless the folder is on a filesystem of
+   * its own (not the root one, not the one holding this local backup folder).
+   */
+  requireMountApartFrom?: string | undefined;
+}
 
 /** A folder on a mounted filesystem: the local backup folder or an offsite mount. */
 export class LocalDirStorage implements Storage {
   readonly kind: 'local' | 'offsite';
   readonly dir: string;
+  readonly #requireMountApartFrom: string | undefined;
 
-  constructor(dir: string, kind: 'local' | 'offsite' = 'local') {
+  constructor(dir: string, kind: 'local' | 'offsite' = 'local', options: LocalDirOptions = {}) {
     this.dir = dir;
     this.kind = kind;
+    this.#requireMountApartFrom = options.requireMountApartFrom;
+  }
+
+  /** A folder below this one, with the same mount requirement (`logs` for the log archives). */
+  sub(name: string): LocalDirStorage {
+    return new LocalDirStorage(this.#path(name), this.kind, { requireMountApartFrom: this.#requireMountApartFrom });
+  }
+
+  /** Throws NOT_MOUNTED when the mount requirement is not met; nothing is read or written then. */
+  async ready(): Promise<void> {
+    if (this.#requireMountApartFrom === undefined) return;
+    const problem = await mountProblem(this.dir, this.#requireMountApartFrom);
+    if (problem) throw new StorageError('NOT_MOUNTED', problem);
+  }
+
+  async space(): Promise<SpaceInfo | undefined> {
+    await this.ready();
+    let p = this.dir;
+    for (;;) {
+      const st = await fsp.statfs(p).catch(() => undefined);
+      if (st) return { free: st.bavail * st.bsize, total: st.blocks * st.bsize, used: (st.blocks - st.bfree) * st.bsize };
+      const up = path.dirname(p);
+      if (up === p) return undefined;
+      p = up;
+    }
   }
 
   get description(): string {
@@ -27,6 +62,7 @@ export class LocalDirStorage implements Storage {
   }
 
   async list(): Promise<StoredObject[]> {
+    await this.ready();
     let names: string[];
     try {
       names = await fsp.readdir(this.dir);
@@ -43,11 +79,13 @@ export class LocalDirStorage implements Storage {
   }
 
   async stat(name: string): Promise<StoredObject | undefined> {
+    await this.ready();
     const st = await fsp.lstat(this.#path(name)).catch(() => undefined);
     return st?.isFile() ? { name, size: st.size, mtime: st.mtime } : undefined;
   }
 
   async read(name: string): Promise<Readable> {
+    await this.ready();
     const p = this.#path(name);
     // Open first so a missing file is reported here, not as a stream error later.
     const fh = await fsp.open(p, 'r').catch((error: NodeJS.ErrnoException) => {
@@ -58,6 +96,10 @@ export class LocalDirStorage implements Storage {
   }
 
   async put(name: string, source: Readable, options: PutOptions = {}): Promise<PutResult> {
+    await this.ready().catch((error: unknown) => {
+      source.destroy();
+      throw error;
+    });
     const final = this.#path(name);
     await fsp.mkdir(this.dir, { recursive: true });
     if (fs.existsSync(final)) throw new StorageError('ALREADY_EXISTS', `${name} already exists in ${this.dir}`);
@@ -96,11 +138,13 @@ export class LocalDirStorage implements Storage {
   }
 
   async writeSmall(name: string, data: string | Uint8Array): Promise<void> {
+    await this.ready();
     await fsp.mkdir(this.dir, { recursive: true });
     await writeFileAtomic(this.#path(name), data, 0o644);
   }
 
   async readSmall(name: string): Promise<Buffer | undefined> {
+    await this.ready();
     try {
       return await fsp.readFile(this.#path(name));
     } catch (error) {
@@ -110,6 +154,7 @@ export class LocalDirStorage implements Storage {
   }
 
   async rename(from: string, to: string): Promise<void> {
+    await this.ready();
     const src = this.#path(from);
     const dst = this.#path(to);
     try {
@@ -122,6 +167,7 @@ export class LocalDirStorage implements Storage {
   }
 
   async remove(name: string): Promise<void> {
+    await this.ready();
     await fsp.rm(this.#path(name), { force: true });
     await fsyncDir(this.dir).catch(() => undefined);
   }

@@ -3,20 +3,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { isPartialName } from '@botctl/core';
+import { type RcloneServer, startRcloneServer } from '@botctl/test-utils';
 import { sha256Hex } from '../util/hashing.js';
 import { LocalDirStorage } from './local-dir-storage.js';
 import { MemoryStorage } from './memory-storage.js';
+import { RcloneStorage } from './rclone-storage.js';
 import type { Storage } from './storage.js';
 
 /** The contract every Storage implementation passes (restic's backend/test idea). */
-function contract(name: string, make: () => { storage: Storage; cleanup: () => void }) {
+type Made = { storage: Storage; cleanup: () => void | Promise<void> };
+
+function contract(name: string, make: () => Made | Promise<Made>, hooks: { beforeAll?: () => Promise<void>; afterAll?: () => Promise<void> } = {}) {
   describe(`${name} storage contract`, () => {
     let storage: Storage;
-    let cleanup: () => void;
-    beforeEach(() => {
-      ({ storage, cleanup } = make());
+    let cleanup: () => void | Promise<void>;
+    if (hooks.beforeAll) beforeAll(hooks.beforeAll, 30_000);
+    if (hooks.afterAll) afterAll(hooks.afterAll);
+    beforeEach(async () => {
+      ({ storage, cleanup } = await make());
     });
-    afterEach(() => cleanup());
+    afterEach(async () => {
+      await cleanup();
+    });
 
     it('puts an object and reports its size and SHA-256', async () => {
       const data = Buffer.from('hello backup');
@@ -100,6 +108,31 @@ contract('local folder', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-'));
   return { storage: new LocalDirStorage(path.join(dir, 'nested', 'backups')), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 });
+
+// The same contract against real rclone servers on 127.0.0.1 (issue 7), through the real rclone
+// client: each test gets a fresh folder on the server.
+for (const protocol of ['sftp', 'webdav'] as const) {
+  let server: RcloneServer;
+  let root: string;
+  let n = 0;
+  contract(
+    `rclone ${protocol}`,
+    () => {
+      const sub = `t${++n}/nested`;
+      return { storage: new RcloneStorage({ remote: `${server.remoteName}:${sub}`, env: server.env }), cleanup: () => {} };
+    },
+    {
+      beforeAll: async () => {
+        root = fs.mkdtempSync(path.join(os.tmpdir(), `rclone-${protocol}-`));
+        server = await startRcloneServer({ protocol, dir: path.join(root, 'served'), stateDir: path.join(root, 'state') });
+      },
+      afterAll: async () => {
+        await server?.stop();
+        fs.rmSync(root, { recursive: true, force: true });
+      },
+    },
+  );
+}
 
 describe('LocalDirStorage', () => {
   it('creates archives with mode 0600', async () => {

@@ -11,6 +11,12 @@ export interface PutResult {
   sha256: string;
 }
 
+export interface SpaceInfo {
+  free: number | undefined;
+  total: number | undefined;
+  used: number | undefined;
+}
+
 export interface PutOptions {
   signal?: AbortSignal | undefined;
   /** File mode where the backend has one. Archives are 0600. */
@@ -20,7 +26,7 @@ export interface PutOptions {
 }
 
 /**
- * Where backups live: the local backup folder, the offsite folder, (later) a remote.
+ * Where backups live: the local backup folder, the offsite folder, an rclone remote.
  * Contract, checked for every implementation by storage-contract tests:
  * - `put` never makes a partial object visible under its final name: a failed, aborted or
  *   interrupted put leaves nothing but (at worst) a temporary `*.partial-*` object, and it never
@@ -43,10 +49,23 @@ export interface Storage {
   readSmall(name: string): Promise<Buffer | undefined>;
   rename(from: string, to: string): Promise<void>;
   remove(name: string): Promise<void>;
+  /**
+   * Throws when the storage cannot be used at all (offsite folder not mounted, rclone missing or
+   * too old), with a message that says so; `healthcheck` and `doctor offsite` call it.
+   */
+  ready?(): Promise<unknown>;
+  /** Free space where the backend tells it. */
+  space?(): Promise<SpaceInfo | undefined>;
+}
+
+/** `<destination>/<name>` for people: a folder path or an rclone remote path (`b2:bucket/x/<name>`). */
+export function storagePath(storage: Storage, name: string): string {
+  const d = storage.description;
+  return d.endsWith('/') || d.endsWith(':') ? `${d}${name}` : `${d}/${name}`;
 }
 
 export class StorageError extends Error {
-  readonly code: 'ALREADY_EXISTS' | 'NOT_FOUND' | 'INVALID_NAME';
+  readonly code: 'ALREADY_EXISTS' | 'NOT_FOUND' | 'INVALID_NAME' | 'NOT_MOUNTED';
   constructor(code: StorageError['code'], message: string) {
     super(message);
     this.name = 'StorageError';

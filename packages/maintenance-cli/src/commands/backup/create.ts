@@ -4,6 +4,7 @@ import { createBackup } from '../../backup/create-backup.js';
 import { renderCreate } from '../../render/backup.js';
 import type { Run } from '../types.js';
 import { TOOL_VERSION } from '../../cli/context.js';
+import { offsiteHint } from '../../storage/offsite-storage.js';
 
 interface Opts {
   offsite?: boolean;
@@ -15,7 +16,7 @@ export function registerBackupCreate(backup: Command, run: Run): void {
   backup
     .command('create')
     .description('dump the database and archive it with config and logs, encrypted (age), atomically')
-    .option('--offsite', 'also copy the archive to BACKUP_OFFSITE_DIR and verify the copy')
+    .option('--offsite', 'also copy the archive offsite (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR) and verify the copy')
     .option('--no-offsite', 'do not copy offsite, even for a scheduled run')
     .option('--no-logs', 'leave the log folder out of the archive')
     .option('--scheduled', 'an automatic run: offsite follows BACKUP_AUTOMATIC_OFFSITE unless --offsite/--no-offsite')
@@ -48,7 +49,7 @@ export function registerBackupCreate(backup: Command, run: Run): void {
         if (result.status === 'partial' && result.offsite.status === 'failed') {
           throw Object.assign(
             new PartialError(`offsite copy failed: ${result.offsite.error}; the local backup ${result.name} is complete`, {
-              hint: 'check BACKUP_OFFSITE_DIR (mounted? writable? space?) and re-run with --offsite',
+              hint: `${offsiteHint(ctx.config)} and re-run with --offsite`,
             }),
             { reported: true },
           );

@@ -26,7 +26,7 @@ export function registerBackupPrune(backup: Command, run: Run): void {
     .option('--keep-daily <d>', 'keep the newest backup of each of the last D days (default BACKUP_KEEP_DAILY)', count)
     .option('--keep-weekly <w>', 'keep the newest backup of each of the last W weeks (default BACKUP_KEEP_WEEKLY)', count)
     .option('--keep-monthly <m>', 'keep the newest backup of each of the last M months (default BACKUP_KEEP_MONTHLY)', count)
-    .option('--offsite', 'apply the same policy to BACKUP_OFFSITE_DIR as well')
+    .option('--offsite', 'apply the same policy offsite as well (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR)')
     .option('--dry-run', 'print the plan (keep/remove and why) and change nothing')
     .action(
       run<Opts>(async (ctx, opts) => {

@@ -1,0 +1,26 @@
+import type { Config, Redactor } from '@botctl/core';
+import { LocalDirStorage } from './local-dir-storage.js';
+import { RcloneStorage } from './rclone-storage.js';
+import type { Storage } from './storage.js';
+
+/** An offsite destination: a folder (mounted) or an rclone remote, with a `logs` folder below it. */
+export type OffsiteStorage = Storage & { sub(name: string): Storage };
+
+/**
+ * The offsite destination the settings name: BACKUP_OFFSITE_REMOTE (an rclone remote) when set,
+ * else the BACKUP_OFFSITE_DIR folder, guarded by BACKUP_OFFSITE_REQUIRE_MOUNT.
+ */
+export function offsiteStorage(config: Config, redactor?: Redactor): OffsiteStorage | undefined {
+  const b = config.backup;
+  if (b.offsiteRemote) return new RcloneStorage({ remote: b.offsiteRemote, env: b.rcloneEnv, redactor });
+  if (!b.offsiteDir) return undefined;
+  return new LocalDirStorage(b.offsiteDir, 'offsite', { requireMountApartFrom: b.offsiteRequireMount ? b.localDir : undefined });
+}
+
+/** What to check when the offsite copy failed, naming the setting in use. */
+export function offsiteHint(config: Config): string {
+  return config.backup.offsiteRemote
+    ? `check BACKUP_OFFSITE_REMOTE=${config.backup.offsiteRemote} (\`botctl doctor offsite\` tests write, read, rename and delete)`
+    : 'check BACKUP_OFFSITE_DIR (mounted? writable? space?; `botctl doctor offsite` tests it)';
+}
+
