@@ -32,11 +32,16 @@ command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 python3 -c "import cryptography.fernet" >/dev/null 2>&1 || missing+=(python3-cryptography)
+# Offsite on an rclone remote (BACKUP_OFFSITE_REMOTE); the tests run real rclone sftp/webdav servers.
+command -v rclone >/dev/null 2>&1 || missing+=(rclone)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} (apt)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# botctl needs rclone >= 1.60 (Debian 12's) for BACKUP_OFFSITE_REMOTE.
+rclone version 2>/dev/null | head -1 | awk '{ v=$2; sub(/^v/, "", v); split(v, p, "."); if (p[1] < 1 || (p[1] == 1 && p[2] < 60)) { print "setup: " $0 " is older than 1.60; BACKUP_OFFSITE_REMOTE and its tests need 1.60+" > "/dev/stderr"; exit 1 } }'
 
 # The pnpm pinned in package.json. corepack works for users too; npm is used here because
 # corepack cannot verify pnpm's signature against every registry mirror.
@@ -54,4 +59,4 @@ log "pnpm install"
 pnpm install --frozen-lockfile --reporter=silent
 log "build"
 pnpm build
-log "ready: node $(node --version), pnpm $(pnpm --version), $(pg_dump --version), age $(age --version)"
+log "ready: node $(node --version), pnpm $(pnpm --version), $(pg_dump --version), age $(age --version), $(rclone version | head -1)"

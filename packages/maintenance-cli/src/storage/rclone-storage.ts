@@ -320,7 +320,8 @@ export class RcloneStorage implements Storage {
   }
 
   async readSmall(name: string): Promise<Buffer | undefined> {
-    if (!(await this.stat(name))) return undefined;
+    // One process per sidecar (listing many backups reads many): `cat` of a missing object
+    // exits 3 (rclone looks for a folder of that name) or 4.
     const r = await this.#run(['cat', this.#path(name)]);
     if (r.code === 3 || r.code === 4) return undefined;
     if (r.code !== 0) throw this.#failure('cat', r.stderr, r.code);
