@@ -44,7 +44,7 @@ describe('RcloneStorage', () => {
     expect(sha256Hex(Buffer.concat(back))).toBe(sha256Hex(data));
   }, 60_000);
 
-  it('names remote paths, and passes rclone'\''s reason for a failure on without credentials', async () => {
+  it("names remote paths, and passes rclone's reason for a failure on without credentials", async () => {
     const s = new RcloneStorage({ remote: `${server.remoteName}:`, env: server.env });
     expect(s.sub('logs').description).toBe(`${server.remoteName}:logs`);
     expect(new RcloneStorage({ remote: 'b2:bucket/x' }).sub('logs').description).toBe('b2:bucket/x/logs');
