@@ -87,6 +87,12 @@ describe('offsite on an rclone SFTP remote', () => {
     expect(calls).toMatch(new RegExp(`^rcat ${sftp.remoteName}:shops/toko1/${out.name.replace(/\./g, '\\.')}\\.partial-[0-9a-f]+$`, 'm'));
     expect(calls).toMatch(new RegExp(`^moveto --ignore-times \\S+\\.partial-[0-9a-f]+ ${sftp.remoteName}:shops/toko1/${out.name.replace(/\./g, '\\.')}$`, 'm'));
     expect(maintenanceLog(t)).toContain(`Salinan offsite terverifikasi: ${sftp.remoteName}:shops/toko1/${out.name}`);
+
+    // status and the health check compare the remote copy with the local one.
+    const status = parseJsonOutput<{ checks: { id: string; mark: string; fact: string }[] }>(await botctl(['status', '--json']));
+    expect(status.checks.find((c) => c.id === 'offsite')).toMatchObject({ mark: 'ok', fact: expect.stringContaining(`${out.name} offsite, same size and SHA-256`) });
+    const health = parseJsonOutput<{ checks: { id: string; status: string; fact: string }[] }>(await botctl(['healthcheck', '--json']));
+    expect(health.checks.find((c) => c.id === 'backup_offsite')).toMatchObject({ status: 'ok', fact: `${out.name} present offsite, same SHA-256` });
   });
 
   it('list --offsite, verify --all (streams the remote copy back) and prune --offsite work on the remote', async () => {
