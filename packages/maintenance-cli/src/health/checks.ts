@@ -18,8 +18,7 @@ import {
 } from '@botctl/core';
 import { type BackupEntry, listBackups } from '../backup/catalog.js';
 import { lockHolderAlive, readLock } from '../lock/maintenance-lock.js';
-import { isOffsiteUnusable } from '../storage/rclone-storage.js';
-import type { Storage } from '../storage/storage.js';
+import { isOffsiteUnusable, type Storage } from '../storage/storage.js';
 import type { SystemProbe } from './system.js';
 
 export type HealthStatus = 'ok' | 'warning' | 'critical' | 'unknown';

@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { hashObject } from '../backup/offsite.js';
 import { sha256Hex } from '../util/hashing.js';
-import { isOffsiteUnusable } from './rclone-storage.js';
-import type { SpaceInfo, Storage } from './storage.js';
+import { isOffsiteUnusable, type SpaceInfo, type Storage } from './storage.js';
 
 export type ProbeStep = 'ready' | 'write' | 'read' | 'rename' | 'delete' | 'space';
 

@@ -66,11 +66,6 @@ export function rcloneUnusable(message: string): BotctlError {
   });
 }
 
-/** The destination cannot be used at all (mount missing, rclone missing): not a passing glitch. */
-export function isOffsiteUnusable(error: unknown): boolean {
-  return (error instanceof StorageError && error.code === 'NOT_MOUNTED') || (error instanceof BotctlError && error.code === 'CONFIG');
-}
-
 const versionChecks = new Map<string, Promise<string>>();
 
 /**

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { BotctlError } from '@botctl/core';
 
 export interface StoredObject {
   name: string;
@@ -78,4 +79,9 @@ export function assertObjectName(name: string): void {
   if (!name || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name.includes('\0')) {
     throw new StorageError('INVALID_NAME', `invalid object name: ${JSON.stringify(name)}`);
   }
+}
+
+/** The destination cannot be used at all (mount missing, rclone missing or too old): not a passing glitch. */
+export function isOffsiteUnusable(error: unknown): boolean {
+  return (error instanceof StorageError && error.code === 'NOT_MOUNTED') || (error instanceof BotctlError && error.code === 'CONFIG');
 }
