@@ -201,7 +201,10 @@ export const envSchema = z.object({
     (list) => list.every((r) => /^age1[0-9a-z]{20,}$/.test(r)),
     'must be a comma-separated list of age public keys (age1...); make one with `botctl keygen`',
   ),
-  BACKUP_AGE_IDENTITY_FILE: optionalString(),
+  BACKUP_AGE_IDENTITY_FILE: optionalString().refine(
+    (v) => v === undefined || !/AGE-SECRET-KEY-/i.test(v),
+    'holds an age secret key, not a file path: save the key in a file (0600, ideally on another machine) and put that file\'s path here; treat the pasted key as exposed and make a new one with `botctl keygen` if this file was shared',
+  ),
   BACKUP_LOCAL_DIR: withDefault('backups/local'),
   BACKUP_OFFSITE_DIR: withDefault('backups/offsite'),
   BACKUP_OFFSITE_REMOTE: optionalString().superRefine((v, ctx) => {

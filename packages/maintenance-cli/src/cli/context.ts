@@ -43,6 +43,8 @@ export interface Io {
   cwd: string;
   /** Aborted on SIGINT/SIGTERM with an InterruptedError as reason. */
   signal: AbortSignal;
+  /** The clock every command reads (tests set one). */
+  clock?: Clock;
 }
 
 export const TOOL_VERSION: string = (() => {
@@ -71,7 +73,7 @@ export class CliContext {
   #loaded: LoadedConfig | undefined;
   #log: Logger | undefined;
 
-  constructor(options: GlobalOptions, io: Io, clock: Clock = systemClock) {
+  constructor(options: GlobalOptions, io: Io, clock: Clock = io.clock ?? systemClock) {
     this.options = options;
     this.io = io;
     this.clock = clock;
@@ -96,7 +98,12 @@ export class CliContext {
   }
 
   get loaded(): LoadedConfig {
-    this.#loaded ??= loadConfig({ envFile: this.options.envFile, cwd: this.io.cwd, env: this.io.env });
+    if (!this.#loaded) {
+      this.#loaded = loadConfig({ envFile: this.options.envFile, cwd: this.io.cwd, env: this.io.env });
+      // Every command says it: a misspelt setting silently falling back to its default is how
+      // backups end up kept for a day instead of a month.
+      for (const w of this.#loaded.warnings) this.warn(w);
+    }
     return this.#loaded;
   }
 

@@ -18,6 +18,7 @@ import { registerStatus } from '../commands/status.js';
 import { registerRecover } from '../commands/recover.js';
 import { registerPreflight } from '../commands/preflight.js';
 import { registerDoctor } from '../commands/doctor.js';
+import { registerConfig } from '../commands/config.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
 
@@ -91,6 +92,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerRecover(program, run);
   registerPreflight(program, run);
   registerDoctor(program, run);
+  registerConfig(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;

@@ -1,0 +1,55 @@
+import { BotctlError, ExitCode, Redactor, redactPatterns } from '@botctl/core';
+import { buildProgram, CommanderError, type ProgramState } from './program.js';
+import type { Io } from './context.js';
+
+/**
+ * Runs one botctl command line and returns its exit code (docs/exit-codes.md). The only place
+ * that turns outcomes into exit codes and prints errors: one line with the reason, one with a
+ * hint; --json adds a JSON error object on stdout. Secrets are scrubbed from everything printed.
+ * main.ts calls it with the process; tests call it in-process with their own streams and clock.
+ */
+export async function runCli(argv: string[], io: Io): Promise<number> {
+  const state: ProgramState = { ctx: undefined };
+  const program = buildProgram(io, state);
+  const json = argv.includes('--json');
+  // healthcheck speaks Nagios: anything that stops it from checking is UNKNOWN (3).
+  const nagios = () => state.ctx?.nagios === true || argv.slice(2).includes('healthcheck');
+  const UNKNOWN = 3;
+
+  try {
+    await program.parseAsync(argv, { from: 'node' });
+    return state.ctx?.exitCode ?? ExitCode.OK;
+  } catch (raw) {
+    if (raw instanceof CommanderError) {
+      if (raw.code === 'commander.helpDisplayed' || raw.code === 'commander.version' || raw.code === 'commander.help') return ExitCode.OK;
+      // Commander already printed its one-line message and the --help pointer.
+      return raw.exitCode === 0 ? ExitCode.OK : nagios() ? UNKNOWN : ExitCode.USAGE;
+    }
+    const error = io.signal.aborted && io.signal.reason instanceof BotctlError ? io.signal.reason : raw;
+    let redactor: Redactor;
+    try {
+      redactor = state.ctx?.redactor ?? new Redactor();
+    } catch {
+      redactor = new Redactor();
+    }
+    const scrub = (s: string) => redactPatterns(redactor.redact(s));
+    if (error instanceof BotctlError) {
+      const message = scrub(error.message);
+      io.stderr.write(`botctl: error: ${message}\n`);
+      if (error.hint) io.stderr.write(`hint: ${scrub(error.hint)}\n`);
+      if (json && !(error as { reported?: boolean }).reported) {
+        const body = { ok: false, error: { code: error.code, exit_code: nagios() ? UNKNOWN : error.exitCode, message, hint: error.hint ? scrub(error.hint) : null } };
+        io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      }
+      return nagios() ? UNKNOWN : error.exitCode;
+    }
+    const message = scrub(error instanceof Error ? error.message : String(error));
+    io.stderr.write(`botctl: unexpected error: ${message}\n`);
+    io.stderr.write('hint: this is a bug in botctl; run with BOTCTL_DEBUG=1 for details and report it\n');
+    if (io.env.BOTCTL_DEBUG && error instanceof Error && error.stack) io.stderr.write(`${scrub(error.stack)}\n`);
+    if (json) {
+      io.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'UNEXPECTED', exit_code: ExitCode.FAILURE, message, hint: null } }, null, 2)}\n`);
+    }
+    return nagios() ? UNKNOWN : ExitCode.FAILURE;
+  }
+}
