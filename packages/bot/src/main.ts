@@ -23,7 +23,7 @@ async function main(): Promise<number> {
     process.stdout.write('usage: bot [--env-file PATH]\nStarts the Telegram shop bot. See README.md ("Running the shop bot").\n');
     return 0;
   }
-  const { config, redactor } = loadConfig({ envFile: values['env-file'] });
+  const { config, redactor, warnings } = loadConfig({ envFile: values['env-file'] });
   requireSettings(config, ['database', 'telegram']);
   if (!config.dataEncryptionKey) {
     throw new BotctlError('CONFIG', ExitCode.CONFIG, 'DATA_ENCRYPTION_KEY is not set: stock secrets and SNK answers are encrypted with it', {
@@ -37,6 +37,7 @@ async function main(): Promise<number> {
     sinks: [new StreamSink(process.stdout), new DailyFileSink(serviceLogDir(config.logPath, 'bot-order'), config.timezone)],
     onSinkError: (e) => process.stderr.write(`bot: cannot write the log file: ${(e as Error).message}\n`),
   });
+  for (const w of warnings) log.warn(w);
   const bot = await startBotApp({ config, redactor, log, clock: systemClock });
 
   return new Promise<number>((resolve) => {
