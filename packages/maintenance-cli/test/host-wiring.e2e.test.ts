@@ -42,7 +42,7 @@ afterAll(async () => {
 /** Runs a script the way cron does: a bare environment, no terminal. */
 const script = (name: string, args: string[], env: Record<string, string> = {}) =>
   execa('bash', [path.join(ROOT, 'scripts', name), ...args], {
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', XDG_RUNTIME_DIR: work, ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', BOTCTL_LOCK_DIR: work, ...env },
     extendEnv: false,
     reject: false,
     stdin: 'ignore',

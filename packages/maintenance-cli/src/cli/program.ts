@@ -19,6 +19,7 @@ import { registerRecover } from '../commands/recover.js';
 import { registerPreflight } from '../commands/preflight.js';
 import { registerDoctor } from '../commands/doctor.js';
 import { registerConfig } from '../commands/config.js';
+import { registerUnlock } from '../commands/unlock.js';
 import type { Run } from '../commands/types.js';
 import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
 
@@ -93,6 +94,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerPreflight(program, run);
   registerDoctor(program, run);
   registerConfig(program, run);
+  registerUnlock(program, run);
   registerKeygen(program, run);
   registerDemo(program, run);
   return program;
