@@ -383,7 +383,7 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     for (let i = 0; i < 100 && fs.existsSync(path.join(t.logDir, 'bot-order', `${old}.log`)); i++) await new Promise((r) => setTimeout(r, 100));
     expect(fs.existsSync(path.join(t.logDir, 'bot-order', `${old}.log`))).toBe(false);
     expect(fs.existsSync(archive)).toBe(true);
-    expect(fs.existsSync(path.join(t.offsiteDir, 'logs', path.basename(archive)))).toBe(true);
+    expect(fs.existsSync(path.join(t.offsiteStoreDir, 'logs', path.basename(archive)))).toBe(true);
     expect(fs.existsSync(path.join(t.logDir, 'bot-order', `${recent}.log`))).toBe(true);
     const out = await new Promise<string>((resolve, reject) =>
       execFile('sh', ['-c', `age --decrypt -i "${t.identityFile}" "${archive}" | tar -xzO bot-order/${old}.log`], (e, so) => (e ? reject(e) : resolve(so))),

@@ -34,3 +34,4 @@ export * from './status/journal.js';
 export * from './recover/recover.js';
 export * from './migration/export-import.js';
 export * from './preflight/preflight.js';
+export * from './backup/identity.js';

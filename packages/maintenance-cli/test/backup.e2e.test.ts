@@ -78,10 +78,10 @@ describe('backup create, list, verify (recipients mode)', () => {
     expect(created.ok).toBe(true);
     expect(created.name).toMatch(/^backup-\d{8}-\d{6}\.tar\.gz\.enc$/);
     expect(backupFiles(t.localDir)).toEqual([created.name, `${created.name}.meta.json`]);
-    expect(backupFiles(t.offsiteDir)).toEqual([created.name, `${created.name}.meta.json`]);
+    expect(backupFiles(t.offsiteStoreDir)).toEqual([created.name, `${created.name}.meta.json`]);
     expect(fs.statSync(path.join(t.localDir, created.name)).mode & 0o777).toBe(0o600);
     expect(created.offsite.status).toBe('ok');
-    expect(fs.readFileSync(path.join(t.offsiteDir, created.name)).equals(fs.readFileSync(path.join(t.localDir, created.name)))).toBe(true);
+    expect(fs.readFileSync(path.join(t.offsiteStoreDir, created.name)).equals(fs.readFileSync(path.join(t.localDir, created.name)))).toBe(true);
   });
 
   it('the real age CLI decrypts it and GNU tar lists dump, config, logs and the manifest last', () => {

@@ -288,7 +288,7 @@ describe('checks going bad and recovering', () => {
     } finally {
       fs.writeFileSync(sidecarFile, original);
     }
-    const offSidecar = path.join(t.offsiteDir, `${name}.meta.json`);
+    const offSidecar = path.join(t.offsiteStoreDir, `${name}.meta.json`);
     const offOriginal = fs.readFileSync(offSidecar, 'utf8');
     try {
       fs.writeFileSync(offSidecar, offOriginal.replace(/"sha256": "[0-9a-f]{64}"/, `"sha256": "${'0'.repeat(64)}"`));

@@ -111,7 +111,7 @@ describe('cron_backup.sh', () => {
     const archives = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.tar.gz.enc'));
     // Newest kept by the policy; the newest verified one is never removed.
     expect(archives(t.localDir)).toHaveLength(2);
-    expect(archives(t.offsiteDir)).toHaveLength(2);
+    expect(archives(t.offsiteStoreDir)).toHaveLength(2);
     const log = maintenanceLog(t);
     expect(log).toMatch(/\[INFO\] Backup database selesai: /);
     expect(log).toMatch(/\[INFO\] Prune/);
@@ -119,7 +119,7 @@ describe('cron_backup.sh', () => {
     expect(fs.existsSync(path.join(t.logDir, 'bot-order', `${old}.log`))).toBe(false);
     const monthArchive = `logs-${old.slice(0, 7)}.tar.gz.enc`;
     expect(fs.existsSync(path.join(t.dir, 'backups', 'logs', monthArchive))).toBe(true);
-    expect(fs.existsSync(path.join(t.offsiteDir, 'logs', monthArchive))).toBe(true);
+    expect(fs.existsSync(path.join(t.offsiteStoreDir, 'logs', monthArchive))).toBe(true);
     expect(log).toMatch(/\[INFO\] \[logs\] Rotasi log /);
     // The owner heard about both steps, silently.
     const texts = api.callsTo('sendMessage').map((c) => String(c.params.text));

@@ -63,7 +63,8 @@ describe('offsite on an rclone SFTP remote', () => {
     runs.push(run);
     return run;
   };
-  const remoteDir = () => path.join(sftp.dir, 'shops', 'toko1');
+  // The tenant's own folder on the remote: <BACKUP_OFFSITE_REMOTE>/<store id>.
+  const remoteDir = () => path.join(sftp.dir, 'shops', 'toko1', t.storeId);
 
   beforeAll(async () => {
     sftp = await server('sftp', 'sftp');
@@ -79,14 +80,14 @@ describe('offsite on an rclone SFTP remote', () => {
     expect(run.exitCode).toBe(0);
     const out = parseJsonOutput<{ name: string; status: string; offsite: { status: string; path: string; sha256: string } }>(run);
     expect(out.status).toBe('ok');
-    expect(out.offsite).toMatchObject({ status: 'ok', path: `${sftp.remoteName}:shops/toko1/${out.name}` });
+    expect(out.offsite).toMatchObject({ status: 'ok', path: `${sftp.remoteName}:shops/toko1/${t.storeId}/${out.name}` });
     expect(filesIn(remoteDir()).sort()).toEqual([out.name, `${out.name}.meta.json`].sort());
     expect(sha256(path.join(remoteDir(), out.name))).toBe(sha256(path.join(t.localDir, out.name)));
     // Uploaded under a temporary name, then moved: rcat to *.partial-*, moveto the final name.
     const calls = fs.readFileSync(argsLog, 'utf8');
-    expect(calls).toMatch(new RegExp(`^rcat ${sftp.remoteName}:shops/toko1/${out.name.replace(/\./g, '\\.')}\\.partial-[0-9a-f]+$`, 'm'));
-    expect(calls).toMatch(new RegExp(`^moveto --ignore-times \\S+\\.partial-[0-9a-f]+ ${sftp.remoteName}:shops/toko1/${out.name.replace(/\./g, '\\.')}$`, 'm'));
-    expect(maintenanceLog(t)).toContain(`Salinan offsite terverifikasi: ${sftp.remoteName}:shops/toko1/${out.name}`);
+    expect(calls).toMatch(new RegExp(`^rcat ${sftp.remoteName}:shops/toko1/${t.storeId}/${out.name.replace(/\./g, '\\.')}\\.partial-[0-9a-f]+$`, 'm'));
+    expect(calls).toMatch(new RegExp(`^moveto --ignore-times \\S+\\.partial-[0-9a-f]+ ${sftp.remoteName}:shops/toko1/${t.storeId}/${out.name.replace(/\./g, '\\.')}$`, 'm'));
+    expect(maintenanceLog(t)).toContain(`Salinan offsite terverifikasi: ${sftp.remoteName}:shops/toko1/${t.storeId}/${out.name}`);
 
     // status and the health check compare the remote copy with the local one.
     const status = parseJsonOutput<{ checks: { id: string; mark: string; fact: string }[] }>(await botctl(['status', '--json']));
@@ -102,7 +103,7 @@ describe('offsite on an rclone SFTP remote', () => {
     const backups = parseJsonOutput<{ backups: { name: string; where: string; locations: { location: string; path: string }[] }[] }>(list).backups;
     expect(backups).toHaveLength(2);
     expect(backups.every((b) => b.where === 'both')).toBe(true);
-    expect(backups[0]!.locations.find((l) => l.location === 'offsite')!.path).toBe(`${sftp.remoteName}:shops/toko1/${backups[0]!.name}`);
+    expect(backups[0]!.locations.find((l) => l.location === 'offsite')!.path).toBe(`${sftp.remoteName}:shops/toko1/${t.storeId}/${backups[0]!.name}`);
 
     const verify = await botctl(['backup', 'verify', '--all', '--json']);
     expect(verify.exitCode).toBe(0);
@@ -131,7 +132,7 @@ describe('offsite on an rclone SFTP remote', () => {
       ['local', 1, 1],
       ['offsite', 1, 1],
     ]);
-    expect(locs[1]!.path).toBe(`${sftp.remoteName}:shops/toko1`);
+    expect(locs[1]!.path).toBe(`${sftp.remoteName}:shops/toko1/${t.storeId}`);
     expect(filesIn(remoteDir()).sort()).toEqual([backups[0]!.name, `${backups[0]!.name}.meta.json`].sort());
   });
 
@@ -260,7 +261,7 @@ describe('offsite on an rclone WebDAV remote: failures', () => {
     const t = await createTenant({ cluster, parentDir: work, extraEnv: { ...ro.env, BACKUP_OFFSITE_REMOTE: `${ro.remoteName}:toko3` } });
     const run = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir });
     expect(run.exitCode).toBe(ExitCode.PARTIAL);
-    expect(run.stderr).toMatch(/offsite copy failed: rclone rcat on \S+ failed \(exit \d+\): .*(403|404|Forbidden|Not Found|read only|not allowed)/i);
+    expect(run.stderr).toMatch(/offsite copy failed: rclone rcat on \S+ failed \(exit \d+\): .*(403|404|409|Forbidden|Not Found|Conflict|read only|not allowed)/i);
     expect(run.stderr).toMatch(/^hint: check BACKUP_OFFSITE_REMOTE=\S+ \(`botctl doctor offsite`/m);
     expect(filesIn(ro.dir)).toEqual([]);
     expect(filesIn(t.localDir).filter((f) => f.endsWith('.meta.json'))).toHaveLength(1);

@@ -329,7 +329,8 @@ describe('backup prune', () => {
       fs.mkdirSync(dir, { recursive: true });
       fs.copyFileSync(path.join(t.localDir, source), path.join(dir, n));
       const iso = `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}+07:00`;
-      fs.writeFileSync(path.join(dir, `${n}.meta.json`), JSON.stringify({ ...sc, name: n, created_at: iso, verifications: [], drills: [] }, null, 2));
+      // A fabricated copy is ordered by its date, like archives made before sequences.
+      fs.writeFileSync(path.join(dir, `${n}.meta.json`), JSON.stringify({ ...sc, sequence: undefined, name: n, created_at: iso, verifications: [], drills: [] }, null, 2));
       return n;
     });
   }

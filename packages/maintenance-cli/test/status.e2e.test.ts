@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FixedClock, loadConfig, writeHeartbeat } from '@botctl/core';
-import { LocalDirStorage, tenantStatus, type StatusLine } from '@botctl/maintenance-cli';
+import { LocalDirStorage, offsiteStorage, tenantStatus, type StatusLine } from '@botctl/maintenance-cli';
 import {
   createTenant,
   type EphemeralCluster,
@@ -55,7 +55,7 @@ async function statusAt(at: Date): Promise<Record<string, string>> {
     await tenantStatus({
       config,
       local: new LocalDirStorage(config.backup.localDir, 'local'),
-      offsite: new LocalDirStorage(config.backup.offsiteDir, 'offsite'),
+      offsite: offsiteStorage(config),
       clock: new FixedClock(at),
     }),
   );

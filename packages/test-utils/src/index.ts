@@ -9,3 +9,4 @@ export * from './fake-bot-api.js';
 export * from './fake-gateway.js';
 export * from './bot-process.js';
 export * from './rclone-server.js';
+export * from './craft-archive.js';

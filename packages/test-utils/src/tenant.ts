@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSql, type EphemeralCluster, FieldCipher, migrate, Secret, seedDemo, type SeedResult } from '@botctl/core';
+import { createSql, deriveStoreId, type EphemeralCluster, FieldCipher, migrate, Secret, seedDemo, type SeedResult } from '@botctl/core';
 import { Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
 
 export interface Tenant {
@@ -14,7 +14,11 @@ export interface Tenant {
   dataKey: string;
   seeded: SeedResult | undefined;
   localDir: string;
+  /** BACKUP_OFFSITE_DIR: the offsite root, shared by tenants that name the same one. */
   offsiteDir: string;
+  /** This tenant's own folder in it, `<offsite root>/<store id>/`, where its archives go. */
+  offsiteStoreDir: string;
+  storeId: string;
   logDir: string;
   /** Rewrites the .env with these settings changed (undefined removes one). */
   setEnv(changes: Record<string, string | undefined>): void;
@@ -88,6 +92,8 @@ export async function createTenant(opts: TenantOptions): Promise<Tenant> {
     seeded,
     localDir: path.join(dir, 'backups', 'local'),
     offsiteDir: path.join(dir, 'backups', 'offsite'),
+    offsiteStoreDir: path.join(dir, 'backups', 'offsite', deriveStoreId(settings.BOT_STORE_NAME!, dbName)),
+    storeId: deriveStoreId(settings.BOT_STORE_NAME!, dbName),
     logDir: path.join(dir, 'logs'),
     setEnv(changes) {
       const next = { ...settings };

@@ -77,6 +77,21 @@ const csvList = () =>
  * takes it (`b2:bucket/shop1`, `nas:/srv/backups`, `:sftp,host=nas:backups`); a connection
  * string must not carry a password or key, since rclone would see it as a command-line argument.
  */
+/** `7d`, `2w`, `6m`, `1y2m3d4h`: restic's `--keep-within` durations (m = months). */
+export function isRetentionDuration(v: string): boolean {
+  return v !== '' && /^(\d+y)?(\d+m)?(\d+w)?(\d+d)?(\d+h)?$/.test(v);
+}
+
+/**
+ * A name for the store made only of safe characters (folder names offsite, database comments):
+ * `Toko Test 1` + database `shop1` gives `toko-test-1-shop1`.
+ */
+export function deriveStoreId(storeName: string, database: string | undefined): string {
+  const slug = (s: string) => s.toLowerCase().normalize('NFKD').replace(/[^a-z0-9_]+/g, '-').replace(/^-+|-+$/g, '');
+  const id = [slug(storeName), database ? slug(database) : ''].filter(Boolean).join('-');
+  return (id || 'store').slice(0, 64).replace(/-+$/g, '');
+}
+
 export function rcloneRemoteProblem(value: string): string | undefined {
   const colon = value.startsWith(':') ? value.indexOf(':', 1) : value.indexOf(':');
   if (value.startsWith('/') || value.startsWith('.') || colon <= 0) {
@@ -205,6 +220,10 @@ export const envSchema = z.object({
     (v) => v === undefined || !/AGE-SECRET-KEY-/i.test(v),
     'holds an age secret key, not a file path: save the key in a file (0600, ideally on another machine) and put that file\'s path here; treat the pasted key as exposed and make a new one with `botctl keygen` if this file was shared',
   ),
+  BACKUP_STORE_ID: optionalString().refine(
+    (v) => v === undefined || /^[a-z0-9][a-z0-9_-]{0,63}$/.test(v),
+    'must be 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit',
+  ),
   BACKUP_LOCAL_DIR: withDefault('backups/local'),
   BACKUP_OFFSITE_DIR: withDefault('backups/offsite'),
   BACKUP_OFFSITE_REMOTE: optionalString().superRefine((v, ctx) => {
@@ -226,6 +245,11 @@ export const envSchema = z.object({
   BACKUP_KEEP_DAILY: integer(7, 0, 100_000),
   BACKUP_KEEP_WEEKLY: integer(4, 0, 100_000),
   BACKUP_KEEP_MONTHLY: integer(6, 0, 100_000),
+  BACKUP_KEEP_YEARLY: integer(0, 0, 100_000),
+  BACKUP_KEEP_WITHIN: optionalString().refine(
+    (v) => v === undefined || isRetentionDuration(v),
+    'must be a duration like 7d, 2w, 6m or 1y2m3d4h (y years, m months, w weeks, d days, h hours)',
+  ),
   BACKUP_PRE_RESTORE_KEEP_DAYS: integer(14, 1, 3650),
   PG_BIN_DIR: optionalString(),
 
@@ -278,6 +302,15 @@ export const envSchema = z.object({
   BOT_HEARTBEAT_SECONDS: integer(30, 1, 3600),
 });
 
+function databaseName(url: Secret | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return decodeURIComponent(new URL(url.reveal()).pathname.replace(/^\//, '')) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function parseQuietHours(v: string): { from: number; to: number } {
   const [a, b] = v.split('-') as [string, string];
   const minutes = (hm: string) => Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3, 5));
@@ -303,6 +336,12 @@ export interface Config {
     readonly apiRoot: string;
   };
   readonly storeName: string;
+  /**
+   * What makes this tenant's archives its own wherever they are stored: BACKUP_STORE_ID, else
+   * derived from BOT_STORE_NAME and the database name. Recorded in every manifest and sidecar;
+   * the tenant's folder under a shared offsite destination.
+   */
+  readonly storeId: string;
   readonly timezone: string;
   readonly logLevel: LogLevel;
   readonly logPath: string;
@@ -341,7 +380,14 @@ export interface Config {
     readonly dumpStallSeconds: number;
     readonly checksumMaxBytes: number;
     /** Retention used by `backup prune` when no flags are given (and by the cron script). */
-    readonly retention: { readonly keep: number; readonly daily: number; readonly weekly: number; readonly monthly: number };
+    readonly retention: {
+      readonly keep: number;
+      readonly daily: number;
+      readonly weekly: number;
+      readonly monthly: number;
+      readonly yearly: number;
+      readonly within: string | undefined;
+    };
     readonly preRestoreKeepDays: number;
   };
   readonly health: {
@@ -433,6 +479,7 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
     },
     storeName: e.BOT_STORE_NAME,
+    storeId: e.BACKUP_STORE_ID ?? deriveStoreId(e.BOT_STORE_NAME, databaseName(e.DATABASE_URL)),
     timezone: e.BOT_TIMEZONE,
     logLevel: e.LOG_LEVEL,
     logPath: resolve(e.BOT_LOG_PATH),
@@ -457,7 +504,14 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       automaticOffsite: e.BACKUP_AUTOMATIC_OFFSITE,
       dumpStallSeconds: e.BACKUP_DUMP_STALL_SECONDS,
       checksumMaxBytes: e.BACKUP_CHECKSUM_MAX_MB * 1024 * 1024,
-      retention: { keep: e.BACKUP_KEEP, daily: e.BACKUP_KEEP_DAILY, weekly: e.BACKUP_KEEP_WEEKLY, monthly: e.BACKUP_KEEP_MONTHLY },
+      retention: {
+        keep: e.BACKUP_KEEP,
+        daily: e.BACKUP_KEEP_DAILY,
+        weekly: e.BACKUP_KEEP_WEEKLY,
+        monthly: e.BACKUP_KEEP_MONTHLY,
+        yearly: e.BACKUP_KEEP_YEARLY,
+        within: e.BACKUP_KEEP_WITHIN,
+      },
       preRestoreKeepDays: e.BACKUP_PRE_RESTORE_KEEP_DAYS,
     },
     health: {

@@ -16,6 +16,7 @@ import type { Reporter } from '../reporter/reporter.js';
 import { StorageError, type Storage } from '../storage/storage.js';
 import { prefetch, withInactivityTimeout } from '../util/async.js';
 import { DumpFormatError, LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarGzWriter } from './archive-writer.js';
+import { catalogScope, listBackups, nextSequence } from './catalog.js';
 import { collectFiles } from './collect-files.js';
 import type { Dumper, DumpSession } from './dumper.js';
 import type { ArchiveEncryption } from './encryption.js';
@@ -89,6 +90,18 @@ async function freeName(deps: BackupDeps, kind: BackupKind): Promise<string> {
   throw new BotctlError('NAME_TAKEN', 1, 'could not find a free backup name', { hint: 'check the clock and BACKUP_LOCAL_DIR' });
 }
 
+/**
+ * The new backup's place in real order (a hybrid logical clock over this store's archives):
+ * local ones always, offsite ones too when the run copies there anyway (a server that lost its
+ * disk then continues the sequence), best effort.
+ */
+async function sequenceFor(deps: BackupDeps, now: Date, withOffsite: boolean): Promise<number> {
+  const scope = catalogScope(deps.config, now);
+  const known = await listBackups([{ location: 'local', storage: deps.local }], scope);
+  if (withOffsite && deps.offsite) known.push(...(await listBackups([{ location: 'offsite', storage: deps.offsite }], scope).catch(() => [])));
+  return nextSequence(known, now);
+}
+
 function displayPath(config: Config, storage: Storage, name: string): string {
   const full = path.join(storage.description, name);
   const rel = path.relative(config.baseDir, full);
@@ -125,6 +138,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
   try {
     if (deps.signal?.aborted) throw deps.signal.reason;
     const name = await freeName(deps, kind);
+    const sequence = await sequenceFor(deps, started, opts.offsite);
     log.info(`Backup dimulai: ${name} (offsite: ${opts.offsite ? 'ya' : 'tidak'})`);
     reporter.step(`Backing up to ${displayPath(config, deps.local, name)}`);
 
@@ -179,6 +193,8 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
           format_version: FORMAT_VERSION,
           tool: { name: 'botctl', version: deps.toolVersion },
           store_name: config.storeName,
+          store: { id: config.storeId, name: config.storeName },
+          sequence,
           created_at: isoWithOffset(started, config.timezone),
           database: {
             name: activeSession.database,
@@ -241,6 +257,8 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
       sha256: put.sha256,
       created_at: m.created_at,
       store_name: config.storeName,
+      store_id: config.storeId,
+      sequence,
       kind,
       tool_version: deps.toolVersion,
       database: { name: m.database.name, server_version: m.database.server_version, pg_dump_version: m.database.pg_dump_version },

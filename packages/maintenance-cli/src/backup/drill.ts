@@ -15,7 +15,7 @@ import {
 } from '@botctl/core';
 import type { Storage } from '../storage/storage.js';
 import { inspectArchive } from './archive-reader.js';
-import type { Location, ResolvedArchive } from './catalog.js';
+import { catalogScope, type Location, type ResolvedArchive } from './catalog.js';
 import { type DrillRecord, MAX_HISTORY, parseSidecar, sidecarName } from './format.js';
 import { startPgRestore } from './pg-restore-sink.js';
 import { latestArchive, readSidecarOf, type RestoreDeps } from './restore-backup.js';
@@ -132,7 +132,7 @@ export async function drillBackup(
   try {
     const stores: { location: Location; storage: Storage }[] = [{ location: 'local', storage: deps.local }];
     if (deps.offsite) stores.push({ location: 'offsite', storage: deps.offsite });
-    archive = opts.archive === 'latest' ? await latestArchive(stores, config.timezone) : opts.archive;
+    archive = opts.archive === 'latest' ? await latestArchive(stores, catalogScope(config, deps.clock.now())) : opts.archive;
     result.archive = archive.name;
     result.location = archive.location;
     const sidecar = await readSidecarOf(archive.storage, archive.name);

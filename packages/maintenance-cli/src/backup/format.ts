@@ -65,11 +65,25 @@ export interface ConfigFileInfo {
   role: 'env' | 'extra';
 }
 
+/** Whose backup it is: recorded in the manifest (authenticated, inside the age stream). */
+export interface StoreRecord {
+  /** Config.storeId: BACKUP_STORE_ID, or derived from the store and database names. */
+  id: string;
+  name: string;
+}
+
 export interface Manifest {
   format: 'botctl-backup';
   format_version: number;
   tool: { name: 'botctl'; version: string };
   store_name: string;
+  /** Absent in archives made before store ids (they are matched by store and database name). */
+  store?: StoreRecord;
+  /**
+   * Real creation order among this store's backups, whatever the clock said: a hybrid logical
+   * clock, max(milliseconds since 1970 now, highest sequence already stored + 1).
+   */
+  sequence?: number;
   created_at: string;
   database: {
     name: string;
@@ -119,6 +133,11 @@ export interface Sidecar {
   sha256: string;
   created_at: string;
   store_name: string;
+  /** Copied from the manifest (absent in sidecars of archives made before store ids). */
+  store_id?: string;
+  sequence?: number;
+  /** SHA-256 of the age header: a damaged header is then told apart from a wrong key. */
+  header_sha256?: string;
   kind: BackupKind;
   tool_version: string;
   database: { name: string; server_version: string; pg_dump_version: string };

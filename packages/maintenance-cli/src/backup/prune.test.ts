@@ -1,5 +1,5 @@
 import { ExitCode, RefusedError } from '@botctl/core';
-import { isoWeek, type PruneCandidate, planPrune, type RetentionPolicy } from './prune.js';
+import { isoWeek, type PruneCandidate, planPrune, type RetentionPolicy, subtractDuration } from './prune.js';
 
 const TZ = 'Asia/Jakarta';
 
@@ -94,5 +94,51 @@ describe('planPrune', () => {
     const input = [b('2026-12-30'), b('2027-01-01'), b('2027-01-02')];
     const p = policy({ keep: 1, daily: 2 });
     expect(planPrune(input, p, now, TZ)).toEqual(planPrune([...input].reverse(), p, now, TZ));
+  });
+});
+
+describe('planPrune with real creation order and a clock that jumped', () => {
+  const now = new Date('2026-12-03T12:00:00+07:00');
+  // Eight archives made while the clock said 2030 (orders 1..8), then three made after it was set
+  // right (orders 9..11): their sequences say they are the newest, whatever their dates.
+  const future = Array.from({ length: 8 }, (_, i) => b(`2030-01-0${i + 1}`, { order: i + 1, future: true }));
+  const real = ['2026-12-01', '2026-12-02', '2026-12-03'].map((d, i) => b(d, { order: 9 + i }));
+
+  it('orders by sequence, not by the dates in the names', () => {
+    const plan = planPrune([...future, ...real], policy({ keep: 2 }), now, TZ);
+    expect(kept(plan)).toEqual(['20261203-020000', '20261202-020000']);
+    expect(plan[0]!.reasons).toEqual(['newest backup', 'last 2 (#1)']);
+  });
+
+  it('gives future-dated archives no calendar rule, and says so when removing them', () => {
+    const plan = planPrune([...future, ...real], policy({ keep: 1, daily: 30, monthly: 12, yearly: 5 }), now, TZ);
+    expect(kept(plan)).toEqual(['20261203-020000', '20261202-020000', '20261201-020000']);
+    const gone = plan.find((d) => d.name.includes('20300101'))!;
+    expect(gone).toMatchObject({ action: 'remove', future: true });
+    expect(gone.reasons[0]).toMatch(/^dated in the future \(2030-01-01 02:00:00, after this clock's 2026-12-03 12:00:00\): no calendar rule applies/);
+  });
+
+  it('keeps a future-dated pre-restore copy (its age cannot be told)', () => {
+    const copy = b('2030-01-05', { order: 5, future: true, kind: 'pre-restore', name: 'backup-20300105-020000-pre-restore.tar.gz.enc' });
+    const plan = planPrune([copy, ...real], policy({ keep: 1 }), now, TZ);
+    expect(plan.find((d) => d.name === copy.name)).toMatchObject({ action: 'keep', reasons: ['pre-restore copy dated in the future (its age cannot be told): kept'] });
+  });
+});
+
+describe('yearly and within rules', () => {
+  const now = new Date('2026-12-01T12:00:00+07:00');
+  it('keeps the newest of each year, and everything within the duration of the newest backup', () => {
+    const backups = ['2024-06-01', '2025-03-01', '2025-09-01', '2026-11-25', '2026-11-28', '2026-11-30'].map((d) => b(d));
+    const plan = planPrune(backups, policy({ keep: 1, yearly: 3, within: '3d' }), now, TZ);
+    expect(kept(plan)).toEqual(['20261130-020000', '20261128-020000', '20250901-020000', '20240601-020000']);
+    expect(plan.find((d) => d.name.includes('20261128'))!.reasons).toEqual(['within 3d of the newest (2026-11-30 02:00:00)']);
+  });
+
+  it('reads restic-style durations with calendar months and years', () => {
+    const from = new Date('2026-03-31T00:00:00Z');
+    expect(subtractDuration(from, '1m').toISOString()).toBe('2026-03-03T00:00:00.000Z');
+    expect(subtractDuration(from, '1y2w').toISOString()).toBe('2025-03-17T00:00:00.000Z');
+    expect(subtractDuration(from, '36h').toISOString()).toBe('2026-03-29T12:00:00.000Z');
+    expect(() => planPrune([b('2026-11-30')], policy({ within: '3 days' }), now, TZ)).toThrow(/is not a duration/);
   });
 });

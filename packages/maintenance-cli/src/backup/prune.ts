@@ -1,8 +1,9 @@
-import { formatBytes, isPartialName, RefusedError, UsageError, zonedDate, zonedParts } from '@botctl/core';
+import { formatBytes, isPartialName, isRetentionDuration, RefusedError, UsageError, zonedDate, zonedDateTime, zonedParts } from '@botctl/core';
 import type { BackupStoreDeps } from './deps.js';
 import type { Storage } from '../storage/storage.js';
-import { type BackupEntry, listBackups, type Location } from './catalog.js';
-import { type BackupKind, isArchiveName, SIDECAR_SUFFIX, sidecarName } from './format.js';
+import { type BackupEntry, catalogScope, listBackups, type Location, placesOf } from './catalog.js';
+import { type BackupKind, isArchiveName, parseSidecar, SIDECAR_SUFFIX, sidecarName } from './format.js';
+import { sidecarIsOurs, type StoreIdentity } from './identity.js';
 
 export interface RetentionPolicy {
   /** The newest N backups. */
@@ -13,6 +14,10 @@ export interface RetentionPolicy {
   weekly: number;
   /** ... of each of the last M months. */
   monthly: number;
+  /** ... of each of the last Y years. */
+  yearly?: number;
+  /** Every backup within this duration (`7d`, `1y2m`) of the newest one (restic's --keep-within). */
+  within?: string | undefined;
   /** Pre-restore safety copies are kept this many days, outside the other rules. */
   preRestoreKeepDays: number;
 }
@@ -20,6 +25,10 @@ export interface RetentionPolicy {
 export interface PruneCandidate {
   name: string;
   time: Date;
+  /** Real creation order, higher is newer (BackupEntry.order); defaults to the time. */
+  order?: number;
+  /** Dated later than now: the clock was wrong when it was made (BackupEntry.future). */
+  future?: boolean;
   kind: BackupKind;
   complete: boolean;
   size: number;
@@ -35,19 +44,30 @@ export interface PruneDecision {
   action: 'keep' | 'remove';
   /** Why: every rule that keeps it, or why none does. */
   reasons: string[];
+  /** Dated in the future: calendar rules ignored it, it is ordered by when it was really made. */
+  future: boolean;
 }
 
 /** Refuses policies that could empty the backup folder. */
 export function validatePolicy(p: RetentionPolicy): void {
   for (const [k, v] of Object.entries(p)) {
+    if (k === 'within') continue;
     if (!Number.isInteger(v) || v < 0) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a whole number ≥ 0`);
+  }
+  if (p.within !== undefined && !isRetentionDuration(p.within)) {
+    throw new UsageError(`--keep-within ${JSON.stringify(p.within)} is not a duration`, { hint: 'e.g. 7d, 2w, 6m, 1y2m3d4h (y years, m months, w weeks, d days, h hours)' });
   }
   if (p.keep === 0) {
     throw new RefusedError('--keep 0 would remove every backup; refused', { hint: 'keep at least the newest: --keep 1 or more' });
   }
-  if (p.keep + p.daily + p.weekly + p.monthly === 0) {
+  if (p.keep + p.daily + p.weekly + p.monthly + (p.yearly ?? 0) === 0 && p.within === undefined) {
     throw new RefusedError('this policy keeps nothing; refused', { hint: 'give --keep N (N ≥ 1)' });
   }
+}
+
+/** `keep 7, daily 7, weekly 4, monthly 6, yearly 0, within 30d` */
+export function describePolicy(p: RetentionPolicy): string {
+  return `keep ${p.keep}, daily ${p.daily}, weekly ${p.weekly}, monthly ${p.monthly}, yearly ${p.yearly ?? 0}${p.within ? `, within ${p.within}` : ''}`;
 }
 
 /** ISO 8601 week (`2026-W48`) of a calendar date. */
@@ -60,23 +80,40 @@ export function isoWeek(year: number, month: number, day: number): string {
   return `${d.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
 }
 
+/** The moment `within` (`1y2m3d4h`, `2w`) before `from`, by the calendar (months and years) in UTC. */
+export function subtractDuration(from: Date, within: string): Date {
+  const m = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$/.exec(within);
+  if (!m) throw new UsageError(`--keep-within ${JSON.stringify(within)} is not a duration`);
+  const [, y = '0', mo = '0', w = '0', d = '0', h = '0'] = m;
+  const t = new Date(from.getTime());
+  t.setUTCFullYear(t.getUTCFullYear() - Number(y), t.getUTCMonth() - Number(mo));
+  return new Date(t.getTime() - (Number(w) * 7 + Number(d)) * 86_400_000 - Number(h) * 3_600_000);
+}
+
 /**
  * Decides, for each backup, keep or remove and why, like `restic forget`. Pure: the same
- * backups, policy, clock and zone give the same plan. Calendar buckets (day, ISO week, month)
- * are taken in `timeZone`.
+ * backups, policy, clock and zone give the same plan. Calendar buckets (day, ISO week, month,
+ * year) are taken in `timeZone`.
  *
- * Never removed: the newest backup, the newest backup whose last verification passed, a
- * pre-restore copy younger than its retention, and archives without a sidecar (they are not
- * ours to judge: a person should look at them).
+ * Backups are taken newest first in real creation order (`order`), not by the dates in their
+ * names: a clock that ran ahead for a while must not make its archives look newer than the ones
+ * made after it was set right. Archives dated in the future get no calendar or `within` rule
+ * (their dates say nothing); they are kept only by "the last N" in real order.
+ *
+ * Never removed: the newest backup (real order), the newest backup whose last verification
+ * passed, a pre-restore copy younger than its retention (or dated in the future), and archives
+ * without a sidecar (they are not ours to judge: a person should look at them).
  */
 export function planPrune(backups: PruneCandidate[], policy: RetentionPolicy, now: Date, timeZone: string): PruneDecision[] {
   validatePolicy(policy);
-  const sorted = [...backups].sort((a, b) => b.time.getTime() - a.time.getTime() || b.name.localeCompare(a.name));
+  const orderOf = (b: PruneCandidate) => b.order ?? b.time.getTime();
+  const sorted = [...backups].sort((a, b) => orderOf(b) - orderOf(a) || b.name.localeCompare(a.name));
   const reasons = new Map<string, string[]>(sorted.map((b) => [b.name, []]));
   const why = (b: PruneCandidate, r: string) => reasons.get(b.name)!.push(r);
 
   const complete = sorted.filter((b) => b.complete);
   const regular = complete.filter((b) => b.kind !== 'pre-restore');
+  const dated = regular.filter((b) => !b.future);
 
   if (complete[0]) why(complete[0], 'newest backup');
   const newestVerified = complete.find((b) => b.verified);
@@ -86,7 +123,7 @@ export function planPrune(backups: PruneCandidate[], policy: RetentionPolicy, no
 
   const bucket = (count: number, label: string, key: (b: PruneCandidate) => string) => {
     const seen = new Set<string>();
-    for (const b of regular) {
+    for (const b of dated) {
       if (seen.size >= count) break;
       const k = key(b);
       if (seen.has(k)) continue;
@@ -100,25 +137,37 @@ export function planPrune(backups: PruneCandidate[], policy: RetentionPolicy, no
     return isoWeek(p.year, p.month, p.day);
   });
   bucket(policy.monthly, 'monthly', (b) => zonedDate(b.time, timeZone).slice(0, 7));
+  bucket(policy.yearly ?? 0, 'yearly', (b) => zonedDate(b.time, timeZone).slice(0, 4));
+
+  if (policy.within !== undefined && dated[0]) {
+    const ref = dated[0].time;
+    const since = subtractDuration(ref, policy.within);
+    for (const b of dated) if (b.time.getTime() >= since.getTime()) why(b, `within ${policy.within} of the newest (${zonedDateTime(ref, timeZone)})`);
+  }
 
   const retentionMs = policy.preRestoreKeepDays * 86_400_000;
   for (const b of complete.filter((x) => x.kind === 'pre-restore')) {
-    if (now.getTime() - b.time.getTime() < retentionMs) why(b, `pre-restore copy younger than ${policy.preRestoreKeepDays} days`);
+    if (b.future) why(b, 'pre-restore copy dated in the future (its age cannot be told): kept');
+    else if (now.getTime() - b.time.getTime() < retentionMs) why(b, `pre-restore copy younger than ${policy.preRestoreKeepDays} days`);
   }
   for (const b of sorted.filter((x) => !x.complete)) why(b, 'incomplete (no sidecar): left for a person to check');
 
   return sorted.map((b) => {
     const r = reasons.get(b.name)!;
     const keep = r.length > 0;
+    const none = b.future
+      ? `dated in the future (${zonedDateTime(b.time, timeZone)}, after this clock's ${zonedDateTime(now, timeZone)}): no calendar rule applies, no other rule keeps it`
+      : b.kind === 'pre-restore'
+        ? `pre-restore copy older than ${policy.preRestoreKeepDays} days`
+        : 'matches no keep rule';
     return {
       name: b.name,
       time: b.time.toISOString(),
       kind: b.kind,
       size: b.size,
       action: keep ? 'keep' : 'remove',
-      reasons: keep
-        ? r
-        : [b.kind === 'pre-restore' ? `pre-restore copy older than ${policy.preRestoreKeepDays} days` : 'matches no keep rule'],
+      reasons: keep ? r : [none],
+      future: Boolean(b.future),
     };
   });
 }
@@ -140,6 +189,8 @@ export function candidatesFrom(entries: BackupEntry[], location: 'local' | 'offs
       return {
         name: e.name,
         time: e.time,
+        order: e.order,
+        future: e.future,
         kind: e.kind,
         complete: Boolean(copy.sidecar),
         size: copy.object.size,
@@ -155,10 +206,11 @@ export interface Leftover {
 }
 
 /**
- * Leftovers of interrupted runs: temporary `*.partial-*` objects older than `olderThanMs` (a
- * younger one may belong to a run in progress), and sidecars whose archive is gone.
+ * Leftovers of interrupted runs in one of the store's own folders: temporary `*.partial-*`
+ * objects older than `olderThanMs` (a younger one may belong to a run in progress), and this
+ * store's sidecars whose archive is gone. Legacy (shared) folders are never cleaned.
  */
-export async function findLeftovers(storage: Storage, now: Date, olderThanMs = 86_400_000): Promise<Leftover[]> {
+export async function findLeftovers(storage: Storage, now: Date, identity: StoreIdentity, olderThanMs = 86_400_000): Promise<Leftover[]> {
   const objects = await storage.list();
   const names = new Set(objects.map((o) => o.name));
   const out: Leftover[] = [];
@@ -167,22 +219,33 @@ export async function findLeftovers(storage: Storage, now: Date, olderThanMs = 8
       if (now.getTime() - o.mtime.getTime() > olderThanMs) out.push({ name: o.name, size: o.size, why: 'temporary file of an interrupted run, older than a day' });
     } else if (o.name.endsWith(SIDECAR_SUFFIX)) {
       const archive = o.name.slice(0, -SIDECAR_SUFFIX.length);
-      if (isArchiveName(archive) && !names.has(archive)) out.push({ name: o.name, size: o.size, why: 'sidecar whose archive is gone' });
+      if (!isArchiveName(archive) || names.has(archive)) continue;
+      const sc = parseSidecar((await storage.readSmall(o.name).catch(() => undefined))?.toString('utf8') ?? '');
+      if (!sc || sidecarIsOurs(sc, identity)) out.push({ name: o.name, size: o.size, why: 'sidecar whose archive is gone' });
     }
   }
   return out;
 }
 
-/** Removes what the plan says (archive first, then its sidecar), and the leftovers. */
-export async function applyPrune(storage: Storage, decisions: PruneDecision[], leftovers: Leftover[]): Promise<number> {
+/** One stored copy the plan removes. */
+export interface PruneTarget {
+  storage: Storage;
+  name: string;
+  size: number;
+}
+
+/**
+ * Removes what the plan says (each archive first, then its sidecar, in every folder of the
+ * location that holds a copy), and the leftovers.
+ */
+export async function applyPrune(targets: PruneTarget[], storage: Storage, leftovers: Leftover[]): Promise<number> {
   let freed = 0;
-  for (const d of decisions) {
-    if (d.action !== 'remove') continue;
-    const sc = await storage.stat(sidecarName(d.name));
+  for (const t of targets) {
+    const sc = await t.storage.stat(sidecarName(t.name));
     // Archive first: if we stop in between, the sidecar left behind is itself a leftover we clean.
-    await storage.remove(d.name);
-    await storage.remove(sidecarName(d.name));
-    freed += d.size + (sc?.size ?? 0);
+    await t.storage.remove(t.name);
+    await t.storage.remove(sidecarName(t.name));
+    freed += t.size + (sc?.size ?? 0);
   }
   for (const l of leftovers) {
     await storage.remove(l.name);
@@ -222,22 +285,24 @@ export async function pruneBackups(deps: PruneDeps, policy: RetentionPolicy, opt
       stores.push({ location: 'offsite', storage: deps.offsite });
     }
     // One listing of both places: verification recorded on either copy counts for the backup.
-    const entries = await listBackups(
-      deps.offsite ? [{ location: 'local', storage: deps.local }, { location: 'offsite', storage: deps.offsite }] : stores,
-      deps.config.timezone,
-    );
+    const scope = catalogScope(deps.config, now);
+    const entries = await listBackups(placesOf(deps), scope);
+    const byName = new Map(entries.map((e) => [e.name, e]));
     const locations: PruneLocationResult[] = [];
     for (const { location, storage } of stores) {
       const decisions = planPrune(candidatesFrom(entries, location), policy, now, deps.config.timezone);
-      const leftovers = await findLeftovers(storage, now);
+      const leftovers = await findLeftovers(storage, now, scope.identity);
       const removed = decisions.filter((d) => d.action === 'remove');
-      let freed = removed.reduce((a, d) => a + d.size, 0) + leftovers.reduce((a, l) => a + l.size, 0);
+      const targets = removed.flatMap((d) =>
+        byName.get(d.name)!.copies.filter((c) => c.location === location).map((c) => ({ storage: c.storage, name: d.name, size: c.object.size })),
+      );
+      let freed = targets.reduce((a, t) => a + t.size, 0) + leftovers.reduce((a, l) => a + l.size, 0);
       if (!opts.dryRun) {
         deps.reporter.step(`Pruning ${location} (${storage.description}): removing ${removed.length}, keeping ${decisions.length - removed.length}`);
-        freed = await applyPrune(storage, decisions, leftovers);
+        freed = await applyPrune(targets, storage, leftovers);
         deps.log.info(
           `Prune ${location}: ${removed.length} backup dihapus, ${decisions.length - removed.length} disimpan, ${leftovers.length} sisa dibersihkan, ${formatBytes(freed)} dibebaskan` +
-            ` (kebijakan: keep ${policy.keep}, daily ${policy.daily}, weekly ${policy.weekly}, monthly ${policy.monthly})`,
+            ` (kebijakan: ${describePolicy(policy)})`,
         );
       }
       locations.push({

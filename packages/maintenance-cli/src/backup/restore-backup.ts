@@ -18,11 +18,12 @@ import {
 } from '@botctl/core';
 import type { Storage } from '../storage/storage.js';
 import { inspectArchive } from './archive-reader.js';
-import { listBackups, type Location, type ResolvedArchive } from './catalog.js';
+import { type CatalogScope, catalogScope, listBackups, type Location, type ResolvedArchive } from './catalog.js';
 import { createBackup, type CreateResult } from './create-backup.js';
 import { PgDumper } from './dumper.js';
 import type { ArchiveEncryption } from './encryption.js';
 import { type Manifest, parseSidecar, type Sidecar, sidecarName, type TableCount } from './format.js';
+import { manifestIsOurs, sidecarIsOurs, storeIdentity } from './identity.js';
 import { startPgRestore } from './pg-restore-sink.js';
 import { destinationsFor, type Placement, placeFiles, stageMember, stagingDir } from './restore-files.js';
 import { adminSql, createDatabase, dbnameConninfo, type ResolvedTarget, resolveTarget, type TargetSpec, targetEnv } from './targets.js';
@@ -70,11 +71,12 @@ export interface RestoreResult {
 }
 
 /** The newest complete backup: local first, else the offsite copy (a server that lost its disk). */
-export async function latestArchive(stores: { location: Location; storage: Storage }[], timeZone: string): Promise<ResolvedArchive> {
+export async function latestArchive(stores: { location: Location; storage: Storage }[], scope: CatalogScope): Promise<ResolvedArchive> {
   for (const store of stores) {
-    const entries = await listBackups([store], timeZone);
+    const entries = await listBackups([store], scope);
     const latest = entries.find((e) => e.complete && e.kind !== 'pre-restore');
-    if (latest) return { storage: store.storage, name: latest.name, location: store.location };
+    const copy = latest?.copies.find((c) => c.sidecar);
+    if (latest && copy) return { storage: copy.storage, name: latest.name, location: store.location };
   }
   throw new NotFoundError('there is no complete backup to use', { hint: 'see `botctl backup list`' });
 }
@@ -120,13 +122,18 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
   try {
     const stores: { location: Location; storage: Storage }[] = [{ location: 'local', storage: deps.local }];
     if (deps.offsite) stores.push({ location: 'offsite', storage: deps.offsite });
-    const archive = opts.archive === 'latest' ? await latestArchive(stores, config.timezone) : opts.archive;
+    const archive = opts.archive === 'latest' ? await latestArchive(stores, catalogScope(config, deps.clock.now())) : opts.archive;
     const sidecar = await readSidecarOf(archive.storage, archive.name);
 
-    if (sidecar.store_name !== config.storeName && !opts.allowOtherStore) {
-      throw new RefusedError(`${archive.name} is a backup of "${sidecar.store_name}", not of this store ("${config.storeName}")`, {
-        hint: 'check --env-file; pass --allow-other-store to restore it anyway',
-      });
+    const identity = storeIdentity(config);
+    const otherStore = (their: { name: string; id: string | undefined; database: string | undefined }) =>
+      new RefusedError(
+        `${archive.name} is a backup of "${their.name}", not of this store ("${identity.name}"): store ${their.id ?? '?'}${their.database ? `, database ${their.database}` : ''}; this is ${identity.id}`,
+        { hint: 'check --env-file; pass --allow-other-store to restore it anyway' },
+      );
+    // A first look at the sidecar (cheap); the manifest inside decides once verified.
+    if (!sidecarIsOurs(sidecar, identity) && !opts.allowOtherStore) {
+      throw otherStore({ name: sidecar.store_name, id: sidecar.store_id, database: sidecar.database?.name });
     }
 
     const target = resolveTarget(config, opts.target, deps.env);
@@ -141,6 +148,9 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
     );
     if (verified.error) throw verified.error;
     const manifest = verified.manifest as Manifest;
+    if (!manifestIsOurs(manifest, identity) && !opts.allowOtherStore) {
+      throw otherStore({ name: manifest.store_name, id: manifest.store?.id, database: manifest.database.name });
+    }
 
     // What is there now.
     const admin = adminSql(target, config);

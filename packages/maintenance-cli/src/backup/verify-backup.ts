@@ -12,9 +12,10 @@ import {
 import type { BackupStoreDeps } from './deps.js';
 import type { Storage } from '../storage/storage.js';
 import { inspectArchive } from './archive-reader.js';
-import { type Location, listBackups, type ResolvedArchive } from './catalog.js';
+import { catalogScope, type Location, listBackups, type ResolvedArchive } from './catalog.js';
 import { AGE_MAGIC, type ArchiveDecryption } from './encryption.js';
 import { type Manifest, MAX_HISTORY, parseSidecar, type Sidecar, sidecarName, type VerificationRecord } from './format.js';
+import { describeStore } from './identity.js';
 import { hashObject } from './offsite.js';
 import { startPgRestore } from './pg-restore-sink.js';
 
@@ -165,6 +166,19 @@ export async function verifyOne(
     if (sideMembers !== JSON.stringify(result.manifest.members)) {
       throw new IntegrityError('the sidecar and the manifest inside the archive list different members');
     }
+    // The sidecar is plain text: whose backup it is comes from the authenticated manifest.
+    const m = result.manifest;
+    if (
+      (sidecar.store_id ?? m.store?.id) !== (m.store?.id ?? sidecar.store_id) ||
+      sidecar.store_name !== m.store_name ||
+      (sidecar.database?.name !== undefined && sidecar.database.name !== m.database.name) ||
+      (sidecar.sequence !== undefined && sidecar.sequence !== m.sequence)
+    ) {
+      throw new IntegrityError(
+        `the sidecar says ${describeStore(sidecar)} but the archive itself is a backup of ${describeStore({ store_id: m.store?.id, store_name: m.store_name })} (database ${m.database.name}): the sidecar was changed`,
+        { hint: 'do not trust this copy; use another one' },
+      );
+    }
     return {
       manifest: result.manifest,
       sidecar,
@@ -227,7 +241,7 @@ export async function verifyBackups(
     let targets: ResolvedArchive[];
     if (target.kind === 'archive') targets = [target.archive];
     else {
-      const entries = await listBackups(target.kind === 'all' ? stores : stores.slice(0, 1), deps.config.timezone);
+      const entries = await listBackups(target.kind === 'all' ? stores : stores.slice(0, 1), catalogScope(deps.config, deps.clock.now()));
       if (target.kind === 'latest') {
         const latest = entries.find((e) => e.complete && e.copies.some((c) => c.location === 'local' && c.sidecar));
         if (!latest) throw new NotFoundError('there is no complete local backup to verify', { hint: 'make one with `botctl backup create`' });

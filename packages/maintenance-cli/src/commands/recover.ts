@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BotctlError, HttpBotApi, loadConfig, RefusedError, UsageError } from '@botctl/core';
 import type { Command } from 'commander';
-import { resolveArchiveArg } from '../backup/catalog.js';
+import { catalogScope, resolveArchiveArg, storesIn } from '../backup/catalog.js';
 import { latestArchive, readSidecarOf } from '../backup/restore-backup.js';
 import { TOOL_VERSION } from '../cli/context.js';
 import { runChecks } from '../health/checks.js';
@@ -43,13 +43,25 @@ export function registerRecover(program: Command, run: Run): void {
         const reload = () => ctx.useConfig(loadConfig({ envFile: envPath, cwd: ctx.io.cwd, env: ctx.io.env }));
         if (configMissing) {
           // Bootstrap from the environment, with the tenant folder as the base of relative paths.
-          ctx.useConfig(loadConfig({ cwd: path.dirname(envPath), env: ctx.io.env }));
-          ctx.warn(`${envPath} is missing: using the environment to find and decrypt the backup; the .env comes back from it first`);
+          const bootstrap = (env: Record<string, string | undefined>) => ctx.useConfig(loadConfig({ cwd: path.dirname(envPath), env }));
+          bootstrap(ctx.io.env);
+          // Whose backups to look for: named in the environment, else the one store whose backups
+          // are in the local folder (never a guess between several).
+          if (!ctx.io.env.BACKUP_STORE_ID && !ctx.io.env.BOT_STORE_NAME) {
+            const found = await storesIn(ctx.local);
+            if (found.length > 1) {
+              throw new RefusedError(`${ctx.displayPath(ctx.config.backup.localDir)} holds backups of ${found.length} stores: ${found.map((f) => `${f.id} ("${f.name}")`).join(', ')}`, {
+                hint: 'say which one: BACKUP_STORE_ID=<id> botctl recover …',
+              });
+            }
+            if (found[0]) bootstrap({ ...ctx.io.env, BACKUP_STORE_ID: found[0].id, BOT_STORE_NAME: found[0].name });
+          }
+          ctx.warn(`${envPath} is missing: using the environment to find and decrypt the backup of ${ctx.config.storeId}; the .env comes back from it first`);
         }
         const local = ctx.local;
         const archive = file
           ? resolveArchiveArg(file, local, ctx.io.cwd)
-          : await latestArchive([{ location: 'local', storage: local }, ...(ctx.offsite ? [{ location: 'offsite' as const, storage: ctx.offsite }] : [])], ctx.config.timezone);
+          : await latestArchive([{ location: 'local', storage: local }, ...(ctx.offsite ? [{ location: 'offsite' as const, storage: ctx.offsite }] : [])], catalogScope(ctx.config, ctx.clock.now()));
 
         if (!opts.yes) {
           const sidecar = await readSidecarOf(archive.storage, archive.name);

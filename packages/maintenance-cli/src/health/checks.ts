@@ -16,7 +16,7 @@ import {
   zonedParts,
   zonedToInstant,
 } from '@botctl/core';
-import { type BackupEntry, listBackups } from '../backup/catalog.js';
+import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
 import { lockHolderAlive, readLock } from '../lock/maintenance-lock.js';
 import { isOffsiteUnusable, type Storage } from '../storage/storage.js';
 import type { SystemProbe } from './system.js';
@@ -121,13 +121,14 @@ export async function runChecks(deps: HealthDeps): Promise<{ checks: CheckResult
 
   // The backup catalog feeds five checks; read it once.
   const catalog = (async () => {
-    const local = await listBackups([{ location: 'local', storage: deps.local }], config.timezone);
+    const scope = catalogScope(config, now);
+    const local = await listBackups([{ location: 'local', storage: deps.local }], scope);
     let offsite: BackupEntry[] | undefined;
     let offsiteError: OffsiteProblem | undefined;
     if (deps.offsite) {
       try {
         await deps.offsite.ready?.();
-        offsite = await listBackups([{ location: 'offsite', storage: deps.offsite }], config.timezone);
+        offsite = await listBackups([{ location: 'offsite', storage: deps.offsite }], scope);
       } catch (error) {
         offsiteError = offsiteProblem(error, scrub);
       }
@@ -304,6 +305,15 @@ function checkBackupAge(deps: HealthDeps, local: BackupEntry[], metrics: HealthM
   if (!newest) return r('backup_age', 'critical', 'no complete backup in BACKUP_LOCAL_DIR', 'belum ada backup yang lengkap');
   const age = now.getTime() - newest.time.getTime();
   const sidecar = newest.copies.find((c) => c.sidecar)?.sidecar;
+  const future = local.filter((e) => e.future).length;
+  if (newest.future) {
+    return r(
+      'backup_age',
+      'warning',
+      `newest backup ${newest.name} is dated ${formatDuration(-age)} in the future of this clock: its age cannot be told (is the clock right? was it when the backup was made?)`,
+      `backup terbaru ${newest.name} bertanggal di masa depan: jam server salah?`,
+    );
+  }
   metrics.newest_backup = {
     name: newest.name,
     age_seconds: Math.round(age / 1000),
@@ -315,7 +325,7 @@ function checkBackupAge(deps: HealthDeps, local: BackupEntry[], metrics: HealthM
   return r(
     'backup_age',
     status,
-    `${newest.name}, ${ago(age)} old (warn after ${h.backupWarnHours} h, critical after ${h.backupCritHours} h)`,
+    `${newest.name}, ${ago(age)} old (warn after ${h.backupWarnHours} h, critical after ${h.backupCritHours} h)${future ? `; ${future} older backup(s) dated in the future (the clock ran ahead once)` : ''}`,
     `backup terakhir ${formatDurasi(age)} lalu (${newest.name})`,
     age / 1000,
   );

@@ -4,7 +4,8 @@ import { IntegrityError, NotFoundError, RefusedError } from '@botctl/core';
 import type { ArchiveDecryption } from '../backup/encryption.js';
 import { safeJoin } from '../backup/restore-files.js';
 import type { Storage } from '../storage/storage.js';
-import { type LogArchiveSidecar, parseLogArchiveName, readLogArchive, readLogSidecar } from './log-archive.js';
+import { type LogArchiveSidecar, logSidecarIsOurs, parseLogArchiveName, readLogArchive, readLogSidecar } from './log-archive.js';
+import type { LogArchiveStores } from './rotate.js';
 
 export interface LogArchiveEntry {
   name: string;
@@ -23,13 +24,32 @@ export interface LogArchiveEntry {
 }
 
 /** Log archives in LOG_ARCHIVE_DIR and offsite, newest month first. */
-export async function listLogArchives(stores: { local: Storage; offsite: Storage | undefined }): Promise<{ archives: LogArchiveEntry[]; offsite_error?: string }> {
+/**
+ * This store's log archives in one storage and, after it, its legacy folder: an archive whose
+ * sidecar names another store is left out; in a legacy (shared) folder, so is one without a sidecar.
+ */
+async function ownLogArchives(
+  storage: Storage,
+  stores: Pick<LogArchiveStores, 'storeId' | 'storeName'>,
+): Promise<{ name: string; size: number; sc: LogArchiveSidecar | undefined; storage: Storage }[]> {
+  const out: { name: string; size: number; sc: LogArchiveSidecar | undefined; storage: Storage }[] = [];
+  for (const [place, legacy] of [[storage, false], ...(storage.legacy ? [[storage.legacy, true] as const] : [])] as const) {
+    for (const o of await place.list()) {
+      if (!parseLogArchiveName(o.name) || out.some((x) => x.name === o.name)) continue;
+      const sc = await readLogSidecar(place, o.name);
+      const ours = sc ? logSidecarIsOurs(sc, stores.storeId, stores.storeName) : !legacy;
+      if (ours) out.push({ name: o.name, size: o.size, sc, storage: place });
+    }
+  }
+  return out;
+}
+
+export async function listLogArchives(stores: LogArchiveStores): Promise<{ archives: LogArchiveEntry[]; offsite_error?: string }> {
   const map = new Map<string, { local?: { size: number; sc?: LogArchiveSidecar }; offsite?: { size: number; sc?: LogArchiveSidecar } }>();
   const collect = async (where: 'local' | 'offsite', storage: Storage) => {
-    for (const o of await storage.list()) {
-      if (!parseLogArchiveName(o.name)) continue;
+    for (const o of await ownLogArchives(storage, stores)) {
       const e = map.get(o.name) ?? {};
-      e[where] = { size: o.size, sc: await readLogSidecar(storage, o.name) };
+      e[where] = { size: o.size, ...(o.sc ? { sc: o.sc } : {}) };
       map.set(o.name, e);
     }
   };
@@ -73,7 +93,7 @@ export interface ExtractResult {
  * the extraction before anything is written.
  */
 export async function extractLogArchive(
-  stores: { local: Storage; offsite: Storage | undefined },
+  stores: LogArchiveStores,
   decryption: ArchiveDecryption,
   which: string,
   outDir: string,
@@ -82,10 +102,10 @@ export async function extractLogArchive(
   const available: { name: string; storage: Storage; from: 'local' | 'offsite' }[] = [];
   for (const [from, storage] of [['local', stores.local], ['offsite', stores.offsite]] as const) {
     if (!storage) continue;
-    for (const o of await storage.list().catch(() => [])) {
-      const p = parseLogArchiveName(o.name);
-      if (!p || available.some((a) => a.name === o.name)) continue;
-      if (o.name === which || p.month === which || o.name === path.basename(which)) available.push({ name: o.name, storage, from });
+    for (const o of await ownLogArchives(storage, stores).catch(() => [])) {
+      const p = parseLogArchiveName(o.name)!;
+      if (available.some((a) => a.name === o.name)) continue;
+      if (o.name === which || p.month === which || o.name === path.basename(which)) available.push({ name: o.name, storage: o.storage, from });
     }
   }
   if (available.length === 0) {

@@ -35,6 +35,8 @@ export interface LogArchiveSidecar {
   part: number;
   created_at: string;
   store_name: string;
+  /** Absent in sidecars written before store ids. */
+  store_id?: string;
   size: number;
   sha256: string;
   encryption: EncryptionInfo;
@@ -64,6 +66,11 @@ export async function readLogSidecar(storage: Storage, archive: string): Promise
   } catch {
     return undefined;
   }
+}
+
+/** The log archive is this store's: its store id, or (older sidecars) its store name. */
+export function logSidecarIsOurs(sc: Pick<LogArchiveSidecar, 'store_id' | 'store_name'>, storeId: string, storeName: string): boolean {
+  return sc.store_id !== undefined ? sc.store_id === storeId : sc.store_name === storeName;
 }
 
 /** SHA-256 of a whole stored object, read as a stream. */

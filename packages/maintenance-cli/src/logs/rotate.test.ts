@@ -113,7 +113,7 @@ describe('logs rotate (fake clock, real age and tar)', () => {
     expect(ageTarList(july, identityFile)).toEqual(
       ['bot-order/2026-07-01.log', 'bot-order/2026-07-02.log', 'maintenance/2026-07-01.log', 'maintenance/2026-07-02.log', 'manifest.json'].sort(),
     );
-    expect(fs.readFileSync(path.join(c.backup.offsiteDir, 'logs', 'logs-2026-07.tar.gz.enc')).equals(fs.readFileSync(july))).toBe(true);
+    expect(fs.readFileSync(path.join(c.backup.offsiteDir, c.storeId, 'logs', 'logs-2026-07.tar.gz.enc')).equals(fs.readFileSync(july))).toBe(true);
     expect(execSync(`age --decrypt -i "${identityFile}" "${july}" | tar -xzO bot-order/2026-07-02.log`, { encoding: 'utf8' })).toBe(
       original.get('bot-order/2026-07-02.log'),
     );

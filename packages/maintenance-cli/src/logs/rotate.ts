@@ -50,12 +50,22 @@ export interface LogRotateDeps extends LogStoreDeps {
 }
 
 /** Where log archives live, next to the backups. */
-export function logArchiveStores(config: Config, redactor?: Redactor): { local: LocalDirStorage; offsite: Storage | undefined } {
+export function logArchiveStores(config: Config, redactor?: Redactor): LogArchiveStores {
   return {
     local: new LocalDirStorage(config.logs.archiveDir, 'local'),
-    // `<offsite>/logs`: the same folder or rclone remote as the backups, one level down.
+    // `<offsite>/<store id>/logs`: the store's offsite folder, one level down (legacy: `<offsite>/logs`).
     offsite: offsiteStorage(config, redactor)?.sub('logs'),
+    storeId: config.storeId,
+    storeName: config.storeName,
   };
+}
+
+/** Where a store's log archives live, and whose they are. */
+export interface LogArchiveStores {
+  local: Storage;
+  offsite: Storage | undefined;
+  storeId: string;
+  storeName: string;
 }
 
 export interface RotatedArchive {
@@ -312,7 +322,7 @@ async function rotateMonth(
     staging,
     encryption,
     sources(),
-    { month, part: parseLogArchiveName(plan.name)?.part ?? 1, store_name: config.storeName, created_at: isoWithOffset(now, config.timezone) },
+    { month, part: parseLogArchiveName(plan.name)?.part ?? 1, store_name: config.storeName, store_id: config.storeId, created_at: isoWithOffset(now, config.timezone) },
     deps.signal,
   ).catch(async (error: unknown) => {
     await deps.local.remove(staging).catch(() => undefined);
@@ -350,6 +360,7 @@ async function rotateMonth(
     part,
     created_at: isoWithOffset(now, config.timezone),
     store_name: config.storeName,
+    store_id: config.storeId,
     size: packed.size,
     sha256: packed.sha256,
     encryption: encryption.info,

@@ -14,7 +14,7 @@ import {
   redactPatterns,
   toolVersion,
 } from '@botctl/core';
-import { listBackups } from '../backup/catalog.js';
+import { catalogScope, listBackups } from '../backup/catalog.js';
 import type { CheckResult } from '../health/checks.js';
 import { offsiteHint } from '../storage/offsite-storage.js';
 import { probeStorage } from '../storage/probe.js';
@@ -140,7 +140,7 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
 
   // 5. A backup, made and fully verified (or drilled) in the last day.
   {
-    const entries = await listBackups([{ location: 'local', storage: deps.local }], c.timezone).catch(() => []);
+    const entries = await listBackups([{ location: 'local', storage: deps.local }], catalogScope(c, deps.now)).catch(() => []);
     const fresh = entries.filter((e) => e.complete && deps.now.getTime() - e.time.getTime() <= DAY);
     const verified = fresh.find((e) =>
       e.copies.some(

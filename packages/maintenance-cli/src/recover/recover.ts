@@ -14,7 +14,7 @@ import {
   zonedStamp,
 } from '@botctl/core';
 import { inspectArchive } from '../backup/archive-reader.js';
-import type { ResolvedArchive } from '../backup/catalog.js';
+import { catalogScope, type ResolvedArchive } from '../backup/catalog.js';
 import type { Manifest } from '../backup/format.js';
 import { latestArchive, readSidecarOf, type RestoreDeps, type RestoreResult, restoreBackup } from '../backup/restore-backup.js';
 import { destinationsFor, placeFiles, stageMember, stagingDir } from '../backup/restore-files.js';
@@ -98,7 +98,7 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
   const d0 = deps.restoreDeps();
   const stores: { location: 'local' | 'offsite'; storage: Storage }[] = [{ location: 'local', storage: d0.local }];
   if (d0.offsite) stores.push({ location: 'offsite', storage: d0.offsite });
-  const archive = opts.archive === 'latest' ? await latestArchive(stores, d0.config.timezone) : opts.archive;
+  const archive = opts.archive === 'latest' ? await latestArchive(stores, catalogScope(d0.config, d0.clock.now())) : opts.archive;
   const sidecar = await readSidecarOf(archive.storage, archive.name);
   const report: RecoveryReport = {
     ok: false,

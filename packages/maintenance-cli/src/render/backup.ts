@@ -30,6 +30,11 @@ export interface ListItem {
   size: number;
   sha256: string | null;
   store_name: string | null;
+  store_id: string | null;
+  /** Real creation order (higher is newer). */
+  sequence: number;
+  /** Dated later than this clock (a clock that ran ahead, or is behind now). */
+  future: boolean;
   complete: boolean;
   where: 'local' | 'offsite' | 'both';
   locations: { location: string; path: string; size: number; complete: boolean }[];
@@ -47,6 +52,9 @@ export function toListItem(e: BackupEntry, timeZone: string): ListItem {
     size: e.size,
     sha256: e.sha256 ?? null,
     store_name: e.store_name ?? null,
+    store_id: e.copies.find((c) => c.sidecar)?.sidecar?.store_id ?? null,
+    sequence: e.order,
+    future: e.future,
     complete: e.complete,
     where: locs.size === 2 ? 'both' : locs.has('offsite') ? 'offsite' : 'local',
     locations: e.copies.map((c) => ({
@@ -79,7 +87,7 @@ export function renderList(items: BackupEntry[], timeZone: string, now: Date, s:
     const drill = e.last_drill ? `${e.last_drill.ok ? s.green('ok') : s.red('FAILED')} ${ago(e.last_drill.at, now)}` : s.dim('—');
     return [
       e.complete ? e.name : `${e.name} ${s.red('(incomplete: no sidecar)')}`,
-      zonedDateTime(e.time, timeZone),
+      `${zonedDateTime(e.time, timeZone)}${e.future ? s.yellow(' (in the future)') : ''}`,
       formatBytes(e.size),
       item.where,
       e.kind === 'manual' ? '' : e.kind,
@@ -87,7 +95,11 @@ export function renderList(items: BackupEntry[], timeZone: string, now: Date, s:
       drill,
     ];
   });
-  return table(['NAME', `TIME (${timeZone})`, 'SIZE', 'WHERE', 'KIND', 'VERIFIED', 'DRILL'], rows);
+  const out = table(['NAME', `TIME (${timeZone})`, 'SIZE', 'WHERE', 'KIND', 'VERIFIED', 'DRILL'], rows);
+  const future = items.filter((e) => e.future).length;
+  return future
+    ? `${out}\n${s.yellow(`${future} backup(s) dated in the future: the clock was ahead when they were made, or is behind now; they are ordered by when they were really made.`)}`
+    : out;
 }
 
 export function renderVerify(report: VerifyReport, s: ChalkInstance): string {

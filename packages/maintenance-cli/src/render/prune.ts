@@ -1,12 +1,12 @@
 import { formatBytes, zonedDateTime } from '@botctl/core';
 import type { ChalkInstance } from 'chalk';
-import type { PruneResult } from '../backup/prune.js';
+import { describePolicy, type PruneResult } from '../backup/prune.js';
 import { table } from './table.js';
 
 export function renderPrune(r: PruneResult, timeZone: string, s: ChalkInstance): string {
   const p = r.policy;
   const out = [
-    `${r.dry_run ? s.bold('Dry run: nothing removed. ') : ''}Policy: keep ${p.keep}, daily ${p.daily}, weekly ${p.weekly}, monthly ${p.monthly}; pre-restore copies ${p.preRestoreKeepDays} days`,
+    `${r.dry_run ? s.bold('Dry run: nothing removed. ') : ''}Policy: ${describePolicy(p)}; pre-restore copies ${p.preRestoreKeepDays} days`,
   ];
   for (const loc of r.locations) {
     out.push('', s.bold(`${loc.location}: ${loc.path}`));
@@ -18,7 +18,7 @@ export function renderPrune(r: PruneResult, timeZone: string, s: ChalkInstance):
           loc.decisions.map((d) => [
             `  ${d.action === 'keep' ? s.green('keep') : s.red('remove')}`,
             d.name,
-            zonedDateTime(new Date(d.time), timeZone),
+            `${zonedDateTime(new Date(d.time), timeZone)}${d.future ? s.yellow(' (in the future)') : ''}`,
             formatBytes(d.size),
             d.reasons.join('; '),
           ]),

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ALERT_STATE_FILE, type AlertStateFile, type Clock, type Config, formatDuration, type Redactor, readHeartbeat, zonedDate } from '@botctl/core';
-import { type BackupEntry, listBackups } from '../backup/catalog.js';
+import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
 import { HEALTH_STATE_FILE } from '../health/run-health.js';
 import { listLogArchives } from '../logs/archives.js';
 import { daysBetween, scanDailyLogs } from '../logs/log-files.js';
@@ -62,12 +62,13 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
   const line = (id: StatusId, mark: Mark, fact: string): StatusLine => ({ id, label: label(id), mark, fact });
   const newestComplete = (xs: BackupEntry[]) => xs.find((e) => e.complete);
 
-  const local = await listBackups([{ location: 'local', storage: deps.local }], c.timezone).catch(() => [] as BackupEntry[]);
+  const scope = catalogScope(c, now);
+  const local = await listBackups([{ location: 'local', storage: deps.local }], scope).catch(() => [] as BackupEntry[]);
   let offsite: BackupEntry[] | undefined;
   let offsiteError: string | undefined;
   if (deps.offsite) {
     try {
-      offsite = await listBackups([{ location: 'offsite', storage: deps.offsite }], c.timezone);
+      offsite = await listBackups([{ location: 'offsite', storage: deps.offsite }], scope);
     } catch (error) {
       offsiteError = (error as Error).message;
     }
@@ -81,8 +82,19 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
     const age = now.getTime() - newest.time.getTime();
     const h = age / 3_600_000;
     const schedule = `daily at ${c.backup.time}${c.backup.enableAuto ? ' (bot)' : ' (cron)'}`;
-    const mark: Mark = h > c.health.backupCritHours ? 'fail' : h > c.health.backupWarnHours ? 'warn' : 'ok';
-    lines.push(line('backups', mark, `newest ${newest.name}, ${ago(age)}; schedule ${schedule}, late after ${c.health.backupWarnHours} h`));
+    const future = local.filter((e) => e.future).length;
+    if (newest.future) {
+      lines.push(line('backups', 'warn', `newest ${newest.name} is dated ${formatDuration(-age)} in the future of this clock: its age cannot be told (is the clock right?)`));
+    } else {
+      const mark: Mark = h > c.health.backupCritHours ? 'fail' : h > c.health.backupWarnHours ? 'warn' : 'ok';
+      lines.push(
+        line(
+          'backups',
+          mark,
+          `newest ${newest.name}, ${ago(age)}; schedule ${schedule}, late after ${c.health.backupWarnHours} h${future ? `; ${future} older backup(s) dated in the future` : ''}`,
+        ),
+      );
+    }
   }
 
   // 2. Offsite: the newest backup is there with the same SHA-256.

@@ -14,6 +14,10 @@ export interface LocalDirOptions {
    * its own (not the root one, not the one holding this local backup folder).
    */
   requireMountApartFrom?: string | undefined;
+  /** The folder the mount requirement is about (BACKUP_OFFSITE_DIR); a sub-folder keeps its parent's. */
+  mountRoot?: string | undefined;
+  /** The earlier layout's folder read alongside this one (see Storage.legacy). */
+  legacy?: LocalDirStorage | undefined;
 }
 
 /** A folder on a mounted filesystem: the local backup folder or an offsite mount. */
@@ -21,22 +25,30 @@ export class LocalDirStorage implements Storage {
   readonly kind: 'local' | 'offsite';
   readonly dir: string;
   readonly #requireMountApartFrom: string | undefined;
+  readonly #mountRoot: string;
+  readonly legacy: LocalDirStorage | undefined;
 
   constructor(dir: string, kind: 'local' | 'offsite' = 'local', options: LocalDirOptions = {}) {
     this.dir = dir;
     this.kind = kind;
     this.#requireMountApartFrom = options.requireMountApartFrom;
+    this.#mountRoot = options.mountRoot ?? dir;
+    this.legacy = options.legacy;
   }
 
-  /** A folder below this one, with the same mount requirement (`logs` for the log archives). */
-  sub(name: string): LocalDirStorage {
-    return new LocalDirStorage(this.#path(name), this.kind, { requireMountApartFrom: this.#requireMountApartFrom });
+  /**
+   * A folder below this one, with the same mount requirement (`logs` for the log archives).
+   * `legacy` is the earlier layout's folder the new one replaces; else the same sub-folder of
+   * this one's legacy folder, if any.
+   */
+  sub(name: string, legacy: LocalDirStorage | undefined = this.legacy?.sub(name)): LocalDirStorage {
+    return new LocalDirStorage(this.#path(name), this.kind, { requireMountApartFrom: this.#requireMountApartFrom, mountRoot: this.#mountRoot, legacy });
   }
 
   /** Throws NOT_MOUNTED when the mount requirement is not met; nothing is read or written then. */
   async ready(): Promise<void> {
     if (this.#requireMountApartFrom === undefined) return;
-    const problem = await mountProblem(this.dir, this.#requireMountApartFrom);
+    const problem = await mountProblem(this.#mountRoot, this.#requireMountApartFrom);
     if (problem) throw new StorageError('NOT_MOUNTED', problem);
   }
 

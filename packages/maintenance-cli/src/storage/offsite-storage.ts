@@ -7,10 +7,20 @@ import type { Storage } from './storage.js';
 export type OffsiteStorage = Storage & { sub(name: string): Storage };
 
 /**
- * The offsite destination the settings name: BACKUP_OFFSITE_REMOTE (an rclone remote) when set,
- * else the BACKUP_OFFSITE_DIR folder, guarded by BACKUP_OFFSITE_REQUIRE_MOUNT.
+ * The offsite destination the settings name (BACKUP_OFFSITE_REMOTE, an rclone remote, when set;
+ * else the BACKUP_OFFSITE_DIR folder, guarded by BACKUP_OFFSITE_REQUIRE_MOUNT), as seen by this
+ * tenant: its own folder `<destination>/<store id>/`, so that several tenants can share one
+ * mount or remote. The destination's root, where earlier versions wrote every tenant's archives
+ * side by side, is its `legacy` folder: read, filtered by store, never written.
  */
 export function offsiteStorage(config: Config, redactor?: Redactor): OffsiteStorage | undefined {
+  const root = offsiteRoot(config, redactor);
+  if (!root) return undefined;
+  return root instanceof RcloneStorage ? root.sub(config.storeId, root) : root.sub(config.storeId, root);
+}
+
+/** The destination itself, shared by every tenant that names it (probes, free space). */
+export function offsiteRoot(config: Config, redactor?: Redactor): (LocalDirStorage | RcloneStorage) | undefined {
   const b = config.backup;
   if (b.offsiteRemote) return new RcloneStorage({ remote: b.offsiteRemote, env: b.rcloneEnv, redactor });
   if (!b.offsiteDir) return undefined;

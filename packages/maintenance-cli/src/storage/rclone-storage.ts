@@ -34,6 +34,10 @@ const RCLONE_DEFAULTS: Record<string, string> = {
 export interface RcloneStorageOptions {
   /** `<remote>:<path>`, e.g. `b2:bucket/shop1`. */
   remote: string;
+  /** The earlier layout's folder read alongside this one (see Storage.legacy). */
+  legacy?: RcloneStorage | undefined;
+  /** BACKUP_OFFSITE_REMOTE as configured, for messages about the setting (a sub-folder keeps its parent's). */
+  setting?: string;
   /** RCLONE_* settings for rclone (its config, remotes defined in the environment, passwords). */
   env?: Readonly<Record<string, string>>;
   /** The rclone executable; `rclone` from PATH by default. */
@@ -85,8 +89,13 @@ export class RcloneStorage implements Storage {
   readonly #bin: string;
   readonly #redactor: Redactor;
 
+  readonly legacy: RcloneStorage | undefined;
+  readonly #setting: string;
+
   constructor(options: RcloneStorageOptions) {
     this.remote = options.remote;
+    this.legacy = options.legacy;
+    this.#setting = options.setting ?? options.remote;
     this.#env = { ...RCLONE_DEFAULTS, ...(options.env ?? {}) };
     this.#bin = options.bin ?? 'rclone';
     this.#redactor = options.redactor ?? new Redactor();
@@ -97,9 +106,10 @@ export class RcloneStorage implements Storage {
   }
 
   /** A folder below this one on the same remote (`logs` for the log archives). */
-  sub(dir: string): RcloneStorage {
+  /** A folder below this one; `legacy` as for LocalDirStorage.sub. */
+  sub(dir: string, legacy: RcloneStorage | undefined = this.legacy?.sub(dir)): RcloneStorage {
     assertObjectName(dir);
-    return new RcloneStorage({ remote: this.#path(dir), env: this.#env, bin: this.#bin, redactor: this.#redactor });
+    return new RcloneStorage({ remote: this.#path(dir), env: this.#env, bin: this.#bin, redactor: this.#redactor, legacy, setting: this.#setting });
   }
 
   #path(name: string): string {
@@ -164,7 +174,7 @@ export class RcloneStorage implements Storage {
 
   #spawnError(error: NodeJS.ErrnoException): Error {
     if (error.code === 'ENOENT') {
-      return rcloneUnusable(`rclone is not installed (or not on PATH), and BACKUP_OFFSITE_REMOTE=${this.remote} needs it`);
+      return rcloneUnusable(`rclone is not installed (or not on PATH), and BACKUP_OFFSITE_REMOTE=${this.#setting} needs it`);
     }
     return error;
   }

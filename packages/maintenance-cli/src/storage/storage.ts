@@ -57,6 +57,12 @@ export interface Storage {
   ready?(): Promise<unknown>;
   /** Free space where the backend tells it. */
   space?(): Promise<SpaceInfo | undefined>;
+  /**
+   * Where an earlier layout kept the same things (the flat offsite root, before each store got
+   * a folder of its own). Read alongside this storage, never written to; only archives whose
+   * sidecar names this store are taken from there.
+   */
+  readonly legacy?: Storage | undefined;
 }
 
 /** `<destination>/<name>` for people: a folder path or an rclone remote path (`b2:bucket/x/<name>`). */

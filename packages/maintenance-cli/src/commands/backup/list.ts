@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listBackups, type Location } from '../../backup/catalog.js';
+import { catalogScope, listBackups, type Location } from '../../backup/catalog.js';
 import { renderList, toListItem } from '../../render/backup.js';
 import type { Storage } from '../../storage/storage.js';
 import type { Run } from '../types.js';
@@ -14,7 +14,7 @@ export function registerBackupList(backup: Command, run: Run): void {
         const stores: { location: Location; storage: Storage }[] = [{ location: 'local', storage: ctx.local }];
         const off = ctx.offsite;
         if (off) stores.push({ location: 'offsite', storage: off });
-        let entries = await listBackups(stores, ctx.config.timezone);
+        let entries = await listBackups(stores, catalogScope(ctx.config, ctx.clock.now()));
         if (opts.offsite) entries = entries.filter((e) => e.copies.some((c) => c.location === 'offsite'));
         const items = entries.map((e) => toListItem(e, ctx.config.timezone));
         ctx.emit({ ok: true, backups: items }, () => renderList(entries, ctx.config.timezone, ctx.clock.now(), ctx.style));

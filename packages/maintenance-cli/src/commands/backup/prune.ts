@@ -1,6 +1,6 @@
-import { formatBytes } from '@botctl/core';
+import { type Config, formatBytes } from '@botctl/core';
 import { InvalidArgumentError, type Command } from 'commander';
-import { pruneBackups } from '../../backup/prune.js';
+import { pruneBackups, type RetentionPolicy } from '../../backup/prune.js';
 import { renderPrune } from '../../render/prune.js';
 import type { Run } from '../types.js';
 
@@ -14,31 +14,60 @@ interface Opts {
   keepDaily?: number;
   keepWeekly?: number;
   keepMonthly?: number;
+  keepYearly?: number;
+  keepWithin?: string;
   offsite?: boolean;
   dryRun?: boolean;
+}
+
+/**
+ * The policy of this run: the flags when any retention flag is given (the rest 0, --keep 1),
+ * else the env file's.
+ */
+export function retentionPolicy(config: Config, opts: Opts): RetentionPolicy {
+  const r = config.backup.retention;
+  const preRestoreKeepDays = config.backup.preRestoreKeepDays;
+  const given = [opts.keep, opts.keepDaily, opts.keepWeekly, opts.keepMonthly, opts.keepYearly, opts.keepWithin].some((v) => v !== undefined);
+  if (!given) return { keep: r.keep, daily: r.daily, weekly: r.weekly, monthly: r.monthly, yearly: r.yearly, within: r.within, preRestoreKeepDays };
+  return {
+    keep: opts.keep ?? 1,
+    daily: opts.keepDaily ?? 0,
+    weekly: opts.keepWeekly ?? 0,
+    monthly: opts.keepMonthly ?? 0,
+    yearly: opts.keepYearly ?? 0,
+    within: opts.keepWithin,
+    preRestoreKeepDays,
+  };
 }
 
 export function registerBackupPrune(backup: Command, run: Run): void {
   backup
     .command('prune')
-    .description('apply the retention policy: keep the newest N and daily/weekly/monthly backups, remove the rest')
-    .option('--keep <n>', 'keep the newest N backups (default BACKUP_KEEP)', count)
-    .option('--keep-daily <d>', 'keep the newest backup of each of the last D days (default BACKUP_KEEP_DAILY)', count)
-    .option('--keep-weekly <w>', 'keep the newest backup of each of the last W weeks (default BACKUP_KEEP_WEEKLY)', count)
-    .option('--keep-monthly <m>', 'keep the newest backup of each of the last M months (default BACKUP_KEEP_MONTHLY)', count)
+    .description('apply the retention policy: keep the newest N and daily/weekly/monthly/yearly backups, remove the rest')
+    .option('--keep <n>', 'keep the newest N backups, in real creation order (BACKUP_KEEP)', count)
+    .option('--keep-daily <d>', 'keep the newest backup of each of the last D days (BACKUP_KEEP_DAILY)', count)
+    .option('--keep-weekly <w>', 'keep the newest backup of each of the last W ISO weeks (BACKUP_KEEP_WEEKLY)', count)
+    .option('--keep-monthly <m>', 'keep the newest backup of each of the last M months (BACKUP_KEEP_MONTHLY)', count)
+    .option('--keep-yearly <y>', 'keep the newest backup of each of the last Y years (BACKUP_KEEP_YEARLY)', count)
+    .option('--keep-within <duration>', 'keep every backup within DURATION of the newest one: 7d, 2w, 6m, 1y2m3d4h (BACKUP_KEEP_WITHIN)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        "Flags given on the command line replace the env file's policy as a whole: `--keep 2` alone keeps",
+        'the newest 2 and nothing else; a tier not given is 0 (and --keep, when not given, is 1: the newest',
+        'backup is always kept). Without any of these flags the env file policy applies (BACKUP_KEEP,',
+        'BACKUP_KEEP_DAILY/WEEKLY/MONTHLY/YEARLY, BACKUP_KEEP_WITHIN). Never removed: the newest backup',
+        'and the newest verified one. Archives dated in the future (a clock that ran ahead) get no',
+        'calendar rule; order is by real creation order, not by the dates in the names.',
+      ].join('\n'),
+    )
     .option('--offsite', 'apply the same policy offsite as well (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR)')
     .option('--dry-run', 'print the plan (keep/remove and why) and change nothing')
     .action(
       run<Opts>(async (ctx, opts) => {
         ctx.alertSubject = 'Prune backup';
-        const r = ctx.config.backup.retention;
-        const policy = {
-          keep: opts.keep ?? r.keep,
-          daily: opts.keepDaily ?? r.daily,
-          weekly: opts.keepWeekly ?? r.weekly,
-          monthly: opts.keepMonthly ?? r.monthly,
-          preRestoreKeepDays: ctx.config.backup.preRestoreKeepDays,
-        };
+        const policy = retentionPolicy(ctx.config, opts);
         const result = await pruneBackups(
           ctx.backupDeps(),
           policy,
