@@ -251,6 +251,7 @@ export const envSchema = z.object({
     'must be a duration like 7d, 2w, 6m or 1y2m3d4h (y years, m months, w weeks, d days, h hours)',
   ),
   BACKUP_PRE_RESTORE_KEEP_DAYS: integer(14, 1, 3650),
+  BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS: integer(60, 1, 86_400),
   PG_BIN_DIR: optionalString(),
 
   ENABLE_AUTO_HEALTHCHECK: bool(true),
@@ -389,6 +390,8 @@ export interface Config {
       readonly within: string | undefined;
     };
     readonly preRestoreKeepDays: number;
+    /** How long a restore waits for one lock another session (the bot) holds on the target. */
+    readonly restoreLockTimeoutSeconds: number;
   };
   readonly health: {
     readonly enableAuto: boolean;
@@ -513,6 +516,7 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
         within: e.BACKUP_KEEP_WITHIN,
       },
       preRestoreKeepDays: e.BACKUP_PRE_RESTORE_KEEP_DAYS,
+      restoreLockTimeoutSeconds: e.BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS,
     },
     health: {
       enableAuto: e.ENABLE_AUTO_HEALTHCHECK,

@@ -93,6 +93,8 @@ export interface SqlOptions {
   connectTimeoutSeconds?: number;
   idleTimeoutSeconds?: number;
   applicationName?: string;
+  /** Called when a connection of the pool closes (the server went away, the session was terminated). */
+  onClose?: () => void;
 }
 
 /** A postgres.js pool that is quiet (no NOTICE on the console) and fails fast. */
@@ -111,6 +113,7 @@ export function createSql(url: Secret, options: SqlOptions = {}): Sql {
     onnotice: () => {},
     ssl: ssl === undefined || ssl === 'disable' ? false : ssl === 'require' || ssl === 'prefer' ? 'prefer' : (ssl as 'verify-full'),
     connection: { application_name: options.applicationName ?? 'botctl' },
+    ...(options.onClose ? { onclose: options.onClose } : {}),
     debug: false,
   });
 }

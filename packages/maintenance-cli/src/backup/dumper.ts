@@ -84,12 +84,30 @@ export class PgDumper implements Dumper {
     const pgDumpVersionP = toolVersion(pgDump);
     pgDumpVersionP.catch(() => undefined);
 
-    const sql = createSql(this.#opts.databaseUrl, { max: 1, applicationName: 'botctl backup' });
+    // The snapshot session can be lost while pg_dump runs (PostgreSQL restarted, the session
+    // terminated): a query sent on it afterwards would wait for ever, so every wait on it races
+    // against its loss. pg_dump has imported the snapshot by then and goes on by itself.
+    let lostReject: (e: Error) => void = () => undefined;
+    let lost = false;
+    const lostSession = new Promise<never>((_, reject) => (lostReject = reject));
+    lostSession.catch(() => undefined);
+    const sql = createSql(this.#opts.databaseUrl, {
+      max: 1,
+      applicationName: 'botctl backup',
+      onClose: () => {
+        lost = true;
+        lostReject(new DatabaseError(`the database session of the backup of "${info.database}" was lost (PostgreSQL restarted, or the session was ended)`, {
+          hint: 'check the server log; nothing was kept from this run',
+        }));
+      },
+    });
     let reserved: Awaited<ReturnType<Sql['reserve']>> | undefined;
     const closeAll = async () => {
       try {
-        if (reserved) {
-          await reserved.unsafe('ROLLBACK').catch(() => undefined);
+        if (reserved && !lost) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([reserved.unsafe('ROLLBACK'), lostSession, new Promise((r) => (timer = setTimeout(r, 5000)))]).catch(() => undefined);
+          clearTimeout(timer);
           reserved.release();
         }
       } finally {
@@ -111,6 +129,10 @@ export class PgDumper implements Dumper {
           { hint: `install the PostgreSQL ${serverVersion.major} client tools (apt-get install postgresql-client-${serverVersion.major}) or set PG_BIN_DIR` },
         );
       }
+      // A short idle_in_transaction_session_timeout (a common production setting) would end the
+      // snapshot's transaction while pg_dump still starts; the snapshot session needs neither it
+      // nor a statement timeout.
+      await reserved.unsafe('SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0');
       await reserved.unsafe('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const [s] = await reserved.unsafe<{ id: string }[]>('SELECT pg_export_snapshot() AS id');
       snapshot = s!.id;
@@ -121,7 +143,8 @@ export class PgDumper implements Dumper {
     }
 
     // Started before pg_dump; runs alongside it in the same snapshot.
-    const tableCounts = snapshotTables(reserved, this.#opts.checksumMaxBytes ?? 16 * 1024 * 1024).catch((error: unknown) => {
+    const tableCounts = Promise.race([snapshotTables(reserved, this.#opts.checksumMaxBytes ?? 16 * 1024 * 1024), lostSession]).catch((error: unknown) => {
+      if (error instanceof BotctlError) throw error;
       throw describeDbError(error, 'counting table rows failed');
     });
     tableCounts.catch(() => undefined);

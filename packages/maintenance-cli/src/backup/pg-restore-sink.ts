@@ -1,4 +1,5 @@
 import { BotctlError, ExitCode, findPgTool, IntegrityError, type Redactor } from '@botctl/core';
+import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { onceDrained } from '../util/async.js';
 
@@ -7,6 +8,12 @@ export interface DumpSink {
   /** Closes pg_restore's input and waits for it; throws with its stderr when it failed. */
   end(): Promise<void>;
   abort(): void;
+}
+
+/** pg_restore turning the dump into SQL (`-f -`), to be run by psql in botctl's transaction. */
+export interface DumpToSql extends DumpSink {
+  /** The SQL script, as pg_restore writes it. */
+  readonly sql: Readable;
 }
 
 export interface PgRestoreSinkOptions {
@@ -23,14 +30,14 @@ export interface PgRestoreSinkOptions {
  * pg_restore reading a custom-format dump from its standard input, fed chunk by chunk with
  * backpressure: the dump never exists as a file.
  */
-export function startPgRestore(options: PgRestoreSinkOptions): DumpSink {
+export function startPgRestore(options: PgRestoreSinkOptions & { stdout?: 'ignore' | 'pipe' }): DumpToSql {
   const bin = findPgTool('pg_restore', { binDir: options.binDir });
   const sub = execa(bin, options.args, {
     env: options.env ?? {},
     extendEnv: true,
     stdin: 'pipe',
-    stdout: 'ignore',
-    buffer: { stderr: true },
+    stdout: options.stdout ?? 'ignore',
+    buffer: { stdout: false, stderr: true },
     maxBuffer: { stderr: 1024 * 1024 },
     reject: false,
     ...(options.signal ? { cancelSignal: options.signal } : {}),
@@ -52,6 +59,10 @@ export function startPgRestore(options: PgRestoreSinkOptions): DumpSink {
   };
 
   return {
+    get sql(): Readable {
+      if (!sub.stdout) throw new Error('pg_restore was started without stdout');
+      return sub.stdout;
+    },
     async write(chunk) {
       if (broken || stdin.destroyed) throw await failure();
       try {

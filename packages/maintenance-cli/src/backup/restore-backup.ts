@@ -1,4 +1,4 @@
-import fsp from 'node:fs/promises';
+import path from 'node:path';
 import {
   BotctlError,
   countRows,
@@ -12,8 +12,10 @@ import {
   listUserTables,
   NotFoundError,
   otherSessions,
+  PartialError,
   RefusedError,
   type Sql,
+  type TableRef,
   zonedStamp,
 } from '@botctl/core';
 import type { Storage } from '../storage/storage.js';
@@ -25,8 +27,9 @@ import type { ArchiveEncryption } from './encryption.js';
 import { type Manifest, parseSidecar, type Sidecar, sidecarName, type TableCount } from './format.js';
 import { manifestIsOurs, sidecarIsOurs, storeIdentity } from './identity.js';
 import { startPgRestore } from './pg-restore-sink.js';
-import { destinationsFor, type Placement, placeFiles, stageMember, stagingDir } from './restore-files.js';
-import { adminSql, createDatabase, dbnameConninfo, type ResolvedTarget, resolveTarget, type TargetSpec, targetEnv } from './targets.js';
+import { checkFileSpace, type FilePlan, FileStager, type NotPlaced, type Placement, planFiles, stagingDir } from './restore-files.js';
+import { RestoreSession } from './restore-session.js';
+import { adminSql, createDatabase, dropDatabase, type ResolvedTarget, resolveTarget, type TargetSpec } from './targets.js';
 import { type VerifyDeps, verifyOne } from './verify-backup.js';
 
 export interface RestoreDeps extends VerifyDeps {
@@ -44,17 +47,23 @@ export interface RestoreOptions {
   yes: boolean;
   dryRun: boolean;
   allowOtherStore: boolean;
+  /** Longest wait for one lock held by another session (default BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS). */
+  lockTimeoutSeconds?: number;
+  /** Where the env file goes back to with withConfig (recover, when the .env is gone). */
+  envFileDestination?: string;
+  /** Only config files, no database (recover, when the .env is gone: it holds DATABASE_URL). */
+  configOnly?: boolean;
 }
 
 export interface RestorePlan {
-  archive: { name: string; location: Location; created_at: string; store_name: string };
+  archive: { name: string; location: Location; created_at: string; store_name: string; store_id: string | null };
   target: { database: string; url: string; exists: boolean; user_tables: number; other_sessions: number };
   action: 'create-database' | 'restore-into-empty' | 'overwrite';
   safety_backup: boolean;
   tables: TableCount[];
   rows: number;
-  files: { member: string; staged_to: string; placed_at: string | null }[];
-  /** Tables in the target that the backup does not have: left as they are. */
+  files: { member: string; staged_to: string; placed_at: string | null; not_placed?: string }[];
+  /** Tables in the target that the backup does not have: dropped, so the database ends equal to the backup. */
   extra_tables: string[];
 }
 
@@ -65,8 +74,11 @@ export interface RestoreResult {
   tables: { schema: string; table: string; expected: number; restored: number }[];
   restore_ms: number;
   duration_ms: number;
+  /** Files from the backup that were not put back (kept for a person to look at), when there are any. */
   staged_dir: string | null;
   placed: Placement[];
+  /** Files that could not be put back after the database was restored, and where they are. */
+  not_placed: NotPlaced[];
   warnings: string[];
 }
 
@@ -108,11 +120,14 @@ export async function compareCounts(url: ResolvedTarget['url'], tables: TableCou
 }
 
 /**
- * `backup restore`: verify the archive fully, check it belongs to this store, look at the target,
- * take a safety backup before overwriting anything, then stream the dump from the decrypted
- * archive into `pg_restore --single-transaction --exit-on-error` (a failure leaves the database as
- * it was), compare every table's row count with the manifest, and stage (or put back) config and
- * logs.
+ * `backup restore`: verify the archive fully, check it belongs to this store (its manifest),
+ * look at the target, plan where config and logs go (checked for links and space before
+ * anything is written), then restore in ONE transaction of a psql session botctl drives
+ * (RestoreSession): lock the target's tables (writes wait from here), take the safety copy,
+ * drop everything of the database's own, run pg_restore's SQL while config and logs are staged,
+ * check every table's rows and content against the manifest, and only then COMMIT. Every
+ * failure or interruption before the COMMIT leaves the database as it was; after it, only
+ * renames put files in place. The database ends equal to the backup, or unchanged.
  */
 export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Promise<RestoreResult> {
   const { config, reporter, log } = deps;
@@ -136,26 +151,45 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
       throw otherStore({ name: sidecar.store_name, id: sidecar.store_id, database: sidecar.database?.name });
     }
 
-    const target = resolveTarget(config, opts.target, deps.env);
+    // Sizes as the sidecar declares them: a first, cheap refusal of an archive whose files cannot
+    // fit (a decompression bomb) before reading it; the manifest's are checked again below.
+    const staging = stagingDir(config, archive.name);
+    const wish = { config: opts.withConfig || Boolean(opts.configOnly), logs: opts.withLogs, envFile: opts.envFileDestination };
+    await checkFileSpace(planFiles(config, { members: sidecar.members, config_files: [] } as unknown as Manifest, wish), staging);
 
     reporter.step(`Verifying ${archive.name} (${archive.location}) before restoring`);
-    const verified = await verifyOne(
-      { ...deps, lock: deps.lock },
-      archive.storage,
-      archive.name,
-      archive.location,
-      { quick: false, readDump: false },
-    );
+    const verified = await verifyOne({ ...deps, lock: deps.lock }, archive.storage, archive.name, archive.location, { quick: false, readDump: false });
     if (verified.error) throw verified.error;
     const manifest = verified.manifest as Manifest;
     if (!manifestIsOurs(manifest, identity) && !opts.allowOtherStore) {
       throw otherStore({ name: manifest.store_name, id: manifest.store?.id, database: manifest.database.name });
     }
 
+    const filePlans = planFiles(config, manifest, wish);
+    const planOf = (target: RestorePlan['target'], action: RestorePlan['action'], extra: string[]): RestorePlan => ({
+      archive: { name: archive.name, location: archive.location, created_at: sidecar.created_at, store_name: manifest.store_name, store_id: manifest.store?.id ?? null },
+      target,
+      action,
+      safety_backup: action === 'overwrite',
+      tables: manifest.tables,
+      rows: manifest.row_total,
+      files: filePlans.map((f) => ({
+        member: f.member,
+        staged_to: f.destination ? `${f.destination}.partial-*` : path.join(staging, f.member),
+        placed_at: f.destination,
+        ...(f.not_placed ? { not_placed: f.not_placed } : {}),
+      })),
+      extra_tables: extra,
+    });
+    for (const f of filePlans) if (f.not_placed) warnings.push(f.not_placed);
+
+    if (opts.configOnly) return await restoreFilesOnly(deps, archive, sidecar, filePlans, staging, planOf, warnings, t0);
+
+    const target = resolveTarget(config, opts.target, deps.env);
     // What is there now.
     const admin = adminSql(target, config);
     let exists: boolean;
-    let userTables: string[] = [];
+    let userTables: TableRef[] = [];
     let sessions = 0;
     try {
       exists = await databaseExists(admin, target.database);
@@ -169,7 +203,7 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
       }
       if (exists) {
         await withSql(createSql(target.url, { max: 1 }), async (sql) => {
-          userTables = (await listUserTables(sql)).map((t) => `${t.schema}.${t.table}`);
+          userTables = await listUserTables(sql);
         });
         sessions = (await otherSessions(admin, target.database)).length;
       }
@@ -181,38 +215,63 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
 
     const overwrite = userTables.length > 0;
     const backupTables = new Set(manifest.tables.map((t) => `${t.schema}.${t.table}`));
-    const staging = stagingDir(config, archive.name);
-    const nonDump = manifest.members.map((m) => m.name).filter((n) => !n.startsWith('database.dump.'));
-    const destinations = destinationsFor(config, manifest, nonDump, { config: opts.withConfig, logs: opts.withLogs });
-    const destOf = new Map(destinations.map((d) => [d.member, d.destination]));
-    const plan: RestorePlan = {
-      archive: { name: archive.name, location: archive.location, created_at: sidecar.created_at, store_name: sidecar.store_name },
-      target: { database: target.database, url: target.display, exists, user_tables: userTables.length, other_sessions: sessions },
-      action: target.create ? 'create-database' : overwrite ? 'overwrite' : 'restore-into-empty',
-      safety_backup: overwrite,
-      tables: manifest.tables,
-      rows: manifest.row_total,
-      files: nonDump.map((m) => ({ member: m, staged_to: `${staging}/${m}`, placed_at: destOf.get(m) ?? null })),
-      extra_tables: userTables.filter((t) => !backupTables.has(t)),
-    };
-    if (plan.extra_tables.length) warnings.push(`the target has tables the backup does not (left as they are): ${plan.extra_tables.join(', ')}`);
-    if (sessions > 0) warnings.push(`${sessions} other session(s) are connected to "${target.database}" (the bot?); stop the bot before restoring`);
+    const extra = userTables.map((t) => `${t.schema}.${t.table}`).filter((t) => !backupTables.has(t));
+    const plan = planOf(
+      { database: target.database, url: target.display, exists, user_tables: userTables.length, other_sessions: sessions },
+      target.create ? 'create-database' : overwrite ? 'overwrite' : 'restore-into-empty',
+      extra,
+    );
+    if (extra.length) warnings.push(`the target has tables the backup does not; they are dropped, so it ends equal to the backup: ${extra.join(', ')}`);
+    if (sessions > 0) {
+      warnings.push(`${sessions} other session(s) are connected to "${target.database}" (the bot?): their writes wait until the restore is committed`);
+    }
 
     if (opts.dryRun) {
       await admin.end({ timeout: 5 }).catch(() => undefined);
-      return { status: 'dry-run', plan, safety_backup: null, tables: [], restore_ms: 0, duration_ms: Math.round(performance.now() - t0), staged_dir: null, placed: [], warnings };
+      return { status: 'dry-run', plan, safety_backup: null, tables: [], restore_ms: 0, duration_ms: Math.round(performance.now() - t0), staged_dir: null, placed: [], not_placed: [], warnings };
     }
     if (overwrite && !opts.yes) {
       await admin.end({ timeout: 5 }).catch(() => undefined);
-      throw new RefusedError(
-        `database "${target.database}" holds ${userTables.length} tables; restoring ${archive.name} would replace them`,
-        { hint: 'add --yes to overwrite (a safety backup is taken first), or restore into a new database with --new-db NAME', details: { plan } },
-      );
+      throw new RefusedError(`database "${target.database}" holds ${userTables.length} tables; restoring ${archive.name} would replace them`, {
+        hint: 'add --yes to overwrite (a safety backup is taken first), or restore into a new database with --new-db NAME',
+        details: { plan },
+      });
+    }
+    // Everything that can be refused is refused now, before anything is written.
+    const stager = new FileStager(staging, filePlans);
+    try {
+      await stager.prepare(config.baseDir);
+      await checkFileSpace(filePlans, staging);
+    } catch (error) {
+      await admin.end({ timeout: 5 }).catch(() => undefined);
+      throw error;
     }
 
     log.info(`Restore dimulai: ${archive.name} → database ${target.database} (${plan.action})`);
     let safety: RestoreResult['safety_backup'] = null;
+    let created = false;
+    let session: RestoreSession | undefined;
+    let restoreMs = 0;
+    const lockTimeoutSeconds = opts.lockTimeoutSeconds ?? config.backup.restoreLockTimeoutSeconds;
     try {
+      if (target.create) {
+        await createDatabase(admin, target.database);
+        created = true;
+        reporter.step(`Created database "${target.database}"`);
+      }
+      session = await RestoreSession.begin({
+        target,
+        binDir: deps.pgBinDir,
+        redactor: deps.redactor,
+        signal: deps.signal,
+        lockTimeoutSeconds,
+        onWait: (w) => {
+          const who = w.holders.map((h) => `pid ${h.pid} (${h.application || h.user}, ${h.state})`).join(', ') || 'another session';
+          reporter.warn(`waiting for a lock${w.relation ? ` on ${w.relation}` : ''} held by ${who}; giving up after ${lockTimeoutSeconds} s`);
+        },
+      });
+      // From here writes to the target wait: the safety copy holds everything committed before.
+      await session.lock(userTables, 'EXCLUSIVE');
       if (overwrite) {
         reporter.step(`Taking a safety backup of "${target.database}" first`);
         const made = await createBackup(
@@ -220,7 +279,13 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
             config,
             local: deps.local,
             offsite: undefined,
-            dumper: new PgDumper({ databaseUrl: target.url, redactor: deps.redactor, binDir: deps.pgBinDir, checksumMaxBytes: config.backup.checksumMaxBytes }),
+            dumper: new PgDumper({
+              databaseUrl: target.url,
+              redactor: deps.redactor,
+              binDir: deps.pgBinDir,
+              lockWaitTimeoutSeconds: 300,
+              checksumMaxBytes: config.backup.checksumMaxBytes,
+            }),
             encryption: deps.encryption(),
             reporter,
             log,
@@ -234,76 +299,90 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
         safety = { name: made.name, path: made.path, size: made.size };
         log.info(`Safety backup sebelum restore: ${made.name}`);
       }
-      if (target.create) {
-        await createDatabase(admin, target.database);
-        reporter.step(`Created database "${target.database}"`);
-      }
-    } finally {
-      await admin.end({ timeout: 5 }).catch(() => undefined);
-    }
+      await session.lock(userTables, 'ACCESS EXCLUSIVE');
+      await session.dropEverything();
 
-    // The restore pass: the dump streams into pg_restore; config and logs go to staging.
-    await fsp.rm(staging, { recursive: true, force: true });
-    await fsp.mkdir(staging, { recursive: true, mode: 0o700 });
-    const staged = new Map<string, string>();
-    const decryption = await deps.decryption();
-    const args = ['--no-owner', '--no-acl', '--single-transaction', '--exit-on-error'];
-    if (overwrite) args.push('--clean', '--if-exists');
-    args.push(`--dbname=${dbnameConninfo(target.database)}`);
-    const sink = startPgRestore({
-      args,
-      env: targetEnv(target),
-      binDir: deps.pgBinDir,
-      redactor: deps.redactor,
-      signal: deps.signal,
-      onFailure: (stderr) =>
-        new DatabaseError(`pg_restore failed; the database was left as it was${stderr ? `: ${stderr}` : ''}`, {
-          hint: safety ? `nothing changed; the safety backup ${safety.name} is there anyway` : 'nothing was committed',
-        }),
-    });
-    reporter.step(`Restoring into "${target.database}"`);
-    const progress = reporter.progress('restore');
-    const r0 = performance.now();
-    let restoreMs = 0;
-    try {
-      await inspectArchive(
-        await archive.storage.read(archive.name),
-        decryption,
-        {
-          onDump: (chunk) => sink.write(chunk),
-          onDumpEnd: async () => {
-            await sink.end();
-            restoreMs = Math.round(performance.now() - r0);
-          },
-          onMember: async (entry, consume) => {
-            // consume() hashes each chunk for the manifest check and hands it to the file.
-            const dest = await stageMember(staging, entry.name, (sink) => consume(sink));
-            staged.set(entry.name, dest);
-          },
-          onCiphertextBytes: (n) => progress.update(n),
-        },
-        sidecar,
-      );
-    } catch (error) {
-      sink.abort();
-      log.error(`Restore gagal: ${archive.name} → ${target.database}: ${(error as Error).message}`);
-      throw error;
-    } finally {
-      progress.done();
-    }
-
-    const tables = await compareCounts(target.url, manifest.tables);
-    const wrong = tables.filter((t) => t.expected !== t.restored);
-    if (wrong.length) {
-      const first = wrong[0]!;
-      const msg = `restored table ${first.schema}.${first.table} has ${first.restored} rows, the backup recorded ${first.expected}${wrong.length > 1 ? ` (and ${wrong.length - 1} more tables differ)` : ''}`;
-      log.error(`Restore tidak cocok dengan manifest: ${msg}`);
-      throw new IntegrityError(msg, {
-        hint: safety ? `restore the previous state with: botctl backup restore ${safety.name} --yes` : 'inspect the restored database',
+      // The restore pass: the dump streams through pg_restore (to SQL) into the transaction;
+      // config and logs are staged as they come.
+      const sink = startPgRestore({
+        args: ['--no-owner', '--no-acl', '--file=-'],
+        stdout: 'pipe',
+        binDir: deps.pgBinDir,
+        redactor: deps.redactor,
+        signal: deps.signal,
+        onFailure: (stderr) =>
+          new DatabaseError(`pg_restore failed; the database was left as it was${stderr ? `: ${stderr}` : ''}`, {
+            hint: safety ? `nothing changed; the safety backup ${safety.name} is there anyway` : 'nothing was committed',
+          }),
       });
+      const feeding = session.feed(sink.sql);
+      // psql gone (an error, PostgreSQL restarting): stop pg_restore too, or it would wait forever
+      // to hand over its output while the archive waits for it to take more input.
+      feeding.catch(() => sink.abort());
+      reporter.step(`Restoring into "${target.database}"`);
+      const progress = reporter.progress('restore');
+      const r0 = performance.now();
+      const decryption = await deps.decryption();
+      try {
+        await inspectArchive(
+          await archive.storage.read(archive.name),
+          decryption,
+          {
+            onDump: (chunk) => sink.write(chunk),
+            onDumpEnd: async () => {
+              await sink.end();
+              await feeding;
+            },
+            onMember: async (entry, consume) => {
+              // consume() hashes each chunk for the manifest check and hands it to the file.
+              await stager.stage(entry.name, entry.size, (write) => consume(write));
+            },
+            onCiphertextBytes: (n) => progress.update(n),
+          },
+          sidecar,
+        ).then((r) => {
+          if (r.sha256 !== sidecar.sha256) throw new IntegrityError(`${archive.name} changed since it was verified (SHA-256); nothing was restored`);
+        });
+      } catch (error) {
+        sink.abort();
+        throw error;
+      } finally {
+        progress.done();
+      }
+      reporter.step(`Checking every table against the manifest before committing`);
+      await session.checkAndCommit(manifest.tables);
+      restoreMs = Math.round(performance.now() - r0);
+    } catch (error) {
+      await session?.abort();
+      const outcome = (await session?.outcome()) ?? 'rolled-back';
+      await stager.discard();
+      if (created && outcome === 'rolled-back') await dropDatabase(admin, target.database).catch(() => undefined);
+      await admin.end({ timeout: 5 }).catch(() => undefined);
+      const interrupted = deps.signal?.aborted;
+      const message = (error as Error).message;
+      if (outcome !== 'rolled-back') {
+        log.error(`Restore gagal: ${archive.name} → ${target.database}: ${message}`);
+        throw error;
+      }
+      if (interrupted) reporter.warn(`interrupted: "${target.database}" was left as it was (the restore was rolled back)`);
+      log.error(`Restore gagal: ${archive.name} → ${target.database}: ${message} (database tidak berubah)`);
+      // Every failure before the COMMIT says so: the database is as it was.
+      if (error instanceof BotctlError && !/left as it was|nothing was committed/.test(message)) {
+        const said = target.create ? `"${target.database}" was not created` : `"${target.database}" was left as it was`;
+        throw new BotctlError(error.code, error.exitCode, `${message}; ${said}`, { hint: error.hint, cause: error, details: error.details });
+      }
+      throw error;
     }
+    await admin.end({ timeout: 5 }).catch(() => undefined);
 
-    const placed = await placeFiles(staged, destinations, zonedStamp(deps.clock.now(), config.timezone));
+    // Committed: only renames (and merging a log that exists) are left.
+    const { placed, failed } = await stager.place(zonedStamp(deps.clock.now(), config.timezone));
+    for (const f of failed) {
+      const w = `${f.member} was not put back at ${f.destination} (${f.error}); the backup's copy is at ${f.staged}`;
+      warnings.push(w);
+      log.warn(`Restore: ${w}`);
+    }
+    const tables = manifest.tables.map((t) => ({ schema: t.schema, table: t.table, expected: t.rows, restored: t.rows }));
     log.info(
       `Restore database selesai: ${archive.name} → ${target.database} (${tables.length} tabel, ${manifest.row_total} baris, ${formatDuration(restoreMs)})` +
         (placed.length ? `; ${placed.length} file dipulihkan` : ''),
@@ -315,11 +394,59 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
       tables,
       restore_ms: restoreMs,
       duration_ms: Math.round(performance.now() - t0),
-      staged_dir: staging,
+      staged_dir: stager.stagedAnything ? staging : null,
       placed,
+      not_placed: failed,
       warnings,
     };
   } finally {
     lock.release();
   }
+}
+
+/** Config files only (recover, when the .env is gone), read from a fully checked archive. */
+async function restoreFilesOnly(
+  deps: RestoreDeps,
+  archive: ResolvedArchive,
+  sidecar: Sidecar,
+  filePlans: FilePlan[],
+  staging: string,
+  planOf: (target: RestorePlan['target'], action: RestorePlan['action'], extra: string[]) => RestorePlan,
+  warnings: string[],
+  t0: number,
+): Promise<RestoreResult> {
+  const plans = filePlans.filter((f) => f.kind === 'config');
+  const stager = new FileStager(staging, plans);
+  await stager.prepare(deps.config.baseDir);
+  await checkFileSpace(plans, staging);
+  try {
+    await inspectArchive(
+      await archive.storage.read(archive.name),
+      await deps.decryption(),
+      {
+        onDump: async () => undefined,
+        onMember: async (entry, consume) => {
+          if (entry.name.startsWith('config/')) await stager.stage(entry.name, entry.size, (write) => consume(write));
+        },
+      },
+      sidecar,
+    );
+  } catch (error) {
+    await stager.discard();
+    throw error;
+  }
+  const { placed, failed } = await stager.place(zonedStamp(deps.clock.now(), deps.config.timezone));
+  if (failed.length) throw new PartialError(`config files not put back: ${failed.map((f) => `${f.member}: ${f.error}`).join('; ')}`);
+  return {
+    status: 'restored',
+    plan: planOf({ database: '', url: '', exists: false, user_tables: 0, other_sessions: 0 }, 'restore-into-empty', []),
+    safety_backup: null,
+    tables: [],
+    restore_ms: 0,
+    duration_ms: Math.round(performance.now() - t0),
+    staged_dir: null,
+    placed,
+    not_placed: [],
+    warnings,
+  };
 }

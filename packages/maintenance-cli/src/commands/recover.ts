@@ -73,7 +73,7 @@ export function registerRecover(program: Command, run: Run): void {
               'safety backup of the database as it is now (when it has tables)',
               'verify the backup, restore the database in one transaction, compare row counts',
               ...(configMissing ? [] : ['put the config files back (old ones kept as *.bak-<time>)']),
-              'restore log files that are missing (existing ones are kept)',
+              'restore log files that are missing (existing ones are kept, lines only the backup has merged in)',
               'getMe on Telegram; wait for the bot process heartbeat',
               'health check must show nothing critical',
               'tell the owners on Telegram',
@@ -119,7 +119,7 @@ export function registerRecover(program: Command, run: Run): void {
               sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
               onStep: printStep,
             },
-            { archive, configMissing, waitBotMs: waitBot * 1000 },
+            { archive, configMissing, waitBotMs: waitBot * 1000, envFile: envPath },
           );
         } catch (error) {
           const partial = (error as { recovery?: RecoveryReport }).recovery;

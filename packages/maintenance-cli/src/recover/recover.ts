@@ -17,7 +17,6 @@ import { inspectArchive } from '../backup/archive-reader.js';
 import { catalogScope, type ResolvedArchive } from '../backup/catalog.js';
 import type { Manifest } from '../backup/format.js';
 import { latestArchive, readSidecarOf, type RestoreDeps, type RestoreResult, restoreBackup } from '../backup/restore-backup.js';
-import { destinationsFor, placeFiles, stageMember, stagingDir } from '../backup/restore-files.js';
 import type { CheckResult } from '../health/checks.js';
 import { summaryLine } from '../health/run-health.js';
 import type { Storage } from '../storage/storage.js';
@@ -76,6 +75,8 @@ export interface RecoveryOptions {
   configMissing: boolean;
   /** How long to wait for the bot's heartbeat after the restore (its supervisor restarts it). */
   waitBotMs: number;
+  /** Where the env file goes back to (the --env-file path) when it is missing. */
+  envFile?: string | undefined;
 }
 
 class StepFailed extends BotctlError {}
@@ -144,7 +145,18 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
   // 1. Config first when it is gone: without it there is no DATABASE_URL to restore into.
   if (opts.configMissing) {
     await step('config', async () => {
-      const placed = await restoreConfigOnly(deps.restoreDeps(), archive);
+      const r = await restoreBackup(deps.restoreDeps(), {
+        archive,
+        target: { kind: 'default' },
+        withConfig: true,
+        withLogs: false,
+        yes: true,
+        dryRun: false,
+        allowOtherStore: false,
+        configOnly: true,
+        envFileDestination: opts.envFile,
+      });
+      const placed = r.placed.map((p) => path.relative(deps.config().baseDir, p.destination) || p.destination);
       configFiles = placed;
       deps.reloadConfig();
       return { evidence: `${placed.join(', ')} restored from ${archive.name} (the .env was missing)` };
@@ -174,7 +186,7 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
       archive,
       target: missing ? { kind: 'new', name: parseDatabaseUrl(url).database } : { kind: 'default' },
       withConfig: !opts.configMissing,
-      withLogs: false,
+      withLogs: true,
       yes: true,
       dryRun: false,
       allowOtherStore: false,
@@ -199,34 +211,20 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
     }));
   }
 
-  // 4. Logs: files missing here come back from the backup; files present are kept (they are newer).
+  // 4. Logs: files missing here came back from the backup; files present were kept, with any
+  // lines only the backup had merged in by time.
   await step('logs', async () => {
-    const c = deps.config();
-    const staged = r.staged_dir;
-    if (staged) {
-      const root = path.join(staged, 'logs');
-      const walk = async (dir: string): Promise<string[]> => {
-        const out: string[] = [];
-        for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
-          const full = path.join(dir, e.name);
-          if (e.isDirectory()) out.push(...(await walk(full)));
-          else if (e.isFile()) out.push(full);
-        }
-        return out;
-      };
-      for (const file of await walk(root)) {
-        const dest = path.join(c.logPath, path.relative(root, file));
-        if (fs.existsSync(dest)) {
-          logsPresent++;
-          continue;
-        }
-        await fsp.mkdir(path.dirname(dest), { recursive: true });
-        await fsp.copyFile(file, dest, fs.constants.COPYFILE_EXCL);
-        logsRestored++;
-      }
-      await fsp.rm(staged, { recursive: true, force: true });
+    const logs = r.placed.filter((p) => p.member.startsWith('logs/'));
+    logsRestored = logs.filter((p) => p.action === 'placed').length;
+    logsPresent = logs.length - logsRestored;
+    const merged = logs.filter((p) => p.action === 'merged').length;
+    const failed = r.not_placed.filter((p) => p.member.startsWith('logs/'));
+    if (failed.length) {
+      throw new BotctlError('LOGS_NOT_RESTORED', ExitCode.PARTIAL, `${failed.length} log file(s) could not be put back: ${failed.map((f) => `${f.member}: ${f.error}`).join('; ')}`, {
+        hint: `the backup's copies are at ${failed.map((f) => f.staged).join(', ')}`,
+      });
     }
-    return { evidence: `${logsRestored} log file(s) restored into ${c.logPath}, ${logsPresent} already present (kept)` };
+    return { evidence: `${logsRestored} log file(s) restored into ${deps.config().logPath}, ${logsPresent} already present (kept${merged ? `, ${merged} with the backup's missing lines merged in` : ''})` };
   });
   report.restored = { tables: r.tables.length, rows: r.plan.rows, config_files: configFiles, log_files_restored: logsRestored, log_files_present: logsPresent };
 
@@ -295,40 +293,4 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
   report.ok = true;
   log().info(`[recover] Pemulihan selesai dalam ${formatDuration(report.duration_ms)}`);
   return report;
-}
-
-/**
- * Puts the backup's config files back without touching the database (used when the .env itself
- * is gone). The archive is fully read and checked against its manifest; nothing is placed if it fails.
- */
-async function restoreConfigOnly(deps: RestoreDeps, archive: ResolvedArchive): Promise<string[]> {
-  const { config } = deps;
-  const staging = `${stagingDir(config, archive.name)}-config`;
-  await fsp.rm(staging, { recursive: true, force: true });
-  await fsp.mkdir(staging, { recursive: true, mode: 0o700 });
-  const staged = new Map<string, string>();
-  try {
-    const sidecar = await readSidecarOf(archive.storage, archive.name);
-    const result = await inspectArchive(
-      await archive.storage.read(archive.name),
-      await deps.decryption(),
-      {
-        onDump: async () => undefined,
-        onMember: async (entry, consume) => {
-          if (!entry.name.startsWith('config/')) {
-            await consume();
-            return;
-          }
-          staged.set(entry.name, await stageMember(staging, entry.name, (sink) => consume(sink)));
-        },
-      },
-      sidecar,
-    );
-    const manifest = result.manifest as Manifest;
-    const targets = destinationsFor(config, manifest, [...staged.keys()], { config: true, logs: false });
-    const placed = await placeFiles(staged, targets, zonedStamp(deps.clock.now(), config.timezone));
-    return placed.map((p) => path.relative(config.baseDir, p.destination) || p.destination);
-  } finally {
-    await fsp.rm(staging, { recursive: true, force: true });
-  }
 }

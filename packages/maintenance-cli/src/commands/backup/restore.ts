@@ -1,5 +1,5 @@
 import { formatDuration, UsageError } from '@botctl/core';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { resolveArchiveArg } from '../../backup/catalog.js';
 import { restoreBackup } from '../../backup/restore-backup.js';
 import type { TargetSpec } from '../../backup/targets.js';
@@ -16,7 +16,13 @@ interface Opts {
   yes?: boolean;
   dryRun?: boolean;
   allowOtherStore?: boolean;
+  lockTimeout?: number;
 }
+
+const seconds = (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('expected a whole number of seconds ≥ 1');
+  return Number(v);
+};
 
 export function registerBackupRestore(backup: Command, run: Run): void {
   backup
@@ -26,11 +32,12 @@ export function registerBackupRestore(backup: Command, run: Run): void {
     .option('--latest', 'the newest complete backup (local, else offsite)')
     .option('--target-db <db>', 'restore into this database (a name on the same server, or a URL without password)')
     .option('--new-db <name>', 'create this database and restore into it: the safe way to look inside a backup')
-    .option('--with-config', "put config files back in place (the replaced ones are kept as *.bak-<time>)")
-    .option('--with-logs', 'put log files back in place (the replaced ones are kept as *.bak-<time>)')
+    .option('--with-config', "put the env file and BACKUP_EXTRA_FILES back in place (the replaced ones are kept as *.bak-<time>)")
+    .option('--with-logs', 'put log files back in place: missing ones restored, existing ones kept with the lines only the backup has merged in')
     .option('--yes', 'allow replacing a database that holds tables')
     .option('--dry-run', 'show what would happen and change nothing')
-    .option('--allow-other-store', "restore a backup made for another BOT_STORE_NAME")
+    .option('--allow-other-store', "restore a backup made for another store (BACKUP_STORE_ID / BOT_STORE_NAME)")
+    .option('--lock-timeout <seconds>', 'longest wait for a lock another session (the bot) holds on the target (BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS, 60)', seconds)
     .action(
       run<Opts>(async (ctx, opts, args) => {
         ctx.alertSubject = 'Restore backup';
@@ -56,6 +63,7 @@ export function registerBackupRestore(backup: Command, run: Run): void {
             yes: Boolean(opts.yes),
             dryRun: Boolean(opts.dryRun),
             allowOtherStore: Boolean(opts.allowOtherStore),
+            ...(opts.lockTimeout !== undefined ? { lockTimeoutSeconds: opts.lockTimeout } : {}),
           },
         );
         if (result.status === 'restored') {
