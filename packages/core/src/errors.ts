@@ -183,7 +183,16 @@ export function classifyIoError(error: unknown, what: string): unknown {
       hint: 'free disk space (botctl backup prune) or move BACKUP_LOCAL_DIR to a larger filesystem',
     });
   }
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+  if (code === 'EROFS') {
+    return new BotctlError('READ_ONLY', ExitCode.FAILURE, `cannot change ${what}: it is on a read-only filesystem`, {
+      cause: error,
+      hint: 'the disk was remounted read-only (errors on the device?) or mounted so on purpose: check `dmesg` and the mount',
+    });
+  }
+  if (code === 'EFBIG') {
+    return new NoSpaceError(`${what} would exceed the largest file size allowed (EFBIG)`, { cause: error, hint: 'check `ulimit -f` and the filesystem' });
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
     return new BotctlError('PERMISSION', ExitCode.FAILURE, `permission denied while writing ${what}`, {
       cause: error,
       hint: 'check the owner and mode of the directory, or run botctl as the tenant user',

@@ -29,7 +29,9 @@ function capture(): { stream: NodeJS.WriteStream; text: () => string } {
 /**
  * Runs a botctl command line in this process, through the same `runCli` as the binary: flags →
  * options → library → output and exit code, without a Node start-up per call. End-to-end suites
- * keep a few real process runs per command; the rest go through here.
+ * keep a few real process runs per command; the rest go through here. `env` is the command's
+ * environment (settings, NO_COLOR…); the tools botctl starts (pg_dump, age, rclone) are still
+ * found on this process's PATH: a test that puts a fake binary on PATH runs botctl as a process.
  */
 export async function botctlInProcess(args: string[], opts: InProcessOptions): Promise<InProcessRun> {
   const out = capture();

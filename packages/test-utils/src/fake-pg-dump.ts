@@ -6,12 +6,13 @@ export type FakePgDumpBehaviour =
   | { kind: 'garbage' }
   | { kind: 'hang' }
   | { kind: 'slow'; seconds: number }
+  | { kind: 'slow-output'; seconds: number }
   | { kind: 'old-version'; version: string }
   | { kind: 'record'; file: string };
 
 /**
  * A `pg_dump` to put first on PATH. It answers `--version` like the real one (unless told
- * otherwise) and then misbehaves as asked; `slow` and `record` end by running the real pg_dump.
+ * otherwise) and then misbehaves as asked; `slow`, `slow-output` and `record` run the real pg_dump.
  */
 export function writeFakePgDump(dir: string, behaviour: FakePgDumpBehaviour): string {
   const real = findPgTool('pg_dump', { envPath: (process.env.PATH ?? '').split(':').filter((p) => p !== dir).join(':') });
@@ -32,6 +33,10 @@ export function writeFakePgDump(dir: string, behaviour: FakePgDumpBehaviour): st
       break;
     case 'slow':
       body = `sleep ${behaviour.seconds}\nexec "${real}" "$@"`;
+      break;
+    case 'slow-output':
+      // The real pg_dump starts at once (it has imported the snapshot), its output arrives late.
+      body = `"${real}" "$@" | { sleep ${behaviour.seconds}; cat; }`;
       break;
     case 'old-version':
       body = `exec "${real}" "$@"`;

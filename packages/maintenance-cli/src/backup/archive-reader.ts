@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { BotctlError, IntegrityError, NotABackupError } from '@botctl/core';
 import { HashTap } from '../util/hashing.js';
-import { type ArchiveDecryption, classifyDecryptError } from './encryption.js';
+import { ageHeaderDigest, type ArchiveDecryption, classifyDecryptError } from './encryption.js';
 import { isDumpPart, MANIFEST_MEMBER, type Manifest, type MemberInfo, parseManifest, type Sidecar, dumpPartName } from './format.js';
 import { readTar, TarFormatError, type TarEntry, unsafeMemberName } from './tar-reader.js';
 
@@ -41,7 +41,7 @@ export async function inspectArchive(
   handlers: InspectHandlers = {},
   expected?: Sidecar,
 ): Promise<InspectResult> {
-  const tap = new HashTap(handlers.onCiphertextBytes);
+  const tap = new HashTap(handlers.onCiphertextBytes, 64 * 1024);
   forward(ciphertext, tap, (e) => (e instanceof Error ? e : new Error(String(e))));
   ciphertext.pipe(tap);
 
@@ -50,7 +50,12 @@ export async function inspectArchive(
     plain = await decryption.decrypt(tap);
   } catch (error) {
     ciphertext.destroy();
-    throw classifyDecryptError(error, { fingerprints: decryption.fingerprints, expected: expected?.encryption });
+    throw classifyDecryptError(error, {
+      fingerprints: decryption.fingerprints,
+      expected: expected?.encryption,
+      expectedHeader: expected?.header_sha256,
+      actualHeader: ageHeaderDigest(tap.head),
+    });
   }
   const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 });
   forward(plain, gunzip, (e) => classifyDecryptError(e, { fingerprints: decryption.fingerprints, expected: expected?.encryption }));

@@ -19,7 +19,7 @@ import { DumpFormatError, LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarGzWriter 
 import { catalogScope, listBackups, nextSequence } from './catalog.js';
 import { collectFiles } from './collect-files.js';
 import type { Dumper, DumpSession } from './dumper.js';
-import type { ArchiveEncryption } from './encryption.js';
+import { ageHeaderDigest, type ArchiveEncryption } from './encryption.js';
 import {
   archiveName,
   type BackupKind,
@@ -33,6 +33,7 @@ import {
   sidecarName,
 } from './format.js';
 import { copyToOffsite, type OffsiteResult } from './offsite.js';
+import { syncOffsite } from './offsite-sync.js';
 
 export interface BackupDeps {
   config: Config;
@@ -88,6 +89,23 @@ async function freeName(deps: BackupDeps, kind: BackupKind): Promise<string> {
     if (!taken) return name;
   }
   throw new BotctlError('NAME_TAKEN', 1, 'could not find a free backup name', { hint: 'check the clock and BACKUP_LOCAL_DIR' });
+}
+
+/** The age header's digest, read back from the stored archive's first bytes. */
+async function readHeaderDigest(storage: Storage, name: string): Promise<string | undefined> {
+  const stream = await storage.read(name);
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const c of stream as AsyncIterable<Buffer>) {
+      chunks.push(c);
+      got += c.length;
+      if (got >= 64 * 1024) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return ageHeaderDigest(Buffer.concat(chunks));
 }
 
 /**
@@ -249,6 +267,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
     const m = manifest!;
     const durationMs = Math.round(performance.now() - t0);
 
+    const headerSha256 = await readHeaderDigest(deps.local, name).catch(() => undefined);
     const sidecar: Sidecar = {
       format: 'botctl-backup-sidecar',
       format_version: FORMAT_VERSION,
@@ -259,6 +278,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
       store_name: config.storeName,
       store_id: config.storeId,
       sequence,
+      ...(headerSha256 ? { header_sha256: headerSha256 } : {}),
       kind,
       tool_version: deps.toolVersion,
       database: { name: m.database.name, server_version: m.database.server_version, pg_dump_version: m.database.pg_dump_version },
@@ -290,7 +310,17 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
         reporter.step(`Copying to offsite ${deps.offsite.description}`);
         offsite = await copyToOffsite({ local: deps.local, offsite: deps.offsite, name, sidecar, signal: abort.signal });
       }
-      if (offsite.status === 'ok') log.info(`Salinan offsite terverifikasi: ${offsite.path}`);
+      if (offsite.status === 'ok') {
+        log.info(`Salinan offsite terverifikasi: ${offsite.path}`);
+        // Earlier backups whose offsite copy failed (the destination was down) go now too.
+        const sync = await syncOffsite(
+          { local: deps.local, offsite: deps.offsite!, reporter, log, signal: abort.signal },
+          catalogScope(config, clock.now()),
+          { except: name },
+        ).catch((error: unknown) => ({ copied: [], failed: [{ name: '', error: (error as Error).message }] }));
+        offsite = { ...offsite, caught_up: sync.copied };
+        for (const f of sync.failed) warnings.push(`an earlier backup ${f.name} still lacks its offsite copy: ${f.error}`);
+      }
       else if (offsite.status === 'failed') log.error(`Salinan offsite gagal: ${offsite.error} (backup lokal tetap tersimpan: ${where})`);
     }
 

@@ -19,6 +19,7 @@ import { catalogScope, type Location, type ResolvedArchive } from './catalog.js'
 import { type DrillRecord, MAX_HISTORY, parseSidecar, sidecarName } from './format.js';
 import { startPgRestore } from './pg-restore-sink.js';
 import { latestArchive, readSidecarOf, type RestoreDeps } from './restore-backup.js';
+import { dropStaleScratch, markScratch, scratchMark } from './scratch.js';
 import { adminSql, createDatabase, dbnameConninfo, dropDatabase, resolveTarget, targetEnv } from './targets.js';
 
 export type DrillDeps = Omit<RestoreDeps, 'encryption' | 'toolVersion'>;
@@ -44,6 +45,8 @@ export interface DrillResult {
   location: Location;
   scratch_database: string;
   scratch_dropped: boolean;
+  /** Scratch databases of this store left by drills that died (kill -9, a reboot), dropped first. */
+  stale_dropped: string[];
   restore_ms: number;
   duration_ms: number;
   tables: DrillTable[];
@@ -120,6 +123,7 @@ export async function drillBackup(
     location: 'local',
     scratch_database: scratch,
     scratch_dropped: false,
+    stale_dropped: [],
     restore_ms: 0,
     duration_ms: 0,
     tables: [],
@@ -139,8 +143,17 @@ export async function drillBackup(
     const decryption = await deps.decryption();
     const target = resolveTarget(config, { kind: 'new', name: scratch }, deps.env);
     admin = adminSql(target, config);
+    // A drill killed before it could drop its scratch database left it behind: drop it now.
+    const stale = await dropStaleScratch(admin, config.storeId).catch(() => ({ dropped: [], failed: [] }));
+    for (const d of stale.dropped) {
+      const w = `dropped the scratch database ${d.name} left by a drill that died (pid ${d.mark?.pid} on ${d.mark?.host})`;
+      reporter.warn(w);
+      log.warn(`Drill: ${w}`);
+      result.stale_dropped.push(d.name);
+    }
     await createDatabase(admin, scratch);
     created = true;
+    await markScratch(admin, scratch, scratchMark('drill', config.storeId, deps.clock.now()));
     reporter.step(`Drill: restoring ${archive.name} into scratch database "${scratch}"`);
 
     const sink = startPgRestore({

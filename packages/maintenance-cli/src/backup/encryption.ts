@@ -111,11 +111,38 @@ export async function createArchiveDecryption(config: Config): Promise<ArchiveDe
   };
 }
 
+/** SHA-256 of an age file's header (its first bytes up to and including the `--- <mac>` line). */
+export function ageHeaderDigest(head: Buffer): string | undefined {
+  const i = head.indexOf('\n--- ');
+  if (i < 0) return undefined;
+  const eol = head.indexOf('\n', i + 1);
+  if (eol < 0) return undefined;
+  return createHash('sha256').update(head.subarray(0, eol + 1)).digest('hex');
+}
+
+export interface DecryptContext {
+  fingerprints?: string[];
+  expected?: EncryptionInfo;
+  /** The sidecar's `header_sha256` and the header actually read: tell damage from a wrong key. */
+  expectedHeader?: string | undefined;
+  actualHeader?: string | undefined;
+}
+
 /** Turns the age library's errors into the documented ones. */
-export function classifyDecryptError(error: unknown, ctx: { fingerprints?: string[]; expected?: EncryptionInfo } = {}): BotctlError {
+export function classifyDecryptError(error: unknown, ctx: DecryptContext = {}): BotctlError {
   if (error instanceof BotctlError) return error;
   const msg = error instanceof Error ? error.message : String(error);
   if (/no identity matched/i.test(msg)) {
+    // A header that is not the one written, or one encrypted to the very recipient whose identity
+    // we hold, did not fail for want of the right key: it is damaged.
+    const headerChanged = ctx.expectedHeader !== undefined && ctx.actualHeader !== undefined && ctx.expectedHeader !== ctx.actualHeader;
+    const forUs = ctx.expected?.mode === 'recipients' && (ctx.expected.recipients ?? []).some((r) => ctx.fingerprints?.includes(r.fingerprint));
+    if (headerChanged || forUs) {
+      return new IntegrityError(
+        `the archive header is damaged: ${headerChanged ? 'it differs from the one recorded when the backup was made' : 'it is encrypted for the identity we hold, yet does not open with it'} (modified or corrupted)`,
+        { hint: 'use another copy of this backup (local or offsite)', cause: error },
+      );
+    }
     const expected = ctx.expected?.recipients?.map((r) => r.fingerprint).join(', ');
     const ours = ctx.fingerprints?.length ? ctx.fingerprints.join(', ') : 'a passphrase';
     return new WrongKeyError('cannot decrypt: the passphrase or identity does not match this backup', {

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 
 export type OffsiteResult =
   | { status: 'skipped' }
-  | { status: 'ok'; path: string; sha256: string }
+  | { status: 'ok'; path: string; sha256: string; caught_up?: string[] }
   | { status: 'failed'; error: string; path?: string };
 
 /** Reads an object back and returns its SHA-256 (streaming). */

@@ -1,4 +1,5 @@
-import { formatBytes, isPartialName, isRetentionDuration, RefusedError, UsageError, zonedDate, zonedDateTime, zonedParts } from '@botctl/core';
+import { classifyIoError, formatBytes, isPartialName, isRetentionDuration, PartialError, RefusedError, UsageError, zonedDate, zonedDateTime, zonedParts } from '@botctl/core';
+import { offsiteHint } from '../storage/offsite-storage.js';
 import type { BackupStoreDeps } from './deps.js';
 import type { Storage } from '../storage/storage.js';
 import { type BackupEntry, catalogScope, listBackups, type Location, placesOf } from './catalog.js';
@@ -286,10 +287,23 @@ export async function pruneBackups(deps: PruneDeps, policy: RetentionPolicy, opt
     }
     // One listing of both places: verification recorded on either copy counts for the backup.
     const scope = catalogScope(deps.config, now);
-    const entries = await listBackups(placesOf(deps), scope);
+    // One listing of both places (verification recorded on either copy counts); an offsite that
+    // cannot be read is not pruned, and says so, but never stops the local prune.
+    let offsiteProblem: unknown;
+    let entries: BackupEntry[];
+    try {
+      entries = await listBackups(placesOf(deps), scope);
+    } catch (error) {
+      if (!deps.offsite) throw classifyIoError(error, `the backup folder ${deps.local.description}`);
+      offsiteProblem = error;
+      entries = await listBackups(placesOf(deps, 'local'), scope).catch((e: unknown) => {
+        throw classifyIoError(e, `the backup folder ${deps.local.description}`);
+      });
+    }
     const byName = new Map(entries.map((e) => [e.name, e]));
     const locations: PruneLocationResult[] = [];
     for (const { location, storage } of stores) {
+      if (location === 'offsite' && offsiteProblem) continue;
       const decisions = planPrune(candidatesFrom(entries, location), policy, now, deps.config.timezone);
       const leftovers = await findLeftovers(storage, now, scope.identity);
       const removed = decisions.filter((d) => d.action === 'remove');
@@ -299,7 +313,15 @@ export async function pruneBackups(deps: PruneDeps, policy: RetentionPolicy, opt
       let freed = targets.reduce((a, t) => a + t.size, 0) + leftovers.reduce((a, l) => a + l.size, 0);
       if (!opts.dryRun) {
         deps.reporter.step(`Pruning ${location} (${storage.description}): removing ${removed.length}, keeping ${decisions.length - removed.length}`);
-        freed = await applyPrune(targets, storage, leftovers);
+        try {
+          freed = await applyPrune(targets, storage, leftovers);
+        } catch (error) {
+          if (location === 'offsite') {
+            offsiteProblem = error;
+            continue;
+          }
+          throw classifyIoError(error, `the backup folder ${storage.description}`);
+        }
         deps.log.info(
           `Prune ${location}: ${removed.length} backup dihapus, ${decisions.length - removed.length} disimpan, ${leftovers.length} sisa dibersihkan, ${formatBytes(freed)} dibebaskan` +
             ` (kebijakan: ${describePolicy(policy)})`,
@@ -315,7 +337,16 @@ export async function pruneBackups(deps: PruneDeps, policy: RetentionPolicy, opt
         freed_bytes: freed,
       });
     }
-    return { dry_run: opts.dryRun, policy, locations, freed_bytes: locations.reduce((a, l) => a + l.freed_bytes, 0) };
+    const result: PruneResult = { dry_run: opts.dryRun, policy, locations, freed_bytes: locations.reduce((a, l) => a + l.freed_bytes, 0) };
+    if (offsiteProblem !== undefined) {
+      const why = (offsiteProblem as Error).message;
+      deps.log.error(`Prune offsite gagal: ${why}`);
+      throw new PartialError(`offsite was not pruned: ${why}; the local folder was${opts.dryRun ? ' planned' : ' pruned'}`, {
+        hint: offsiteHint(deps.config),
+        details: { result },
+      });
+    }
+    return result;
   } finally {
     lock.release();
   }

@@ -29,6 +29,7 @@ import { manifestIsOurs, sidecarIsOurs, storeIdentity } from './identity.js';
 import { startPgRestore } from './pg-restore-sink.js';
 import { checkFileSpace, type FilePlan, FileStager, type NotPlaced, type Placement, planFiles, stagingDir } from './restore-files.js';
 import { RestoreSession } from './restore-session.js';
+import { listScratch, markScratch, scratchMark, staleOf, unmarkScratchSql } from './scratch.js';
 import { adminSql, createDatabase, dropDatabase, type ResolvedTarget, resolveTarget, type TargetSpec } from './targets.js';
 import { type VerifyDeps, verifyOne } from './verify-backup.js';
 
@@ -194,6 +195,16 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
     try {
       exists = await databaseExists(admin, target.database);
       if (target.create && exists) {
+        // A --new-db restore of this store that was killed before it committed leaves its
+        // (empty) database, marked: drop it and go on.
+        const stale = staleOf(await listScratch(admin), config.storeId).find((d) => d.name === target.database && d.mark?.botctl === 'restore');
+        if (stale) {
+          await dropDatabase(admin, target.database);
+          warnings.push(`dropped "${target.database}", left empty by an earlier restore that died before committing (pid ${stale.mark?.pid})`);
+          exists = false;
+        }
+      }
+      if (target.create && exists) {
         throw new RefusedError(`database "${target.database}" already exists; --new-db only creates a new one`, {
           hint: 'choose another name, or use --target-db (with --yes to overwrite it)',
         });
@@ -257,6 +268,8 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
       if (target.create) {
         await createDatabase(admin, target.database);
         created = true;
+        // Marked until the restore commits (the mark is cleared in the same transaction).
+        await markScratch(admin, target.database, scratchMark('restore', config.storeId, deps.clock.now()));
         reporter.step(`Created database "${target.database}"`);
       }
       session = await RestoreSession.begin({
@@ -350,6 +363,7 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
         progress.done();
       }
       reporter.step(`Checking every table against the manifest before committing`);
+      if (created) await session.exec(unmarkScratchSql(target.database));
       await session.checkAndCommit(manifest.tables);
       restoreMs = Math.round(performance.now() - r0);
     } catch (error) {

@@ -222,6 +222,8 @@ export class CliContext {
    */
   alertSubject: string | undefined;
   successAlert: string | undefined;
+  /** A scheduled run (cron, timer): its interruption is an incident too. */
+  scheduled = false;
 
   get alertsEnabled(): boolean {
     return this.options.alert !== false;
@@ -229,15 +231,20 @@ export class CliContext {
 
   #alerter: OwnerAlerter | undefined;
   get alerter(): OwnerAlerter {
+    // Once the run was interrupted, the alert about it still goes out (within its own budget).
+    const signal = this.io.signal.aborted ? undefined : this.io.signal;
+    if (this.#alerter && this.#alerterSignal !== signal) this.#alerter = undefined;
+    this.#alerterSignal = signal;
     this.#alerter ??= new OwnerAlerter({
       config: this.config,
       log: this.log,
       warn: (m) => this.warn(m),
       budgetMs: this.config.alerts.timeoutMs,
-      signal: this.io.signal,
+      ...(signal ? { signal } : {}),
     });
     return this.#alerter;
   }
+  #alerterSignal: AbortSignal | undefined;
 
   /** Scrubs secrets (configured values and URL passwords) from text meant for people. */
   scrub(text: string): string {

@@ -1,4 +1,4 @@
-import { AlertDeliveryError, BotctlError, ExitCode, UsageError } from '@botctl/core';
+import { AlertDeliveryError, BotctlError, ExitCode, InterruptedError, UsageError } from '@botctl/core';
 import { Command, CommanderError, Option } from 'commander';
 import { registerBackupCreate } from '../commands/backup/create.js';
 import { registerBackupDrill } from '../commands/backup/drill.js';
@@ -6,6 +6,7 @@ import { registerBackupList } from '../commands/backup/list.js';
 import { registerBackupPrune } from '../commands/backup/prune.js';
 import { registerBackupRestore } from '../commands/backup/restore.js';
 import { registerBackupVerify } from '../commands/backup/verify.js';
+import { registerBackupOffsite } from '../commands/backup/offsite.js';
 import { registerAlert } from '../commands/alert.js';
 import { registerDemo } from '../commands/demo.js';
 import { registerHealthcheck } from '../commands/healthcheck.js';
@@ -62,9 +63,11 @@ export function buildProgram(io: Io, state: ProgramState): Command {
       }
       try {
         await body(ctx, cmd.opts() as O, cmd.args);
-      } catch (error) {
-        if (ctx.alertSubject && ctx.alertsEnabled && shouldAlertFailure(error)) await alertFailure(ctx, ctx.alertSubject, error);
-        throw error;
+      } catch (raw) {
+        // Interrupted: whatever failed on the way out, the interruption is what happened.
+        const error = io.signal.aborted && io.signal.reason instanceof BotctlError ? io.signal.reason : raw;
+        if (ctx.alertSubject && ctx.alertsEnabled && shouldAlertFailure(error, ctx.scheduled)) await alertFailure(ctx, ctx.alertSubject, error);
+        throw raw;
       }
       if (ctx.alertSubject && ctx.successAlert && ctx.alertsEnabled) {
         const delivery = await ctx.notifyOwners(`✅ ${ctx.successAlert}`, { silent: true });
@@ -83,6 +86,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   registerBackupRestore(backup, run);
   registerBackupPrune(backup, run);
   registerBackupDrill(backup, run);
+  registerBackupOffsite(backup, run);
   registerHealthcheck(program, run);
   registerAlert(program, run);
   registerDb(program, run);
@@ -100,10 +104,14 @@ export function buildProgram(io: Io, state: ProgramState): Command {
   return program;
 }
 
-/** People typing a wrong flag or answering "no" are not incidents; everything else is. */
-function shouldAlertFailure(error: unknown): boolean {
+/**
+ * People typing a wrong flag, answering "no" or pressing Ctrl-C are not incidents; everything
+ * else is: a SIGTERM (a supervisor, a shutdown) and any interruption of a scheduled run too.
+ */
+function shouldAlertFailure(error: unknown, scheduled: boolean): boolean {
+  if (error instanceof InterruptedError) return error.signal === 'SIGTERM' || scheduled;
   if (!(error instanceof BotctlError)) return true;
-  return error.exitCode !== ExitCode.USAGE && error.exitCode !== ExitCode.REFUSED && error.exitCode !== ExitCode.INTERRUPTED;
+  return error.exitCode !== ExitCode.USAGE && error.exitCode !== ExitCode.REFUSED;
 }
 
 async function alertFailure(ctx: CliContext, subject: string, error: unknown): Promise<void> {

@@ -17,6 +17,7 @@ import {
   zonedToInstant,
 } from '@botctl/core';
 import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
+import { dropStaleScratch } from '../backup/scratch.js';
 import { lockHolderAlive, readLock } from '../lock/maintenance-lock.js';
 import { isOffsiteUnusable, type Storage } from '../storage/storage.js';
 import type { SystemProbe } from './system.js';
@@ -178,7 +179,20 @@ async function checkDatabase(deps: HealthDeps, metrics: HealthMetrics, now: Date
     await withTimeout(sql`SELECT 1`, timeoutMs, 'database');
     const ms = Math.round(performance.now() - started);
     await shopMetrics(sql, deps.config.timezone, now, metrics).catch(() => undefined);
-    return r('database', 'ok', `answered SELECT 1 in ${ms} ms`, `menjawab dalam ${ms} ms`, ms / 1000);
+    // Scratch databases of this store that a killed drill (or restore --new-db) left behind.
+    const scratch = await withTimeout(dropStaleScratch(sql, deps.config.storeId), timeoutMs, 'scratch databases').catch(() => undefined);
+    const notes: string[] = [];
+    if (scratch?.dropped.length) notes.push(`dropped ${scratch.dropped.length} scratch database(s) a dead drill or restore left: ${scratch.dropped.map((d) => d.name).join(', ')}`);
+    if (scratch?.failed.length) {
+      return r(
+        'database',
+        'warning',
+        `answered SELECT 1 in ${ms} ms; could not drop the stale scratch database(s) ${scratch.failed.map((f) => `${f.name} (${scrub(f.error)})`).join(', ')}`,
+        `database scratch sisa uji restore tidak bisa dihapus`,
+        ms / 1000,
+      );
+    }
+    return r('database', 'ok', `answered SELECT 1 in ${ms} ms${notes.length ? `; ${notes.join('; ')}` : ''}`, `menjawab dalam ${ms} ms`, ms / 1000);
   } catch (error) {
     const e = error as { code?: string; message?: string };
     const why = e.code === 'ECONNREFUSED' ? 'connection refused' : scrub(e.message ?? String(error));
@@ -357,15 +371,28 @@ function checkOffsite(cat: { local: BackupEntry[]; offsite: BackupEntry[] | unde
   const copy = cat.offsite.find((e) => e.name === newest.name);
   if (!copy || !copy.complete) {
     const off = newestComplete(cat.offsite);
+    const offNames = new Set(cat.offsite.filter((e) => e.complete).map((e) => e.name));
+    const missing = cat.local.filter((e) => e.complete && e.kind !== 'pre-restore' && !offNames.has(e.name)).length;
     return r(
       'backup_offsite',
       'warning',
-      `newest backup ${newest.name} is not offsite${off ? ` (newest there: ${off.name})` : ' (nothing there)'}`,
+      `newest backup ${newest.name} is not offsite${off ? ` (newest there: ${off.name})` : ' (nothing there)'}; ${missing} backup(s) lack their offsite copy: botctl backup offsite sync`,
       `backup terbaru ${newest.name} belum ada di offsite`,
     );
   }
   if (copy.sha256 !== newest.sha256) {
     return r('backup_offsite', 'critical', `offsite copy of ${newest.name} differs from the local one (SHA-256)`, `salinan offsite ${newest.name} BERBEDA dari lokal`);
+  }
+  // Older backups whose copy failed (the destination was down that night).
+  const offNames = new Set(cat.offsite.filter((e) => e.complete).map((e) => e.name));
+  const missing = cat.local.filter((e) => e.complete && e.kind !== 'pre-restore' && !offNames.has(e.name));
+  if (missing.length) {
+    return r(
+      'backup_offsite',
+      'warning',
+      `${newest.name} present offsite, same SHA-256; ${missing.length} backup(s) lack their offsite copy (${missing.slice(0, 3).map((e) => e.name).join(', ')}${missing.length > 3 ? ', …' : ''}): botctl backup offsite sync`,
+      `${missing.length} backup belum ada salinan offsite`,
+    );
   }
   return r('backup_offsite', 'ok', `${newest.name} present offsite, same SHA-256`, `${newest.name} ada di offsite (hash sama)`);
 }

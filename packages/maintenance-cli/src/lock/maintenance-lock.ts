@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Clock, LockedError, systemClock } from '@botctl/core';
+import { classifyIoError, type Clock, LockedError, systemClock } from '@botctl/core';
 
 export const LOCK_FILE = '.botctl.lock';
 const TAKEOVER_MARK = '.takeover-';
@@ -156,7 +156,11 @@ function describeHolder(other: LockInfo | undefined): string {
  * taken on another host are never taken over automatically (`botctl unlock --force`).
  */
 export function acquireLock(dir: string, command: string, clock: Clock = systemClock): HeldLock {
-  fs.mkdirSync(dir, { recursive: true });
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw classifyIoError(error, dir);
+  }
   const file = path.join(dir, LOCK_FILE);
   const info: LockInfo = {
     pid: process.pid,
@@ -191,7 +195,7 @@ export function acquireLock(dir: string, command: string, clock: Clock = systemC
         },
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw classifyIoError(error, `the lock file in ${dir}`);
     }
     const observed = readText(file);
     if (observed === undefined) continue; // released meanwhile: try again

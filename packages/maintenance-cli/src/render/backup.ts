@@ -3,6 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import type { BackupEntry } from '../backup/catalog.js';
 import type { CreateResult } from '../backup/create-backup.js';
 import type { VerifyReport } from '../backup/verify-backup.js';
+import { missingOffsite } from '../backup/offsite-sync.js';
 import { storagePath } from '../storage/storage.js';
 import { table } from './table.js';
 
@@ -35,6 +36,8 @@ export interface ListItem {
   sequence: number;
   /** Dated later than this clock (a clock that ran ahead, or is behind now). */
   future: boolean;
+  /** Offsite is configured and this complete backup has no complete copy there (`backup offsite sync`). */
+  offsite_missing: boolean;
   complete: boolean;
   where: 'local' | 'offsite' | 'both';
   locations: { location: string; path: string; size: number; complete: boolean }[];
@@ -43,7 +46,7 @@ export interface ListItem {
   last_drill: BackupEntry['last_drill'] | null;
 }
 
-export function toListItem(e: BackupEntry, timeZone: string): ListItem {
+export function toListItem(e: BackupEntry, timeZone: string, offsiteConfigured = false): ListItem {
   const locs = new Set(e.copies.map((c) => c.location));
   return {
     name: e.name,
@@ -55,6 +58,7 @@ export function toListItem(e: BackupEntry, timeZone: string): ListItem {
     store_id: e.copies.find((c) => c.sidecar)?.sidecar?.store_id ?? null,
     sequence: e.order,
     future: e.future,
+    offsite_missing: offsiteConfigured && missingOffsite([e]).length > 0,
     complete: e.complete,
     where: locs.size === 2 ? 'both' : locs.has('offsite') ? 'offsite' : 'local',
     locations: e.copies.map((c) => ({
@@ -78,10 +82,10 @@ function ago(iso: string | undefined, now: Date): string {
   return `${Math.round(ms / 86_400_000)} d ago`;
 }
 
-export function renderList(items: BackupEntry[], timeZone: string, now: Date, s: ChalkInstance): string {
+export function renderList(items: BackupEntry[], timeZone: string, now: Date, s: ChalkInstance, offsiteConfigured = false): string {
   if (items.length === 0) return 'No backups yet. Make one with `botctl backup create`.';
   const rows = items.map((e) => {
-    const item = toListItem(e, timeZone);
+    const item = toListItem(e, timeZone, offsiteConfigured);
     const v = e.last_verification;
     const verified = v ? `${v.ok ? s.green('ok') : s.red('FAILED')} ${v.level} ${ago(v.at, now)}` : s.dim('never');
     const drill = e.last_drill ? `${e.last_drill.ok ? s.green('ok') : s.red('FAILED')} ${ago(e.last_drill.at, now)}` : s.dim('—');
@@ -89,7 +93,7 @@ export function renderList(items: BackupEntry[], timeZone: string, now: Date, s:
       e.complete ? e.name : `${e.name} ${s.red('(incomplete: no sidecar)')}`,
       `${zonedDateTime(e.time, timeZone)}${e.future ? s.yellow(' (in the future)') : ''}`,
       formatBytes(e.size),
-      item.where,
+      item.offsite_missing ? `${item.where} ${s.yellow('(no offsite copy)')}` : item.where,
       e.kind === 'manual' ? '' : e.kind,
       verified,
       drill,
@@ -97,9 +101,14 @@ export function renderList(items: BackupEntry[], timeZone: string, now: Date, s:
   });
   const out = table(['NAME', `TIME (${timeZone})`, 'SIZE', 'WHERE', 'KIND', 'VERIFIED', 'DRILL'], rows);
   const future = items.filter((e) => e.future).length;
+  const missing = offsiteConfigured ? missingOffsite(items).length : 0;
+  const notes = [
+    ...(missing ? [s.yellow(`${missing} backup(s) lack their offsite copy: \`botctl backup offsite sync\` makes them (the next backup --offsite does too).`)] : []),
+  ];
+  const withNotes = notes.length ? `${out}\n${notes.join('\n')}` : out;
   return future
-    ? `${out}\n${s.yellow(`${future} backup(s) dated in the future: the clock was ahead when they were made, or is behind now; they are ordered by when they were really made.`)}`
-    : out;
+    ? `${withNotes}\n${s.yellow(`${future} backup(s) dated in the future: the clock was ahead when they were made, or is behind now; they are ordered by when they were really made.`)}`
+    : withNotes;
 }
 
 export function renderVerify(report: VerifyReport, s: ChalkInstance): string {

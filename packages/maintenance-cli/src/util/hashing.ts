@@ -7,13 +7,28 @@ export class HashTap extends Transform {
   #bytes = 0;
   #digest: string | undefined;
   readonly #onProgress: ((bytes: number) => void) | undefined;
+  readonly #headLimit: number;
+  #head: Buffer[] = [];
+  #headLength = 0;
 
-  constructor(onProgress?: (bytes: number) => void) {
+  /** `headBytes`: also keep the stream's first bytes (an age header, to tell damage from a wrong key). */
+  constructor(onProgress?: (bytes: number) => void, headBytes = 0) {
     super();
     this.#onProgress = onProgress;
+    this.#headLimit = headBytes;
+  }
+
+  /** The first bytes seen (up to `headBytes`). */
+  get head(): Buffer {
+    return Buffer.concat(this.#head);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (this.#headLength < this.#headLimit) {
+      const part = chunk.subarray(0, this.#headLimit - this.#headLength);
+      this.#head.push(Buffer.from(part));
+      this.#headLength += part.length;
+    }
     this.#hash.update(chunk);
     this.#bytes += chunk.length;
     this.#onProgress?.(this.#bytes);

@@ -249,6 +249,27 @@ describe('a restore killed at any moment', () => {
   });
 });
 
+describe('restore --new-db killed before it committed', () => {
+  it('leaves an empty database marked as its own; the next --new-db of the same name drops it and restores', async () => {
+    const t = await createTenant({ cluster, parentDir: work, scale: 40 });
+    const name = await backup(t);
+    const target = `${t.dbName}_killed`;
+    const proc = spawnBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'restore', name, '--new-db', target], { cwd: t.dir });
+    const admin = createSql(cluster.url(), { max: 1 });
+    const exists = async () => (await admin.unsafe(`SELECT 1 FROM pg_database WHERE datname = '${target}'`)).length > 0;
+    for (let i = 0; i < 400 && !(await exists()); i++) await new Promise((r) => setTimeout(r, 10));
+    proc.kill('SIGKILL');
+    await proc;
+    await admin.end({ timeout: 5 });
+    await restoreSessionsGone(cluster.url());
+    const again = await run(t, ['backup', 'restore', name, '--new-db', target, '--json']);
+    expect(again.exitCode).toBe(ExitCode.OK);
+    const out = json<{ warnings: string[] }>(again);
+    expect(out.warnings.join(' ')).toMatch(new RegExp(`dropped "${target}", left empty by an earlier restore that died`));
+    expect(await databaseDigest(cluster.url(target))).toEqual(await databaseDigest(t.databaseUrl));
+  });
+});
+
 describe('PostgreSQL restarting during a restore', () => {
   it('leaves the target unchanged or equal to the backup, and says which', async () => {
     const own = await startEphemeralCluster({ parentDir: work });

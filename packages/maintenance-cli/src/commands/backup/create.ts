@@ -23,6 +23,7 @@ export function registerBackupCreate(backup: Command, run: Run): void {
     .action(
       run<Opts>(async (ctx, opts) => {
         ctx.alertSubject = opts.scheduled ? 'Backup otomatis' : 'Backup';
+        ctx.scheduled = Boolean(opts.scheduled);
         requireSettings(ctx.config, ['database', 'encryption']);
         const offsite = opts.offsite ?? (opts.scheduled ? ctx.config.backup.automaticOffsite : false);
         const result = await createBackup(

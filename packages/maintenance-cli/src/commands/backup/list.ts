@@ -14,10 +14,18 @@ export function registerBackupList(backup: Command, run: Run): void {
         const stores: { location: Location; storage: Storage }[] = [{ location: 'local', storage: ctx.local }];
         const off = ctx.offsite;
         if (off) stores.push({ location: 'offsite', storage: off });
-        let entries = await listBackups(stores, catalogScope(ctx.config, ctx.clock.now()));
+        const scope = catalogScope(ctx.config, ctx.clock.now());
+        let offsiteRead = Boolean(off);
+        let entries = await listBackups(stores, scope).catch(async (error: unknown) => {
+          if (!off) throw error;
+          // The offsite destination cannot be read: show what is here, and say so.
+          ctx.warn(`cannot read the offsite copies in ${off.description}: ${ctx.scrub((error as Error).message)}`);
+          offsiteRead = false;
+          return listBackups(stores.slice(0, 1), scope);
+        });
         if (opts.offsite) entries = entries.filter((e) => e.copies.some((c) => c.location === 'offsite'));
-        const items = entries.map((e) => toListItem(e, ctx.config.timezone));
-        ctx.emit({ ok: true, backups: items }, () => renderList(entries, ctx.config.timezone, ctx.clock.now(), ctx.style));
+        const items = entries.map((e) => toListItem(e, ctx.config.timezone, offsiteRead));
+        ctx.emit({ ok: true, store_id: ctx.config.storeId, backups: items }, () => renderList(entries, ctx.config.timezone, ctx.clock.now(), ctx.style, offsiteRead));
       }),
     );
 }
