@@ -5,8 +5,6 @@ import { type Config, formatBytes, IntegrityError, NoSpaceError, partialName, Re
 import { DUMP_PART_PREFIX, type Manifest, MANIFEST_MEMBER } from './format.js';
 import { checkMemberName, checkWay, createExclusive, joinInside, makeWay } from './safe-path.js';
 
-export { joinInside as safeJoin } from './safe-path.js';
-
 /** `restore/<backup name without extension>/` in the tenant folder. */
 export function stagingDir(config: Config, archiveName: string): string {
   return path.join(config.baseDir, 'restore', archiveName.replace(/\.tar\.(gz|zst)\.enc$/, ''));

@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, NotFoundError, RefusedError } from '@botctl/core';
 import type { ArchiveDecryption } from '../backup/encryption.js';
-import { safeJoin } from '../backup/restore-files.js';
+import { checkWay, createExclusive, joinInside, makeWay } from '../backup/safe-path.js';
 import type { Storage } from '../storage/storage.js';
 import { type LogArchiveSidecar, logSidecarIsOurs, parseLogArchiveName, readLogArchive, readLogSidecar } from './log-archive.js';
 import type { LogArchiveStores } from './rotate.js';
@@ -120,7 +120,7 @@ export async function extractLogArchive(
     const sc = await readLogSidecar(a.storage, a.name);
     for (const f of sc?.files ?? []) {
       if (only && !only(f.name)) continue;
-      const dest = safeJoin(outDir, f.name);
+      const dest = joinInside(outDir, f.name);
       if (await fsp.lstat(dest).catch(() => undefined)) {
         throw new RefusedError(`${dest} already exists; refusing to overwrite it`, { hint: 'choose an empty --out folder' });
       }
@@ -136,9 +136,10 @@ export async function extractLogArchive(
       decryption,
       async (m) => {
         if (only && !only(m.name)) return undefined;
-        const dest = safeJoin(outDir, m.name);
-        await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o750 });
-        const fh = await fsp.open(dest, 'wx', 0o640).catch((error: NodeJS.ErrnoException) => {
+        const dest = joinInside(outDir, m.name);
+        checkWay(outDir, dest);
+        await makeWay(outDir, path.dirname(dest), 0o750);
+        const fh = await createExclusive(dest, 0o640).catch((error: NodeJS.ErrnoException) => {
           if (error.code === 'EEXIST') throw new RefusedError(`${dest} already exists; refusing to overwrite it`, { hint: 'choose an empty --out folder' });
           throw error;
         });

@@ -207,3 +207,29 @@ describe('two tenants sharing one rclone remote', () => {
     }
   });
 });
+
+describe('two tenants sharing one local backup folder', () => {
+  it('each lists and prunes only its own; recover without the .env refuses to guess which store, and takes the one named', async () => {
+    const shared = path.join(work, 'shared-local');
+    const [a, b] = await twoTenants({ BACKUP_LOCAL_DIR: shared });
+    for (const t of [a, b, a, b]) expect((await run(t, ['backup', 'create'])).exitCode).toBe(ExitCode.OK);
+    clock.advance(3_600_000);
+    expect(json<ListJson>(await run(a, ['backup', 'list', '--json'])).backups).toHaveLength(2);
+    expect((await run(b, ['backup', 'prune', '--keep', '1'])).exitCode).toBe(ExitCode.OK);
+    expect(json<ListJson>(await run(a, ['backup', 'list', '--json'])).backups).toHaveLength(2);
+    expect(json<ListJson>(await run(b, ['backup', 'list', '--json'])).backups).toHaveLength(1);
+
+    // A's .env is gone: the settings to find the backup come from the environment.
+    const aId = json<{ store_id: string }>(await run(a, ['backup', 'list', '--json'])).store_id;
+    fs.rmSync(a.envFile);
+    const env = { BACKUP_LOCAL_DIR: shared, BACKUP_AGE_IDENTITY_FILE: a.identityFile };
+    const guess = await run(a, ['recover', '--latest'], env);
+    expect(guess.exitCode).toBe(ExitCode.REFUSED);
+    expect(guess.stderr).toMatch(/holds backups of 2 stores/);
+    expect(guess.stderr).toMatch(/BACKUP_STORE_ID=/);
+    const named = await run(a, ['recover', '--latest', '--json'], { ...env, BACKUP_STORE_ID: aId });
+    expect(named.exitCode).toBe(ExitCode.REFUSED); // the plan only, without --yes
+    const plan = json<{ plan: { archive: { store_name: string } } }>(named);
+    expect(plan.plan.archive.store_name).toBe(a.env().BOT_STORE_NAME);
+  });
+});
