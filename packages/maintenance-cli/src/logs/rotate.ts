@@ -8,6 +8,7 @@ import {
   ConfigError,
   IntegrityError,
   isoWithOffset,
+  RefusedError,
   type Logger,
   type Redactor,
   zonedDate,
@@ -28,6 +29,7 @@ import {
   parseLogArchiveName,
   readLogArchive,
   readLogSidecar,
+  logSidecarIsOurs,
 } from './log-archive.js';
 import { addDays, type DailyLogFile, scanDailyLogs } from './log-files.js';
 
@@ -151,6 +153,15 @@ export async function rotateLogs(deps: LogRotateDeps, opts: { dryRun?: boolean }
   }
 
   const existing = (await deps.local.list()).map((o) => ({ o, p: parseLogArchiveName(o.name) })).filter((x) => x.p);
+  // Log archives are named by month only: a folder shared with another store would mix them.
+  for (const x of existing) {
+    const sc = await readLogSidecar(deps.local, x.o.name);
+    if (sc && !logSidecarIsOurs(sc, config.storeId, config.storeName)) {
+      throw new RefusedError(`${x.o.name} in ${deps.local.description} belongs to store ${sc.store_id ?? `"${sc.store_name}"`}, not to ${config.storeId}: LOG_ARCHIVE_DIR is shared`, {
+        hint: 'give each tenant its own LOG_ARCHIVE_DIR (the default backups/logs in its folder is)',
+      });
+    }
+  }
   const planFor = (month: string): { name: string; mode: RotatedArchive['mode'] } => {
     const parts = existing.filter((x) => x.p!.month === month).map((x) => x.p!.part);
     if (parts.length === 0) return { name: logArchiveName(month), mode: 'new' };

@@ -233,3 +233,21 @@ describe('two tenants sharing one local backup folder', () => {
     expect(plan.plan.archive.store_name).toBe(a.env().BOT_STORE_NAME);
   });
 });
+
+describe('two tenants sharing one LOG_ARCHIVE_DIR', () => {
+  it("the second one's logs rotate refuses to touch the first one's month archive", async () => {
+    const shared = path.join(work, 'shared-log-archives');
+    const [a, b] = await twoTenants({ LOG_ARCHIVE_DIR: shared });
+    for (const t of [a, b]) {
+      fs.mkdirSync(path.join(t.logDir, 'bot-order'), { recursive: true });
+      fs.writeFileSync(path.join(t.logDir, 'bot-order', '2026-07-01.log'), `[2026-07-01 10:00:00] [INFO] ${t.env().BOT_STORE_NAME}\n`);
+    }
+    expect((await run(a, ['logs', 'rotate'])).exitCode).toBe(ExitCode.OK);
+    const before = fs.readFileSync(path.join(shared, 'logs-2026-07.tar.gz.enc'));
+    const r = await run(b, ['logs', 'rotate']);
+    expect(r.exitCode).toBe(ExitCode.REFUSED);
+    expect(r.stderr).toMatch(/logs-2026-07\.tar\.gz\.enc .* belongs to store .*LOG_ARCHIVE_DIR is shared/);
+    expect(fs.readFileSync(path.join(shared, 'logs-2026-07.tar.gz.enc')).equals(before)).toBe(true);
+    expect(fs.existsSync(path.join(b.logDir, 'bot-order', '2026-07-01.log'))).toBe(true);
+  });
+});
