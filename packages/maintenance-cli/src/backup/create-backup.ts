@@ -13,7 +13,7 @@ import {
 } from '@botctl/core';
 import type { HeldLock } from '../lock/maintenance-lock.js';
 import type { Reporter } from '../reporter/reporter.js';
-import { StorageError, type Storage } from '../storage/storage.js';
+import { readHead, StorageError, type Storage } from '../storage/storage.js';
 import { prefetch, withInactivityTimeout } from '../util/async.js';
 import { DumpFormatError, LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarGzWriter } from './archive-writer.js';
 import { catalogScope, listBackups, nextSequence } from './catalog.js';
@@ -93,19 +93,7 @@ async function freeName(deps: BackupDeps, kind: BackupKind): Promise<string> {
 
 /** The age header's digest, read back from the stored archive's first bytes. */
 async function readHeaderDigest(storage: Storage, name: string): Promise<string | undefined> {
-  const stream = await storage.read(name);
-  const chunks: Buffer[] = [];
-  let got = 0;
-  try {
-    for await (const c of stream as AsyncIterable<Buffer>) {
-      chunks.push(c);
-      got += c.length;
-      if (got >= 64 * 1024) break;
-    }
-  } finally {
-    stream.destroy();
-  }
-  return ageHeaderDigest(Buffer.concat(chunks));
+  return ageHeaderDigest(await readHead(storage, name, 64 * 1024));
 }
 
 /**

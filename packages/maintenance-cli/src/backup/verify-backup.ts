@@ -10,7 +10,7 @@ import {
   formatDuration,
 } from '@botctl/core';
 import type { BackupStoreDeps } from './deps.js';
-import type { Storage } from '../storage/storage.js';
+import { readHead, type Storage } from '../storage/storage.js';
 import { inspectArchive } from './archive-reader.js';
 import { catalogScope, type Location, listBackups, type ResolvedArchive } from './catalog.js';
 import { AGE_MAGIC, type ArchiveDecryption } from './encryption.js';
@@ -43,22 +43,6 @@ export interface VerifyReport {
   ok: boolean;
   level: 'quick' | 'full';
   results: VerifyItem[];
-}
-
-async function readHead(storage: Storage, name: string, n: number): Promise<Buffer> {
-  const stream = await storage.read(name);
-  const chunks: Buffer[] = [];
-  let got = 0;
-  try {
-    for await (const c of stream as AsyncIterable<Buffer>) {
-      chunks.push(c);
-      got += c.length;
-      if (got >= n) break;
-    }
-  } finally {
-    stream.destroy();
-  }
-  return Buffer.concat(chunks).subarray(0, n);
 }
 
 /** Errors that say something about the archive (recorded in its sidecar), not about our key or setup. */

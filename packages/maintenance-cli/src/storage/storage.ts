@@ -65,6 +65,23 @@ export interface Storage {
   readonly legacy?: Storage | undefined;
 }
 
+/** The first `n` bytes of an object (fewer when it is shorter), read without fetching the rest. */
+export async function readHead(storage: Storage, name: string, n: number): Promise<Buffer> {
+  const stream = await storage.read(name);
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const c of stream as AsyncIterable<Buffer>) {
+      chunks.push(c);
+      got += c.length;
+      if (got >= n) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, n);
+}
+
 /** `<destination>/<name>` for people: a folder path or an rclone remote path (`b2:bucket/x/<name>`). */
 export function storagePath(storage: Storage, name: string): string {
   const d = storage.description;

@@ -74,22 +74,35 @@ describe('the database session lost during backup create', () => {
     expect((await run(t, ['backup', 'verify', '--latest'])).exitCode).toBe(ExitCode.OK);
   });
 
-  it('the session ended by pg_terminate_backend once pg_dump runs: a complete archive is a success', async () => {
+  it('the snapshot session ended by pg_terminate_backend once the rows are counted: a complete archive is a success', async () => {
     const t = await createTenant({ cluster, parentDir: work });
     const env = fakeDump(t, { kind: 'slow-output', seconds: 2 });
     const proc = spawnBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--json'], { cwd: t.dir, env });
+    // Once the rows are counted (the snapshot session sits idle in its transaction; pg_dump has
+    // imported the snapshot), end that session while the dump still streams.
     let killed = 0;
-    for (let i = 0; i < 100 && killed === 0; i++) {
-      await sleep(100);
-      const dumping = await query(t.databaseUrl, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'botctl pg_dump'");
-      if (dumping.length) {
+    let idleSince: number | undefined;
+    const seen: string[] = [];
+    for (let i = 0; i < 200 && killed === 0; i++) {
+      await sleep(50);
+      const apps = (
+        await query<{ a: string }>(
+          t.databaseUrl,
+          "SELECT application_name || ':' || coalesce(state, '') AS a FROM pg_stat_activity WHERE application_name IN ('botctl pg_dump', 'botctl backup')",
+        )
+      ).map((r) => r.a);
+      seen.push(apps.sort().join('+'));
+      // Idle in transaction for 300 ms in a row: between two count queries it is only for an instant.
+      const ready = apps.includes('botctl backup:idle in transaction');
+      idleSince = ready ? (idleSince ?? Date.now()) : undefined;
+      if (idleSince !== undefined && Date.now() - idleSince >= 300) {
         killed = (await query(t.databaseUrl, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'botctl backup'")).length;
       }
     }
-    expect(killed).toBe(1);
+    if (killed !== 1) throw new Error(`the snapshot session was not caught idle while pg_dump ran: ${[...new Set(seen)].join(" | ")}`);
     const res = await proc;
     expect(String(res.stderr)).not.toMatch(/TypeError|unexpected error|^\s+at /m);
-    expect(res.exitCode).toBe(ExitCode.OK);
+    expect({ exit: res.exitCode, stderr: String(res.stderr) }).toMatchObject({ exit: ExitCode.OK });
     expect((await run(t, ['backup', 'verify', '--latest'])).exitCode).toBe(ExitCode.OK);
   });
 
