@@ -422,7 +422,7 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
   });
 
   it('refuses to start with a clear one-line error and exit 3 when Telegram rejects the token or a setting is missing', async () => {
-    const { t } = await shop({ TELEGRAM_BOT_TOKEN: '333333:revoked-token-cccccccccccccccccc' });
+    const { t } = await shop({ TELEGRAM_BOT_TOKEN: '7033333333:AAHrevokedTokenForTests_ccccccccccc' });
     // Asynchronously: the fake Bot API lives in this process and must keep answering.
     const run = () =>
       new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {

@@ -318,7 +318,7 @@ describe('checks going bad and recovering', () => {
   });
 
   it('a revoked shop bot token is critical; Telegram hanging is critical after the timeout', async () => {
-    t.setEnv({ TELEGRAM_BOT_TOKEN: '333333:revoked-token-ccccccccccccccccccc', HEALTH_TELEGRAM_TIMEOUT_SECONDS: '1' });
+    t.setEnv({ TELEGRAM_BOT_TOKEN: '7033333333:AAHrevokedTokenForTests_ccccccccccc', HEALTH_TELEGRAM_TIMEOUT_SECONDS: '1' });
     try {
       const bad = await health(t, ['--no-alert']);
       expect(check(bad.report, 'telegram')).toMatchObject({ status: 'critical', fact: expect.stringContaining('rejected (401)') });

@@ -118,7 +118,7 @@ describe('botctl preflight', () => {
     expect(blocked.marks.alert).toBe('fail');
     expect(blocked.facts.alert).toMatch(/7100 \(the owner has not pressed \/start/);
 
-    const badOwnerBot = await without({ OWNER_BOT_TOKEN: '999999:not-a-known-token-aaaaaaaaaaaa' });
+    const badOwnerBot = await without({ OWNER_BOT_TOKEN: '7099999999:AAHnotAKnownTokenForTests_ddddddddd' });
     expect(badOwnerBot.marks.alert).toBe('fail');
     expect(badOwnerBot.facts.alert).toMatch(/7100 \(.*OWNER_BOT_TOKEN/);
 

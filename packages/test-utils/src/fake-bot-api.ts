@@ -7,8 +7,8 @@ import type { AddressInfo, Socket } from 'node:net';
  * `retry_after`, 403, 500, or to hang. Point TELEGRAM_API_ROOT (or Telegraf's apiRoot) at `url`.
  */
 /** Well-formed bot tokens for tests: the shop bot and the owners' notification bot. */
-export const FAKE_SHOP_TOKEN = '111111:shop-token-aaaaaaaaaaaaaaaaaaaaaa';
-export const FAKE_OWNER_TOKEN = '222222:owner-token-bbbbbbbbbbbbbbbbbbbbb';
+export const FAKE_SHOP_TOKEN = '7012345678:AAHshopTokenForTests_aaaaaaaaaaaaaa';
+export const FAKE_OWNER_TOKEN = '7087654321:AAHownerTokenForTests_bbbbbbbbbbbbb';
 
 export interface FakeBotCall {
   token: string;
