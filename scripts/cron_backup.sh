@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Nightly backup of one tenant, for cron or a systemd timer:
 #   0 2 * * *  /opt/botctl/scripts/cron_backup.sh /srv/toko1/.env
-# Makes an encrypted backup and copies it offsite, then applies the retention policy
-# (BACKUP_KEEP, BACKUP_KEEP_DAILY/WEEKLY/MONTHLY) to the local and offsite folders, then rotates
-# the logs (daily files older than LOG_RETENTION_DAYS into encrypted monthly archives).
-# botctl logs to logs/maintenance/ itself. Exit code: the first failing step's (docs/exit-codes.md);
-# a failed backup skips the prune, so a bad night never thins out the good copies. Log rotation
-# runs either way: it does not depend on tonight's backup.
+# Makes an encrypted backup (copied offsite when BACKUP_AUTOMATIC_OFFSITE=true, the default),
+# then applies the retention policy (BACKUP_KEEP, BACKUP_KEEP_DAILY/WEEKLY/MONTHLY/YEARLY) to the
+# local folder and, likewise, offsite, then rotates the logs (daily files older than
+# LOG_RETENTION_DAYS into encrypted monthly archives). botctl logs to logs/maintenance/ itself.
+# Silent when every step succeeds (cron mails only problems); otherwise it prints what the failing
+# steps said. Exit code: the first failing step's (docs/exit-codes.md); a failed backup skips the
+# prune, so a bad night never thins out the good copies. Log rotation runs either way.
 # Never runs twice at once per tenant.
 set -euo pipefail
 
@@ -21,12 +22,26 @@ if ! tenant_lock backup "$env_file"; then
   exit 4
 fi
 
-# 9>&- : botctl must not inherit the lock descriptor (a process it leaves behind would hold the lock).
-rc=0
-"$botctl" --env-file "$env_file" backup create --scheduled --offsite 9>&- || rc=$?
-if [ "$rc" -eq 0 ]; then
-  "$botctl" --env-file "$env_file" backup prune --offsite 9>&- || rc=$?
-fi
-"$botctl" --env-file "$env_file" logs rotate 9>&- || { r=$?; [ "$rc" -ne 0 ] || rc=$r; }
-exit "$rc"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 
+# step ARGS...: runs botctl for this tenant, its output kept; on failure, prints what it said
+# (the progress lines left out) and returns its exit code.
+# 9>&- : botctl must not inherit the lock descriptor (a process it leaves behind would hold the lock).
+step() {
+  local r=0
+  "$botctl" --env-file "$env_file" "$@" >"$out" 2>&1 9>&- || r=$?
+  if [ "$r" -ne 0 ]; then
+    echo "cron_backup: botctl $* failed (exit $r):" >&2
+    grep -v '^• ' "$out" >&2 || true
+  fi
+  return "$r"
+}
+
+rc=0
+step backup create --scheduled || rc=$?
+if [ "$rc" -eq 0 ]; then
+  step backup prune --scheduled || rc=$?
+fi
+step logs rotate || { r=$?; [ "$rc" -ne 0 ] || rc=$r; }
+exit "$rc"

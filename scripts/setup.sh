@@ -40,8 +40,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The first line of a command's output. Never `cmd | head -1` here: under pipefail, head closing
+# the pipe early makes cmd die of SIGPIPE and the whole script exit 141 without a word.
+first_line() {
+  local out
+  out=$("$@" 2>/dev/null) || true
+  printf '%s\n' "${out%%$'\n'*}"
+}
+
 # botctl needs rclone >= 1.60 (Debian 12's) for BACKUP_OFFSITE_REMOTE.
-rclone version 2>/dev/null | head -1 | awk '{ v=$2; sub(/^v/, "", v); split(v, p, "."); if (p[1] < 1 || (p[1] == 1 && p[2] < 60)) { print "setup: " $0 " is older than 1.60; BACKUP_OFFSITE_REMOTE and its tests need 1.60+" > "/dev/stderr"; exit 1 } }'
+rclone_version=$(first_line rclone version)
+awk '{ v=$2; sub(/^v/, "", v); split(v, p, "."); if (p[1] < 1 || (p[1] == 1 && p[2] < 60)) { print "setup: " $0 " is older than 1.60; BACKUP_OFFSITE_REMOTE and its tests need 1.60+" > "/dev/stderr"; exit 1 } }' <<<"$rclone_version"
 
 # The pnpm pinned in package.json. corepack works for users too; npm is used here because
 # corepack cannot verify pnpm's signature against every registry mirror.
@@ -59,4 +68,4 @@ log "pnpm install"
 pnpm install --frozen-lockfile --reporter=silent
 log "build"
 pnpm build
-log "ready: node $(node --version), pnpm $(pnpm --version), $(pg_dump --version), age $(age --version), $(rclone version | head -1)"
+log "ready: node $(node --version), pnpm $(pnpm --version), $(pg_dump --version), age $(age --version), $rclone_version"

@@ -87,6 +87,21 @@ describe('shell scripts', () => {
   });
 });
 
+describe('scripts under pipefail', () => {
+  it('never pipe a command into head (the command dies of SIGPIPE and the script exits 141 without a word)', () => {
+    const scripts = ['', 'lib'].flatMap((d) => fs.readdirSync(path.join(ROOT, 'scripts', d)).filter((f) => f.endsWith('.sh')).map((f) => path.join(ROOT, 'scripts', d, f)));
+    const offenders = scripts.flatMap((s) =>
+      fs
+        .readFileSync(s, 'utf8')
+        .split('\n')
+        .map((l, i) => ({ l, i }))
+        .filter(({ l }) => /\|\s*head\b/.test(l) && !l.trim().startsWith('#'))
+        .map(({ i }) => `${path.relative(ROOT, s)}:${i + 1}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+});
+
 describe('cron_backup.sh', () => {
   let t: Tenant;
   beforeAll(async () => {
@@ -105,9 +120,9 @@ describe('cron_backup.sh', () => {
     api.reset();
     const run = await script('cron_backup.sh', [t.envFile]);
     expect(run.exitCode).toBe(0);
-    // Without a terminal: plain step lines, no progress bars, no warnings.
-    expect(run.stderr).not.toMatch(/\u001b|\r|warning|error/i);
-    expect(run.stderr).toMatch(/^• Backing up to backups\/local\/backup-/);
+    // Silent on success: cron mails nothing.
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('');
     const archives = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.tar.gz.enc'));
     // Newest kept by the policy; the newest verified one is never removed.
     expect(archives(t.localDir)).toHaveLength(2);
@@ -124,6 +139,15 @@ describe('cron_backup.sh', () => {
     // The owner heard about both steps, silently.
     const texts = api.callsTo('sendMessage').map((c) => String(c.params.text));
     expect(texts).toEqual([expect.stringContaining('✅ Backup otomatis selesai'), expect.stringMatching(/✅ Prune backup selesai: lokal 1 dihapus, 2 disimpan; offsite 1 dihapus, 2 disimpan; .* dibebaskan$/)]);
+  });
+
+  it('honours BACKUP_AUTOMATIC_OFFSITE=false: no offsite copy, no offsite prune, still silent', async () => {
+    const local = await createTenant({ cluster, parentDir: work, seed: false, extraEnv: { ...tenantEnv(), BACKUP_AUTOMATIC_OFFSITE: 'false' } });
+    const run = await script('cron_backup.sh', [local.envFile]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr + run.stdout).toBe('');
+    expect(fs.readdirSync(local.localDir).filter((f) => f.endsWith('.tar.gz.enc'))).toHaveLength(1);
+    expect(fs.existsSync(local.offsiteStoreDir)).toBe(false);
   });
 
   it('a second run while one is going exits 4 (LOCKED) at once', async () => {
