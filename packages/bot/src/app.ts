@@ -15,6 +15,7 @@ import {
   HttpBotApi,
   InputFile,
   type Logger,
+  type MaintenanceMarker,
   migrate,
   OwnerAlerter,
   ownerBotToken,
@@ -30,6 +31,7 @@ import { createBot } from './create-bot.js';
 import { dailyAt, Scheduler } from './jobs/scheduler.js';
 import { BotMaintenance } from './maintenance.js';
 import { startHttpServer, TELEGRAM_WEBHOOK_PATH } from './runtime/http-server.js';
+import { MaintenanceGate, rememberFence } from './runtime/maintenance-gate.js';
 import { ALLOWED_UPDATES, LongPoller, UpdateDispatcher } from './runtime/updates.js';
 import { ReliableBotApi } from './telegram/reliable-api.js';
 
@@ -63,6 +65,31 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   const sql: Sql = createSql(config.databaseUrl!, { max: 8, applicationName: 'shop-bot' });
   const stopping = new AbortController();
 
+  const alerter = new OwnerAlerter({ config, log, warn: (m) => log.warn(m), budgetMs: config.alerts.timeoutMs, signal: stopping.signal });
+  const alert = (text: string, o: { silent: boolean }) =>
+    sendOwnerAlert(alerter, config.stateDir, redactor.redact(text), {
+      silent: o.silent,
+      now: clock.now(),
+      onRecordError: (e) => log.warn(`cannot record the alert outcome: ${e.message}`),
+    });
+  const notifyOwners = async (text: string) => {
+    const d = await alert(text, { silent: false });
+    if (d.configured && !d.ok) log.warn(`owner notice not delivered: ${d.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; ')}`);
+    return d;
+  };
+
+  // botctl restoring the database (recover, backup restore): no migration, no serving until done.
+  const gate = new MaintenanceGate({ stateDir: config.stateDir, log, clock });
+  const tellFence = async (m: MaintenanceMarker, text: string) => {
+    // Once per fence, however often a supervisor restarts the bot meanwhile.
+    if (!rememberFence(config.stateDir, m.token, text)) return;
+    await notifyOwners(text);
+  };
+  const waitedFor = await gate.waitBeforeStart(
+    (m) => tellFence(m, `🔧 ${config.storeName}: bot menunggu — database sedang dipulihkan (botctl ${m.command}). Bot berjalan lagi setelah selesai.`),
+    stopping.signal,
+  );
+
   try {
     const m = await migrate(sql);
     log.info(m.applied.length ? `Database migrated to version ${m.current}: ${m.applied.join(', ')}` : `Database schema is current (version ${m.current})`);
@@ -89,18 +116,6 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     new PakasirGateway({ baseUrl: config.pakasir.baseUrl, project: config.pakasir.projectSlug, apiKey: config.pakasir.apiKey, timeoutMs: config.pakasir.timeoutMs });
   if (!config.pakasir.projectSlug || !config.pakasir.apiKey) log.warn('PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY not set: QRIS invoices cannot be created (balance payments still work)');
 
-  const alerter = new OwnerAlerter({ config, log, warn: (m) => log.warn(m), budgetMs: config.alerts.timeoutMs, signal: stopping.signal });
-  const alert = (text: string, o: { silent: boolean }) =>
-    sendOwnerAlert(alerter, config.stateDir, redactor.redact(text), {
-      silent: o.silent,
-      now: clock.now(),
-      onRecordError: (e) => log.warn(`cannot record the alert outcome: ${e.message}`),
-    });
-  const notifyOwners = async (text: string) => {
-    const d = await alert(text, { silent: false });
-    if (d.configured && !d.ok) log.warn(`owner notice not delivered: ${d.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; ')}`);
-    return d;
-  };
   const ownerToken = ownerBotToken(config).token;
   const ownerApi = ownerToken ? new ReliableBotApi(new HttpBotApi({ token: ownerToken, apiRoot: config.telegram.apiRoot, timeoutMs: 30_000 }), { log }) : undefined;
 
@@ -134,10 +149,13 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
       backup: async () => (await maintenance.backup('manual')).text,
     },
   });
-  const dispatcher = new UpdateDispatcher((u) => shop.handleUpdate(u));
+  const dispatcher = new UpdateDispatcher(async (u) => {
+    await gate.wait();
+    await shop.handleUpdate(u);
+  });
 
   // Jobs
-  const scheduler = new Scheduler({ log, clock });
+  const scheduler = new Scheduler({ log, clock, paused: () => gate.paused !== undefined });
   scheduler.add('expired_payments', { cron: config.bot.expiredPaymentsCron, timeZone: config.timezone }, async () => {
     await runExpiredPaymentsJob({ ...fulfilDeps, gateway: config.pakasir.apiKey || opts.gateway ? gateway : undefined }, clock.now());
   });
@@ -153,15 +171,18 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   if (config.health.enableAuto) {
     scheduler.add('auto_healthcheck', { everyMs: config.health.intervalMinutes * 60_000 }, () => maintenance.scheduledHealthcheck());
   }
-  const beat = (stoppedAt?: Date) =>
-    writeHeartbeat(config.stateDir, {
+  const beat = (stoppedAt?: Date) => {
+    const p = gate.paused;
+    return writeHeartbeat(config.stateDir, {
       service: 'bot',
       version: BOT_VERSION,
       started_at: startedAt.toISOString(),
       at: clock.now().toISOString(),
       ...(stoppedAt ? { stopped_at: stoppedAt.toISOString() } : {}),
+      ...(p ? { paused: { command: p.command, since: p.started_at, token: p.token } } : {}),
     });
-  scheduler.add('heartbeat', { everyMs: config.bot.heartbeatMs, runAtStart: true }, () => beat());
+  };
+  scheduler.add('heartbeat', { everyMs: config.bot.heartbeatMs, runAtStart: true }, () => beat(), { duringMaintenance: true });
 
   // HTTP endpoint and updates
   const webhook = config.bot.mode === 'webhook';
@@ -174,6 +195,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
       telegramSecret: webhook ? config.bot.webhookSecret?.reveal() : undefined,
       onTelegramUpdate: webhook ? (u) => dispatcher.dispatch(u) : undefined,
       startedAt,
+      paused: () => gate.paused !== undefined,
     },
     config.bot.httpHost,
     config.bot.httpPort,
@@ -184,10 +206,26 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     await api.call('setWebhook', { url, secret_token: config.bot.webhookSecret!.reveal(), allowed_updates: ALLOWED_UPDATES, max_connections: 20 });
   } else {
     await api.call('deleteWebhook', { drop_pending_updates: false });
-    poller = new LongPoller({ api, dispatcher, log });
+    poller = new LongPoller({ api, dispatcher, log, gate });
     poller.start();
   }
   scheduler.start();
+  gate.watch({
+    onPause: async (m) => {
+      // What is in flight finishes; nothing new starts. The restore then finds no bot transaction.
+      await dispatcher.drain();
+      await scheduler.idle();
+      await beat().catch(() => undefined);
+      await tellFence(m, `🔧 ${config.storeName}: bot dijeda — database sedang dipulihkan (botctl ${m.command}). Pesan pembeli menunggu sampai selesai.`);
+    },
+    onResume: async (m) => {
+      // The restored database may be of an older schema version.
+      const r = await migrate(sql);
+      if (r.applied.length) log.info(`Database migrated to version ${r.current} after the restore: ${r.applied.join(', ')}`);
+      await beat().catch(() => undefined);
+      await tellFence(m, `▶️ ${config.storeName}: pemulihan database selesai, bot berjalan lagi.`);
+    },
+  });
   await api
     .call('setMyCommands', {
       commands: [
@@ -211,6 +249,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
       })
       .catch(() => {});
   }
+  if (waitedFor) await tellFence(waitedFor, `▶️ ${config.storeName}: pemulihan database selesai, bot berjalan lagi.`);
   log.info(
     `Bot @${botInfo.username} started (${webhook ? 'webhook' : 'long polling'}; HTTP ${server.url}; jobs: ${scheduler
       .names()
@@ -226,6 +265,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     stop(reason) {
       stopped ??= (async () => {
         log.info(`Stopping (${reason}): finishing updates and jobs in progress`);
+        gate.stop();
         const pollerDone = poller?.stop();
         await server.close();
         await pollerDone;

@@ -16,6 +16,8 @@ export * from './crypto/field-encryption.js';
 export * from './telegram/bot-api.js';
 export * from './telegram/owner-alerts.js';
 export * from './health/heartbeat.js';
+export * from './health/maintenance-marker.js';
+export * from './process/holder.js';
 export * from './shop/gateway.js';
 export * from './shop/shop.js';
 export * from './shop/invoice-cleanup.js';

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSql, type Sql } from '@botctl/core';
+import { execFileSync } from 'node:child_process';
+import { createSql, readHeartbeat, type Sql } from '@botctl/core';
 import {
   type BotProcess,
   createTenant,
@@ -16,6 +17,8 @@ import {
   startFakeBotApi,
   maintenanceLog,
   fakeTelegramEnv,
+  type SupervisedBot,
+  superviseBot,
 } from '@botctl/test-utils';
 
 const OWNER = 9100;
@@ -138,8 +141,70 @@ describe('botctl recover', () => {
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toMatch(/^✓ Database sudah direstore: /m);
     expect(run.stderr).toMatch(/^✗ Bot sudah running & terhubung ke Telegram: @\w+ answers getMe, but the bot process is not running/m);
-    expect(run.stderr).toMatch(/^hint: start the bot/m);
+    expect(run.stderr).toMatch(/^botctl: error: recovery stopped at step "telegram" \(Bot sudah running & terhubung ke Telegram\): /m);
+    expect(run.stderr).toMatch(/^hint: start the bot.*; then run `botctl --env-file \S+ recover --latest --yes`/m);
     expect(maintenanceLog(t)).toMatch(/\[ERROR\] \[recover\] ✗ Bot sudah running & terhubung ke Telegram: .*Langkah berikut: start the bot/);
     await api.waitForCall((c) => c.token === FAKE_OWNER_TOKEN && /Pemulihan \(recover\) GAGAL/.test(String(c.params.text)));
   });
+
+  it('under a supervisor that restarts the bot all along: the bot waits behind the fence, recover succeeds, the shop comes back whole', async () => {
+    // Enough data that the restore takes a few seconds: the supervisor restarts the bot during it.
+    const t = await createTenant({
+      cluster,
+      parentDir: work,
+      scale: 120,
+      extraEnv: { ...fakeTelegramEnv(api, String(OWNER)), BOT_HTTP_PORT: '0', ENABLE_AUTO_HEALTHCHECK: 'false', HEALTH_SKIP_CHECKS: 'cpu,memory,disk' },
+    });
+    const sql = createSql(t.databaseUrl, { max: 2 });
+    let bot: SupervisedBot | undefined;
+    try {
+      const before = await counts(sql);
+      expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create'], { cwd: t.dir })).exitCode).toBe(0);
+      const asUser = process.getuid?.() === 0 ? 'nobody' : undefined;
+      if (asUser) {
+        // The bot runs as another user than botctl: it reads the fence botctl writes.
+        // The tenant folder belongs to the bot's user, as on a server; botctl runs as root.
+        execFileSync('chown', ['-R', `${asUser}:`, t.dir]);
+      }
+      bot = superviseBot({ envFile: t.envFile, cwd: t.dir, restartMs: 100, ...(asUser ? { user: asUser } : {}) });
+      await waitFor(() => bot!.lines.some((l) => /Bot @\S+ started/.test(l)), 30_000);
+
+      // The disaster: the database and the .env are gone; the bot dies and is restarted again and again.
+      const admin = createSql(cluster.url(), { max: 1 });
+      await admin.unsafe(`DROP DATABASE "${t.dbName}" WITH (FORCE)`);
+      await admin.end({ timeout: 5 });
+      fs.rmSync(t.envFile);
+      bot.crash();
+      api.reset();
+      const run = await runBotctl(['--env-file', t.envFile, 'recover', '--latest', '--yes', '--json', '--wait-bot', '60'], {
+        cwd: t.dir,
+        env: { BACKUP_AGE_IDENTITY_FILE: t.identityFile },
+      });
+      expect(run.stderr).not.toMatch(/unexpected error/);
+      expect(run.exitCode).toBe(0);
+      expect(await counts(sql)).toEqual(before);
+      // The bot honoured the fence: it said so, and never migrated the database under restore.
+      const lines = bot.lines.join('\n');
+      expect(lines).toMatch(/\[maintenance\] database "[^"]+" is being restored by botctl recover .*not migrating or serving until it is done/);
+      expect(bot.starts()).toBeGreaterThan(2);
+      // The owners heard it once, however often the bot was restarted.
+      await api.waitForCall((c) => c.token === FAKE_OWNER_TOKEN && String(c.params.text).includes('▶️'), 20_000);
+      const owner = api.calls.filter((c) => c.token === FAKE_OWNER_TOKEN).map((c) => String(c.params.text));
+      expect(owner.filter((x) => x.includes('🔧'))).toHaveLength(1);
+      expect(owner.filter((x) => x.includes('▶️'))).toHaveLength(1);
+      // And it serves again.
+      await waitFor(() => { const hb = readHeartbeat(path.join(t.dir, 'state'), 'bot'); return Boolean(hb && !hb.paused && Date.now() - Date.parse(hb.at) < 10_000); }, 30_000);
+    } finally {
+      await bot?.stop();
+      await sql.end({ timeout: 5 });
+    }
+  });
 });
+
+async function waitFor(pred: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

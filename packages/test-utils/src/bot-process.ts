@@ -80,3 +80,80 @@ export async function startBotProcess(opts: { envFile: string; cwd: string; env?
     },
   };
 }
+
+export interface SupervisedBot {
+  /** Every line of every run, in order. */
+  lines: string[];
+  /** How many times the bot was started. */
+  starts: () => number;
+  /** Kills the current run (as a crash would); the supervisor starts it again. */
+  crash(): void;
+  /** Stops supervising and the bot (SIGTERM, then SIGKILL). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The bot under a supervisor like systemd's `Restart=always` (or Docker's `restart: always`):
+ * whenever it exits, for whatever reason, it is started again after `restartMs`. Optionally as
+ * another user (`runuser -u USER`, when this process is root).
+ */
+export function superviseBot(opts: { envFile: string; cwd: string; env?: Record<string, string>; restartMs?: number; user?: string }): SupervisedBot {
+  const lines: string[] = [];
+  let starts = 0;
+  let stopped = false;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const start = () => {
+    if (stopped) return;
+    starts++;
+    const cmd = [process.execPath, '--', BOT_MAIN, '--env-file', opts.envFile];
+    const argv = opts.user ? ['runuser', '-u', opts.user, '--', ...cmd] : cmd;
+    // Its own process group: a crash takes runuser and the bot under it down together.
+    const c = spawn(argv[0]!, argv.slice(1), {
+      cwd: opts.cwd,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', TZ: 'UTC', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    child = c;
+    const feed = (buf: { s: string }) => (chunk: Buffer) => {
+      buf.s += chunk.toString('utf8');
+      const parts = buf.s.split('\n');
+      buf.s = parts.pop()!;
+      lines.push(...parts);
+    };
+    c.stdout!.on('data', feed({ s: '' }));
+    c.stderr!.on('data', feed({ s: '' }));
+    exited = new Promise((resolve) =>
+      c.once('exit', (code, signal) => {
+        lines.push(`[supervisor] bot exited (${signal ?? code}); restarting in ${opts.restartMs ?? 300} ms`);
+        resolve();
+        setTimeout(start, opts.restartMs ?? 300);
+      }),
+    );
+  };
+  start();
+  return {
+    lines,
+    starts: () => starts,
+    crash: () => group(child, 'SIGKILL'),
+    async stop() {
+      stopped = true;
+      if (child && child.exitCode === null && child.signalCode === null) {
+        group(child, 'SIGTERM');
+        const timer = setTimeout(() => group(child, 'SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+function group(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
+  if (!child?.pid) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}

@@ -6,6 +6,8 @@ export type Schedule = { cron: string; timeZone: string } | { everyMs: number; r
 interface Job {
   name: string;
   schedule: Schedule;
+  /** Runs even while the maintenance fence is up (the heartbeat). */
+  duringMaintenance?: boolean;
   run: (signal: AbortSignal) => Promise<void>;
   timer?: NodeJS.Timeout;
   running?: Promise<void>;
@@ -26,15 +28,22 @@ export class Scheduler {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #abort = new AbortController();
+  readonly #paused: () => boolean;
   #stopped = false;
 
-  constructor(deps: { log: Logger; clock: Clock }) {
+  constructor(deps: { log: Logger; clock: Clock; paused?: () => boolean }) {
     this.#log = deps.log;
     this.#clock = deps.clock;
+    this.#paused = deps.paused ?? (() => false);
   }
 
-  add(name: string, schedule: Schedule, run: (signal: AbortSignal) => Promise<void>): void {
-    this.#jobs.push({ name, schedule, run });
+  add(name: string, schedule: Schedule, run: (signal: AbortSignal) => Promise<void>, opts: { duringMaintenance?: boolean } = {}): void {
+    this.#jobs.push({ name, schedule, run, ...(opts.duringMaintenance ? { duringMaintenance: true } : {}) });
+  }
+
+  /** Waits for the runs in progress (the fence drains them before a restore goes on). */
+  async idle(): Promise<void> {
+    await Promise.all(this.#jobs.map((j) => j.running).filter(Boolean));
   }
 
   names(): { name: string; nextAt: Date | undefined }[] {
@@ -74,6 +83,10 @@ export class Scheduler {
     if (this.#stopped) return;
     if (job.running) {
       this.#log.warn(`[${job.name}] skipped: the previous run is still working`);
+      return;
+    }
+    if (!job.duringMaintenance && this.#paused()) {
+      this.#log.info(`[${job.name}] skipped: the database is being restored (maintenance fence)`);
       return;
     }
     const started = Date.now();

@@ -16,6 +16,8 @@ export interface HttpDeps {
   telegramSecret: string | undefined;
   onTelegramUpdate: ((u: Update) => Promise<void>) | undefined;
   startedAt: Date;
+  /** True while the maintenance fence is up: payment notices get 503 (the gateway retries; expiry re-checks). */
+  paused?: () => boolean;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -58,6 +60,7 @@ export async function startHttpServer(deps: HttpDeps, host: string, port: number
   const sockets = new Set<Socket>();
 
   const handlePayment = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (deps.paused?.()) return reply(res, 503, { ok: false, error: 'maintenance: the database is being restored; try again later' });
     const raw = await readBody(req);
     if (!raw) return reply(res, 413, { ok: false, error: 'body too large' });
     let orderId: unknown;

@@ -55,13 +55,15 @@ export class LongPoller {
   readonly #dispatcher: UpdateDispatcher;
   readonly #log: Logger;
   readonly #abort = new AbortController();
+  readonly #gate: { wait(): Promise<void> } | undefined;
   #offset = 0;
   #loop: Promise<void> | undefined;
 
-  constructor(deps: { api: BotApi; dispatcher: UpdateDispatcher; log: Logger }) {
+  constructor(deps: { api: BotApi; dispatcher: UpdateDispatcher; log: Logger; gate?: { wait(): Promise<void> } }) {
     this.#api = deps.api;
     this.#dispatcher = deps.dispatcher;
     this.#log = deps.log;
+    this.#gate = deps.gate;
   }
 
   start(): void {
@@ -71,6 +73,9 @@ export class LongPoller {
   async #run(): Promise<void> {
     let backoff = 1000;
     while (!this.#abort.signal.aborted) {
+      // Paused by the maintenance fence: updates wait at Telegram until the restore is done.
+      await this.#gate?.wait();
+      if (this.#abort.signal.aborted) break;
       try {
         const updates = await this.#api.call<Update[]>(
           'getUpdates',

@@ -17,12 +17,15 @@ export interface Heartbeat {
   started_at: string;
   at: string;
   stopped_at?: string;
+  /** Paused by botctl's maintenance fence (a restore of its database). */
+  paused?: { command: string; since: string; token: string };
 }
 
 export const heartbeatFile = (stateDir: string, service = 'bot'): string => path.join(stateDir, `heartbeat-${service}.json`);
 
 export async function writeHeartbeat(stateDir: string, hb: Omit<Heartbeat, 'host' | 'pid'> & { pid?: number; host?: string }): Promise<void> {
-  await fsp.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // Group-readable: botctl (maybe another user) reads it, and writes the maintenance fence beside it.
+  await fsp.mkdir(stateDir, { recursive: true, mode: 0o750 });
   const full: Heartbeat = { pid: process.pid, host: os.hostname(), ...hb };
   await writeFileAtomic(heartbeatFile(stateDir, hb.service), `${JSON.stringify(full)}\n`, 0o644);
 }

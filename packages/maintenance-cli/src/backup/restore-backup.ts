@@ -14,6 +14,7 @@ import {
   otherSessions,
   PartialError,
   RefusedError,
+  type Fence,
   type Sql,
   type TableRef,
   zonedStamp,
@@ -28,6 +29,7 @@ import { type Manifest, parseSidecar, type Sidecar, sidecarName, type TableCount
 import { manifestIsOurs, sidecarIsOurs, storeIdentity } from './identity.js';
 import { startPgRestore } from './pg-restore-sink.js';
 import { checkFileSpace, type FilePlan, FileStager, type NotPlaced, type Placement, planFiles, stagingDir } from './restore-files.js';
+import { fenceTheBot, isShopDatabase } from './fence.js';
 import { RestoreSession } from './restore-session.js';
 import { listScratch, markScratch, scratchMark, staleOf, unmarkScratchSql } from './scratch.js';
 import { adminSql, createDatabase, dropDatabase, type ResolvedTarget, resolveTarget, type TargetSpec } from './targets.js';
@@ -54,6 +56,8 @@ export interface RestoreOptions {
   envFileDestination?: string;
   /** Only config files, no database (recover, when the .env is gone: it holds DATABASE_URL). */
   configOnly?: boolean;
+  /** What the maintenance fence tells the bot is going on (`recover`); default `backup restore`. */
+  fenceCommand?: string;
 }
 
 export interface RestorePlan {
@@ -258,164 +262,205 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
       throw error;
     }
 
-    log.info(`Restore dimulai: ${archive.name} → database ${target.database} (${plan.action})`);
-    let safety: RestoreResult['safety_backup'] = null;
-    let created = false;
-    let session: RestoreSession | undefined;
-    let restoreMs = 0;
-    const lockTimeoutSeconds = opts.lockTimeoutSeconds ?? config.backup.restoreLockTimeoutSeconds;
-    try {
-      if (target.create) {
-        await createDatabase(admin, target.database);
-        created = true;
-        // Marked until the restore commits (the mark is cleared in the same transaction).
-        await markScratch(admin, target.database, scratchMark('restore', config.storeId, deps.clock.now()));
-        reporter.step(`Created database "${target.database}"`);
-      }
-      session = await RestoreSession.begin({
-        target,
-        binDir: deps.pgBinDir,
-        redactor: deps.redactor,
-        signal: deps.signal,
-        lockTimeoutSeconds,
-        onWait: (w) => {
-          const who = w.holders.map((h) => `pid ${h.pid} (${h.application || h.user}, ${h.state})`).join(', ') || 'another session';
-          reporter.warn(`waiting for a lock${w.relation ? ` on ${w.relation}` : ''} held by ${who}; giving up after ${lockTimeoutSeconds} s`);
-        },
-      });
-      // From here writes to the target wait: the safety copy holds everything committed before.
-      await session.lock(userTables, 'EXCLUSIVE');
-      if (overwrite) {
-        reporter.step(`Taking a safety backup of "${target.database}" first`);
-        const made = await createBackup(
-          {
-            config,
-            local: deps.local,
-            offsite: undefined,
-            dumper: new PgDumper({
-              databaseUrl: target.url,
-              redactor: deps.redactor,
-              binDir: deps.pgBinDir,
-              lockWaitTimeoutSeconds: 300,
-              checksumMaxBytes: config.backup.checksumMaxBytes,
-            }),
-            encryption: deps.encryption(),
-            reporter,
-            log,
-            clock: deps.clock,
-            lock: deps.lock,
-            toolVersion: deps.toolVersion,
-            signal: deps.signal,
-          },
-          { offsite: false, includeLogs: true, kind: 'pre-restore', lockHeld: true },
-        );
-        safety = { name: made.name, path: made.path, size: made.size };
-        log.info(`Safety backup sebelum restore: ${made.name}`);
-      }
-      await session.lock(userTables, 'ACCESS EXCLUSIVE');
-      await session.dropEverything();
-
-      // The restore pass: the dump streams through pg_restore (to SQL) into the transaction;
-      // config and logs are staged as they come.
-      const sink = startPgRestore({
-        args: ['--no-owner', '--no-acl', '--file=-'],
-        stdout: 'pipe',
-        binDir: deps.pgBinDir,
-        redactor: deps.redactor,
-        signal: deps.signal,
-        onFailure: (stderr) =>
-          new DatabaseError(`pg_restore failed; the database was left as it was${stderr ? `: ${stderr}` : ''}`, {
-            hint: safety ? `nothing changed; the safety backup ${safety.name} is there anyway` : 'nothing was committed',
-          }),
-      });
-      const feeding = session.feed(sink.sql);
-      // psql gone (an error, PostgreSQL restarting): stop pg_restore too, or it would wait forever
-      // to hand over its output while the archive waits for it to take more input.
-      feeding.catch(() => sink.abort());
-      reporter.step(`Restoring into "${target.database}"`);
-      const progress = reporter.progress('restore');
-      const r0 = performance.now();
-      const decryption = await deps.decryption();
+    // The shop's own database: the bot pauses for the whole restore (it honours the fence).
+    let fence: Fence | undefined;
+    if (isShopDatabase(config, target.url)) {
       try {
-        await inspectArchive(
-          await archive.storage.read(archive.name),
-          decryption,
-          {
-            onDump: (chunk) => sink.write(chunk),
-            onDumpEnd: async () => {
-              await sink.end();
-              await feeding;
-            },
-            onMember: async (entry, consume) => {
-              // consume() hashes each chunk for the manifest check and hands it to the file.
-              await stager.stage(entry.name, entry.size, (write) => consume(write));
-            },
-            onCiphertextBytes: (n) => progress.update(n),
-          },
-          sidecar,
-        ).then((r) => {
-          if (r.sha256 !== sidecar.sha256) throw new IntegrityError(`${archive.name} changed since it was verified (SHA-256); nothing was restored`);
+        fence = await fenceTheBot(config, {
+          command: opts.fenceCommand ?? 'backup restore',
+          database: target.database,
+          warn: (m) => reporter.warn(m),
+          step: (m) => reporter.step(m),
         });
       } catch (error) {
-        sink.abort();
-        throw error;
-      } finally {
-        progress.done();
-      }
-      reporter.step(`Checking every table against the manifest before committing`);
-      if (created) await session.exec(unmarkScratchSql(target.database));
-      await session.checkAndCommit(manifest.tables);
-      restoreMs = Math.round(performance.now() - r0);
-    } catch (error) {
-      await session?.abort();
-      const outcome = (await session?.outcome()) ?? 'rolled-back';
-      await stager.discard();
-      if (created && outcome === 'rolled-back') await dropDatabase(admin, target.database).catch(() => undefined);
-      await admin.end({ timeout: 5 }).catch(() => undefined);
-      const interrupted = deps.signal?.aborted;
-      const message = (error as Error).message;
-      if (outcome !== 'rolled-back') {
-        log.error(`Restore gagal: ${archive.name} → ${target.database}: ${message}`);
+        await admin.end({ timeout: 5 }).catch(() => undefined);
         throw error;
       }
-      if (interrupted) reporter.warn(`interrupted: "${target.database}" was left as it was (the restore was rolled back)`);
-      log.error(`Restore gagal: ${archive.name} → ${target.database}: ${message} (database tidak berubah)`);
-      // Every failure before the COMMIT says so: the database is as it was.
-      if (error instanceof BotctlError && !/left as it was|nothing was committed/.test(message)) {
-        const said = target.create ? `"${target.database}" was not created` : `"${target.database}" was left as it was`;
-        throw new BotctlError(error.code, error.exitCode, `${message}; ${said}`, { hint: error.hint, cause: error, details: error.details });
-      }
-      throw error;
     }
-    await admin.end({ timeout: 5 }).catch(() => undefined);
-
-    // Committed: only renames (and merging a log that exists) are left.
-    const { placed, failed } = await stager.place(zonedStamp(deps.clock.now(), config.timezone));
-    for (const f of failed) {
-      const w = `${f.member} was not put back at ${f.destination} (${f.error}); the backup's copy is at ${f.staged}`;
-      warnings.push(w);
-      log.warn(`Restore: ${w}`);
+    try {
+      return await restoreInto(deps, opts, { archive, sidecar, manifest, target, admin, plan, stager, staging, warnings, overwrite, userTables, t0 });
+    } finally {
+      fence?.release();
     }
-    const tables = manifest.tables.map((t) => ({ schema: t.schema, table: t.table, expected: t.rows, restored: t.rows }));
-    log.info(
-      `Restore database selesai: ${archive.name} → ${target.database} (${tables.length} tabel, ${manifest.row_total} baris, ${formatDuration(restoreMs)})` +
-        (placed.length ? `; ${placed.length} file dipulihkan` : ''),
-    );
-    return {
-      status: 'restored',
-      plan,
-      safety_backup: safety,
-      tables,
-      restore_ms: restoreMs,
-      duration_ms: Math.round(performance.now() - t0),
-      staged_dir: stager.stagedAnything ? staging : null,
-      placed,
-      not_placed: failed,
-      warnings,
-    };
   } finally {
     lock.release();
   }
+}
+
+interface RestoreWork {
+  archive: ResolvedArchive;
+  sidecar: Sidecar;
+  manifest: Manifest;
+  target: ResolvedTarget;
+  admin: Sql;
+  plan: RestorePlan;
+  stager: FileStager;
+  staging: string;
+  warnings: string[];
+  overwrite: boolean;
+  userTables: TableRef[];
+  t0: number;
+}
+
+/** The restore itself, once everything that can be refused was refused (see restoreBackup). */
+async function restoreInto(deps: RestoreDeps, opts: RestoreOptions, w: RestoreWork): Promise<RestoreResult> {
+  const { config, reporter, log } = deps;
+  const { archive, sidecar, manifest, target, admin, plan, stager, staging, warnings, overwrite, userTables, t0 } = w;
+  log.info(`Restore dimulai: ${archive.name} → database ${target.database} (${plan.action})`);
+  let safety: RestoreResult['safety_backup'] = null;
+  let created = false;
+  let session: RestoreSession | undefined;
+  let restoreMs = 0;
+  const lockTimeoutSeconds = opts.lockTimeoutSeconds ?? config.backup.restoreLockTimeoutSeconds;
+  try {
+    if (target.create) {
+      await createDatabase(admin, target.database);
+      created = true;
+      // Marked until the restore commits (the mark is cleared in the same transaction).
+      await markScratch(admin, target.database, scratchMark('restore', config.storeId, deps.clock.now()));
+      reporter.step(`Created database "${target.database}"`);
+    }
+    session = await RestoreSession.begin({
+      target,
+      binDir: deps.pgBinDir,
+      redactor: deps.redactor,
+      signal: deps.signal,
+      lockTimeoutSeconds,
+      onWait: (w) => {
+        const who = w.holders.map((h) => `pid ${h.pid} (${h.application || h.user}, ${h.state})`).join(', ') || 'another session';
+        reporter.warn(`waiting for a lock${w.relation ? ` on ${w.relation}` : ''} held by ${who}; giving up after ${lockTimeoutSeconds} s`);
+      },
+    });
+    // From here writes to the target wait: the safety copy holds everything committed before.
+    await session.lock(userTables, 'EXCLUSIVE');
+    if (overwrite) {
+      reporter.step(`Taking a safety backup of "${target.database}" first`);
+      const made = await createBackup(
+        {
+          config,
+          local: deps.local,
+          offsite: undefined,
+          dumper: new PgDumper({
+            databaseUrl: target.url,
+            redactor: deps.redactor,
+            binDir: deps.pgBinDir,
+            lockWaitTimeoutSeconds: 300,
+            checksumMaxBytes: config.backup.checksumMaxBytes,
+          }),
+          encryption: deps.encryption(),
+          reporter,
+          log,
+          clock: deps.clock,
+          lock: deps.lock,
+          toolVersion: deps.toolVersion,
+          signal: deps.signal,
+        },
+        { offsite: false, includeLogs: true, kind: 'pre-restore', lockHeld: true },
+      );
+      safety = { name: made.name, path: made.path, size: made.size };
+      log.info(`Safety backup sebelum restore: ${made.name}`);
+    }
+    await session.lock(userTables, 'ACCESS EXCLUSIVE');
+    await session.dropEverything();
+
+    // The restore pass: the dump streams through pg_restore (to SQL) into the transaction;
+    // config and logs are staged as they come.
+    const sink = startPgRestore({
+      args: ['--no-owner', '--no-acl', '--file=-'],
+      stdout: 'pipe',
+      binDir: deps.pgBinDir,
+      redactor: deps.redactor,
+      signal: deps.signal,
+      onFailure: (stderr) =>
+        new DatabaseError(`pg_restore failed; the database was left as it was${stderr ? `: ${stderr}` : ''}`, {
+          hint: safety ? `nothing changed; the safety backup ${safety.name} is there anyway` : 'nothing was committed',
+        }),
+    });
+    const feeding = session.feed(sink.sql);
+    // psql gone (an error, PostgreSQL restarting): stop pg_restore too, or it would wait forever
+    // to hand over its output while the archive waits for it to take more input.
+    feeding.catch(() => sink.abort());
+    reporter.step(`Restoring into "${target.database}"`);
+    const progress = reporter.progress('restore');
+    const r0 = performance.now();
+    const decryption = await deps.decryption();
+    try {
+      await inspectArchive(
+        await archive.storage.read(archive.name),
+        decryption,
+        {
+          onDump: (chunk) => sink.write(chunk),
+          onDumpEnd: async () => {
+            await sink.end();
+            await feeding;
+          },
+          onMember: async (entry, consume) => {
+            // consume() hashes each chunk for the manifest check and hands it to the file.
+            await stager.stage(entry.name, entry.size, (write) => consume(write));
+          },
+          onCiphertextBytes: (n) => progress.update(n),
+        },
+        sidecar,
+      ).then((r) => {
+        if (r.sha256 !== sidecar.sha256) throw new IntegrityError(`${archive.name} changed since it was verified (SHA-256); nothing was restored`);
+      });
+    } catch (error) {
+      sink.abort();
+      throw error;
+    } finally {
+      progress.done();
+    }
+    reporter.step(`Checking every table against the manifest before committing`);
+    if (created) await session.exec(unmarkScratchSql(target.database));
+    await session.checkAndCommit(manifest.tables);
+    restoreMs = Math.round(performance.now() - r0);
+  } catch (error) {
+    await session?.abort();
+    const outcome = (await session?.outcome()) ?? 'rolled-back';
+    await stager.discard();
+    if (created && outcome === 'rolled-back') await dropDatabase(admin, target.database).catch(() => undefined);
+    await admin.end({ timeout: 5 }).catch(() => undefined);
+    const interrupted = deps.signal?.aborted;
+    const message = (error as Error).message;
+    if (outcome !== 'rolled-back') {
+      log.error(`Restore gagal: ${archive.name} → ${target.database}: ${message}`);
+      throw error;
+    }
+    if (interrupted) reporter.warn(`interrupted: "${target.database}" was left as it was (the restore was rolled back)`);
+    log.error(`Restore gagal: ${archive.name} → ${target.database}: ${message} (database tidak berubah)`);
+    // Every failure before the COMMIT says so: the database is as it was.
+    if (error instanceof BotctlError && !/left as it was|nothing was committed/.test(message)) {
+      const said = target.create ? `"${target.database}" was not created` : `"${target.database}" was left as it was`;
+      throw new BotctlError(error.code, error.exitCode, `${message}; ${said}`, { hint: error.hint, cause: error, details: error.details });
+    }
+    throw error;
+  }
+  await admin.end({ timeout: 5 }).catch(() => undefined);
+
+  // Committed: only renames (and merging a log that exists) are left.
+  const { placed, failed } = await stager.place(zonedStamp(deps.clock.now(), config.timezone));
+  for (const f of failed) {
+    const w = `${f.member} was not put back at ${f.destination} (${f.error}); the backup's copy is at ${f.staged}`;
+    warnings.push(w);
+    log.warn(`Restore: ${w}`);
+  }
+  const tables = manifest.tables.map((t) => ({ schema: t.schema, table: t.table, expected: t.rows, restored: t.rows }));
+  log.info(
+    `Restore database selesai: ${archive.name} → ${target.database} (${tables.length} tabel, ${manifest.row_total} baris, ${formatDuration(restoreMs)})` +
+      (placed.length ? `; ${placed.length} file dipulihkan` : ''),
+  );
+  return {
+    status: 'restored',
+    plan,
+    safety_backup: safety,
+    tables,
+    restore_ms: restoreMs,
+    duration_ms: Math.round(performance.now() - t0),
+    staged_dir: stager.stagedAnything ? staging : null,
+    placed,
+    not_placed: failed,
+    warnings,
+  };
 }
 
 /** Config files only (recover, when the .env is gone), read from a fully checked archive. */

@@ -233,6 +233,7 @@ export class FileStager {
         const exists = fs.existsSync(dest);
         if (s.plan.kind === 'config') {
           let keptAs: string | null = null;
+          await ownLike(s.file, dest);
           if (exists) {
             keptAs = `${dest}.bak-${stamp}`;
             await fsp.rename(dest, keptAs);
@@ -242,6 +243,7 @@ export class FileStager {
           continue;
         }
         if (!exists) {
+          await ownLike(s.file, dest);
           await fsp.rename(s.file, dest);
           placed.push({ member: s.plan.member, destination: dest, action: 'placed', kept_as: null });
           continue;
@@ -263,6 +265,16 @@ export class FileStager {
     }
     return { placed, failed };
   }
+}
+
+/**
+ * Run as root, botctl gives a file it puts back the owner of the file it replaces, or of the
+ * folder it goes into: a restore by root must not leave an .env the bot's user cannot read.
+ */
+async function ownLike(file: string, dest: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const like = (await fsp.stat(dest).catch(() => undefined)) ?? (await fsp.stat(path.dirname(dest)));
+  await fsp.chown(file, like.uid, like.gid);
 }
 
 /** The folder a log destination must stay inside: BOT_LOG_PATH, found from the member's name. */

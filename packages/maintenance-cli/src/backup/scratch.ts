@@ -68,7 +68,7 @@ export async function listScratch(admin: Sql): Promise<ScratchDatabase[]> {
 /** This store's scratch databases whose maker is dead. */
 export function staleOf(list: ScratchDatabase[], storeId: string): ScratchDatabase[] {
   return list.filter(
-    (d) => d.mark && d.mark.store_id === storeId && holderState({ ...d.mark, started_at: d.mark.at, command: d.mark.botctl }) === 'dead',
+    (d) => d.mark && d.mark.store_id === storeId && holderState(d.mark) === 'dead',
   );
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BotctlError, HttpBotApi, loadConfig, RefusedError, UsageError } from '@botctl/core';
+import { fenceTheBot } from '../backup/fence.js';
 import type { Command } from 'commander';
 import { catalogScope, resolveArchiveArg, storesIn } from '../backup/catalog.js';
 import { latestArchive, readSidecarOf } from '../backup/restore-backup.js';
@@ -118,8 +119,21 @@ export function registerRecover(program: Command, run: Run): void {
               notifyOwners: (text) => ctx.notifyOwners(text, { silent: false }),
               sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
               onStep: printStep,
+              fence: (database) =>
+                fenceTheBot(ctx.config, {
+                  command: 'recover',
+                  database,
+                  warn: (m) => ctx.warn(m),
+                  step: (m) => ctx.reporter.step(m),
+                }),
             },
-            { archive, configMissing, waitBotMs: waitBot * 1000, envFile: envPath },
+            {
+              archive,
+              configMissing,
+              waitBotMs: waitBot * 1000,
+              envFile: envPath,
+              rerun: `botctl ${envPath ? `--env-file ${envPath} ` : ''}recover ${file ?? '--latest'} --yes`,
+            },
           );
         } catch (error) {
           const partial = (error as { recovery?: RecoveryReport }).recovery;

@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { classifyIoError, type Clock, LockedError, systemClock } from '@botctl/core';
+import { bootId, classifyIoError, type Clock, holderState, type HolderState, LockedError, processStartTime, systemClock } from '@botctl/core';
+
+export { bootId, holderState, type HolderState, processStartTime } from '@botctl/core';
 
 export const LOCK_FILE = '.botctl.lock';
 const TAKEOVER_MARK = '.takeover-';
@@ -34,29 +36,6 @@ function readText(file: string): string | undefined {
   }
 }
 
-export function bootId(): string | undefined {
-  return readText('/proc/sys/kernel/random/boot_id')?.trim() || undefined;
-}
-
-/** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat). */
-export function processStartTime(pid: number): number | undefined {
-  const stat = readText(`/proc/${pid}/stat`);
-  if (!stat) return undefined;
-  // The command name (field 2) is in parentheses and may contain spaces: count from the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const start = Number(fields[19]);
-  return Number.isFinite(start) ? start : undefined;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function parseLock(text: string | undefined): LockInfo | undefined {
   if (!text) return undefined;
   try {
@@ -69,26 +48,6 @@ function parseLock(text: string | undefined): LockInfo | undefined {
 
 export function readLock(dir: string): LockInfo | undefined {
   return parseLock(readText(path.join(dir, LOCK_FILE)));
-}
-
-export type HolderState = 'alive' | 'dead' | 'unknown';
-
-/**
- * Whether the lock's holder still runs. `unknown` when it was taken on another host (a shared
- * folder, another container): nothing here can tell, and such a lock is never taken over
- * automatically. Dead: the machine rebooted since (boot id), the pid is gone, or the pid now
- * belongs to a process that started at another moment.
- */
-export function holderState(info: LockInfo): HolderState {
-  if (info.host !== os.hostname()) return 'unknown';
-  const boot = bootId();
-  if (info.boot_id && boot && info.boot_id !== boot) return 'dead';
-  if (!pidAlive(info.pid)) return 'dead';
-  if (info.pid_start !== undefined) {
-    const now = processStartTime(info.pid);
-    if (now !== undefined && now !== info.pid_start) return 'dead';
-  }
-  return 'alive';
 }
 
 /** Whether the lock's process still runs: undefined when it is on another host (cannot tell). */
@@ -265,7 +224,7 @@ export function unlockStale(dir: string, opts: { force?: boolean } = {}): Unlock
   for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
     if (!name.startsWith(`${LOCK_FILE}${TAKEOVER_MARK}`)) continue;
     const guardInfo = parseLock(readText(path.join(dir, name)));
-    if (guardInfo && holderState({ ...guardInfo, started_at: '', command: '' }) === 'alive') continue;
+    if (guardInfo && holderState(guardInfo) === 'alive') continue;
     fs.rmSync(path.join(dir, name), { force: true });
     result.guards_removed.push(name);
   }

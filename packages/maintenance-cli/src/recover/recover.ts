@@ -67,6 +67,11 @@ export interface RecoveryDeps {
   notifyOwners: (text: string) => Promise<{ configured: boolean; ok: boolean; problem?: string; failed: { chat_id: number; reason: string }[] }>;
   sleep: (ms: number) => Promise<void>;
   onStep?: (step: RecoveryStep) => void;
+  /**
+   * Pauses the shop bot (the maintenance fence) until the database, config and logs are back; a
+   * supervisor restarting it meanwhile finds the fence and waits.
+   */
+  fence?: (database: string) => Promise<{ release(): void }>;
 }
 
 export interface RecoveryOptions {
@@ -77,6 +82,8 @@ export interface RecoveryOptions {
   waitBotMs: number;
   /** Where the env file goes back to (the --env-file path) when it is missing. */
   envFile?: string | undefined;
+  /** The command that runs this recovery again, for the "next" of a failed step. */
+  rerun?: string;
 }
 
 class StepFailed extends BotctlError {}
@@ -130,18 +137,26 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
       deps.onStep?.(s);
     } catch (error) {
       const e = error as Error & { hint?: string };
-      const next = e.hint ?? 'fix the cause above and run `botctl recover` again';
+      const rerun = opts.rerun ?? 'botctl recover --latest --yes';
+      const next = e.hint ? `${e.hint}; then run \`${rerun}\`` : `fix the cause above, then run \`${rerun}\``;
       const s: RecoveryStep = { id, label, status: 'failed', evidence: e.message, ms: Math.round(performance.now() - s0), next };
       steps.push(s);
       log().error(`[recover] ✗ ${label}: ${e.message}. Langkah berikut: ${next}`);
       deps.onStep?.(s);
       report.duration_ms = Math.round(performance.now() - t0);
-      throw Object.assign(error instanceof BotctlError ? error : new StepFailed('RECOVERY_STEP', ExitCode.FAILURE, e.message, { hint: next, cause: error }), {
+      // The step, the cause and the next command, in the one line every failure prints.
+      const code = error instanceof BotctlError ? error.code : 'RECOVERY_STEP';
+      const exit = error instanceof BotctlError ? error.exitCode : ExitCode.FAILURE;
+      throw Object.assign(new StepFailed(code, exit, `recovery stopped at step "${id}" (${label}): ${e.message}`, { hint: next, cause: error }), {
         recovery: report,
       });
     }
   };
 
+  // The bot pauses until the database, config and logs are back (released before checking it runs).
+  const fence = deps.fence ? await deps.fence(sidecar.database?.name ?? 'the shop database') : undefined;
+  let r: RestoreResult;
+  try {
   // 1. Config first when it is gone: without it there is no DATABASE_URL to restore into.
   if (opts.configMissing) {
     await step('config', async () => {
@@ -184,6 +199,7 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
     }
     restore = await restoreBackup(deps.restoreDeps(), {
       archive,
+      fenceCommand: 'recover',
       target: missing ? { kind: 'new', name: parseDatabaseUrl(url).database } : { kind: 'default' },
       withConfig: !opts.configMissing,
       withLogs: true,
@@ -202,7 +218,7 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
     const r = restore;
     return { evidence: `${r.tables.length} tables, ${r.plan.rows} rows into "${r.plan.target.database}", counts match the manifest (${formatDuration(r.restore_ms)})` };
   });
-  const r = restore!;
+  r = restore!;
   if (!opts.configMissing) {
     const placed = r.placed.filter((p) => p.member.startsWith('config/'));
     configFiles = placed.map((p) => path.relative(deps.config().baseDir, p.destination) || p.destination);
@@ -227,6 +243,9 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
     return { evidence: `${logsRestored} log file(s) restored into ${deps.config().logPath}, ${logsPresent} already present (kept${merged ? `, ${merged} with the backup's missing lines merged in` : ''})` };
   });
   report.restored = { tables: r.tables.length, rows: r.plan.rows, config_files: configFiles, log_files_restored: logsRestored, log_files_present: logsPresent };
+  } finally {
+    fence?.release();
+  }
 
   // 5. Telegram: the token works and the bot process is up (its supervisor restarts it).
   await step('telegram', async () => {
