@@ -296,7 +296,8 @@ describe('checks going bad and recovering', () => {
       expect(check(differs.report, 'backup_offsite')).toMatchObject({ status: 'critical', fact: expect.stringContaining('differs') });
       fs.rmSync(offSidecar);
       const missing = await health(t, ['--no-alert']);
-      expect(check(missing.report, 'backup_offsite')).toMatchObject({ status: 'warning', fact: expect.stringContaining('is not offsite') });
+      // Nothing offsite at all: critical, as status says ✗ (one judgement for both).
+      expect(check(missing.report, 'backup_offsite')).toMatchObject({ status: 'critical', fact: expect.stringContaining('is not offsite (nothing there)') });
     } finally {
       fs.writeFileSync(offSidecar, offOriginal);
     }

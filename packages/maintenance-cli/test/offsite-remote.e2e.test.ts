@@ -320,7 +320,7 @@ describe('rclone missing or not needed', () => {
 
 describe('BACKUP_OFFSITE_REQUIRE_MOUNT', () => {
   it('refuses an offsite folder that is not a mount point, and the health check says so', async () => {
-    const t = await createTenant({ cluster, parentDir: work, extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' } });
+    const t = await createTenant({ cluster, parentDir: work, offsite: 'inside', extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' } });
     const create = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite', '--json'], { cwd: t.dir });
     expect(create.exitCode).toBe(ExitCode.PARTIAL);
     const out = parseJsonOutput<{ offsite: { status: string; error: string } }>(create);

@@ -27,6 +27,28 @@ export interface Tenant {
 
 let counter = 0;
 
+/**
+ * A folder on another filesystem than `near` (tmpfs /dev/shm where it is one), for an offsite
+ * copy that is really elsewhere, as on a server with a mounted offsite share. Removed when this
+ * process exits. Undefined when there is no such filesystem here.
+ */
+export function folderApart(near: string, label: string): string | undefined {
+  const shm = '/dev/shm';
+  try {
+    if (fs.statSync(shm).dev === fs.statSync(near).dev) return undefined;
+    const dir = fs.mkdtempSync(path.join(shm, `botctl-${label}-`));
+    fs.chmodSync(dir, 0o777);
+    apart.push(dir);
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+const apart: string[] = [];
+process.once('exit', () => {
+  for (const d of apart) fs.rmSync(d, { recursive: true, force: true });
+});
+
 export interface TenantOptions {
   cluster: EphemeralCluster;
   parentDir: string;
@@ -34,6 +56,12 @@ export interface TenantOptions {
   seed?: boolean;
   scale?: number;
   extraEnv?: Record<string, string>;
+  /**
+   * `apart` (default): BACKUP_OFFSITE_DIR on another filesystem when there is one, as a real
+   * offsite mount; `inside`: the plan's default `backups/offsite` in the tenant folder (the same
+   * disk: health and status warn that it is not offsite).
+   */
+  offsite?: 'apart' | 'inside';
 }
 
 /**
@@ -63,13 +91,14 @@ export async function createTenant(opts: TenantOptions): Promise<Tenant> {
       await sql.end({ timeout: 5 });
     }
   }
+  const offsiteDir = (opts.offsite !== 'inside' && folderApart(opts.parentDir, `offsite-${n}`)) || path.join(dir, 'backups', 'offsite');
   let settings: Record<string, string> = {
     DATABASE_URL: databaseUrl.reveal(),
     BOT_STORE_NAME: `Toko Test ${n}`,
     BOT_TIMEZONE: 'Asia/Jakarta',
     DATA_ENCRYPTION_KEY: dataKey,
     BACKUP_LOCAL_DIR: 'backups/local',
-    BACKUP_OFFSITE_DIR: 'backups/offsite',
+    BACKUP_OFFSITE_DIR: offsiteDir,
     BOT_LOG_PATH: 'logs',
     ...(opts.mode === 'passphrase'
       ? { BACKUP_ENCRYPTION_PASSWORD: passphrase }
@@ -91,8 +120,8 @@ export async function createTenant(opts: TenantOptions): Promise<Tenant> {
     dataKey,
     seeded,
     localDir: path.join(dir, 'backups', 'local'),
-    offsiteDir: path.join(dir, 'backups', 'offsite'),
-    offsiteStoreDir: path.join(dir, 'backups', 'offsite', deriveStoreId(settings.BOT_STORE_NAME!, dbName)),
+    offsiteDir: path.resolve(dir, settings.BACKUP_OFFSITE_DIR!),
+    offsiteStoreDir: path.join(path.resolve(dir, settings.BACKUP_OFFSITE_DIR!), deriveStoreId(settings.BOT_STORE_NAME!, dbName)),
     storeId: deriveStoreId(settings.BOT_STORE_NAME!, dbName),
     logDir: path.join(dir, 'logs'),
     setEnv(changes) {

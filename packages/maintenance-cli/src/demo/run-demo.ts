@@ -154,6 +154,10 @@ export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<De
       ] as const) {
         opts.stderr.write(`    ${what.padEnd(36)} ${where}\n`);
       }
+      // The demo keeps everything in one folder; a real host would not.
+      opts.stderr.write(
+        `  ⚠ the offsite copies are on the same disk as the local backups here: not offsite. On a server, mount other storage at BACKUP_OFFSITE_DIR (with BACKUP_OFFSITE_REQUIRE_MOUNT=true) or use BACKUP_OFFSITE_REMOTE.\n`,
+      );
     }
     return {
       ok,

@@ -60,18 +60,29 @@ describe('resource checks (fake probe)', () => {
   it('disk: warning at HEALTH_DISK_THRESHOLD, critical at 95%', async () => {
     expect((await checks(fakeSystem({ usedRatio: 0.5 }))).disk!.status).toBe('ok');
     const warn = (await checks(fakeSystem({ usedRatio: 0.9 }))).disk!;
-    expect(warn).toMatchObject({ status: 'warning', fact: 'backups+logs+data 90% used (50.0 GiB free); threshold 85%' });
+    expect(warn).toMatchObject({ status: 'warning', fact: 'backups+logs+data 90% used (50.0 GiB free); warning at 85%, critical at 95% or when the next backup may not fit' });
     expect((await checks(fakeSystem({ usedRatio: 0.96 }))).disk!.status).toBe('critical');
   });
 
-  it('room for two more archives of the last size, else warning; less than one, critical', async () => {
+  it('disk at 97 % is critical whatever HEALTH_DISK_THRESHOLD says, and backup_space agrees', async () => {
+    const local = await storageWithBackup(1 * GiB);
+    const c = await checks(fakeSystem({ usedRatio: 0.97, available: 3 * GiB }), { HEALTH_DISK_THRESHOLD: '99' }, local);
+    expect(c.disk!.status).toBe('critical');
+    expect(c.backup_space!.status).toBe('critical');
+    expect(c.backup_space!.fact).toMatch(/room for 0 more archive/);
+  });
+
+  it('one rule for disk and backup_space: critical when the next backup (+20 %) may not fit before the last 5 % of the disk', async () => {
+    // 100 GiB disk, 10 GiB archives: 5 GiB are the last 5 %, each archive needs 12 GiB.
     const local = await storageWithBackup(10 * GiB);
-    expect((await checks(fakeSystem({ available: 25 * GiB }), {}, local)).backup_space!.status).toBe('ok');
-    expect((await checks(fakeSystem({ available: 15 * GiB }), {}, local)).backup_space).toMatchObject({
-      status: 'warning',
-      fact: '15.0 GiB free: room for 1 more archive(s) of 10.0 GiB (need 2)',
-    });
-    expect((await checks(fakeSystem({ available: 5 * GiB }), {}, local)).backup_space!.status).toBe('critical');
+    const at = async (available: number) => checks(fakeSystem({ available, usedRatio: 1 - available / (100 * GiB) }), {}, local);
+    expect((await at(35 * GiB)).backup_space!.status).toBe('ok');
+    const warn = (await at(20 * GiB)).backup_space!;
+    expect(warn).toMatchObject({ status: 'warning', fact: '20.0 GiB free, 15.0 GiB before the last 5 % of the disk: room for 1 more archive(s) of 10.0 GiB (+20 %)' });
+    const crit = await at(12 * GiB);
+    expect(crit.backup_space!.status).toBe('critical');
+    // The disk check says the same of the filesystem the backups are on, though it is only 88 % full.
+    expect(crit.disk!.status).toBe('critical');
   });
 
   it('no backup at all is critical; never verified or drilled are warnings', async () => {

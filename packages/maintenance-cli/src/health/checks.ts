@@ -18,6 +18,7 @@ import {
 } from '@botctl/core';
 import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
 import { dropStaleScratch } from '../backup/scratch.js';
+import { CRITICAL_USED, describeSpace, judgeBackupAge, judgeBotProcess, judgeDrill, type Judgement, judgeOffsite, judgeSpace, newestBackup } from './judge.js';
 import { lockHolderAlive, readLock } from '../lock/maintenance-lock.js';
 import { isOffsiteUnusable, type Storage } from '../storage/storage.js';
 import type { SystemProbe } from './system.js';
@@ -142,12 +143,12 @@ export async function runChecks(deps: HealthDeps): Promise<{ checks: CheckResult
     database: () => checkDatabase(deps, metrics, now, scrub),
     telegram: () => checkTelegram(deps),
     bot_process: async () => checkBotProcess(deps, metrics, now),
-    disk: () => checkDisk(deps, metrics),
+    disk: async () => checkDisk(deps, metrics, (await catalog).local),
     cpu: () => checkCpu(deps, metrics),
     memory: async () => checkMemory(deps, metrics),
     log_size: () => checkLogSize(deps, metrics),
     backup_age: async () => checkBackupAge(deps, (await catalog).local, metrics, now),
-    backup_offsite: async () => checkOffsite(await catalog),
+    backup_offsite: async () => checkOffsite(deps, await catalog),
     backup_verify: async () => checkVerify(deps, (await catalog).local, metrics, now),
     backup_drill: async () => checkDrill(deps, (await catalog).local, metrics, now),
     maintenance_lock: async () => checkLock(deps, now),
@@ -242,43 +243,42 @@ async function checkTelegram(deps: HealthDeps): Promise<CheckResult> {
 
 function checkBotProcess(deps: HealthDeps, metrics: HealthMetrics, now: Date): CheckResult {
   const hb = readHeartbeat(deps.config.stateDir, 'bot');
-  if (!hb) {
-    return r('bot_process', 'critical', `no heartbeat in ${deps.config.stateDir} (bot not running here?)`, 'bot tidak berjalan (tidak ada heartbeat)');
-  }
-  if (hb.stopped_at) {
-    return r('bot_process', 'critical', `stopped at ${hb.stopped_at} (pid ${hb.pid})`, `bot berhenti sejak ${hb.stopped_at}`);
-  }
-  const age = now.getTime() - Date.parse(hb.at);
-  if (age > deps.config.health.heartbeatStaleMs) {
-    return r('bot_process', 'critical', `down: last heartbeat ${ago(age)} ago (pid ${hb.pid})`, `bot DOWN: heartbeat terakhir ${formatDurasi(age)} lalu`, age / 1000);
-  }
-  const up = now.getTime() - Date.parse(hb.started_at);
-  metrics.bot_uptime_seconds = Math.max(0, Math.round(up / 1000));
-  return r('bot_process', 'ok', `running, pid ${hb.pid}, up ${ago(up)}, heartbeat ${ago(age)} ago`, `berjalan, uptime ${formatDurasi(up)}`, age / 1000);
+  const v = judgeBotProcess(deps.config, hb, now);
+  if (v.level === 'ok' && hb) metrics.bot_uptime_seconds = Math.max(0, Math.round((now.getTime() - Date.parse(hb.started_at)) / 1000));
+  return fromJudgement('bot_process', v);
 }
 
-async function checkDisk(deps: HealthDeps, metrics: HealthMetrics): Promise<CheckResult> {
+async function checkDisk(deps: HealthDeps, metrics: HealthMetrics, local: BackupEntry[]): Promise<CheckResult> {
   const c = deps.config;
   const places: [string, string][] = [
     ['backups', c.backup.localDir],
     ['logs', c.logPath],
     ['data', c.baseDir],
   ];
-  const seen = new Map<number, { what: string[]; usedRatio: number; available: number; path: string }>();
+  const next = newestBackup(local)?.size;
+  const seen = new Map<number, { what: string[]; usedRatio: number; available: number; total: number; path: string; backups: boolean }>();
   for (const [what, dir] of places) {
     const fsu = await deps.system.filesystem(dir);
     const e = seen.get(fsu.dev);
-    if (e) e.what.push(what);
-    else seen.set(fsu.dev, { what: [what], usedRatio: fsu.usedRatio, available: fsu.available, path: fsu.path });
+    if (e) {
+      e.what.push(what);
+      e.backups ||= what === 'backups';
+    } else seen.set(fsu.dev, { what: [what], usedRatio: fsu.usedRatio, available: fsu.available, total: fsu.total, path: fsu.path, backups: what === 'backups' });
   }
-  const list = [...seen.values()].sort((a, b) => b.usedRatio - a.usedRatio);
-  const worst = list[0]!;
-  metrics.disk_used_ratio = worst.usedRatio;
-  const warnAt = c.health.diskThreshold / 100;
-  const critAt = Math.max(0.95, warnAt);
-  const status: HealthStatus = worst.usedRatio >= critAt ? 'critical' : worst.usedRatio >= warnAt ? 'warning' : 'ok';
-  const fact = list.map((f) => `${f.what.join('+')} ${pct(f.usedRatio)} used (${formatBytes(f.available)} free)`).join(', ');
-  return r('disk', status, `${fact}; threshold ${c.health.diskThreshold}%`, `disk ${worst.what.join('+')} terpakai ${pct(worst.usedRatio)} (sisa ${formatBytes(worst.available)})`, worst.usedRatio);
+  // The same rule as backup_space: a filesystem whose next backup may not fit is critical.
+  const judged = [...seen.values()].map((f) => ({ ...f, v: judgeSpace(f, c.health.diskThreshold, f.backups ? next : undefined) }));
+  const rank = { ok: 0, warning: 1, critical: 2 } as const;
+  judged.sort((a, b) => rank[b.v.level] - rank[a.v.level] || b.usedRatio - a.usedRatio);
+  const worst = judged[0]!;
+  metrics.disk_used_ratio = Math.max(...judged.map((f) => f.usedRatio));
+  const fact = judged.map((f) => `${f.what.join('+')} ${pct(f.usedRatio)} used (${formatBytes(f.available)} free)`).join(', ');
+  return r(
+    'disk',
+    worst.v.level,
+    `${fact}; warning at ${c.health.diskThreshold}%, critical at ${CRITICAL_USED * 100}% or when the next backup may not fit`,
+    `disk ${worst.what.join('+')} terpakai ${pct(worst.usedRatio)} (sisa ${formatBytes(worst.available)})`,
+    worst.usedRatio,
+  );
 }
 
 async function checkCpu(deps: HealthDeps, metrics: HealthMetrics): Promise<CheckResult> {
@@ -311,38 +311,24 @@ async function checkLogSize(deps: HealthDeps, metrics: HealthMetrics): Promise<C
   );
 }
 
-const newestComplete = (entries: BackupEntry[]) => entries.find((e) => e.complete);
-
 function checkBackupAge(deps: HealthDeps, local: BackupEntry[], metrics: HealthMetrics, now: Date): CheckResult {
-  const h = deps.config.health;
-  const newest = newestComplete(local);
-  if (!newest) return r('backup_age', 'critical', 'no complete backup in BACKUP_LOCAL_DIR', 'belum ada backup yang lengkap');
-  const age = now.getTime() - newest.time.getTime();
-  const sidecar = newest.copies.find((c) => c.sidecar)?.sidecar;
-  const future = local.filter((e) => e.future).length;
-  if (newest.future) {
-    return r(
-      'backup_age',
-      'warning',
-      `newest backup ${newest.name} is dated ${formatDuration(-age)} in the future of this clock: its age cannot be told (is the clock right? was it when the backup was made?)`,
-      `backup terbaru ${newest.name} bertanggal di masa depan: jam server salah?`,
-    );
+  const newest = newestBackup(local);
+  if (newest && !newest.future) {
+    const sidecar = newest.copies.find((c) => c.sidecar)?.sidecar;
+    metrics.newest_backup = {
+      name: newest.name,
+      age_seconds: Math.round((now.getTime() - newest.time.getTime()) / 1000),
+      size_bytes: newest.size,
+      duration_seconds: (sidecar?.duration_ms ?? 0) / 1000,
+      created_at: newest.time.toISOString(),
+    };
   }
-  metrics.newest_backup = {
-    name: newest.name,
-    age_seconds: Math.round(age / 1000),
-    size_bytes: newest.size,
-    duration_seconds: (sidecar?.duration_ms ?? 0) / 1000,
-    created_at: newest.time.toISOString(),
-  };
-  const status: HealthStatus = hours(age) > h.backupCritHours ? 'critical' : hours(age) > h.backupWarnHours ? 'warning' : 'ok';
-  return r(
-    'backup_age',
-    status,
-    `${newest.name}, ${ago(age)} old (warn after ${h.backupWarnHours} h, critical after ${h.backupCritHours} h)${future ? `; ${future} older backup(s) dated in the future (the clock ran ahead once)` : ''}`,
-    `backup terakhir ${formatDurasi(age)} lalu (${newest.name})`,
-    age / 1000,
-  );
+  return fromJudgement('backup_age', judgeBackupAge(deps.config, local, now));
+}
+
+/** A shared judgement (health/judge.ts) as a check result. */
+function fromJudgement(id: CheckId, v: Judgement): CheckResult {
+  return r(id, v.level, v.fact, v.fakta, v.value);
 }
 
 interface OffsiteProblem {
@@ -355,46 +341,8 @@ function offsiteProblem(error: unknown, scrub: (s: string) => string): OffsitePr
   return { message: scrub((error as Error).message), fatal: isOffsiteUnusable(error) };
 }
 
-function checkOffsite(cat: { local: BackupEntry[]; offsite: BackupEntry[] | undefined; offsiteError: OffsiteProblem | undefined }): CheckResult {
-  if (cat.offsiteError?.fatal) {
-    return r('backup_offsite', 'critical', `offsite unusable: ${cat.offsiteError.message}`, `offsite TIDAK BISA DIPAKAI: ${cat.offsiteError.message}`);
-  }
-  if (cat.offsiteError) return r('backup_offsite', 'warning', `cannot read the offsite destination: ${cat.offsiteError.message}`, `offsite tidak bisa dibaca`);
-  if (!cat.offsite) return r('backup_offsite', 'warning', 'no offsite destination configured', 'offsite belum diatur');
-  const newest = newestComplete(cat.local);
-  if (!newest) {
-    const off = newestComplete(cat.offsite);
-    return off
-      ? r('backup_offsite', 'warning', `no local backup to compare; newest offsite is ${off.name}`, `tidak ada backup lokal; offsite terbaru ${off.name}`)
-      : r('backup_offsite', 'critical', 'no complete backup offsite', 'tidak ada backup offsite');
-  }
-  const copy = cat.offsite.find((e) => e.name === newest.name);
-  if (!copy || !copy.complete) {
-    const off = newestComplete(cat.offsite);
-    const offNames = new Set(cat.offsite.filter((e) => e.complete).map((e) => e.name));
-    const missing = cat.local.filter((e) => e.complete && e.kind !== 'pre-restore' && !offNames.has(e.name)).length;
-    return r(
-      'backup_offsite',
-      'warning',
-      `newest backup ${newest.name} is not offsite${off ? ` (newest there: ${off.name})` : ' (nothing there)'}; ${missing} backup(s) lack their offsite copy: botctl backup offsite sync`,
-      `backup terbaru ${newest.name} belum ada di offsite`,
-    );
-  }
-  if (copy.sha256 !== newest.sha256) {
-    return r('backup_offsite', 'critical', `offsite copy of ${newest.name} differs from the local one (SHA-256)`, `salinan offsite ${newest.name} BERBEDA dari lokal`);
-  }
-  // Older backups whose copy failed (the destination was down that night).
-  const offNames = new Set(cat.offsite.filter((e) => e.complete).map((e) => e.name));
-  const missing = cat.local.filter((e) => e.complete && e.kind !== 'pre-restore' && !offNames.has(e.name));
-  if (missing.length) {
-    return r(
-      'backup_offsite',
-      'warning',
-      `${newest.name} present offsite, same SHA-256; ${missing.length} backup(s) lack their offsite copy (${missing.slice(0, 3).map((e) => e.name).join(', ')}${missing.length > 3 ? ', …' : ''}): botctl backup offsite sync`,
-      `${missing.length} backup belum ada salinan offsite`,
-    );
-  }
-  return r('backup_offsite', 'ok', `${newest.name} present offsite, same SHA-256`, `${newest.name} ada di offsite (hash sama)`);
+function checkOffsite(deps: HealthDeps, cat: { local: BackupEntry[]; offsite: BackupEntry[] | undefined; offsiteError: OffsiteProblem | undefined }): CheckResult {
+  return fromJudgement('backup_offsite', judgeOffsite(deps.config, cat.local, { configured: Boolean(deps.offsite), offsite: cat.offsite, problem: cat.offsiteError }));
 }
 
 /** Newest successful full verification of any backup; a passed drill is one too. */
@@ -422,21 +370,8 @@ function checkDrill(deps: HealthDeps, local: BackupEntry[], metrics: HealthMetri
   const latest = drills.reduce<(typeof drills)[number] | undefined>((b, d) => (!b || Date.parse(d.at) > Date.parse(b.at) ? d : b), undefined);
   if (latest) metrics.last_drill = { at: latest.at, ok: latest.ok, restore_seconds: latest.restore_ms / 1000 };
   const good = drills.filter((d) => d.ok).map((d) => Date.parse(d.at));
-  const max = deps.config.health.drillMaxDays;
-  if (good.length === 0) {
-    return r('backup_drill', 'warning', `no successful restore drill yet${latest ? ` (last one failed: ${latest.error ?? 'see logs'})` : ''} (botctl backup drill)`, 'uji restore belum pernah lulus');
-  }
-  const last = Math.max(...good);
-  metrics.last_good_drill_at = new Date(last).toISOString();
-  const age = now.getTime() - last;
-  const failedSince = latest && !latest.ok ? `; the latest drill failed: ${latest.error ?? 'see logs'}` : '';
-  return r(
-    'backup_drill',
-    age > max * 86_400_000 || failedSince ? 'warning' : 'ok',
-    `last successful drill ${ago(age)} ago (warn after ${max} days)${failedSince}`,
-    `uji restore terakhir lulus ${formatDurasi(age)} lalu${failedSince ? ', uji terbaru GAGAL' : ''}`,
-    age / 1000,
-  );
+  if (good.length) metrics.last_good_drill_at = new Date(Math.max(...good)).toISOString();
+  return fromJudgement('backup_drill', judgeDrill(deps.config, local, now));
 }
 
 function checkLock(deps: HealthDeps, now: Date): CheckResult {
@@ -456,15 +391,8 @@ function checkLock(deps: HealthDeps, now: Date): CheckResult {
 
 async function checkSpace(deps: HealthDeps, local: BackupEntry[]): Promise<CheckResult> {
   const fsu = await deps.system.filesystem(deps.config.backup.localDir);
-  const newest = newestComplete(local);
-  if (!newest) return r('backup_space', 'ok', `${formatBytes(fsu.available)} free (no backup yet to size from)`, `sisa ${formatBytes(fsu.available)}`, fsu.available);
-  const fits = fsu.available / Math.max(1, newest.size);
-  const status: HealthStatus = fits < 1 ? 'critical' : fits < 2 ? 'warning' : 'ok';
-  return r(
-    'backup_space',
-    status,
-    `${formatBytes(fsu.available)} free: room for ${Math.floor(fits)} more archive(s) of ${formatBytes(newest.size)} (need 2)`,
-    `sisa ruang cukup untuk ${Math.floor(fits)} backup lagi`,
-    fsu.available,
-  );
+  const next = newestBackup(local)?.size;
+  const v = judgeSpace(fsu, deps.config.health.diskThreshold, next);
+  const fakta = v.fits === undefined ? `sisa ${formatBytes(fsu.available)}` : `sisa ruang cukup untuk ${v.fits} backup lagi`;
+  return r('backup_space', v.level, describeSpace(v, fsu, next), fakta, fsu.available);
 }

@@ -17,6 +17,7 @@ import {
 import { catalogScope, listBackups } from '../backup/catalog.js';
 import type { CheckResult } from '../health/checks.js';
 import { offsiteHint } from '../storage/offsite-storage.js';
+import { offsiteOnSameDisk } from '../health/judge.js';
 import { probeStorage } from '../storage/probe.js';
 import type { Storage } from '../storage/storage.js';
 import type { Mark } from '../status/status.js';
@@ -160,7 +161,10 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
     // The same probe as `botctl doctor offsite`: write, read back, rename, delete.
     const probe = await probeStorage(deps.offsite);
     const where = deps.offsite.description;
-    if (probe.ok) add('offsite', 'ok', `${where}: write, read, rename and delete worked${probe.space?.free !== undefined ? `, ${formatBytes(probe.space.free)} free` : ''}`);
+    const worked = `${where}: write, read, rename and delete worked${probe.space?.free !== undefined ? `, ${formatBytes(probe.space.free)} free` : ''}`;
+    if (probe.ok && offsiteOnSameDisk(c)) {
+      add('offsite', 'warn', `${worked}; but it is on the same filesystem as ${c.backup.localDir}: not offsite`, 'mount other storage there and set BACKUP_OFFSITE_REQUIRE_MOUNT=true, or use BACKUP_OFFSITE_REMOTE');
+    } else if (probe.ok) add('offsite', 'ok', worked);
     else add('offsite', 'fail', `${where}: ${scrub(probe.error ?? 'failed')}`, `${offsiteHint(c)}`);
   }
 

@@ -8,6 +8,8 @@ import { daysBetween, scanDailyLogs } from '../logs/log-files.js';
 import { logArchiveStores } from '../logs/rotate.js';
 import type { Storage } from '../storage/storage.js';
 import { newestJournalEntry, newestMaintenanceLine } from './journal.js';
+import { judgeBackupAge, judgeBotProcess, judgeDrill, judgeOffsite, type Level } from '../health/judge.js';
+import { isOffsiteUnusable } from '../storage/storage.js';
 
 export type Mark = 'ok' | 'warn' | 'fail';
 export const MARK_RANK: Record<Mark, number> = { ok: 0, warn: 1, fail: 2 };
@@ -60,53 +62,35 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
   const now = deps.clock.now();
   const label = (id: StatusId) => STATUS_ITEMS.find(([i]) => i === id)![1];
   const line = (id: StatusId, mark: Mark, fact: string): StatusLine => ({ id, label: label(id), mark, fact });
-  const newestComplete = (xs: BackupEntry[]) => xs.find((e) => e.complete);
 
   const scope = catalogScope(c, now);
   const local = await listBackups([{ location: 'local', storage: deps.local }], scope).catch(() => [] as BackupEntry[]);
   let offsite: BackupEntry[] | undefined;
   let offsiteError: string | undefined;
+  let offsiteFatal = false;
   if (deps.offsite) {
     try {
+      await deps.offsite.ready?.();
       offsite = await listBackups([{ location: 'offsite', storage: deps.offsite }], scope);
     } catch (error) {
-      offsiteError = (error as Error).message;
+      offsiteError = deps.redactor ? deps.redactor.redact((error as Error).message) : (error as Error).message;
+      offsiteFatal = isOffsiteUnusable(error);
     }
   }
   const lines: StatusLine[] = [];
 
-  // 1. Automatic backups: the newest backup's age against the daily schedule.
-  const newest = newestComplete(local);
-  if (!newest) lines.push(line('backups', 'fail', `no complete backup in ${c.backup.localDir}`));
-  else {
-    const age = now.getTime() - newest.time.getTime();
-    const h = age / 3_600_000;
+  // 1. Automatic backups: the newest backup's age against the daily schedule (the same
+  // judgement as healthcheck's backup_age).
+  {
+    const v = judgeBackupAge(c, local, now);
     const schedule = `daily at ${c.backup.time}${c.backup.enableAuto ? ' (bot)' : ' (cron)'}`;
-    const future = local.filter((e) => e.future).length;
-    if (newest.future) {
-      lines.push(line('backups', 'warn', `newest ${newest.name} is dated ${formatDuration(-age)} in the future of this clock: its age cannot be told (is the clock right?)`));
-    } else {
-      const mark: Mark = h > c.health.backupCritHours ? 'fail' : h > c.health.backupWarnHours ? 'warn' : 'ok';
-      lines.push(
-        line(
-          'backups',
-          mark,
-          `newest ${newest.name}, ${ago(age)}; schedule ${schedule}, late after ${c.health.backupWarnHours} h${future ? `; ${future} older backup(s) dated in the future` : ''}`,
-        ),
-      );
-    }
+    lines.push(line('backups', markOf(v.level), `${v.fact}; schedule ${schedule}`));
   }
 
-  // 2. Offsite: the newest backup is there with the same SHA-256.
-  if (!deps.offsite) lines.push(line('offsite', 'fail', 'no offsite destination configured (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR)'));
-  else if (offsiteError) lines.push(line('offsite', 'fail', `cannot read ${deps.offsite.description}: ${offsiteError}`));
-  else if (!newestComplete(offsite ?? [])) lines.push(line('offsite', 'fail', `no complete backup in ${deps.offsite.description}`));
-  else if (!newest) lines.push(line('offsite', 'warn', `no local backup to compare; newest offsite ${newestComplete(offsite!)!.name}`));
-  else {
-    const copy = offsite!.find((e) => e.name === newest.name && e.complete);
-    if (!copy) lines.push(line('offsite', 'warn', `newest backup ${newest.name} is not offsite yet (newest there: ${newestComplete(offsite!)!.name})`));
-    else if (copy.sha256 !== newest.sha256 || copy.size !== newest.size) lines.push(line('offsite', 'fail', `offsite copy of ${newest.name} differs from the local one`));
-    else lines.push(line('offsite', 'ok', `${newest.name} offsite, same size and SHA-256 ${newest.sha256?.slice(0, 12)}…`));
+  // 2. Offsite: the newest backup is there with the same SHA-256 (healthcheck's backup_offsite).
+  {
+    const v = judgeOffsite(c, local, { configured: Boolean(deps.offsite), offsite, problem: offsiteError ? { message: offsiteError, fatal: offsiteFatal } : undefined });
+    lines.push(line('offsite', markOf(v.level), v.fact));
   }
 
   // 3. Monitoring and owner alerts: the last health check run and the last alert delivery.
@@ -166,17 +150,10 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
     }
   }
 
-  // 6. Recovery tested: the last successful restore drill.
+  // 6. Recovery tested: the last successful restore drill (healthcheck's backup_drill).
   {
-    const drills = local.flatMap((e) => e.copies.flatMap((cp) => cp.sidecar?.drills ?? []));
-    const good = drills.filter((d) => d.ok).map((d) => Date.parse(d.at));
-    const max = c.health.drillMaxDays;
-    if (good.length === 0) lines.push(line('recovery', 'fail', 'no successful restore drill (`botctl backup drill --latest`)'));
-    else {
-      const age = now.getTime() - Math.max(...good);
-      const mark: Mark = age > 2 * max * DAY ? 'fail' : age > max * DAY ? 'warn' : 'ok';
-      lines.push(line('recovery', mark, `last successful drill ${ago(age)} (monthly: due after ${max} days); runbook docs/runbooks/recovery.md`));
-    }
+    const v = judgeDrill(c, local, now);
+    lines.push(line('recovery', markOf(v.level), `${v.fact}; runbook docs/runbooks/recovery.md`));
   }
 
   // 7. The maintenance audit log exists and is being written.
@@ -189,21 +166,17 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
     }
   }
 
-  // 8. The bot process, by its heartbeat.
+  // 8. The bot process, by its heartbeat (healthcheck's bot_process).
   {
-    const hb = readHeartbeat(c.stateDir, 'bot');
-    if (!hb) lines.push(line('bot', 'fail', 'no heartbeat: the bot is not running here'));
-    else if (hb.stopped_at) lines.push(line('bot', 'fail', `stopped ${ago(now.getTime() - Date.parse(hb.stopped_at))} (pid ${hb.pid})`));
-    else {
-      const age = now.getTime() - Date.parse(hb.at);
-      lines.push(
-        age > c.health.heartbeatStaleMs
-          ? line('bot', 'fail', `down: last heartbeat ${ago(age)} (pid ${hb.pid})`)
-          : line('bot', 'ok', `running, pid ${hb.pid} on ${hb.host}, version ${hb.version}, heartbeat ${ago(age)}`),
-      );
-    }
+    const v = judgeBotProcess(c, readHeartbeat(c.stateDir, 'bot'), now);
+    lines.push(line('bot', markOf(v.level), v.fact));
   }
   return lines;
+}
+
+/** healthcheck's level as a checklist mark. */
+export function markOf(level: Level): Mark {
+  return level === 'ok' ? 'ok' : level === 'warning' ? 'warn' : 'fail';
 }
 
 export function worstMark(lines: { mark: Mark }[]): Mark {

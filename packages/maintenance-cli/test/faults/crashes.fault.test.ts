@@ -221,7 +221,7 @@ describe('prune against a broken destination', () => {
 
 describe('an offsite copy that failed', () => {
   it('is made by a later run (or backup offsite sync); list and health show what lacks its copy meanwhile', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false, extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' } });
+    const t = await createTenant({ cluster, parentDir: work, seed: false, offsite: 'inside', extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' } });
     const failed = await run(t, ['backup', 'create', '--offsite', '--json']);
     expect(failed.exitCode).toBe(ExitCode.PARTIAL);
     const first = json<{ name: string }>(failed).name;
