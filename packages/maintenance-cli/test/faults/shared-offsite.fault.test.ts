@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ExitCode, FixedClock } from '@botctl/core';
 import {
   createTenant,
+  folderApart,
   type EphemeralCluster,
   listFiles,
   makeTempDir,
@@ -58,7 +59,8 @@ describe('two tenants sharing one offsite folder', () => {
   const codes: number[] = [];
 
   beforeAll(async () => {
-    shared = path.join(work, 'shared-offsite');
+    // One offsite mount for both (on another filesystem, as a real one is).
+    shared = folderApart(work, 'shared-offsite') ?? path.join(work, 'shared-offsite');
     [a, b] = await twoTenants({ BACKUP_OFFSITE_DIR: shared });
     // Both back up in the same seconds, as two cron lines at 02:00 do.
     for (let i = 0; i < 2; i++) {
