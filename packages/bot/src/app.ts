@@ -14,6 +14,7 @@ import {
   runSnkPurgeJob,
   HttpBotApi,
   InputFile,
+  JobRecorder,
   type Logger,
   type MaintenanceMarker,
   migrate,
@@ -155,7 +156,14 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   });
 
   // Jobs
-  const scheduler = new Scheduler({ log, clock, paused: () => gate.paused !== undefined });
+  // Each job's last success and failures in a row, for the health check's `jobs` check.
+  let recorder: JobRecorder | undefined;
+  const scheduler = new Scheduler({
+    log,
+    clock,
+    paused: () => gate.paused !== undefined,
+    onRun: async (name, outcome) => recorder?.record(name, outcome),
+  });
   scheduler.add('expired_payments', { cron: config.bot.expiredPaymentsCron, timeZone: config.timezone }, async () => {
     await runExpiredPaymentsJob({ ...fulfilDeps, gateway: config.pakasir.apiKey || opts.gateway ? gateway : undefined }, clock.now());
   });
@@ -165,7 +173,8 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   scheduler.add('log_rotate', { cron: config.logs.rotateCron, timeZone: config.timezone }, () => maintenance.rotateLogs());
   if (config.backup.enableAuto) {
     scheduler.add('auto_backup', { cron: dailyAt(config.backup.time), timeZone: config.timezone }, async () => {
-      await maintenance.backup('scheduled');
+      const r = await maintenance.backup('scheduled');
+      if (!r.ok) throw new Error(r.text);
     });
   }
   if (config.health.enableAuto) {
@@ -182,7 +191,9 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
       ...(p ? { paused: { command: p.command, since: p.started_at, token: p.token } } : {}),
     });
   };
-  scheduler.add('heartbeat', { everyMs: config.bot.heartbeatMs, runAtStart: true }, () => beat(), { duringMaintenance: true });
+  scheduler.add('heartbeat', { everyMs: config.bot.heartbeatMs, runAtStart: true }, () => beat(), { duringMaintenance: true, recorded: false });
+  recorder = new JobRecorder(config.stateDir, { jobs: scheduler.names().map((j) => j.name), startedAt });
+  await recorder.flush().catch((e: unknown) => log.warn(`cannot write the job records in ${config.stateDir}: ${(e as Error).message}`));
 
   // HTTP endpoint and updates
   const webhook = config.bot.mode === 'webhook';

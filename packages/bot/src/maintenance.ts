@@ -128,11 +128,12 @@ export class BotMaintenance {
   async rotateLogs(): Promise<void> {
     const { config, log, clock } = this.deps;
     if (!config.backup.encryptionPassword && config.backup.ageRecipients.length === 0) {
-      log.warn('[logs] Rotasi log dilewati: enkripsi backup belum diatur (BACKUP_AGE_RECIPIENTS atau BACKUP_ENCRYPTION_PASSWORD)');
-      return;
+      // Not rotated is not done: the job record (and so the health check) says so.
+      throw new Error('[logs] Rotasi log dilewati: enkripsi backup belum diatur (BACKUP_AGE_RECIPIENTS atau BACKUP_ENCRYPTION_PASSWORD)');
     }
+    let result: Awaited<ReturnType<typeof rotateLogs>>;
     try {
-      const result = await rotateLogs({
+      result = await rotateLogs({
         config,
         ...logArchiveStores(config, this.deps.redactor),
         log,
@@ -142,10 +143,6 @@ export class BotMaintenance {
         decryption: () => createArchiveDecryption(config),
         lock: (command) => acquireLock(config.logs.archiveDir, command, clock),
       });
-      if (!result.ok) {
-        const failed = result.archives.filter((a) => a.offsite === 'failed').map((a) => a.name);
-        await this.deps.alert(`⚠️ Rotasi log: salinan offsite gagal untuk ${failed.join(', ')}; file log disimpan sampai berhasil`, { silent: false });
-      }
     } catch (error) {
       if (error instanceof BotctlError && error.exitCode === ExitCode.LOCKED) {
         log.info('[logs] Rotasi log dilewati: proses lain sedang merotasi log');
@@ -154,6 +151,13 @@ export class BotMaintenance {
       const message = this.deps.redactor.redact((error as Error).message);
       log.error(`[logs] Rotasi log GAGAL: ${message}`);
       await this.deps.alert(`❌ Rotasi log GAGAL\n${message}`, { silent: false });
+      throw new Error(`Rotasi log GAGAL: ${message}`);
+    }
+    if (!result.ok) {
+      const failed = result.archives.filter((a) => a.offsite === 'failed').map((a) => a.name);
+      const text = `Rotasi log: salinan offsite gagal untuk ${failed.join(', ')}; file log disimpan sampai berhasil`;
+      await this.deps.alert(`⚠️ ${text}`, { silent: false });
+      throw new Error(text);
     }
   }
 

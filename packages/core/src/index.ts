@@ -16,6 +16,7 @@ export * from './crypto/field-encryption.js';
 export * from './telegram/bot-api.js';
 export * from './telegram/owner-alerts.js';
 export * from './health/heartbeat.js';
+export * from './health/job-records.js';
 export * from './health/maintenance-marker.js';
 export * from './process/holder.js';
 export * from './shop/gateway.js';

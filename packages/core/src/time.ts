@@ -120,6 +120,12 @@ export function isoWithOffset(date: Date, timeZone: string): string {
   );
 }
 
+/** A time for people: `2026-11-24 20:40:00 +07:00`, in BOT_TIMEZONE with its offset. */
+export function humanTime(date: Date, timeZone: string): string {
+  const iso = isoWithOffset(date, timeZone);
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} ${iso.slice(19)}`;
+}
+
 /** The UTC instant at which the wall clock in `timeZone` shows the given fields. */
 export function zonedToInstant(
   fields: { year: number; month: number; day: number; hour?: number; minute?: number; second?: number },

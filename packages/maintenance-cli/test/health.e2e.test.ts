@@ -102,7 +102,7 @@ describe('healthcheck on a healthy tenant', () => {
     api.reset();
     const text = await botctl(t, ['healthcheck']);
     expect(text.exitCode).toBe(0);
-    expect(text.stdout.split('\n')[0]).toBe('OK - all 12 checks ok');
+    expect(text.stdout.split('\n')[0]).toBe('OK - all 13 checks ok');
     const { run, report } = await health(t);
     expect(run.exitCode).toBe(0);
     expect(report.checks.map((c) => c.id)).toEqual(HEALTH_CHECK_IDS.filter((id) => id !== 'cpu'));

@@ -116,6 +116,26 @@ describe('botctl status: the plan\'s checklist from facts', () => {
     const after = await botctl('--no-alert', 'logs', 'rotate');
     expect(after.exitCode).toBe(0);
     expect(await statusAt(h(0.01))).toMatchObject({ logs: 'ok' });
+
+    // A bot job failing run after run: the bot line says which (healthcheck's `jobs`).
+    const records = { started_at: new Date().toISOString(), pid: 1, jobs: { snk_purge: { last_run_at: new Date().toISOString(), consecutive_failures: 4, runs: 9, last_error: 'relation "product_term_submissions" does not exist' } } };
+    fs.writeFileSync(path.join(t.dir, 'state', 'jobs-bot.json'), JSON.stringify(records));
+    const jobs = JSON.parse((await botctl('status', '--json')).stdout).checks.find((c: StatusLine) => c.id === 'bot');
+    expect(jobs.mark).toBe('fail');
+    expect(jobs.fact).toMatch(/jobs: snk_purge failed 4 run\(s\) in a row/);
+    fs.rmSync(path.join(t.dir, 'state', 'jobs-bot.json'));
+
+    // Owner alerts switched off: honoured, and said everywhere instead of looking fine.
+    t.setEnv({ ENABLE_OWNER_ALERTS: 'false' });
+    const monitoring = JSON.parse((await botctl('status', '--json')).stdout).checks.find((c: StatusLine) => c.id === 'monitoring');
+    expect(monitoring.mark).toBe('warn');
+    expect(monitoring.fact).toMatch(/owner alerts are switched off \(ENABLE_OWNER_ALERTS=false\): the owners hear of no problem/);
+    const sentBefore = api.calls.length;
+    const test = await botctl('alert', 'test');
+    expect(test.exitCode).toBe(3);
+    expect(test.stderr).toMatch(/switched off[\s\S]*ENABLE_OWNER_ALERTS=true/);
+    expect(api.calls.length).toBe(sentBefore);
+    t.setEnv({ ENABLE_OWNER_ALERTS: undefined });
   });
 
   it('reports the whole host: repeated --env-file, or a folder of tenants, one row each; a broken tenant is a ✗ row', async () => {

@@ -1,4 +1,7 @@
-import { silentLogger, type Logger } from '@botctl/core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { JobRecorder, readJobRecords, silentLogger, type Logger } from '@botctl/core';
 import { RateLimiter } from '../rate-limit.js';
 import { dailyAt, Scheduler } from './scheduler.js';
 
@@ -45,6 +48,38 @@ describe('Scheduler', () => {
     const after = runs;
     await sleep(100);
     expect(runs).toBe(after);
+  });
+
+  it("records each run's outcome (failures in a row, last success), not the heartbeat's, and forgets jobs no longer run", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'botctl-jobs-'));
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'jobs-bot.json'),
+        JSON.stringify({ started_at: '2026-01-01T00:00:00Z', pid: 1, jobs: { retired: { last_run_at: 'x', consecutive_failures: 9, runs: 9 } } }),
+      );
+      const s = new Scheduler({ log: silentLogger, clock: { now: () => new Date() }, onRun: (n, o) => recorder.record(n, o) });
+      let fail = true;
+      s.add('flaky', { everyMs: 60_000 }, async () => {
+        if (fail) throw new Error('table gone');
+      });
+      s.add('heartbeat', { everyMs: 60_000 }, async () => {}, { recorded: false });
+      const recorder = new JobRecorder(dir, { jobs: s.names().map((j) => j.name), startedAt: new Date() });
+      await s.runNow('flaky');
+      await s.runNow('flaky');
+      await s.runNow('heartbeat');
+      let r = readJobRecords(dir)!;
+      expect(Object.keys(r.jobs)).toEqual(['flaky']);
+      expect(r.jobs.flaky).toMatchObject({ consecutive_failures: 2, runs: 2, last_error: 'table gone' });
+      expect(r.jobs.flaky!.last_ok_at).toBeUndefined();
+      fail = false;
+      await s.runNow('flaky');
+      r = readJobRecords(dir)!;
+      expect(r.jobs.flaky).toMatchObject({ consecutive_failures: 0, runs: 3, last_error: 'table gone' });
+      expect(r.jobs.flaky!.last_ok_at).toBe(r.jobs.flaky!.last_run_at);
+      await s.stop();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('turns BACKUP_TIME into a daily cron expression', () => {

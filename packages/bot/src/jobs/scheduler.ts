@@ -8,10 +8,18 @@ interface Job {
   schedule: Schedule;
   /** Runs even while the maintenance fence is up (the heartbeat). */
   duringMaintenance?: boolean;
-  run: (signal: AbortSignal) => Promise<void>;
+  /** Its outcomes go to `onRun` (every job but the heartbeat, whose staleness tells on it). */
+  recorded: boolean;
+  run: (signal: AbortSignal) => Promise<unknown>;
   timer?: NodeJS.Timeout;
   running?: Promise<void>;
   nextAt?: Date;
+}
+
+export interface JobOutcome {
+  ok: boolean;
+  at: Date;
+  error?: string;
 }
 
 /** setTimeout's ceiling (about 24.8 days): longer waits are done in hops. */
@@ -20,7 +28,8 @@ const MAX_TIMEOUT = 2_147_483_647;
 /**
  * In-process jobs on cron-parser schedules (or fixed intervals). A job never overlaps itself: a
  * run that is due while the previous one still works is skipped and logged. A failing run is
- * logged and the schedule goes on; it never takes the bot down. `stop()` cancels the timers,
+ * logged, handed to `onRun` (the job records the health check reads) and the schedule goes on;
+ * it never takes the bot down. `stop()` cancels the timers,
  * signals the running jobs and waits for them.
  */
 export class Scheduler {
@@ -29,16 +38,19 @@ export class Scheduler {
   readonly #clock: Clock;
   readonly #abort = new AbortController();
   readonly #paused: () => boolean;
+  readonly #onRun: ((name: string, outcome: JobOutcome) => Promise<void>) | undefined;
   #stopped = false;
 
-  constructor(deps: { log: Logger; clock: Clock; paused?: () => boolean }) {
+  constructor(deps: { log: Logger; clock: Clock; paused?: () => boolean; onRun?: (name: string, outcome: JobOutcome) => Promise<void> }) {
     this.#log = deps.log;
     this.#clock = deps.clock;
     this.#paused = deps.paused ?? (() => false);
+    this.#onRun = deps.onRun;
   }
 
-  add(name: string, schedule: Schedule, run: (signal: AbortSignal) => Promise<void>, opts: { duringMaintenance?: boolean } = {}): void {
-    this.#jobs.push({ name, schedule, run, ...(opts.duringMaintenance ? { duringMaintenance: true } : {}) });
+  /** A job fails by throwing; what it returns is ignored. */
+  add(name: string, schedule: Schedule, run: (signal: AbortSignal) => Promise<unknown>, opts: { duringMaintenance?: boolean; recorded?: boolean } = {}): void {
+    this.#jobs.push({ name, schedule, run, recorded: opts.recorded ?? true, ...(opts.duringMaintenance ? { duringMaintenance: true } : {}) });
   }
 
   /** Waits for the runs in progress (the fence drains them before a restore goes on). */
@@ -91,10 +103,20 @@ export class Scheduler {
     }
     const started = Date.now();
     job.running = (async () => {
+      let outcome: JobOutcome;
       try {
         await job.run(this.#abort.signal);
+        outcome = { ok: true, at: this.#clock.now() };
       } catch (error) {
-        this.#log.error(`[${job.name}] failed after ${Date.now() - started} ms: ${(error as Error)?.message ?? String(error)}`);
+        const message = (error as Error)?.message ?? String(error);
+        this.#log.error(`[${job.name}] failed after ${Date.now() - started} ms: ${message}`);
+        outcome = { ok: false, at: this.#clock.now(), error: message };
+      }
+      try {
+        // A run cut short because the bot is stopping is not the job's failure.
+        if (job.recorded && this.#onRun && !(this.#stopped && !outcome.ok)) await this.#onRun(job.name, outcome);
+      } catch (error) {
+        this.#log.warn(`[${job.name}] cannot record the run: ${(error as Error).message}`);
       } finally {
         job.running = undefined;
       }

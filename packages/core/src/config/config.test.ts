@@ -35,6 +35,8 @@ describe('parseConfig', () => {
       verifyMaxDays: 8,
       drillMaxDays: 31,
       lockMaxMinutes: 180,
+      jobWarnFailures: 1,
+      jobCritFailures: 3,
       skipChecks: [],
       alertAfter: 2,
       remindHours: 4,

@@ -157,6 +157,7 @@ export const HEALTH_CHECK_IDS = [
   'backup_drill',
   'maintenance_lock',
   'backup_space',
+  'jobs',
 ] as const;
 
 export const envSchema = z.object({
@@ -268,6 +269,8 @@ export const envSchema = z.object({
   HEALTH_VERIFY_MAX_DAYS: integer(8, 1, 3650),
   HEALTH_DRILL_MAX_DAYS: integer(31, 1, 3650),
   HEALTH_LOCK_MAX_MINUTES: integer(180, 1, 10_080),
+  HEALTH_JOB_WARN_FAILURES: integer(1, 1, 1000),
+  HEALTH_JOB_CRIT_FAILURES: integer(3, 1, 1000),
   HEALTH_SKIP_CHECKS: csvList().refine(
     (list) => list.every((id) => (HEALTH_CHECK_IDS as readonly string[]).includes(id)),
     `must be a comma-separated list of check ids: ${HEALTH_CHECK_IDS.join(', ')}`,
@@ -278,6 +281,7 @@ export const envSchema = z.object({
     (v) => v === undefined || /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/.test(v),
     'must be HH:MM-HH:MM in BOT_TIMEZONE (e.g. 22:00-06:00)',
   ),
+  ENABLE_OWNER_ALERTS: bool(true),
   ALERT_TIMEOUT_SECONDS: integer(60, 5, 600),
 
   PAKASIR_PROJECT_SLUG: optionalString(),
@@ -408,6 +412,9 @@ export interface Config {
     readonly verifyMaxDays: number;
     readonly drillMaxDays: number;
     readonly lockMaxMinutes: number;
+    /** A bot job's failures in a row that make the `jobs` check a warning, then critical. */
+    readonly jobWarnFailures: number;
+    readonly jobCritFailures: number;
     readonly skipChecks: readonly string[];
     /** Consecutive failing runs before a warning is sent (critical: at once). */
     readonly alertAfter: number;
@@ -415,7 +422,8 @@ export interface Config {
     /** Minutes since midnight in BOT_TIMEZONE; warnings wait until the end, criticals do not. */
     readonly quietHours: { readonly from: number; readonly to: number } | undefined;
   };
-  readonly alerts: { readonly timeoutMs: number };
+  /** `enabled`: ENABLE_OWNER_ALERTS; off, nothing is sent and status and preflight say so. */
+  readonly alerts: { readonly enabled: boolean; readonly timeoutMs: number };
   readonly pakasir: {
     readonly projectSlug: string | undefined;
     readonly apiKey: Secret | undefined;
@@ -462,6 +470,9 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
     return { ok: false, problems };
   }
   const e = result.data;
+  if (e.HEALTH_JOB_CRIT_FAILURES < e.HEALTH_JOB_WARN_FAILURES) {
+    return { ok: false, problems: ['HEALTH_JOB_CRIT_FAILURES must not be less than HEALTH_JOB_WARN_FAILURES'] };
+  }
   if (e.HEALTH_BACKUP_CRIT_HOURS <= e.HEALTH_BACKUP_WARN_HOURS) {
     return { ok: false, problems: ['HEALTH_BACKUP_CRIT_HOURS must be greater than HEALTH_BACKUP_WARN_HOURS'] };
   }
@@ -533,12 +544,14 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       verifyMaxDays: e.HEALTH_VERIFY_MAX_DAYS,
       drillMaxDays: e.HEALTH_DRILL_MAX_DAYS,
       lockMaxMinutes: e.HEALTH_LOCK_MAX_MINUTES,
+      jobWarnFailures: e.HEALTH_JOB_WARN_FAILURES,
+      jobCritFailures: e.HEALTH_JOB_CRIT_FAILURES,
       skipChecks: e.HEALTH_SKIP_CHECKS,
       alertAfter: e.HEALTH_ALERT_AFTER,
       remindHours: e.HEALTH_ALERT_REMIND_HOURS,
       quietHours: e.HEALTH_QUIET_HOURS === undefined ? undefined : parseQuietHours(e.HEALTH_QUIET_HOURS),
     },
-    alerts: { timeoutMs: e.ALERT_TIMEOUT_SECONDS * 1000 },
+    alerts: { enabled: e.ENABLE_OWNER_ALERTS, timeoutMs: e.ALERT_TIMEOUT_SECONDS * 1000 },
     pakasir: {
       projectSlug: e.PAKASIR_PROJECT_SLUG,
       apiKey: e.PAKASIR_API_KEY,

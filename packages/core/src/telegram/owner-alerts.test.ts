@@ -38,6 +38,16 @@ describe('fitTelegramText', () => {
 });
 
 describe('OwnerAlerter', () => {
+  it('ENABLE_OWNER_ALERTS=false: nothing is sent, and why is said (not accepted and ignored)', async () => {
+    const api = fakeApi(() => ({ message_id: 1 }));
+    const off = new OwnerAlerter({ config: config({ ENABLE_OWNER_ALERTS: 'false' }), api });
+    expect(off.problem).toBe('owner alerts are switched off (ENABLE_OWNER_ALERTS=false)');
+    expect(await off.send('halo')).toMatchObject({ ok: true, configured: false, problem: off.problem });
+    expect(api.sent).toHaveLength(0);
+    expect(config().alerts.enabled).toBe(true);
+    expect(() => config({ ENABLE_OWNER_ALERTS: 'kadang' })).toThrow(/ENABLE_OWNER_ALERTS/);
+  });
+
   it('prefixes the store name and cuts to the limit', async () => {
     const api = fakeApi(() => ({ message_id: 1 }));
     const d = await new OwnerAlerter({ config: config(), api }).send('x'.repeat(10_000));

@@ -10,7 +10,7 @@ import { type BotApi, BotApiError, fitTelegramText, HttpBotApi } from './bot-api
 export interface AlertDelivery {
   /** At least one owner got it (or alerts are off on purpose: see `configured`). */
   ok: boolean;
-  /** False when TELEGRAM_OWNER_IDS or a bot token is missing: nothing was attempted. */
+  /** False when alerts are switched off or TELEGRAM_OWNER_IDS or a bot token is missing: nothing was attempted. */
   configured: boolean;
   delivered: number[];
   failed: { chat_id: number; kind: string; reason: string }[];
@@ -41,6 +41,14 @@ export function ownerBotToken(config: Config): { token: Secret | undefined; fall
   return { token: config.telegram.botToken, fallback: config.telegram.botToken !== undefined };
 }
 
+/** Why owner alerts cannot be sent with these settings, or undefined when they can. */
+export function ownerAlertsProblem(config: Config): string | undefined {
+  if (!config.alerts.enabled) return 'owner alerts are switched off (ENABLE_OWNER_ALERTS=false)';
+  if (config.telegram.ownerIds.length === 0) return 'TELEGRAM_OWNER_IDS is empty';
+  if (!ownerBotToken(config).token) return 'neither OWNER_BOT_TOKEN nor TELEGRAM_BOT_TOKEN is set';
+  return undefined;
+}
+
 /**
  * Sends owner alerts through the notification bot to every id in TELEGRAM_OWNER_IDS, in the
  * owners' language (the caller writes Indonesian), prefixed with `[BOT_STORE_NAME]`, cut to
@@ -61,8 +69,9 @@ export class OwnerAlerter {
     this.#config = deps.config;
     const { token, fallback } = ownerBotToken(deps.config);
     this.#fallback = fallback;
-    if (deps.config.telegram.ownerIds.length === 0) this.problem = 'TELEGRAM_OWNER_IDS is empty';
-    else if (!token && !deps.api) this.problem = 'neither OWNER_BOT_TOKEN nor TELEGRAM_BOT_TOKEN is set';
+    const problem = ownerAlertsProblem(deps.config);
+    // A test's own API stands in for a missing token.
+    this.problem = deps.api && problem?.startsWith('neither') ? undefined : problem;
     this.#api = deps.api ?? (token ? new HttpBotApi({ token, apiRoot: deps.config.telegram.apiRoot }) : undefined);
   }
 

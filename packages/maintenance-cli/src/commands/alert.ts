@@ -12,11 +12,7 @@ export function registerAlert(program: Command, run: Run): void {
     .action(
       run(async (ctx) => {
         const alerter = ctx.alerter;
-        if (!alerter.configured) {
-          throw new ConfigError([`owner alerts are not configured: ${alerter.problem}`], {
-            hint: 'set TELEGRAM_OWNER_IDS and OWNER_BOT_TOKEN (the notification bot); each owner must press /start on it',
-          });
-        }
+        if (!alerter.configured) throw notConfigured(ctx, alerter.problem);
         const when = zonedDateTime(ctx.clock.now(), ctx.config.timezone);
         const delivery = await ctx.notifyOwners(
           `🔔 Tes alert dari botctl di ${os.hostname()} (${when}). Jika pesan ini sampai, alert ke owner berfungsi.`,
@@ -44,11 +40,7 @@ export function registerAlert(program: Command, run: Run): void {
     .action(
       run<{ silent?: boolean }>(async (ctx, opts, args) => {
         const alerter = ctx.alerter;
-        if (!alerter.configured) {
-          throw new ConfigError([`owner alerts are not configured: ${alerter.problem}`], {
-            hint: 'set TELEGRAM_OWNER_IDS and OWNER_BOT_TOKEN (the notification bot)',
-          });
-        }
+        if (!alerter.configured) throw notConfigured(ctx, alerter.problem);
         const delivery = await ctx.notifyOwners(args[0]!, { silent: Boolean(opts.silent) });
         ctx.emit({ ...delivery }, () => renderDelivery(delivery, ctx));
         if (!delivery.ok) {
@@ -64,4 +56,12 @@ function renderDelivery(delivery: AlertDelivery, ctx: CliContext): string {
     ...delivery.delivered.map((id) => `${ctx.style.green('delivered')}  owner ${id}`),
     ...delivery.failed.map((f) => `${ctx.style.red('FAILED')}     owner ${f.chat_id}: ${f.reason}`),
   ].join('\n');
+}
+
+function notConfigured(ctx: CliContext, problem: string | undefined): ConfigError {
+  return new ConfigError([`owner alerts are not configured: ${problem}`], {
+    hint: ctx.config.alerts.enabled
+      ? 'set TELEGRAM_OWNER_IDS and OWNER_BOT_TOKEN (the notification bot); each owner must press /start on it'
+      : 'set ENABLE_OWNER_ALERTS=true in the env file',
+  });
 }

@@ -93,7 +93,7 @@ describe('resource checks (fake probe)', () => {
   });
 
   it('HEALTH_SKIP_CHECKS leaves checks out', async () => {
-    const c = await checks(fakeSystem(), { HEALTH_SKIP_CHECKS: 'cpu,memory,disk,log_size,backup_age,backup_offsite,backup_verify,backup_drill,maintenance_lock,backup_space,database,telegram' });
+    const c = await checks(fakeSystem(), { HEALTH_SKIP_CHECKS: 'cpu,memory,disk,log_size,backup_age,backup_offsite,backup_verify,backup_drill,maintenance_lock,backup_space,jobs,database,telegram' });
     expect(Object.keys(c)).toEqual(['bot_process']);
   });
 });

@@ -10,6 +10,7 @@ import {
   HEALTH_CHECK_IDS,
   HttpBotApi,
   readHeartbeat,
+  readJobRecords,
   type Redactor,
   redactPatterns,
   type Sql,
@@ -18,7 +19,7 @@ import {
 } from '@botctl/core';
 import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
 import { dropStaleScratch } from '../backup/scratch.js';
-import { CRITICAL_USED, describeSpace, judgeBackupAge, judgeBotProcess, judgeDrill, type Judgement, judgeOffsite, judgeSpace, newestBackup } from './judge.js';
+import { CRITICAL_USED, describeSpace, judgeBackupAge, judgeBotProcess, judgeDrill, judgeJobs, type Judgement, judgeOffsite, judgeSpace, newestBackup } from './judge.js';
 import { lockHolderAlive, readLock } from '../lock/maintenance-lock.js';
 import { isOffsiteUnusable, type Storage } from '../storage/storage.js';
 import type { SystemProbe } from './system.js';
@@ -46,6 +47,7 @@ export const CHECK_LABELS: Record<CheckId, string> = {
   backup_drill: 'Uji restore',
   maintenance_lock: 'Lock maintenance',
   backup_space: 'Ruang untuk backup',
+  jobs: 'Job otomatis bot',
   alerts: 'Alert owner',
 };
 
@@ -153,6 +155,7 @@ export async function runChecks(deps: HealthDeps): Promise<{ checks: CheckResult
     backup_drill: async () => checkDrill(deps, (await catalog).local, metrics, now),
     maintenance_lock: async () => checkLock(deps, now),
     backup_space: async () => checkSpace(deps, (await catalog).local),
+    jobs: async () => fromJudgement('jobs', judgeJobs(config, readJobRecords(config.stateDir))),
   };
 
   const ids = CHECK_IDS.filter((id) => !skip.has(id));

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Config, formatBytes, formatDuration, formatDurasi, type Heartbeat } from '@botctl/core';
+import { type Config, formatBytes, formatDuration, formatDurasi, type Heartbeat, humanTime, type JobRecords } from '@botctl/core';
 import type { BackupEntry } from '../backup/catalog.js';
 
 /**
@@ -182,4 +182,28 @@ export function judgeSpace(fs: { total: number; available: number; usedRatio: nu
 export function describeSpace(v: SpaceVerdict, fs: { available: number }, nextBackupBytes: number | undefined): string {
   if (nextBackupBytes === undefined) return `${formatBytes(fs.available)} free (no backup yet to size from)`;
   return `${formatBytes(fs.available)} free, ${formatBytes(Math.max(0, v.usable))} before the last 5 % of the disk: room for ${v.fits} more archive(s) of ${formatBytes(nextBackupBytes)} (+20 %)`;
+}
+
+/**
+ * The bot's in-process jobs: failures in a row (HEALTH_JOB_WARN_FAILURES, HEALTH_JOB_CRIT_FAILURES)
+ * from the records the bot keeps. The worst job decides; every failing one is named.
+ */
+export function judgeJobs(config: Config, records: JobRecords | undefined): Judgement {
+  const { jobWarnFailures: warn, jobCritFailures: crit } = config.health;
+  const jobs = Object.entries(records?.jobs ?? {});
+  if (!records || jobs.length === 0) return j('ok', `no job has run yet (no records in ${config.stateDir})`, 'belum ada job yang berjalan');
+  const failing = jobs.filter(([, r]) => r.consecutive_failures >= warn).sort((a, b) => b[1].consecutive_failures - a[1].consecutive_failures);
+  if (failing.length === 0) {
+    return j('ok', `${jobs.length} job(s), each succeeded on its last run (${jobs.map(([n]) => n).join(', ')})`, `${jobs.length} job berjalan normal`);
+  }
+  const tz = config.timezone;
+  const level: Level = failing[0]![1].consecutive_failures >= crit ? 'critical' : 'warning';
+  const fact = failing
+    .map(([n, r]) => {
+      const since = r.last_ok_at ? `last success ${humanTime(new Date(r.last_ok_at), tz)}` : 'never succeeded';
+      return `${n} failed ${r.consecutive_failures} run(s) in a row (${since}): ${r.last_error ?? '?'}`;
+    })
+    .join('; ');
+  const fakta = failing.map(([n, r]) => `job ${n} gagal ${r.consecutive_failures}× berturut-turut: ${r.last_error ?? '?'}`).join('; ');
+  return j(level, `${fact} (warning from ${warn}, critical from ${crit} failures in a row; see the bot's log)`, fakta, failing[0]![1].consecutive_failures);
 }

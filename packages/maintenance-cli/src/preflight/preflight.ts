@@ -171,7 +171,8 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
   // 7. The owners get a test message now.
   try {
     const d = await deps.sendTestAlert();
-    if (!d.configured) add('alert', 'fail', `not configured: ${d.problem}`, 'set OWNER_BOT_TOKEN and TELEGRAM_OWNER_IDS');
+    if (!c.alerts.enabled) add('alert', 'warn', `${d.problem}: the owners hear of no problem`, 'set ENABLE_OWNER_ALERTS=true unless another monitoring tells them');
+    else if (!d.configured) add('alert', 'fail', `not configured: ${d.problem}`, 'set OWNER_BOT_TOKEN and TELEGRAM_OWNER_IDS');
     else if (!d.ok || d.failed.length) {
       add('alert', 'fail', `not delivered to ${d.failed.map((f) => `${f.chat_id} (${f.reason})`).join(', ')}`, 'each owner must press /start on the notification bot');
     } else add('alert', 'ok', `delivered to ${d.delivered.join(', ')}`);

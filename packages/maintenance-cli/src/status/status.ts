@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ALERT_STATE_FILE, type AlertStateFile, type Clock, type Config, formatDuration, type Redactor, readHeartbeat, zonedDate } from '@botctl/core';
+import { ALERT_STATE_FILE, type AlertStateFile, type Clock, type Config, formatDuration, ownerAlertsProblem, type Redactor, readHeartbeat, readJobRecords, zonedDate } from '@botctl/core';
 import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
 import { HEALTH_STATE_FILE } from '../health/run-health.js';
 import { listLogArchives } from '../logs/archives.js';
@@ -8,7 +8,7 @@ import { daysBetween, scanDailyLogs } from '../logs/log-files.js';
 import { logArchiveStores } from '../logs/rotate.js';
 import type { Storage } from '../storage/storage.js';
 import { newestJournalEntry, newestMaintenanceLine } from './journal.js';
-import { judgeBackupAge, judgeBotProcess, judgeDrill, judgeOffsite, type Level } from '../health/judge.js';
+import { judgeBackupAge, judgeBotProcess, judgeDrill, judgeJobs, judgeOffsite, type Level } from '../health/judge.js';
 import { isOffsiteUnusable } from '../storage/storage.js';
 
 export type Mark = 'ok' | 'warn' | 'fail';
@@ -110,7 +110,12 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
       else if (age > expected) worse('warn');
       parts.push(`last health check ${ago(age)} (every ${c.health.intervalMinutes} min)`);
     }
-    if (!alerts) {
+    const off = ownerAlertsProblem(c);
+    if (off) {
+      // Switched off on purpose is a choice to see; not set up at all is a gap.
+      worse(c.alerts.enabled ? 'fail' : 'warn');
+      parts.push(c.alerts.enabled ? `owner alerts cannot be sent: ${off}` : `${off}: the owners hear of no problem`);
+    } else if (!alerts) {
       worse('warn');
       parts.push('no owner alert sent yet (try `botctl alert test`)');
     } else {
@@ -166,10 +171,12 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
     }
   }
 
-  // 8. The bot process, by its heartbeat (healthcheck's bot_process).
+  // 8. The bot process, by its heartbeat and its jobs' records (healthcheck's bot_process, jobs).
   {
     const v = judgeBotProcess(c, readHeartbeat(c.stateDir, 'bot'), now);
-    lines.push(line('bot', markOf(v.level), v.fact));
+    const jobs = judgeJobs(c, readJobRecords(c.stateDir));
+    const mark = MARK_RANK[markOf(jobs.level)] > MARK_RANK[markOf(v.level)] ? markOf(jobs.level) : markOf(v.level);
+    lines.push(line('bot', mark, jobs.level === 'ok' ? v.fact : `${v.fact}; jobs: ${jobs.fact}`));
   }
   return lines;
 }
