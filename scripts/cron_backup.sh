@@ -43,5 +43,5 @@ step backup create --scheduled || rc=$?
 if [ "$rc" -eq 0 ]; then
   step backup prune --scheduled || rc=$?
 fi
-step logs rotate || { r=$?; [ "$rc" -ne 0 ] || rc=$r; }
+step logs rotate --scheduled || { r=$?; [ "$rc" -ne 0 ] || rc=$r; }
 exit "$rc"

@@ -7,7 +7,9 @@ import {
   ExitCode,
   type Clock,
   type Config,
+  createLogger,
   createSql,
+  DailyFileSink,
   describeDbError,
   runExpiredPaymentsJob,
   FieldCipher,
@@ -24,7 +26,9 @@ import {
   type PaymentGateway,
   type Redactor,
   sendOwnerAlert,
+  serviceLogDir,
   type Sql,
+  teeLogger,
   writeHeartbeat,
 } from '@botctl/core';
 import type { UserFromGetMe } from 'telegraf/types';
@@ -120,7 +124,25 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   const ownerToken = ownerBotToken(config).token;
   const ownerApi = ownerToken ? new ReliableBotApi(new HttpBotApi({ token: ownerToken, apiRoot: config.telegram.apiRoot, timeoutMs: 30_000 }), { log }) : undefined;
 
-  const maintenance = new BotMaintenance({ config, redactor, sql, api, log, clock, version: BOT_VERSION, startedAt, alert, signal: stopping.signal });
+  // Backups, prunes, log rotations, health runs and drills: in the bot's log and, like botctl's,
+  // in logs/maintenance/ (the plan's audit trail, which `botctl status` reads).
+  let maintenanceLogWarned = false;
+  const maintenanceLog = teeLogger(
+    log,
+    createLogger({
+      timeZone: config.timezone,
+      level: config.logLevel,
+      clock,
+      redactor,
+      sinks: [new DailyFileSink(serviceLogDir(config.logPath, 'maintenance'), config.timezone)],
+      onSinkError: (e) => {
+        if (maintenanceLogWarned) return;
+        maintenanceLogWarned = true;
+        log.warn(`cannot write the maintenance log in ${serviceLogDir(config.logPath, 'maintenance')}: ${(e as Error).message}`);
+      },
+    }),
+  );
+  const maintenance = new BotMaintenance({ config, redactor, sql, api, log: maintenanceLog, clock, version: BOT_VERSION, startedAt, alert, signal: stopping.signal });
   const fulfilDeps = { sql, api, cipher, log, notifyOwners };
 
   const shop = createBot({
@@ -176,6 +198,9 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
       const r = await maintenance.backup('scheduled');
       if (!r.ok) throw new Error(r.text);
     });
+  }
+  if (config.backup.enableAutoDrill) {
+    scheduler.add('auto_drill', { cron: config.backup.drillCron, timeZone: config.timezone }, () => maintenance.drill());
   }
   if (config.health.enableAuto) {
     scheduler.add('auto_healthcheck', { everyMs: config.health.intervalMinutes * 60_000 }, () => maintenance.scheduledHealthcheck());

@@ -16,6 +16,8 @@ import {
 import {
   acquireLock,
   createArchiveDecryption,
+  drillBackup,
+  drillPassedText,
   createArchiveEncryption,
   logArchiveStores,
   offsiteStorage,
@@ -159,6 +161,33 @@ export class BotMaintenance {
       await this.deps.alert(`⚠️ ${text}`, { silent: false });
       throw new Error(text);
     }
+  }
+
+  /**
+   * The monthly restore drill (ENABLE_AUTO_DRILL, BACKUP_DRILL_CRON): `botctl backup drill
+   * --latest --scheduled` inside the bot, told to the owners the same way. Throws when it failed
+   * (a failed job in the records).
+   */
+  async drill(): Promise<void> {
+    const { config, redactor } = this.deps;
+    const { result, error } = await drillBackup(
+      {
+        ...this.#storeDeps(),
+        decryption: () => createArchiveDecryption(config),
+        redactor,
+        pgBinDir: config.pgBinDir,
+        env: process.env,
+      },
+      { archive: 'latest' },
+    );
+    if (error) {
+      const message = redactor.redact(error.message);
+      const hint = error.hint ? `\nSaran: ${error.hint}` : '';
+      await this.deps.alert(`❌ Uji restore (drill) GAGAL\n${message}${hint}`, { silent: false });
+      throw new Error(`Uji restore (drill) GAGAL: ${message}`);
+    }
+    const passed = drillPassedText(result);
+    await this.deps.alert(`✅ ${passed.text}`, { silent: !passed.loud });
   }
 
   /** The automatic health check: checks, remembered state and owner alerts, exactly like botctl's. */

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { createSql, readJobRecords, type Sql } from '@botctl/core';
 import {
@@ -79,6 +80,23 @@ const stateDir = (t: Tenant) => path.join(t.dir, 'state');
 const ownerAlerts = () => api.calls.filter((c) => c.token === OWNER_TOKEN && c.method === 'sendMessage').map((c) => String(c.params.text));
 
 describe("the bot's jobs are seen by the health check", () => {
+  it('a bot-only tenant: the monthly drill runs in the bot (ENABLE_AUTO_DRILL), recorded in logs/maintenance/ like botctl\'s', async () => {
+    const { t } = await tenant({ ENABLE_AUTO_DRILL: 'true', BACKUP_DRILL_CRON: '*/3 * * * * *' });
+    expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create'], { cwd: t.dir })).exitCode).toBe(0);
+    // Only the bot writes the audit trail from here on.
+    fs.rmSync(path.join(t.logDir, 'maintenance'), { recursive: true, force: true });
+    const bot = await startBotProcess({ envFile: t.envFile, cwd: t.dir });
+    bots.push(bot);
+    const rec = await until('a drill run', () => readJobRecords(stateDir(t))?.jobs.auto_drill, 30_000);
+    expect(rec).toMatchObject({ consecutive_failures: 0 });
+    const audit = fs.readFileSync(path.join(t.logDir, 'maintenance', fs.readdirSync(path.join(t.logDir, 'maintenance'))[0]!), 'utf8');
+    expect(audit).toMatch(/\[INFO\] Uji restore \(drill\) OK: backup-\d{8}-\d{6}\.tar\.gz\.enc/);
+    expect(ownerAlerts().some((m) => /✅ Uji restore \(drill\) lulus/.test(m))).toBe(true);
+    const status = parseJsonOutput<{ checks: { id: string; mark: string; fact: string }[] }>(await runBotctl(['--env-file', t.envFile, 'status', '--json'], { cwd: t.dir }));
+    expect(status.checks.find((c) => c.id === 'recovery')).toMatchObject({ mark: 'ok' });
+    expect(status.checks.find((c) => c.id === 'audit')).toMatchObject({ mark: 'ok' });
+  });
+
   it('an SNK purge failing every run: warning, then critical and told to the owners once, no "Pulih" until it works again', async () => {
     const { t, sql } = await tenant({ SNK_PURGE_CRON: '* * * * * *' });
     // The job's table is gone (a bad migration, a manual mistake): every run fails.

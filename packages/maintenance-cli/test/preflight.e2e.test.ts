@@ -77,7 +77,7 @@ describe('botctl preflight', () => {
     expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'verify', '--latest'], { cwd: t.dir })).exitCode).toBe(0);
     await beat();
     const ready = await preflight();
-    expect(ready.marks).toEqual({ config: 'ok', database: 'ok', pg_dump: 'ok', directories: 'ok', backup: 'ok', offsite: 'ok', alert: 'ok', health: 'ok' });
+    expect(ready.marks).toEqual({ config: 'ok', database: 'ok', pg_dump: 'ok', drill: 'ok', directories: 'ok', backup: 'ok', offsite: 'ok', alert: 'ok', health: 'ok' });
     expect(ready.exitCode).toBe(0);
     expect(api.calls.some((c) => c.token === FAKE_OWNER_TOKEN && /Preflight .* tes alert sebelum go-live/.test(String(c.params.text)))).toBe(true);
 

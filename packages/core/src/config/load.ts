@@ -108,13 +108,14 @@ export function inspectConfig(options: LoadConfigOptions = {}): ConfigInspection
   if (problems.length > 0 || !result.ok) return { envFile, problems, warnings, loaded: undefined };
   const redactor = new Redactor();
   const c = result.config;
-  for (const s of [c.databaseUrl, c.telegram.botToken, c.telegram.ownerBotToken, c.dataEncryptionKey, c.backup.encryptionPassword, c.pakasir.apiKey, c.bot.webhookSecret]) {
+  for (const s of [c.databaseUrl, c.backup.drillAdminUrl, c.telegram.botToken, c.telegram.ownerBotToken, c.dataEncryptionKey, c.backup.encryptionPassword, c.pakasir.apiKey, c.bot.webhookSecret]) {
     redactor.add(s);
   }
   for (const [name, value] of Object.entries(c.backup.rcloneEnv)) if (isRcloneSecretVariable(name)) redactor.add(value);
-  if (c.databaseUrl) {
+  for (const url of [c.databaseUrl, c.backup.drillAdminUrl]) {
+    if (!url) continue;
     try {
-      redactor.add(decodeURIComponent(new URL(c.databaseUrl.reveal()).password));
+      redactor.add(decodeURIComponent(new URL(url.reveal()).password));
     } catch {
       // the schema already checked the URL parses
     }

@@ -160,8 +160,9 @@ export const HEALTH_CHECK_IDS = [
   'jobs',
 ] as const;
 
-export const envSchema = z.object({
-  DATABASE_URL: z.preprocess(
+/** A postgres:// URL, kept as a Secret (it may hold a password). */
+const postgresUrl = () =>
+  z.preprocess(
     empty,
     z
       .string()
@@ -175,7 +176,10 @@ export const envSchema = z.object({
       }, 'must be a postgres:// or postgresql:// URL')
       .optional()
       .transform((v) => (v === undefined ? undefined : new Secret(v))),
-  ),
+  );
+
+export const envSchema = z.object({
+  DATABASE_URL: postgresUrl(),
   TELEGRAM_BOT_TOKEN: tokenSecret(),
   TELEGRAM_OWNER_IDS: idList(),
   TELEGRAM_ADMIN_IDS: idList(),
@@ -240,6 +244,8 @@ export const envSchema = z.object({
     'must be HH:MM (24-hour clock, in BOT_TIMEZONE)',
   ),
   BACKUP_AUTOMATIC_OFFSITE: bool(true),
+  ENABLE_AUTO_DRILL: bool(false),
+  BACKUP_DRILL_CRON: cronExpression('0 4 1 * *'),
   BACKUP_DUMP_STALL_SECONDS: integer(600, 5, 86_400),
   BACKUP_CHECKSUM_MAX_MB: integer(16, 0, 1_048_576),
   BACKUP_KEEP: integer(7, 1, 100_000),
@@ -253,6 +259,7 @@ export const envSchema = z.object({
   ),
   BACKUP_PRE_RESTORE_KEEP_DAYS: integer(14, 1, 3650),
   BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS: integer(60, 1, 86_400),
+  BACKUP_DRILL_ADMIN_URL: postgresUrl(),
   PG_BIN_DIR: optionalString(),
 
   ENABLE_AUTO_HEALTHCHECK: bool(true),
@@ -382,6 +389,9 @@ export interface Config {
     readonly enableAuto: boolean;
     readonly time: string;
     readonly automaticOffsite: boolean;
+    /** The bot runs the monthly restore drill itself (ENABLE_AUTO_DRILL, on BACKUP_DRILL_CRON). */
+    readonly enableAutoDrill: boolean;
+    readonly drillCron: string;
     readonly dumpStallSeconds: number;
     readonly checksumMaxBytes: number;
     /** Retention used by `backup prune` when no flags are given (and by the cron script). */
@@ -396,6 +406,11 @@ export interface Config {
     readonly preRestoreKeepDays: number;
     /** How long a restore waits for one lock another session (the bot) holds on the target. */
     readonly restoreLockTimeoutSeconds: number;
+    /**
+     * A role that may create databases, for the drill's scratch database and `restore --new-db`
+     * when DATABASE_URL's role may not (BACKUP_DRILL_ADMIN_URL).
+     */
+    readonly drillAdminUrl: Secret | undefined;
   };
   readonly health: {
     readonly enableAuto: boolean;
@@ -515,6 +530,8 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       extraFiles: e.BACKUP_EXTRA_FILES.map(resolve),
       enableAuto: e.ENABLE_AUTO_BACKUP,
       time: e.BACKUP_TIME,
+      enableAutoDrill: e.ENABLE_AUTO_DRILL,
+      drillCron: e.BACKUP_DRILL_CRON,
       automaticOffsite: e.BACKUP_AUTOMATIC_OFFSITE,
       dumpStallSeconds: e.BACKUP_DUMP_STALL_SECONDS,
       checksumMaxBytes: e.BACKUP_CHECKSUM_MAX_MB * 1024 * 1024,
@@ -528,6 +545,7 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       },
       preRestoreKeepDays: e.BACKUP_PRE_RESTORE_KEEP_DAYS,
       restoreLockTimeoutSeconds: e.BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS,
+      drillAdminUrl: e.BACKUP_DRILL_ADMIN_URL,
     },
     health: {
       enableAuto: e.ENABLE_AUTO_HEALTHCHECK,

@@ -101,6 +101,14 @@ export function createLogger(options: LoggerOptions): Logger {
   };
 }
 
+/** One logger writing to several: the bot's maintenance lines go to its log and to logs/maintenance/. */
+export function teeLogger(...loggers: Logger[]): Logger {
+  const log = (level: LogLevel, m: string) => {
+    for (const l of loggers) l.log(level, m);
+  };
+  return { log, debug: (m) => log('DEBUG', m), info: (m) => log('INFO', m), warn: (m) => log('WARN', m), error: (m) => log('ERROR', m) };
+}
+
 export const silentLogger: Logger = {
   log: () => {},
   debug: () => {},

@@ -32,7 +32,17 @@ import { checkFileSpace, type FilePlan, FileStager, type NotPlaced, type Placeme
 import { fenceTheBot, isShopDatabase } from './fence.js';
 import { RestoreSession } from './restore-session.js';
 import { listScratch, markScratch, scratchMark, staleOf, unmarkScratchSql } from './scratch.js';
-import { adminSql, createDatabase, dropDatabase, type ResolvedTarget, resolveTarget, type TargetSpec } from './targets.js';
+import {
+  adminSql,
+  cannotCreateDatabases,
+  createDatabase,
+  dropDatabase,
+  ownerForNewDatabase,
+  type ResolvedTarget,
+  resolveTarget,
+  roleCanCreateDatabases,
+  type TargetSpec,
+} from './targets.js';
 import { type VerifyDeps, verifyOne } from './verify-backup.js';
 
 export interface RestoreDeps extends VerifyDeps {
@@ -216,6 +226,11 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
       if (!target.create && !exists) {
         throw new NotFoundError(`database "${target.database}" does not exist`, { hint: `use --new-db ${target.database} to create it` });
       }
+      if (target.create) {
+        // Said before anything is done (and by --dry-run): the role must be allowed to create it.
+        const { role, can } = await roleCanCreateDatabases(admin);
+        if (!can) throw cannotCreateDatabases(role, config);
+      }
       if (exists) {
         await withSql(createSql(target.url, { max: 1 }), async (sql) => {
           userTables = await listUserTables(sql);
@@ -314,7 +329,7 @@ async function restoreInto(deps: RestoreDeps, opts: RestoreOptions, w: RestoreWo
   const lockTimeoutSeconds = opts.lockTimeoutSeconds ?? config.backup.restoreLockTimeoutSeconds;
   try {
     if (target.create) {
-      await createDatabase(admin, target.database);
+      await createDatabase(admin, target.database, config, { owner: ownerForNewDatabase(config, target) });
       created = true;
       // Marked until the restore commits (the mark is cleared in the same transaction).
       await markScratch(admin, target.database, scratchMark('restore', config.storeId, deps.clock.now()));

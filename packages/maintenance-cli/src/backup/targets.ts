@@ -1,6 +1,8 @@
 import {
+  BotctlError,
   type Config,
   ConfigError,
+  ExitCode,
   createSql,
   describeDbError,
   isSafeDatabaseName,
@@ -72,21 +74,74 @@ export function resolveTarget(config: Config, spec: TargetSpec, env: Record<stri
   return { url, database: parseDatabaseUrl(url).database, display: redactDatabaseUrl(url), create: false };
 }
 
-/** A connection to the server's maintenance database (to create and drop databases). */
-export function adminSql(target: ResolvedTarget, config: Config): Sql {
-  const base = config.databaseUrl ?? target.url;
-  const baseDb = parseDatabaseUrl(base).database;
-  // Connect to DATABASE_URL's own database unless that is the target itself.
-  const db = baseDb === target.database ? 'postgres' : baseDb;
-  return createSql(withDatabase(target.url, db), { max: 1, applicationName: 'botctl admin' });
+/**
+ * The drill's scratch database, as a target. With BACKUP_DRILL_ADMIN_URL it is made, restored,
+ * checked and dropped by that role (on its server); without it, by DATABASE_URL's role.
+ */
+export function scratchTarget(config: Config, name: string, env: Record<string, string | undefined>): ResolvedTarget {
+  const admin = config.backup.drillAdminUrl;
+  if (!admin) return resolveTarget(config, { kind: 'new', name }, env);
+  const url = withDatabase(admin, name);
+  return { url, database: name, display: redactDatabaseUrl(url), create: true };
 }
 
-export async function createDatabase(sql: Sql, name: string): Promise<void> {
+/**
+ * A connection to the server's maintenance database (to create and drop databases): as
+ * BACKUP_DRILL_ADMIN_URL's role when a database is to be created and that is set, else as the
+ * target's own role.
+ */
+export function adminSql(target: ResolvedTarget, config: Config): Sql {
+  const admin = target.create ? config.backup.drillAdminUrl : undefined;
+  const base = admin ?? config.databaseUrl ?? target.url;
+  const baseDb = parseDatabaseUrl(base).database;
+  // Connect to that URL's own database unless that is the target itself.
+  const db = baseDb === target.database ? 'postgres' : baseDb;
+  return createSql(withDatabase(admin ?? target.url, db), { max: 1, applicationName: 'botctl admin' });
+}
+
+/** Whether the connected role may create databases (CREATEDB or superuser), and its name. */
+export async function roleCanCreateDatabases(sql: Sql): Promise<{ role: string; can: boolean }> {
+  const [r] = await sql<{ role: string; can: boolean }[]>`SELECT current_user AS role, (rolcreatedb OR rolsuper) AS can FROM pg_roles WHERE rolname = current_user`;
+  return { role: r?.role ?? '?', can: Boolean(r?.can) };
+}
+
+/** The one message for a role that may not create databases (drill, restore --new-db, preflight). */
+export function cannotCreateDatabases(role: string, config: Config): BotctlError {
+  const admin = Boolean(config.backup.drillAdminUrl);
+  return new BotctlError(
+    'CONFIG',
+    ExitCode.CONFIG,
+    `the role ${role} cannot create databases: grant CREATEDB or ${admin ? 'give BACKUP_DRILL_ADMIN_URL a role that can' : 'set BACKUP_DRILL_ADMIN_URL'} (backup drill and restore --new-db create one)`,
+    {
+      hint: `as a superuser: ALTER ROLE ${/^[a-z_][a-z0-9_]*$/.test(role) ? role : quoteIdent(role)} CREATEDB; or set BACKUP_DRILL_ADMIN_URL=postgresql://ADMIN@HOST:PORT/postgres in the env file (docs/configuration.md)`,
+    },
+  );
+}
+
+/**
+ * CREATE DATABASE, as `sql`'s role; `owner` makes another role its owner (restore --new-db
+ * through BACKUP_DRILL_ADMIN_URL: the shop's role then restores into its own database).
+ */
+export async function createDatabase(sql: Sql, name: string, config?: Config, opts: { owner?: string } = {}): Promise<void> {
   try {
-    await sql.unsafe(`CREATE DATABASE ${quoteIdent(name)}`);
+    await sql.unsafe(`CREATE DATABASE ${quoteIdent(name)}${opts.owner ? ` OWNER ${quoteIdent(opts.owner)}` : ''}`);
   } catch (error) {
+    if ((error as { code?: string }).code === '42501' && config) {
+      const { role, can } = await roleCanCreateDatabases(sql).catch(() => ({ role: '?', can: false }));
+      if (!can || !opts.owner) throw cannotCreateDatabases(role, config);
+      throw new BotctlError('CONFIG', ExitCode.CONFIG, `the role ${role} (BACKUP_DRILL_ADMIN_URL) cannot create a database owned by ${opts.owner}`, {
+        hint: `make it a member of that role (GRANT ${quoteIdent(opts.owner)} TO ${quoteIdent(role)}) or a superuser`,
+      });
+    }
     throw describeDbError(error, `cannot create database "${name}"`);
   }
+}
+
+/** The owner a database made for DATABASE_URL's role gets when BACKUP_DRILL_ADMIN_URL makes it. */
+export function ownerForNewDatabase(config: Config, target: ResolvedTarget): string | undefined {
+  if (!config.backup.drillAdminUrl || !target.create) return undefined;
+  const who = parseDatabaseUrl(target.url).user;
+  return who && who !== parseDatabaseUrl(config.backup.drillAdminUrl).user ? who : undefined;
 }
 
 /** Drops a database even with sessions left in it (the drill's scratch database). */

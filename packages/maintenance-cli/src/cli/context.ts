@@ -34,6 +34,8 @@ export interface GlobalOptions {
   color?: boolean;
   /** False with --no-alert: owners are not told about this run. */
   alert?: boolean;
+  /** --scheduled: nobody is at a terminal (cron, a timer, the cron scripts). */
+  scheduled?: boolean;
 }
 
 export interface Io {
@@ -222,6 +224,8 @@ export class CliContext {
    */
   alertSubject: string | undefined;
   successAlert: string | undefined;
+  /** The success alert is worth a sound (a drill that found broken shop rules). */
+  successAlertLoud = false;
   /** A scheduled run (cron, timer): its interruption is an incident too. */
   scheduled = false;
 

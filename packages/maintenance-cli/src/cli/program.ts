@@ -41,6 +41,10 @@ export function buildProgram(io: Io, state: ProgramState): Command {
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--no-color', 'plain text, no colours (also NO_COLOR=1)')
     .option('--no-alert', 'do not tell the owners on Telegram about this run')
+    .option(
+      '--scheduled',
+      'an unattended run (cron, a timer, the cron scripts): every failure is told to the owners, a wrong setting too; backup create/prune: offsite follows BACKUP_AUTOMATIC_OFFSITE',
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({
@@ -55,6 +59,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
       const globals = cmd.optsWithGlobals() as Omit<GlobalOptions, 'envFile'> & { envFile?: string[] } & O;
       const envFiles = globals.envFile ?? [];
       const ctx = new CliContext({ envFile: envFiles[0], envFiles, json: globals.json, color: globals.color, alert: globals.alert }, io);
+      ctx.scheduled = Boolean(globals.scheduled);
       state.ctx = ctx;
       if (envFiles.length > 1 && cmd.name() !== 'status') {
         throw new UsageError(`--env-file was given ${envFiles.length} times; only \`botctl status\` takes several tenants`, {
@@ -70,7 +75,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
         throw raw;
       }
       if (ctx.alertSubject && ctx.successAlert && ctx.alertsEnabled) {
-        const delivery = await ctx.notifyOwners(`✅ ${ctx.successAlert}`, { silent: true });
+        const delivery = await ctx.notifyOwners(`✅ ${ctx.successAlert}`, { silent: !ctx.successAlertLoud });
         if (delivery.configured && !delivery.ok) {
           throw new AlertDeliveryError(`${ctx.alertSubject}: done, but no owner could be told`, {
             hint: 'check OWNER_BOT_TOKEN and that every owner pressed /start on the notification bot; `botctl alert test` tries it',
@@ -105,13 +110,17 @@ export function buildProgram(io: Io, state: ProgramState): Command {
 }
 
 /**
- * People typing a wrong flag, answering "no" or pressing Ctrl-C are not incidents; everything
- * else is: a SIGTERM (a supervisor, a shutdown) and any interruption of a scheduled run too.
+ * A person's mistake at the terminal (a wrong flag or path, a missing setting, answering "no",
+ * Ctrl-C) is told to that person, not to the owners as a "GAGAL". Everything else is an
+ * incident: a SIGTERM (a supervisor, a shutdown), and in an unattended (--scheduled) run any
+ * failure at all, since nobody reads its terminal.
  */
-function shouldAlertFailure(error: unknown, scheduled: boolean): boolean {
+const OPERATOR_MISTAKES: ReadonlySet<number> = new Set([ExitCode.USAGE, ExitCode.CONFIG, ExitCode.NOT_FOUND, ExitCode.REFUSED]);
+
+export function shouldAlertFailure(error: unknown, scheduled: boolean): boolean {
   if (error instanceof InterruptedError) return error.signal === 'SIGTERM' || scheduled;
   if (!(error instanceof BotctlError)) return true;
-  return error.exitCode !== ExitCode.USAGE && error.exitCode !== ExitCode.REFUSED;
+  return scheduled || !OPERATOR_MISTAKES.has(error.exitCode);
 }
 
 async function alertFailure(ctx: CliContext, subject: string, error: unknown): Promise<void> {

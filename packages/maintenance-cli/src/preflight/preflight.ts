@@ -15,6 +15,7 @@ import {
   toolVersion,
 } from '@botctl/core';
 import { catalogScope, listBackups } from '../backup/catalog.js';
+import { cannotCreateDatabases, roleCanCreateDatabases } from '../backup/targets.js';
 import type { CheckResult } from '../health/checks.js';
 import { offsiteHint } from '../storage/offsite-storage.js';
 import { offsiteOnSameDisk } from '../health/judge.js';
@@ -26,6 +27,7 @@ export const PREFLIGHT_ITEMS = [
   ['config', 'configuration valid and complete for a live shop'],
   ['database', 'database reachable and migrated'],
   ['pg_dump', 'pg_dump compatible with the server'],
+  ['drill', 'restore drill can create its scratch database'],
   ['directories', 'backup, log and state folders writable'],
   ['backup', 'a backup made and verified in the last day'],
   ['offsite', 'offsite reachable and writable'],
@@ -121,6 +123,28 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
         );
       } catch (error) {
         add('pg_dump', 'fail', scrub((error as Error).message), 'install postgresql-client or set PG_BIN_DIR');
+      }
+    }
+  }
+
+  // 3b. The drill (and restore --new-db) creates a database: the role must be allowed to.
+  {
+    const url = c.backup.drillAdminUrl ?? c.databaseUrl;
+    if (!url) add('drill', 'fail', 'DATABASE_URL is not set');
+    else {
+      const sql = createSql(url, { max: 1, connectTimeoutSeconds: Math.ceil(c.health.dbTimeoutMs / 1000), idleTimeoutSeconds: 1 });
+      try {
+        const { role, can } = await roleCanCreateDatabases(sql);
+        const via = c.backup.drillAdminUrl ? ' (BACKUP_DRILL_ADMIN_URL)' : '';
+        if (can) add('drill', 'ok', `the role ${role}${via} may create databases`);
+        else {
+          const e = cannotCreateDatabases(role, c);
+          add('drill', 'fail', e.message, e.hint);
+        }
+      } catch (error) {
+        add('drill', 'fail', `cannot connect${c.backup.drillAdminUrl ? ' with BACKUP_DRILL_ADMIN_URL' : ''}: ${scrub((error as Error).message)}`, 'check the URL and that PostgreSQL runs');
+      } finally {
+        await sql.end({ timeout: 1 }).catch(() => undefined);
       }
     }
   }

@@ -49,7 +49,9 @@ export function renderDrill(r: DrillResult, s: ChalkInstance): string {
       `  tables    ${r.tables.filter((t) => t.restored === t.expected).length}/${r.tables.length} row counts equal; ` +
         `${sums.filter((t) => t.checksum === 'match').length}/${sums.length} content checksums equal`,
     );
-    for (const c of r.sanity) lines.push(`  sanity    ${c.ok ? s.green('✓') : s.red('✗')} ${c.name}${c.ok ? '' : ` (${c.found} rows)`}`);
+    // The shop's rules: findings about the data, apart from the restore's verdict above.
+    for (const c of r.sanity) lines.push(`  shop rule ${c.ok ? s.green('✓') : s.yellow('⚠')} ${c.name}${c.ok ? '' : ` (${c.found} rows break it)`}`);
+    if (r.sanity_skipped) lines.push(`  shop rule not checked: ${r.sanity_skipped}`);
   }
   lines.push(`  cleanup   scratch database ${r.scratch_dropped ? 'dropped' : s.red('NOT dropped: drop it by hand')}`);
   return lines.join('\n');

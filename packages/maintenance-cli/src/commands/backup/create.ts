@@ -9,7 +9,6 @@ import { offsiteHint } from '../../storage/offsite-storage.js';
 interface Opts {
   offsite?: boolean;
   logs: boolean;
-  scheduled?: boolean;
 }
 
 export function registerBackupCreate(backup: Command, run: Run): void {
@@ -19,13 +18,12 @@ export function registerBackupCreate(backup: Command, run: Run): void {
     .option('--offsite', 'also copy the archive offsite (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR) and verify the copy')
     .option('--no-offsite', 'do not copy offsite, even for a scheduled run')
     .option('--no-logs', 'leave the log folder out of the archive')
-    .option('--scheduled', 'an automatic run: offsite follows BACKUP_AUTOMATIC_OFFSITE unless --offsite/--no-offsite')
     .action(
       run<Opts>(async (ctx, opts) => {
-        ctx.alertSubject = opts.scheduled ? 'Backup otomatis' : 'Backup';
-        ctx.scheduled = Boolean(opts.scheduled);
+        // --scheduled (global): offsite follows BACKUP_AUTOMATIC_OFFSITE unless --offsite/--no-offsite.
+        ctx.alertSubject = ctx.scheduled ? 'Backup otomatis' : 'Backup';
         requireSettings(ctx.config, ['database', 'encryption']);
-        const offsite = opts.offsite ?? (opts.scheduled ? ctx.config.backup.automaticOffsite : false);
+        const offsite = opts.offsite ?? (ctx.scheduled ? ctx.config.backup.automaticOffsite : false);
         const result = await createBackup(
           {
             config: ctx.config,
@@ -40,7 +38,7 @@ export function registerBackupCreate(backup: Command, run: Run): void {
             toolVersion: TOOL_VERSION,
             signal: ctx.io.signal,
           },
-          { offsite, includeLogs: opts.logs, kind: opts.scheduled ? 'scheduled' : 'manual' },
+          { offsite, includeLogs: opts.logs, kind: ctx.scheduled ? 'scheduled' : 'manual' },
         );
         if (result.status === 'ok') {
           const off = result.offsite.status === 'ok' ? 'offsite: ya' : 'offsite: tidak';

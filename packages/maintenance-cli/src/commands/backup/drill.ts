@@ -1,7 +1,6 @@
-import { formatDuration } from '@botctl/core';
 import type { Command } from 'commander';
 import { resolveArchiveArg } from '../../backup/catalog.js';
-import { drillBackup } from '../../backup/drill.js';
+import { drillBackup, drillPassedText } from '../../backup/drill.js';
 import { renderDrill } from '../../render/restore.js';
 import type { Run } from '../types.js';
 
@@ -20,7 +19,9 @@ export function registerBackupDrill(backup: Command, run: Run): void {
           { archive: file ? resolveArchiveArg(file, ctx.local, ctx.io.cwd) : 'latest' },
         );
         if (!error) {
-          ctx.successAlert = `Uji restore (drill) lulus: ${result.archive}, ${result.tables.length} tabel, ${result.rows} baris cocok; waktu restore ${formatDuration(result.restore_ms)}`;
+          const passed = drillPassedText(result);
+          ctx.successAlert = passed.text;
+          ctx.successAlertLoud = passed.loud;
         }
         ctx.emit(result, () => renderDrill(result, ctx.style));
         if (error) throw Object.assign(error, { reported: true });

@@ -17,7 +17,6 @@ interface Opts {
   keepYearly?: number;
   keepWithin?: string;
   offsite?: boolean;
-  scheduled?: boolean;
   dryRun?: boolean;
 }
 
@@ -64,13 +63,12 @@ export function registerBackupPrune(backup: Command, run: Run): void {
       ].join('\n'),
     )
     .option('--offsite', 'apply the same policy offsite as well (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR)')
-    .option('--scheduled', 'an automatic run (cron_backup.sh, the bot): offsite too when BACKUP_AUTOMATIC_OFFSITE=true, unless --offsite is given')
     .option('--dry-run', 'print the plan (keep/remove and why) and change nothing')
     .action(
       run<Opts>(async (ctx, opts) => {
         ctx.alertSubject = 'Prune backup';
-        ctx.scheduled = Boolean(opts.scheduled);
-        const offsite = opts.offsite ?? (opts.scheduled ? ctx.config.backup.automaticOffsite && ctx.offsite !== undefined : false);
+        // --scheduled (global): offsite too when BACKUP_AUTOMATIC_OFFSITE=true, unless --offsite.
+        const offsite = opts.offsite ?? (ctx.scheduled ? ctx.config.backup.automaticOffsite && ctx.offsite !== undefined : false);
         const policy = retentionPolicy(ctx.config, opts);
         const result = await pruneBackups(
           ctx.backupDeps(),
