@@ -319,6 +319,38 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     expect(Number(removed!.n)).toBe(0);
   });
 
+  it('the 6 November rule: an invoice or deposit message Telegram could not delete for a passing reason (5xx) is removed on the next run', async () => {
+    const { t, sql } = await shop({ EXPIRED_PAYMENTS_CRON: '*/1 * * * * *' });
+    const bot = await start(t);
+    const cnv = await productId(sql, 'CNV1');
+    const bad = { status: 502, description: 'Bad Gateway' } as const;
+    // One delete fails however often the client retries it (its four attempts), then Telegram is back.
+    api.queue('deleteMessage', bad, bad, bad, bad);
+    gw.expiresInMs = 1500;
+    const o = await orderByQris(555_040, cnv, 1);
+    const orderMsg = await invoiceMessageId(sql, o.orderId);
+    await bot.waitForLine(new RegExp(`\\[expired_payments\\] pesan 555040/${orderMsg} belum terhapus \\(percobaan ke-1; dicoba lagi pada run berikutnya\\): Telegram deleteMessage: 502`), 20_000);
+    await bot.waitForLine(new RegExp(`\\[expired_payments\\] ulang: pesan 555040/${orderMsg} dihapus`), 15_000);
+
+    // A paid deposit: the same for its invoice message.
+    gw.expiresInMs = 15 * 60_000;
+    say(555_041, '/deposit 50000');
+    const photo = await api.waitForCall((c) => c.method === 'sendPhoto' && sentTo(555_041, /Invoice DEP-/)(c));
+    const depId = /Invoice (DEP-[A-Z0-9-]+)/.exec(String(photo.params.caption))![1]!;
+    api.queue('deleteMessage', bad, bad, bad, bad);
+    gw.pay(depId);
+    expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, depId)).body).toEqual({ ok: true, outcome: 'deposit_credited' });
+    await bot.waitForLine(/\[expired_deposits\] pesan 555041\/\d+ belum terhapus \(percobaan ke-1; dicoba lagi pada run berikutnya\)/, 20_000);
+    await bot.waitForLine(/\[expired_deposits\] ulang: pesan 555041\/\d+ dihapus/, 15_000);
+
+    const rows = await sql<{ chat_id: string; outcome: string | null; removed: boolean; attempts: number }[]>`
+      SELECT chat_id, outcome, removed_at IS NOT NULL AS removed, attempts FROM invoice_messages WHERE chat_id IN (555040, 555041) ORDER BY chat_id`;
+    expect(rows.map((r) => [Number(r.chat_id), r.outcome, r.removed, r.attempts])).toEqual([
+      [555_040, 'deleted', true, 2],
+      [555_041, 'deleted', true, 2],
+    ]);
+  });
+
   it('runs the expiry job safely in two bot instances at once', async () => {
     const { t, sql } = await shop({ EXPIRED_PAYMENTS_CRON: '*/1 * * * * *', BOT_MODE: 'webhook', BOT_WEBHOOK_URL: 'https://shop.example', BOT_WEBHOOK_SECRET: 'webhook-secret-0123456789' });
     const a = await start(t);

@@ -2,7 +2,7 @@ import type { Sql } from '../db/connection.js';
 import type { Logger } from '../log/logger.js';
 import { deliverOrder, type FulfilDeps, fulfilSettlement } from './fulfil.js';
 import type { PaymentGateway } from './gateway.js';
-import { finishExpiry, type ExpiryCleanup } from './invoice-cleanup.js';
+import { type CleanupResult, finishExpiry, type ExpiryCleanup, retryInvoiceCleanup } from './invoice-cleanup.js';
 import { expireDueInvoices, purgeTermsSubmissions } from './shop.js';
 
 export interface ExpiredPaymentsRun {
@@ -14,6 +14,8 @@ export interface ExpiredPaymentsRun {
   /** Paid orders whose delivery had not got through, tried again. */
   redelivered: number;
   gateway_errors: number;
+  /** Invoice and deposit messages whose removal failed before, tried again this run. */
+  retried: CleanupResult;
 }
 
 /**
@@ -31,9 +33,12 @@ export async function runExpiredPaymentsJob(
   const result = await expireDueInvoices({ sql, gateway: deps.gateway }, { now });
   if (!result.ran) {
     log.info('[expired_payments] dilewati: instance lain sedang menjalankan job ini');
-    return { ran: false, cleanup: undefined, settled: 0, redelivered: 0, gateway_errors: 0 };
+    return { ran: false, cleanup: undefined, settled: 0, redelivered: 0, gateway_errors: 0, retried: { removed: 0, edited: 0, failed: 0 } };
   }
   const api = deps.api;
+  // The 6 November rule: what could not be removed before is tried again, until it is gone.
+  // First, so that what fails below waits for the next run rather than being retried at once.
+  const retried = api ? await retryInvoiceCleanup({ sql, api, log }) : { removed: 0, edited: 0, failed: 0 };
   if (api) {
     const fulfil: FulfilDeps = { ...deps, api };
     for (const s of result.settled) await fulfilSettlement(fulfil, s).catch((e: unknown) => log.error(`[payment] ${s.gatewayOrderId}: ${(e as Error).message}`));
@@ -53,7 +58,7 @@ export async function runExpiredPaymentsJob(
       );
     }
   }
-  return { ran: true, cleanup, settled: result.settled.length, redelivered, gateway_errors: result.gatewayErrors.length };
+  return { ran: true, cleanup, settled: result.settled.length, redelivered, gateway_errors: result.gatewayErrors.length, retried };
 }
 
 /** The `snk_purge` job, one run, with the plan's `[snk] Purge …` line. */

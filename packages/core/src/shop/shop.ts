@@ -170,6 +170,10 @@ export interface InvoiceMessage {
   chatId: number;
   messageId: number;
   kind: string;
+  /** A deposit's invoice (logged `[expired_deposits]`), else an order's (`[expired_payments]`). */
+  forDeposit?: boolean;
+  /** Removal attempts that failed so far. */
+  attempts?: number;
 }
 
 export async function recordInvoiceMessage(
@@ -187,11 +191,7 @@ async function openMessages(tx: Tx, where: { paymentId?: string; depositId?: str
         SELECT id, chat_id, message_id, kind FROM invoice_messages WHERE payment_id = ${where.paymentId} AND removed_at IS NULL ORDER BY id`
     : await tx<{ id: string; chat_id: string; message_id: string; kind: string }[]>`
         SELECT id, chat_id, message_id, kind FROM invoice_messages WHERE deposit_id = ${where.depositId!} AND removed_at IS NULL ORDER BY id`;
-  return rows.map((r) => ({ id: String(r.id), chatId: n(r.chat_id), messageId: n(r.message_id), kind: r.kind }));
-}
-
-export async function markMessagesRemoved(sql: Sql, ids: string[]): Promise<void> {
-  if (ids.length) await sql`UPDATE invoice_messages SET removed_at = now() WHERE id IN ${sql(ids)} AND removed_at IS NULL`;
+  return rows.map((r) => ({ id: String(r.id), chatId: n(r.chat_id), messageId: n(r.message_id), kind: r.kind, forDeposit: !where.paymentId }));
 }
 
 export interface Delivery {
