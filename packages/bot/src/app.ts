@@ -143,7 +143,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     }),
   );
   const maintenance = new BotMaintenance({ config, redactor, sql, api, log: maintenanceLog, clock, version: BOT_VERSION, startedAt, alert, signal: stopping.signal });
-  const fulfilDeps = { sql, api, cipher, log, notifyOwners };
+  const fulfilDeps = { sql, api, cipher, log, notifyOwners, deliveryRetryLimit: config.bot.deliveryRetryLimit };
 
   const shop = createBot({
     config,

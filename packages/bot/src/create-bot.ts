@@ -6,7 +6,14 @@ import {
   type Clock,
   type Config,
   createDeposit,
-  deliverOrder,
+  cancelInvoice,
+  deliverPaidOrder,
+  orderItemsText,
+  pendingInvoice,
+  type PendingInvoice,
+  removeInvoiceMessages,
+  shortenHold,
+  undeliveredNote,
   escapeHtml,
   type FieldCipher,
   findUserOrder,
@@ -39,6 +46,7 @@ import {
   confirmView,
   homeKeyboard,
   invoiceCaption,
+  invoiceFallback,
   type Keyboard,
   productView,
   STATUS_ID,
@@ -82,6 +90,8 @@ type Ctx = Context & { shopUser?: ShopUser };
 
 /** Hours after payment during which the buyer's next text or photo is taken as the SNK answer. */
 const SNK_WINDOW_HOURS = 48;
+/** How long the stock of an invoice whose QR photo could not be sent is held. */
+const FALLBACK_HOLD_MS = 5 * 60_000;
 
 /**
  * Builds the shop bot (routing with Telegraf, every call through `deps.api`); `main.ts` feeds it
@@ -197,7 +207,7 @@ export function createBot(deps: BotDeps): ShopBot {
     await show(ctx, v.text, v.keyboard);
   });
 
-  /** Sends a QRIS invoice as a photo and remembers the message so expiry and payment can remove it. */
+  /** Sends a QRIS invoice as a photo. */
   const sendInvoice = async (chatId: number, inv: { publicId: string; what: string; amount: number; total: number; expiresAt: Date; qris: string }) => {
     const png = await QRCode.toBuffer(inv.qris, { type: 'png', width: 512, margin: 2, errorCorrectionLevel: 'M' });
     return api.call<{ message_id: number }>('sendPhoto', {
@@ -206,6 +216,33 @@ export function createBot(deps: BotDeps): ShopBot {
       caption: invoiceCaption({ publicId: inv.publicId, what: inv.what, amount: inv.amount, total: inv.total, expires: zoned(inv.expiresAt) }),
       parse_mode: 'HTML',
     });
+  };
+
+  /**
+   * Puts an invoice in the chat and remembers each message, so expiry and payment can remove
+   * it. When the QR photo cannot be sent, the buyer gets the invoice as text with the amount and
+   * buttons to retry or cancel, and the stock is held only a few minutes; when nothing can be
+   * sent at all, the order is cancelled at once (its stock released).
+   */
+  const presentInvoice = async (chatId: number, userId: string, inv: PendingInvoice): Promise<void> => {
+    const ref = inv.kind === 'order' ? { paymentId: inv.id } : { depositId: inv.id };
+    const tag = inv.kind === 'order' ? '[payment]' : '[deposit]';
+    try {
+      const msg = await sendInvoice(chatId, { ...inv, qris: inv.qris ?? '' });
+      await recordInvoiceMessage(sql, { ...ref, chatId, messageId: msg.message_id, kind: 'qris' });
+      return;
+    } catch (error) {
+      log.warn(`${tag} foto QR invoice ${inv.publicId} tidak terkirim ke pembeli ${chatId}: ${(error as Error).message}`);
+    }
+    const until = await shortenHold(sql, inv.kind, inv.id, new Date(deps.clock.now().getTime() + FALLBACK_HOLD_MS));
+    const v = invoiceFallback({ ...inv, expires: zoned(until ?? inv.expiresAt) });
+    try {
+      const msg = await send(chatId, v.text, v.keyboard);
+      await recordInvoiceMessage(sql, { ...ref, chatId, messageId: msg.message_id, kind: 'text' });
+    } catch (error) {
+      const c = await cancelInvoice(sql, userId, inv.kind, inv.id);
+      log.error(`${tag} invoice ${inv.publicId} tidak bisa ditampilkan ke pembeli ${chatId} (${(error as Error).message}): dibatalkan${c ? `, ${c.released} stok dikembalikan` : ''}`);
+    }
   };
 
   bot.action(/^b:(\d{1,9}):(\d{1,4}):([qs])$/, async (ctx) => {
@@ -225,10 +262,12 @@ export function createBot(deps: BotDeps): ShopBot {
       }
       await answer(ctx, 'Pembayaran dengan saldo berhasil.');
       log.info(`[payment] ${publicId} dibayar dengan saldo ${rupiah(r.total)} oleh pembeli ${chatId}`);
-      const d = await deliverOrder(deliverDeps, r.orderId);
-      await send(chatId, `Sisa saldo: ${rupiah(r.balance)}.`);
+      const d = await deliverPaidOrder(deliverDeps, r.orderId);
+      if (d.ok) await send(chatId, `Sisa saldo: ${rupiah(r.balance)}.`).catch(() => {});
+      else log.error(`[payment] ${publicId} dibayar dengan saldo, barang belum terkirim (percobaan ke-${d.attempts}): ${d.error}`);
+      const items = d.ok ? d.delivery.items.map((i) => `${i.productName} ×${i.quantity}`).join(', ') : await orderItemsText(sql, r.orderId);
       await deps
-        .notifyOwners(`💰 Pesanan ${publicId} dibayar dengan saldo: ${rupiah(r.total)} (${d.items.map((i) => `${i.productName} ×${i.quantity}`).join(', ')}) oleh pembeli ${chatId}.`)
+        .notifyOwners(`💰 Pesanan ${publicId} dibayar dengan saldo: ${rupiah(r.total)} (${items}) oleh pembeli ${chatId}.${d.ok ? '' : undeliveredNote(d)}`)
         .catch(() => {});
       return;
     }
@@ -250,7 +289,9 @@ export function createBot(deps: BotDeps): ShopBot {
       return;
     }
     const paymentId = await attachInvoice(sql, r.orderId, invoice);
-    const msg = await sendInvoice(chatId, {
+    await presentInvoice(chatId, user.id, {
+      kind: 'order',
+      id: paymentId,
       publicId,
       what: `${r.product.name} × ${qty}`,
       amount: r.total,
@@ -258,7 +299,6 @@ export function createBot(deps: BotDeps): ShopBot {
       expiresAt: invoice.expiresAt,
       qris: invoice.qrisString,
     });
-    await recordInvoiceMessage(sql, { paymentId, chatId, messageId: msg.message_id, kind: 'qris' });
     log.info(`[payment] invoice ${publicId} dibuat: ${r.product.name} ×${qty}, ${rupiah(invoice.totalPayment)}, pembeli ${chatId}`);
   });
 
@@ -289,7 +329,9 @@ export function createBot(deps: BotDeps): ShopBot {
       return;
     }
     const depositId = await createDeposit(sql, ctx.shopUser!.id, invoice);
-    const msg = await sendInvoice(chatId, {
+    await presentInvoice(chatId, ctx.shopUser!.id, {
+      kind: 'deposit',
+      id: depositId,
       publicId,
       what: 'Deposit saldo',
       amount,
@@ -297,7 +339,6 @@ export function createBot(deps: BotDeps): ShopBot {
       expiresAt: invoice.expiresAt,
       qris: invoice.qrisString,
     });
-    await recordInvoiceMessage(sql, { depositId, chatId, messageId: msg.message_id, kind: 'qris' });
     log.info(`[deposit] invoice ${publicId} dibuat: ${rupiah(amount)}, pembeli ${chatId}`);
   };
   bot.command('deposit', async (ctx) => {
@@ -308,6 +349,33 @@ export function createBot(deps: BotDeps): ShopBot {
   bot.action(/^d:(\d{1,12})$/, async (ctx) => {
     await answer(ctx, 'Membuat invoice deposit…');
     await deposit(ctx, Number(ctx.match[1]));
+  });
+
+  // The buttons of an invoice shown as text (its QR photo could not be sent).
+  bot.action(/^i:([rx]):([od]):(\d{1,18})$/, async (ctx) => {
+    const user = ctx.shopUser!;
+    const kind = ctx.match[2] === 'o' ? 'order' : 'deposit';
+    const id = ctx.match[3]!;
+    const chatId = ctx.chat!.id;
+    if (ctx.match[1] === 'x') {
+      const c = await cancelInvoice(sql, user.id, kind, id);
+      if (!c) return answer(ctx, 'Invoice ini sudah tidak aktif.');
+      await answer(ctx, 'Dibatalkan.');
+      await removeInvoiceMessages({ sql, api, log }, c.messages, `❌ Invoice ${c.publicId} dibatalkan.`);
+      log.info(`[${kind === 'order' ? 'payment' : 'deposit'}] invoice ${c.publicId} dibatalkan oleh pembeli ${chatId}${kind === 'order' ? `, ${c.released} stok dikembalikan` : ''}`);
+      await send(chatId, kind === 'order' ? `Pesanan ${c.publicId} dibatalkan dan stoknya dikembalikan.` : `Deposit ${c.publicId} dibatalkan.`).catch(() => {});
+      return;
+    }
+    const inv = await pendingInvoice(sql, user.id, kind, id);
+    if (!inv || !inv.qris) return answer(ctx, 'Invoice ini sudah tidak aktif.');
+    try {
+      const msg = await sendInvoice(chatId, { ...inv, qris: inv.qris });
+      await recordInvoiceMessage(sql, { ...(kind === 'order' ? { paymentId: id } : { depositId: id }), chatId, messageId: msg.message_id, kind: 'qris' });
+      await answer(ctx);
+    } catch (error) {
+      log.warn(`foto QR invoice ${inv.publicId} masih tidak terkirim: ${(error as Error).message}`);
+      await answer(ctx, 'QR belum bisa dikirim. Coba lagi sebentar lagi.');
+    }
   });
 
   // Orders: a buyer sees their own and nobody else's.
@@ -390,7 +458,7 @@ export function createBot(deps: BotDeps): ShopBot {
     if (ctx.callbackQuery) await answer(ctx);
   });
 
-  const deliverDeps = { sql, api, cipher: deps.cipher, log, notifyOwners: deps.notifyOwners };
+  const deliverDeps = { sql, api, cipher: deps.cipher, log, notifyOwners: deps.notifyOwners, deliveryRetryLimit: config.bot.deliveryRetryLimit };
 
   return {
     telegraf: bot as unknown as Telegraf,

@@ -88,6 +88,26 @@ export function invoiceCaption(o: { publicId: string; what: string; amount: numb
   ].join('\n');
 }
 
+/** The invoice as text, when its QR photo could not be sent: the amount, and buttons to retry or cancel. */
+export function invoiceFallback(o: { publicId: string; what: string; amount: number; total: number; expires: string; kind: 'order' | 'deposit'; id: string }): {
+  text: string;
+  keyboard: Keyboard;
+} {
+  const k = o.kind === 'order' ? 'o' : 'd';
+  return {
+    text: [
+      `🧾 <b>Invoice ${escapeHtml(o.publicId)}</b>`,
+      escapeHtml(o.what),
+      `Harga: ${rupiah(o.amount)}`,
+      `Total bayar (termasuk biaya): <b>${rupiah(o.total)}</b>`,
+      `Bayar sebelum: <b>${escapeHtml(o.expires)}</b>${o.kind === 'order' ? ' (stok ditahan sampai saat itu)' : ''}`,
+      '',
+      'Gambar QRIS belum bisa dikirim. Tekan <b>🔄 Kirim ulang QR</b> untuk mencoba lagi, atau <b>❌ Batalkan</b> bila tidak jadi.',
+    ].join('\n'),
+    keyboard: [[{ text: '🔄 Kirim ulang QR', callback_data: `i:r:${k}:${o.id}` }], [{ text: '❌ Batalkan', callback_data: `i:x:${k}:${o.id}` }]],
+  };
+}
+
 export function balanceView(balance: number, min: number): { text: string; keyboard: Keyboard } {
   const amounts = [10_000, 25_000, 50_000, 100_000].filter((a) => a >= min);
   if (amounts.length === 0) amounts.push(min);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSql, FieldCipher, readHeartbeat, Secret, SNK_CONTENT_CONTEXT, type Sql, STOCK_SECRET_CONTEXT } from '@botctl/core';
+import { createSql, FieldCipher, newPublicId, payWithBalance, readHeartbeat, Secret, SNK_CONTENT_CONTEXT, type Sql, STOCK_SECRET_CONTEXT, upsertUser } from '@botctl/core';
 import {
   type BotProcess,
   createTenant,
@@ -349,6 +349,127 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
       [555_040, 'deleted', true, 2],
       [555_041, 'deleted', true, 2],
     ]);
+  });
+
+  it('a paid buyer always gets the goods: 25 orders whose buyers blocked the bot do not starve the 26th; an order given up is told to the owners and /pesanan still shows it', async () => {
+    const { t, sql, cipher } = await shop({ EXPIRED_PAYMENTS_CRON: '*/1 * * * * *', DELIVERY_RETRY_LIMIT: '3' });
+    const spt = await productId(sql, 'SPT1');
+    await sql`INSERT INTO product_stock_items ${sql(Array.from({ length: 30 }, (_, i) => ({ product_id: spt, secret_enc: cipher.encrypt(`spotify-${i}@toko.test`, STOCK_SECRET_CONTEXT) })))}`;
+    // 26 paid orders whose delivery did not get through (the bot was down); the oldest 25 are
+    // of buyers who blocked the bot since.
+    const order = async (buyerId: number, ageSeconds: number) => {
+      const u = await upsertUser(sql, { id: buyerId, first_name: `B${buyerId}` });
+      await sql`UPDATE users SET balance = 25000 WHERE id = ${u.id}`;
+      const r = await payWithBalance(sql, { userId: u.id, productId: spt, quantity: 1, publicId: newPublicId('INV', new Date()) });
+      if (!r.ok) throw new Error(r.reason);
+      await sql`UPDATE orders SET paid_at = now() - make_interval(secs => ${ageSeconds}) WHERE id = ${r.orderId}`;
+      return r;
+    };
+    const blocked: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      api.forChat(556_000 + i, { status: 403, description: 'Forbidden: bot was blocked by the user' });
+      blocked.push((await order(556_000 + i, 3600 - i)).publicId);
+    }
+    const last = await order(556_100, 600);
+
+    const bot = await start(t);
+    await api.waitForCall(sentTo(556_100, new RegExp(`Pembayaran diterima</b>: pesanan <code>${last.publicId}`)), 20_000);
+    await bot.waitForLine(new RegExp(`\\[payment\\] pesanan ${last.publicId} akhirnya terkirim ke pembeli 556100`));
+    // Each blocked order waits on its own backoff.
+    const waiting = await sql<{ n: string }[]>`SELECT count(*) AS n FROM orders WHERE public_id IN ${sql(blocked)} AND status = 'paid' AND delivery_attempts >= 1 AND next_delivery_at > now()`;
+    expect(Number(waiting[0]!.n)).toBe(25);
+
+    // One of them reaches the limit: the owners hear of it with the order and the buyer.
+    await sql`UPDATE orders SET delivery_attempts = 2, next_delivery_at = now() WHERE public_id = ${blocked[0]!}`;
+    const told = await api.waitForCall(
+      (c) => c.token === OWNER_TOKEN && /pesanan lunas tidak bisa dikirim ke pembelinya setelah 3 percobaan/.test(String(c.params.text)),
+      15_000,
+    );
+    expect(String(told.params.text)).toContain(`${blocked[0]} (Rp25.000, pembeli 556000): Telegram sendMessage: 403`);
+    expect(String(told.params.text)).toContain('/pesanan');
+    const [gave] = await sql<{ given: boolean; status: string }[]>`SELECT delivery_given_up_at IS NOT NULL AS given, status FROM orders WHERE public_id = ${blocked[0]!}`;
+    expect(gave).toEqual({ given: true, status: 'paid' });
+    // The buyer unblocks the bot: /pesanan shows the goods.
+    api.forChat(556_000, undefined);
+    say(556_000, '/pesanan');
+    const list = await api.waitForCall(sentTo(556_000, /Pesanan terakhir Anda/));
+    const button = (list.params.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }).inline_keyboard.flat().find((b) => b.text.includes(blocked[0]!));
+    const seen = api.calls.length;
+    tap(556_000, button!.callback_data);
+    const goods = await api.waitForCall((c) => api.calls.indexOf(c) >= seen && sentTo(556_000, /Spotify Premium 1 Bulan<\/b> × 1\n<code>[^<]+<\/code>/)(c));
+    const [sold] = await sql<{ secret_enc: string }[]>`SELECT s.secret_enc FROM product_stock_items s JOIN orders o ON o.id = s.order_id WHERE o.public_id = ${blocked[0]!}`;
+    expect(String(goods.params.text)).toContain(cipher.decryptText(sold!.secret_enc, STOCK_SECRET_CONTEXT));
+  });
+
+  it("tells the owners of every paid order (delivery failed too), refunds a late payment's whole amount with the fee, and reports a gateway amount that differs", async () => {
+    const { t, sql } = await shop();
+    const bot = await start(t);
+    const cnv = await productId(sql, 'CNV1');
+    // Paid, but the goods cannot be sent right now (each try of the client fails).
+    const bad = { status: 502, description: 'Bad Gateway' } as const;
+    const first = await orderByQris(556_200, cnv, 1);
+    gw.pay(first.orderId);
+    api.queue('sendMessage', bad, bad, bad, bad);
+    expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, first.orderId)).body).toEqual({ ok: true, outcome: 'order_paid' });
+    const owner = await api.waitForCall((c) => c.token === OWNER_TOKEN && new RegExp(`Pesanan ${first.orderId} lunas`).test(String(c.params.text)));
+    expect(String(owner.params.text)).toMatch(/Canva Pro 1 Bulan ×1\) oleh pembeli 556200\.\n⚠️ Barang belum sampai ke pembeli \(Telegram sendMessage: 502 Bad Gateway\); dicoba lagi otomatis/);
+    const [o] = await sql<{ status: string; attempts: number }[]>`SELECT status, delivery_attempts AS attempts FROM orders WHERE public_id = ${first.orderId}`;
+    expect(o).toEqual({ status: 'paid', attempts: 1 });
+
+    // Paid after it expired and the stock is gone: all the buyer paid goes to the balance.
+    const late = await orderByQris(556_201, cnv, 1);
+    const [pay] = await sql<{ total: string; amount: string; order_id: string }[]>`SELECT total_payment AS total, amount, order_id FROM payments WHERE gateway_order_id = ${late.orderId}`;
+    await sql`UPDATE payments SET status = 'expired' WHERE gateway_order_id = ${late.orderId}`;
+    await sql`UPDATE orders SET status = 'expired' WHERE id = ${pay!.order_id}`;
+    await sql`UPDATE product_stock_items SET status = 'sold', sold_at = now(), order_id = (SELECT id FROM orders WHERE public_id = ${first.orderId}) WHERE product_id = ${cnv} AND status IN ('available', 'reserved')`;
+    gw.pay(late.orderId);
+    expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, late.orderId)).body).toEqual({ ok: true, outcome: 'order_refunded' });
+    const total = Number(pay!.total);
+    const fee = total - Number(pay!.amount);
+    expect(fee).toBeGreaterThan(0);
+    const [u] = await sql<{ balance: string }[]>`SELECT balance FROM users WHERE telegram_id = 556201`;
+    expect(Number(u!.balance)).toBe(total);
+    const rp = (x: number) => `Rp${x.toLocaleString('id-ID')}`;
+    await api.waitForCall(sentTo(556_201, new RegExp(`Seluruh pembayaran Anda, ${rp(total)} \\(harga ${rp(Number(pay!.amount))} \\+ biaya QRIS ${rp(fee)}\\), sudah masuk ke saldo`)));
+
+    // The gateway reports another amount: nothing granted, the owners told once however often it comes.
+    await sql`UPDATE product_stock_items SET status = 'available', order_id = NULL, sold_at = NULL WHERE product_id = ${cnv} AND order_id = (SELECT id FROM orders WHERE public_id = ${first.orderId}) AND id NOT IN (SELECT id FROM product_stock_items WHERE order_id = (SELECT id FROM orders WHERE public_id = ${first.orderId}) ORDER BY id LIMIT 1)`;
+    const odd = await orderByQris(556_202, cnv, 1);
+    gw.pay(odd.orderId);
+    gw.transactions.get(odd.orderId)!.reported_amount = 1000;
+    for (let i = 0; i < 3; i++) expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, odd.orderId)).body).toEqual({ ok: true, outcome: 'mismatch' });
+    await api.waitForCall((c) => c.token === OWNER_TOKEN && new RegExp(`Pembayaran ${odd.orderId} tidak diproses`).test(String(c.params.text)));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(api.calls.filter((c) => c.token === OWNER_TOKEN && new RegExp(`Pembayaran ${odd.orderId} tidak diproses`).test(String(c.params.text)))).toHaveLength(1);
+    const [still] = await sql<{ status: string }[]>`SELECT status FROM orders WHERE public_id = ${odd.orderId}`;
+    expect(still!.status).toBe('pending');
+  });
+
+  it('an invoice whose QR photo cannot be sent: the buyer gets the amount with retry and cancel buttons, the stock is held minutes, not the whole expiry', async () => {
+    const { sql, t } = await shop();
+    await start(t);
+    const cnv = await productId(sql, 'CNV1');
+    const before = await available(sql, cnv);
+    api.queue('sendPhoto', { status: 400, description: 'Bad Request: wrong file identifier/HTTP URL specified' });
+    tap(556_300, `b:${cnv}:1:q`);
+    const text = await api.waitForCall((c) => c.method === 'sendMessage' && sentTo(556_300, /Gambar QRIS belum bisa dikirim/)(c), 15_000);
+    expect(String(text.params.text)).toMatch(/Invoice INV-[\s\S]*Total bayar \(termasuk biaya\): <b>Rp15\.\d+<\/b>[\s\S]*stok ditahan sampai/);
+    const orderId = /Invoice (INV-[A-Z0-9-]+)/.exec(String(text.params.text))![1]!;
+    const [hold] = await sql<{ minutes: number }[]>`SELECT extract(epoch FROM p.expires_at - now()) / 60 AS minutes FROM payments p WHERE gateway_order_id = ${orderId}`;
+    expect(Number(hold!.minutes)).toBeLessThanOrEqual(5.1);
+    expect(await available(sql, cnv)).toBe(before - 1);
+    const buttons = (text.params.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }).inline_keyboard.flat();
+    // Retry: the QR comes now.
+    tap(556_300, buttons.find((b) => /Kirim ulang/.test(b.text))!.callback_data);
+    await api.waitForCall((c) => c.method === 'sendPhoto' && sentTo(556_300, new RegExp(`Invoice ${orderId}`))(c));
+    // Cancel: the stock is back at once, the invoice messages leave the chat.
+    tap(556_300, buttons.find((b) => /Batalkan/.test(b.text))!.callback_data);
+    await api.waitForCall(sentTo(556_300, new RegExp(`Pesanan ${orderId} dibatalkan dan stoknya dikembalikan`)));
+    expect(await available(sql, cnv)).toBe(before);
+    const [o] = await sql<{ status: string }[]>`SELECT status FROM orders WHERE public_id = ${orderId}`;
+    expect(o!.status).toBe('cancelled');
+    const open = await sql`SELECT 1 FROM invoice_messages m JOIN payments p ON p.id = m.payment_id WHERE p.gateway_order_id = ${orderId} AND m.removed_at IS NULL`;
+    expect(open).toHaveLength(0);
   });
 
   it('runs the expiry job safely in two bot instances at once', async () => {

@@ -114,10 +114,14 @@ describe('payments against the expiry job (real PostgreSQL, Pakasir-compatible f
     gw.pay(gone);
     const s = await settleInvoice({ sql, gateway }, gone);
     expect(s.outcome).toBe('order_refunded');
+    // All the buyer paid: the price and the gateway's fee.
+    const [paid] = await sql<{ total: string }[]>`SELECT total_payment AS total FROM payments WHERE gateway_order_id = ${gone}`;
+    expect(Number(paid!.total)).toBeGreaterThan(90_000);
+    expect(s).toMatchObject({ amount: Number(paid!.total), price: 90_000 });
     const [u] = await sql<{ balance: string }[]>`SELECT balance FROM users WHERE telegram_id = 820002`;
-    expect(Number(u!.balance)).toBe(90_000);
+    expect(Number(u!.balance)).toBe(Number(paid!.total));
     expect((await settleInvoice({ sql, gateway }, gone)).outcome).toBe('already_settled');
     const [again] = await sql<{ balance: string }[]>`SELECT balance FROM users WHERE telegram_id = 820002`;
-    expect(Number(again!.balance)).toBe(90_000);
+    expect(Number(again!.balance)).toBe(Number(paid!.total));
   });
 });

@@ -16,6 +16,8 @@ export interface FakeTransaction {
   status: 'pending' | 'completed' | 'expired' | 'canceled';
   expired_at: string;
   completed_at: string | null;
+  /** The amount transactiondetail reports, when a test wants it to differ from what was asked. */
+  reported_amount?: number;
 }
 
 export interface FakeGateway {
@@ -161,7 +163,7 @@ export async function startFakeGateway(opts: { project?: string; apiKey?: string
       if (t.status === 'pending' && Date.parse(t.expired_at) < Date.now()) t.status = 'expired';
       return send(res, 200, {
         transaction: {
-          amount: t.amount,
+          amount: t.reported_amount ?? t.amount,
           order_id: t.order_id,
           project,
           status: t.status,

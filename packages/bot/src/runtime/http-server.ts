@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type FulfilDeps, fulfilSettlement, GatewayError, type Logger, type PaymentGateway, SETTLED_NOW, settleInvoice, type Sql } from '@botctl/core';
+import { type FulfilDeps, fulfilSettlement, GatewayError, reportMismatch, type Logger, type PaymentGateway, SETTLED_NOW, settleInvoice, type Sql } from '@botctl/core';
 import type { Update } from 'telegraf/types';
 
 export const PAYMENT_WEBHOOK_PATH = '/webhook/pakasir';
@@ -83,7 +83,7 @@ export async function startHttpServer(deps: HttpDeps, host: string, port: number
       return reply(res, 404, { ok: false, outcome: outcome.outcome });
     }
     if (outcome.outcome === 'not_paid') deps.log.warn(`[payment] webhook ${orderId} ignored: gateway says ${outcome.gatewayStatus}`);
-    if (outcome.outcome === 'mismatch') deps.log.error(`[payment] webhook ${orderId} rejected: ${outcome.detail}`);
+    if (outcome.outcome === 'mismatch') await reportMismatch(deps.fulfil, outcome).catch((e: unknown) => deps.log.error(`[payment] ${orderId}: ${(e as Error).message}`));
     if (SETTLED_NOW.has(outcome.outcome)) {
       try {
         await fulfilSettlement(deps.fulfil, outcome);

@@ -307,6 +307,7 @@ export const envSchema = z.object({
   PAYMENT_EXPIRY_MINUTES: integer(15, 1, 1440),
   DEPOSIT_MIN_AMOUNT: integer(10_000, 1, 100_000_000),
   ORDER_MAX_QUANTITY: integer(10, 1, 1000),
+  DELIVERY_RETRY_LIMIT: integer(10, 1, 1000),
   BOT_PRODUCTS_PER_PAGE: integer(5, 1, 20),
   BOT_RATE_LIMIT_PER_MINUTE: integer(30, 1, 10_000),
   EXPIRED_PAYMENTS_CRON: cronExpression('* * * * *'),
@@ -456,6 +457,8 @@ export interface Config {
     readonly paymentExpiryMinutes: number;
     readonly depositMinAmount: number;
     readonly orderMaxQuantity: number;
+    /** Delivery attempts of a paid order (1, 2, 4 … minutes apart, at most 6 h) before the owners are told. */
+    readonly deliveryRetryLimit: number;
     readonly productsPerPage: number;
     readonly rateLimitPerMinute: number;
     readonly expiredPaymentsCron: string;
@@ -585,6 +588,7 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       paymentExpiryMinutes: e.PAYMENT_EXPIRY_MINUTES,
       depositMinAmount: e.DEPOSIT_MIN_AMOUNT,
       orderMaxQuantity: e.ORDER_MAX_QUANTITY,
+      deliveryRetryLimit: e.DELIVERY_RETRY_LIMIT,
       productsPerPage: e.BOT_PRODUCTS_PER_PAGE,
       rateLimitPerMinute: e.BOT_RATE_LIMIT_PER_MINUTE,
       expiredPaymentsCron: e.EXPIRED_PAYMENTS_CRON,

@@ -12,6 +12,8 @@ export interface FulfilDeps {
   log: Logger;
   /** Tells the owners through the notification bot; failures are logged, never thrown. */
   notifyOwners: (text: string) => Promise<unknown>;
+  /** Delivery attempts of a paid order before the owners are told (DELIVERY_RETRY_LIMIT, default 10). */
+  deliveryRetryLimit?: number;
 }
 
 export const escapeHtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -67,6 +69,51 @@ export async function deliverOrder(deps: FulfilDeps, orderId: string): Promise<D
   return d;
 }
 
+export type PaidDelivery =
+  | { ok: true; delivery: Delivery }
+  | { ok: false; error: string; attempts: number; givenUp: boolean; nextInSeconds: number | undefined };
+
+/** Seconds between delivery attempts of one paid order: 1, 2, 4 … minutes, at most 6 hours. */
+export function deliveryBackoffSeconds(failedAttempts: number): number {
+  return Math.min(21_600, 60 * 2 ** Math.max(0, failedAttempts - 1));
+}
+
+/**
+ * Delivers a paid order; a failure is recorded on the order (attempts, the error, its own next
+ * try) so the expiry job tries it again without anyone queueing behind it, and given up after
+ * `deliveryRetryLimit` attempts (the owners are then told; /pesanan still shows the goods).
+ */
+export async function deliverPaidOrder(deps: FulfilDeps, orderId: string): Promise<PaidDelivery> {
+  try {
+    return { ok: true, delivery: await deliverOrder(deps, orderId) };
+  } catch (error) {
+    const message = (error as Error).message;
+    const limit = deps.deliveryRetryLimit ?? 10;
+    const [r] = await deps.sql<{ attempts: number; given_up: boolean }[]>`
+      UPDATE orders SET delivery_attempts = delivery_attempts + 1, delivery_error = ${message.slice(0, 500)},
+             next_delivery_at = now() + make_interval(secs => least(21600, 60 * 2 ^ delivery_attempts)),
+             delivery_given_up_at = CASE WHEN delivery_attempts + 1 >= ${limit} THEN now() END
+       WHERE id = ${orderId} AND status = 'paid'
+       RETURNING delivery_attempts AS attempts, delivery_given_up_at IS NOT NULL AS given_up`;
+    const attempts = r?.attempts ?? 1;
+    return { ok: false, error: message, attempts, givenUp: Boolean(r?.given_up), nextInSeconds: r?.given_up ? undefined : deliveryBackoffSeconds(attempts) };
+  }
+}
+
+/** What an order holds, for the owners' message when its delivery did not get through. */
+export async function orderItemsText(sql: Sql, orderId: string): Promise<string> {
+  const rows = await sql<{ name: string; quantity: number }[]>`
+    SELECT p.name, i.quantity FROM order_items i JOIN products p ON p.id = i.product_id WHERE i.order_id = ${orderId} ORDER BY i.id`;
+  return rows.map((r) => `${r.name} ×${r.quantity}`).join(', ');
+}
+
+/** The owners' note on a paid order whose first delivery failed. */
+export function undeliveredNote(r: Extract<PaidDelivery, { ok: false }>): string {
+  return r.givenUp
+    ? `\n❌ Barang TIDAK terkirim ke pembeli: ${r.error}. Pembeli bisa melihatnya lewat /pesanan.`
+    : `\n⚠️ Barang belum sampai ke pembeli (${r.error}); dicoba lagi otomatis.`;
+}
+
 async function tell(deps: FulfilDeps, chatId: number, text: string): Promise<void> {
   try {
     await deps.api.call('sendMessage', { chat_id: chatId, text, parse_mode: 'HTML' });
@@ -91,30 +138,58 @@ export async function fulfilSettlement(deps: FulfilDeps, s: SettleOutcome): Prom
   switch (s.outcome) {
     case 'order_paid': {
       await removeInvoiceMessages(deps, s.messages, `✅ Invoice ${s.gatewayOrderId} lunas.`);
-      const d = await deliverOrder(deps, s.orderId);
-      const items = d.items.map((i) => `${i.productName} ×${i.quantity}`).join(', ');
-      deps.log.info(`[payment] ${s.gatewayOrderId} lunas ${rupiah(s.amount)}${s.late ? ' (setelah kedaluwarsa)' : ''}: dikirim ${items}`);
-      await owners(deps, `💰 Pesanan ${s.gatewayOrderId} lunas: ${rupiah(s.amount)} (${items}) oleh pembeli ${d.chatId}.`);
+      // The owners hear of every paid order, also when its delivery did not get through.
+      const r = await deliverPaidOrder(deps, s.orderId);
+      const items = r.ok ? r.delivery.items.map((i) => `${i.productName} ×${i.quantity}`).join(', ') : await orderItemsText(deps.sql, s.orderId);
+      const late = s.late ? ' (setelah kedaluwarsa)' : '';
+      if (r.ok) deps.log.info(`[payment] ${s.gatewayOrderId} lunas ${rupiah(s.amount)}${late}: dikirim ${items}`);
+      else deps.log.error(`[payment] ${s.gatewayOrderId} lunas ${rupiah(s.amount)}${late}: barang (${items}) belum terkirim, percobaan ke-${r.attempts}: ${r.error}`);
+      await owners(deps, `💰 Pesanan ${s.gatewayOrderId} lunas: ${rupiah(s.amount)} (${items}) oleh pembeli ${s.chatId}.${r.ok ? '' : undeliveredNote(r)}`);
       return;
     }
-    case 'order_refunded':
+    case 'order_refunded': {
       await removeInvoiceMessages(deps, s.messages, `✅ Invoice ${s.gatewayOrderId} lunas.`);
+      // The whole amount the buyer paid, the gateway's fee included.
+      const fee = s.amount - s.price;
+      const feeText = fee > 0 ? ` (harga ${rupiah(s.price)} + biaya QRIS ${rupiah(fee)})` : '';
       await tell(
         deps,
         s.chatId,
         `ℹ️ Pembayaran invoice <code>${escapeHtml(s.gatewayOrderId)}</code> diterima setelah kedaluwarsa, tetapi stoknya sudah habis. ` +
-          `${rupiah(s.amount)} sudah masuk ke saldo Anda (saldo sekarang ${rupiah(s.balance)}).`,
+          `Seluruh pembayaran Anda, ${rupiah(s.amount)}${feeText}, sudah masuk ke saldo (saldo sekarang ${rupiah(s.balance)}).`,
       );
-      deps.log.warn(`[payment] ${s.gatewayOrderId} dibayar setelah kedaluwarsa tanpa stok: ${rupiah(s.amount)} masuk saldo pembeli ${s.chatId}`);
-      await owners(deps, `⚠️ Pesanan ${s.gatewayOrderId} dibayar setelah kedaluwarsa dan stok habis: ${rupiah(s.amount)} dikembalikan ke saldo pembeli ${s.chatId}.`);
+      deps.log.warn(`[payment] ${s.gatewayOrderId} dibayar setelah kedaluwarsa tanpa stok: ${rupiah(s.amount)}${feeText} masuk saldo pembeli ${s.chatId}`);
+      await owners(deps, `⚠️ Pesanan ${s.gatewayOrderId} dibayar setelah kedaluwarsa dan stok habis: ${rupiah(s.amount)}${feeText} dikembalikan ke saldo pembeli ${s.chatId}.`);
       return;
+    }
     case 'deposit_credited':
       await removeInvoiceMessages(deps, s.messages, `✅ Invoice ${s.gatewayOrderId} lunas.`);
       await tell(deps, s.chatId, `✅ Deposit ${rupiah(s.amount)} masuk. Saldo Anda sekarang <b>${rupiah(s.balance)}</b>.`);
       deps.log.info(`[deposit] ${s.gatewayOrderId} lunas: saldo pembeli ${s.chatId} +${rupiah(s.amount)}`);
       await owners(deps, `💳 Deposit ${s.gatewayOrderId} lunas: ${rupiah(s.amount)} oleh pembeli ${s.chatId}.`);
       return;
+    case 'mismatch':
+      await reportMismatch(deps, s);
+      return;
     default:
       return;
   }
+}
+
+/**
+ * A payment the gateway reports with another amount (or order) than the invoice: nothing is
+ * granted, and the owners are told, once per invoice however often the notice comes.
+ */
+export async function reportMismatch(deps: Pick<FulfilDeps, 'sql' | 'log' | 'notifyOwners'>, s: Extract<SettleOutcome, { outcome: 'mismatch' }>): Promise<void> {
+  deps.log.error(`[payment] ${s.gatewayOrderId} ditolak: ${s.detail}`);
+  const [first] = await deps.sql<{ id: string }[]>`
+    INSERT INTO audit_log (actor, action, details)
+    SELECT 'bot', 'payment_mismatch', ${deps.sql.json({ order: s.gatewayOrderId, detail: s.detail })}
+     WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE action = 'payment_mismatch' AND details->>'order' = ${s.gatewayOrderId})
+    RETURNING id`;
+  if (!first) return;
+  await owners(
+    deps as FulfilDeps,
+    `⚠️ Pembayaran ${s.gatewayOrderId} tidak diproses: jumlah atau pesanan di gateway tidak cocok (${s.detail}). Cek transaksi ini di dashboard Pakasir sebelum mengirim barang atau mengembalikan dana.`,
+  );
 }

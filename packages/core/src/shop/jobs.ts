@@ -1,6 +1,7 @@
 import type { Sql } from '../db/connection.js';
 import type { Logger } from '../log/logger.js';
-import { deliverOrder, type FulfilDeps, fulfilSettlement } from './fulfil.js';
+import { deliverPaidOrder, type FulfilDeps, fulfilSettlement, reportMismatch } from './fulfil.js';
+import { rupiah } from './invoice-cleanup.js';
 import type { PaymentGateway } from './gateway.js';
 import { type CleanupResult, finishExpiry, type ExpiryCleanup, retryInvoiceCleanup } from './invoice-cleanup.js';
 import { expireDueInvoices, purgeTermsSubmissions } from './shop.js';
@@ -46,19 +47,51 @@ export async function runExpiredPaymentsJob(
     log.warn(`[payment] ${result.settled.length} pembayaran terkonfirmasi tetapi belum dikirim: TELEGRAM_BOT_TOKEN tidak ada (bot akan mengirimnya)`);
   }
   const cleanup = await finishExpiry({ sql, api, log }, result);
-  let redelivered = 0;
-  if (api) {
-    // Paid orders whose delivery did not get through (Telegram down at the time): try again.
-    const stuck = await sql<{ id: string }[]>`
-      SELECT id FROM orders WHERE status = 'paid' AND paid_at < ${new Date(now.getTime() - 60_000)} ORDER BY paid_at LIMIT 20`;
-    for (const o of stuck) {
-      await deliverOrder({ ...deps, api }, String(o.id)).then(
-        () => redelivered++,
-        (e: unknown) => log.warn(`[payment] order ${o.id} still not delivered: ${(e as Error).message}`),
-      );
+  for (const m of result.mismatches) await reportMismatch(deps, m).catch((e: unknown) => log.error(`[payment] ${m.gatewayOrderId}: ${(e as Error).message}`));
+  const redelivered = api ? await redeliverPaidOrders({ ...deps, api }) : 0;
+  return { ran: true, cleanup, settled: result.settled.length, redelivered, gateway_errors: result.gatewayErrors.length, retried };
+}
+
+/**
+ * Paid orders whose delivery has not got through (Telegram down, the buyer blocked the bot),
+ * each on its own backoff: the due ones first, claimed for five minutes so two bots do not both
+ * deliver. A buyer who blocked the bot waits alone; nobody queues behind them. Orders given up
+ * after DELIVERY_RETRY_LIMIT attempts are told to the owners, in one message per run.
+ */
+export async function redeliverPaidOrders(deps: FulfilDeps, limit = 20): Promise<number> {
+  const { sql, log } = deps;
+  const due = await sql<{ id: string; public_id: string; telegram_id: string; total_amount: string }[]>`
+    UPDATE orders o SET next_delivery_at = now() + interval '5 minutes'
+      FROM (SELECT id FROM orders
+             WHERE status = 'paid' AND delivery_given_up_at IS NULL
+               AND coalesce(next_delivery_at, paid_at + interval '60 seconds') <= now()
+             ORDER BY coalesce(next_delivery_at, paid_at) LIMIT ${limit} FOR UPDATE SKIP LOCKED) d, users u
+     WHERE o.id = d.id AND u.id = o.user_id
+     RETURNING o.id, o.public_id, u.telegram_id, o.total_amount`;
+  let delivered = 0;
+  const givenUp: string[] = [];
+  for (const o of due) {
+    const r = await deliverPaidOrder(deps, String(o.id));
+    if (r.ok) {
+      delivered++;
+      log.info(`[payment] pesanan ${o.public_id} akhirnya terkirim ke pembeli ${o.telegram_id}`);
+    } else if (r.givenUp) {
+      log.error(`[payment] pesanan ${o.public_id} TIDAK terkirim ke pembeli ${o.telegram_id} setelah ${r.attempts} percobaan: ${r.error}`);
+      givenUp.push(`${o.public_id} (${rupiah(Number(o.total_amount))}, pembeli ${o.telegram_id}): ${r.error}`);
+    } else {
+      log.warn(`[payment] pesanan ${o.public_id} belum terkirim ke pembeli ${o.telegram_id} (percobaan ke-${r.attempts}, dicoba lagi dalam ${Math.round(r.nextInSeconds! / 60)} menit): ${r.error}`);
     }
   }
-  return { ran: true, cleanup, settled: result.settled.length, redelivered, gateway_errors: result.gatewayErrors.length, retried };
+  if (givenUp.length) {
+    await deps
+      .notifyOwners(
+        `❌ ${givenUp.length} pesanan lunas tidak bisa dikirim ke pembelinya setelah ${deps.deliveryRetryLimit ?? 10} percobaan:\n` +
+          `${givenUp.slice(0, 20).join('\n')}${givenUp.length > 20 ? `\n… dan ${givenUp.length - 20} lagi` : ''}\n` +
+          'Pembeli tetap bisa melihat barangnya lewat /pesanan; hubungi mereka bila perlu.',
+      )
+      .catch((e: unknown) => log.warn(`owners not notified: ${(e as Error).message}`));
+  }
+  return delivered;
 }
 
 /** The `snk_purge` job, one run, with the plan's `[snk] Purge …` line. */

@@ -291,6 +291,92 @@ export async function createDeposit(sql: Sql, userId: string, invoice: GatewayIn
 }
 
 // ---------------------------------------------------------------------------------------------
+// An invoice whose QR photo could not be sent
+
+export type InvoiceKind = 'order' | 'deposit';
+
+export interface PendingInvoice {
+  kind: InvoiceKind;
+  /** payments.id or deposits.id. */
+  id: string;
+  publicId: string;
+  /** The price (orders) or the deposit. */
+  amount: number;
+  /** What the buyer pays, the gateway's fee included. */
+  total: number;
+  qris: string | null;
+  expiresAt: Date;
+  /** What it is for, for the invoice text. */
+  what: string;
+}
+
+/** A buyer's own invoice that is still open, or undefined (paid, expired, cancelled, someone else's). */
+export async function pendingInvoice(sql: Sql, userId: string, kind: InvoiceKind, id: string): Promise<PendingInvoice | undefined> {
+  const rows =
+    kind === 'order'
+      ? await sql<{ gateway_order_id: string; amount: string; total_payment: string; qris_string: string | null; expires_at: Date; what: string }[]>`
+          SELECT p.gateway_order_id, p.amount, p.total_payment, p.qris_string, p.expires_at,
+                 (SELECT string_agg(pr.name || ' × ' || i.quantity, ', ' ORDER BY i.id) FROM order_items i JOIN products pr ON pr.id = i.product_id WHERE i.order_id = o.id) AS what
+            FROM payments p JOIN orders o ON o.id = p.order_id
+           WHERE p.id = ${id} AND o.user_id = ${userId} AND p.status = 'pending' AND o.status = 'pending'`
+      : await sql<{ gateway_order_id: string; amount: string; total_payment: string; qris_string: string | null; expires_at: Date; what: string }[]>`
+          SELECT gateway_order_id, amount, total_payment, qris_string, expires_at, 'Deposit saldo' AS what
+            FROM deposits WHERE id = ${id} AND user_id = ${userId} AND status = 'pending'`;
+  const r = rows[0];
+  if (!r) return undefined;
+  return { kind, id, publicId: r.gateway_order_id, amount: n(r.amount), total: n(r.total_payment), qris: r.qris_string, expiresAt: r.expires_at, what: r.what };
+}
+
+/**
+ * The QR could not be shown: the reserved stock is held only until `until` (not the whole
+ * gateway expiry); the expiry job then asks the gateway and releases it. Returns the new deadline.
+ */
+export async function shortenHold(sql: Sql, kind: InvoiceKind, id: string, until: Date): Promise<Date | undefined> {
+  if (kind === 'deposit') {
+    const [d] = await sql<{ expires_at: Date }[]>`
+      UPDATE deposits SET expires_at = least(expires_at, ${until}), updated_at = now() WHERE id = ${id} AND status = 'pending' RETURNING expires_at`;
+    return d?.expires_at;
+  }
+  return (await sql.begin(async (tx) => {
+    const [p] = await tx<{ expires_at: Date; order_id: string }[]>`
+      UPDATE payments SET expires_at = least(expires_at, ${until}), updated_at = now() WHERE id = ${id} AND status = 'pending' RETURNING expires_at, order_id`;
+    if (p) await tx`UPDATE orders SET expires_at = ${p.expires_at} WHERE id = ${p.order_id} AND status = 'pending'`;
+    return p?.expires_at;
+  })) as Date | undefined;
+}
+
+/**
+ * The buyer cancels their open invoice: the order is cancelled and its stock released at once
+ * (a deposit is marked failed). A payment that still arrives later is honoured as a late one.
+ */
+export async function cancelInvoice(
+  sql: Sql,
+  userId: string,
+  kind: InvoiceKind,
+  id: string,
+): Promise<{ publicId: string; released: number; messages: InvoiceMessage[] } | undefined> {
+  return (await sql.begin(async (tx) => {
+    if (kind === 'deposit') {
+      const [d] = await tx<{ gateway_order_id: string }[]>`
+        UPDATE deposits SET status = 'failed', updated_at = now() WHERE id = ${id} AND user_id = ${userId} AND status = 'pending' RETURNING gateway_order_id`;
+      if (!d) return undefined;
+      await tx`INSERT INTO audit_log (actor, action, details) VALUES ('buyer', 'deposit_cancelled', ${tx.json({ deposit: d.gateway_order_id })})`;
+      return { publicId: d.gateway_order_id, released: 0, messages: await openMessages(tx as unknown as Sql, { depositId: id }) };
+    }
+    const [p] = await tx<{ gateway_order_id: string; order_id: string }[]>`
+      SELECT p.gateway_order_id, p.order_id FROM payments p JOIN orders o ON o.id = p.order_id
+       WHERE p.id = ${id} AND o.user_id = ${userId} AND p.status = 'pending' AND o.status = 'pending'
+       FOR UPDATE OF p, o`;
+    if (!p) return undefined;
+    await tx`UPDATE payments SET status = 'failed', updated_at = now() WHERE id = ${id}`;
+    await tx`UPDATE orders SET status = 'cancelled' WHERE id = ${p.order_id}`;
+    const released = await releaseStock(tx as unknown as Sql, String(p.order_id));
+    await tx`INSERT INTO audit_log (actor, action, details) VALUES ('buyer', 'order_cancelled', ${tx.json({ order: p.gateway_order_id, released })})`;
+    return { publicId: p.gateway_order_id, released, messages: await openMessages(tx as unknown as Sql, { paymentId: id }) };
+  })) as { publicId: string; released: number; messages: InvoiceMessage[] } | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Payment confirmation
 
 export type SettleOutcome =
@@ -299,7 +385,18 @@ export type SettleOutcome =
   | { outcome: 'mismatch'; gatewayOrderId: string; detail: string }
   | { outcome: 'already_settled'; gatewayOrderId: string; kind: 'order' | 'deposit' }
   | { outcome: 'order_paid'; gatewayOrderId: string; orderId: string; chatId: number; amount: number; late: boolean; messages: InvoiceMessage[] }
-  | { outcome: 'order_refunded'; gatewayOrderId: string; orderId: string; chatId: number; amount: number; balance: number; messages: InvoiceMessage[] }
+  | {
+      outcome: 'order_refunded';
+      gatewayOrderId: string;
+      orderId: string;
+      chatId: number;
+      /** What the buyer paid (the gateway's fee included): all of it goes to the balance. */
+      amount: number;
+      /** The order's price; `amount - price` is the fee. */
+      price: number;
+      balance: number;
+      messages: InvoiceMessage[];
+    }
   | { outcome: 'deposit_credited'; gatewayOrderId: string; depositId: string; chatId: number; amount: number; balance: number; late: boolean; messages: InvoiceMessage[] };
 
 /** Outcomes that changed money or goods (the caller delivers and notifies). */
@@ -329,8 +426,8 @@ export async function settleInvoice(deps: { sql: Sql; gateway: PaymentGateway },
 
 async function applyOrderPayment(sql: Sql, paymentId: string, gatewayOrderId: string): Promise<SettleOutcome> {
   return (await sql.begin(async (tx) => {
-    const [p] = await tx<{ status: string; order_id: string; amount: string; user_id: string; telegram_id: string; total_amount: string }[]>`
-      SELECT p.status, p.order_id, p.amount, o.user_id, u.telegram_id, o.total_amount
+    const [p] = await tx<{ status: string; order_id: string; amount: string; total_payment: string; user_id: string; telegram_id: string; total_amount: string }[]>`
+      SELECT p.status, p.order_id, p.amount, p.total_payment, o.user_id, u.telegram_id, o.total_amount
         FROM payments p JOIN orders o ON o.id = p.order_id JOIN users u ON u.id = o.user_id
        WHERE p.id = ${paymentId}
        FOR UPDATE OF p, o`;
@@ -356,15 +453,17 @@ async function applyOrderPayment(sql: Sql, paymentId: string, gatewayOrderId: st
     const messages = await openMessages(tx as unknown as Sql, { paymentId });
     const amount = n(p.total_amount);
     if (short) {
-      // Paid after the stock was sold to someone else: the money goes to the balance, nothing is lost.
+      // Paid after the stock was sold to someone else: the money goes to the balance, nothing is
+      // lost: all the buyer paid, the gateway's fee too (the shop bears it, not the buyer).
+      const paid = Math.max(amount, n(p.total_payment));
       await tx`
         UPDATE product_stock_items SET status = 'available', order_id = NULL, reserved_at = NULL
          WHERE order_id = ${orderId} AND status = 'reserved'`;
       await tx`UPDATE orders SET status = 'cancelled', paid_at = now() WHERE id = ${orderId}`;
-      await tx`INSERT INTO balance_ledger (user_id, delta, reason, order_id) VALUES (${p.user_id}, ${amount}, 'refund', ${orderId})`;
-      const [u] = await tx<{ balance: string }[]>`UPDATE users SET balance = balance + ${amount}, updated_at = now() WHERE id = ${p.user_id} RETURNING balance`;
-      await tx`INSERT INTO audit_log (actor, action, details) VALUES ('bot', 'order_refunded', ${tx.json({ order: gatewayOrderId, amount, reason: 'paid after expiry, out of stock' })})`;
-      return { outcome: 'order_refunded', gatewayOrderId, orderId, chatId: n(p.telegram_id), amount, balance: n(u!.balance), messages };
+      await tx`INSERT INTO balance_ledger (user_id, delta, reason, order_id) VALUES (${p.user_id}, ${paid}, 'refund', ${orderId})`;
+      const [u] = await tx<{ balance: string }[]>`UPDATE users SET balance = balance + ${paid}, updated_at = now() WHERE id = ${p.user_id} RETURNING balance`;
+      await tx`INSERT INTO audit_log (actor, action, details) VALUES ('bot', 'order_refunded', ${tx.json({ order: gatewayOrderId, amount: paid, price: amount, reason: 'paid after expiry, out of stock' })})`;
+      return { outcome: 'order_refunded', gatewayOrderId, orderId, chatId: n(p.telegram_id), amount: paid, price: amount, balance: n(u!.balance), messages };
     }
     if (extra.length) {
       await tx`UPDATE product_stock_items SET status = 'reserved', order_id = ${orderId}, reserved_at = now() WHERE id IN ${tx(extra)}`;
@@ -414,6 +513,8 @@ export interface ExpiryResult {
   deposits: ExpiredInvoice[];
   /** Due invoices the gateway reported paid: confirmed instead of expired. */
   settled: SettleOutcome[];
+  /** Due invoices the gateway reports with another amount or order: expired, and told to the owners. */
+  mismatches: Extract<SettleOutcome, { outcome: 'mismatch' }>[];
   /** Due invoices that changed meanwhile (paid by a webhook): left alone. */
   skipped: number;
   /** Gateway look-ups that failed (the invoice was expired anyway; a late payment is still honoured). */
@@ -434,7 +535,7 @@ export async function expireDueInvoices(
   opts: { now: Date; limit?: number },
 ): Promise<ExpiryResult> {
   const { sql } = deps;
-  const result: ExpiryResult = { ran: false, payments: [], deposits: [], settled: [], skipped: 0, gatewayErrors: [] };
+  const result: ExpiryResult = { ran: false, payments: [], deposits: [], settled: [], mismatches: [], skipped: 0, gatewayErrors: [] };
   const conn = await sql.reserve();
   try {
     const [lock] = await conn<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${EXPIRY_LOCK}) AS ok`;
@@ -456,6 +557,7 @@ export async function expireDueInvoices(
               result.settled.push(s);
               continue;
             }
+            if (s.outcome === 'mismatch') result.mismatches.push(s);
           } catch (error) {
             result.gatewayErrors.push(`${d.gateway_order_id}: ${(error as Error).message}`);
           }

@@ -87,6 +87,7 @@ export function registerPurge(program: Command, run: Run): void {
               log: ctx.log,
               gateway,
               notifyOwners: (text) => ctx.notifyOwners(text, { silent: false }),
+              deliveryRetryLimit: c.bot.deliveryRetryLimit,
             },
             ctx.clock.now(),
           );
