@@ -84,7 +84,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   };
 
   // botctl restoring the database (recover, backup restore): no migration, no serving until done.
-  const gate = new MaintenanceGate({ stateDir: config.stateDir, log, clock });
+  const gate = new MaintenanceGate({ stateDir: config.stateDir, log, clock, timeZone: config.timezone });
   const tellFence = async (m: MaintenanceMarker, text: string) => {
     // Once per fence, however often a supervisor restarts the bot meanwhile.
     if (!rememberFence(config.stateDir, m.token, text)) return;

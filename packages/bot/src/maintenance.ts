@@ -67,7 +67,7 @@ export class BotMaintenance {
       reporter: silentReporter,
       log,
       clock,
-      lock: (command: string) => acquireLock(config.backup.localDir, command, clock),
+      lock: (command: string) => acquireLock(config.backup.localDir, command, clock, config.timezone),
       signal: this.deps.signal,
     };
   }
@@ -143,7 +143,7 @@ export class BotMaintenance {
         signal: this.deps.signal,
         encryption: () => createArchiveEncryption(config),
         decryption: () => createArchiveDecryption(config),
-        lock: (command) => acquireLock(config.logs.archiveDir, command, clock),
+        lock: (command) => acquireLock(config.logs.archiveDir, command, clock, config.timezone),
       });
     } catch (error) {
       if (error instanceof BotctlError && error.exitCode === ExitCode.LOCKED) {

@@ -126,6 +126,12 @@ export function humanTime(date: Date, timeZone: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)} ${iso.slice(19)}`;
 }
 
+/** A recorded instant (ISO 8601) as people read it: in `timeZone` with its offset; as recorded without one. */
+export function shownTime(iso: string, timeZone: string | undefined): string {
+  const t = Date.parse(iso);
+  return timeZone && !Number.isNaN(t) ? humanTime(new Date(t), timeZone) : iso;
+}
+
 /** The UTC instant at which the wall clock in `timeZone` shows the given fields. */
 export function zonedToInstant(
   fields: { year: number; month: number; day: number; hour?: number; minute?: number; second?: number },

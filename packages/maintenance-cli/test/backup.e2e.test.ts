@@ -150,7 +150,7 @@ describe('backup create, list, verify (recipients mode)', () => {
     expect(backups).toHaveLength(1);
     expect(backups[0]).toMatchObject({ name: created.name, where: 'both', complete: true });
     const text = await botctl(t, ['backup', 'list']);
-    expect(text.stdout).toMatch(new RegExp(`${created.name.replace(/\./g, '\\.')}\\s+\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}\\s+[\\d.]+ KiB\\s+both`));
+    expect(text.stdout).toMatch(new RegExp(`${created.name.replace(/\./g, '\\.')}\\s+\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2} \\+07:00\\s+[\\d.]+ KiB\\s+both`));
   });
 
   it('verifies fully, records the result in the sidecar, and list shows it', async () => {

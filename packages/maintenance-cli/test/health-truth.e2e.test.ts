@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ExitCode, FixedClock, writeHeartbeat } from '@botctl/core';
 import { createTenant, type EphemeralCluster, makeTempDir, removeDir, runBotctl, startEphemeralCluster, type Tenant } from '@botctl/test-utils';
@@ -96,5 +97,33 @@ describe('pre-restore safety copies', () => {
     const { health, status } = await both(t, clock);
     expect(health.backup_age).toMatchObject({ status: 'warning', fact: expect.stringContaining(made.name) });
     expect(status.backups!.mark).toBe('warn');
+  });
+});
+
+describe('times shown to people', () => {
+  it('are in BOT_TIMEZONE with their offset: list, prune, healthcheck, journal, lock messages', async () => {
+    const t = await createTenant({ cluster, parentDir: work, seed: false });
+    const clock = new FixedClock('2026-12-01T02:00:00+07:00');
+    const run = (args: string[], env: Record<string, string> = {}) => botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir, clock, env });
+    const local = /2026-12-01[ T]02:00:00 ?\+07:00/;
+    expect((await run(['backup', 'create'])).exitCode).toBe(ExitCode.OK);
+    expect((await run(['backup', 'list'])).stdout).toMatch(local);
+    const prune = await run(['backup', 'prune', '--dry-run', '--json']);
+    expect(json<{ locations: { decisions: { time: string }[] }[] }>(prune).locations[0]!.decisions[0]!.time).toBe('2026-12-01T02:00:00+07:00');
+    expect((await run(['backup', 'prune', '--dry-run'])).stdout).toMatch(local);
+    expect(json<{ at: string }>(await run(['journal', 'add', '--kind', 'note', 'tz check', '--json'])).at).toBe('2026-12-01T02:00:00+07:00');
+    // The bot stopped at 01:30 Jakarta time (18:30 UTC the day before).
+    await writeHeartbeat(path.join(t.dir, 'state'), { service: 'bot', version: 't', started_at: '2026-11-30T18:00:00.000Z', at: '2026-11-30T18:30:00.000Z', stopped_at: '2026-11-30T18:30:00.000Z' });
+    const h = json<{ checked_at: string; checks: { id: string; fact: string; fakta: string }[] }>(await run(['healthcheck', '--no-alert', '--json'], SKIP));
+    expect(h.checked_at).toBe('2026-12-01T02:00:00+07:00');
+    const bot = h.checks.find((c) => c.id === 'bot_process')!;
+    expect(bot.fact).toContain('stopped at 2026-12-01 01:30:00 +07:00');
+    expect(bot.fakta).toContain('bot berhenti sejak 2026-12-01 01:30:00 +07:00');
+    // A lock held by a live process: its start time, local.
+    fs.writeFileSync(path.join(t.localDir, '.botctl.lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), started_at: '2026-11-30T19:00:00.000Z', command: 'backup create' }));
+    const locked = await run(['backup', 'create']);
+    expect(locked.exitCode).toBe(ExitCode.LOCKED);
+    expect(locked.stderr).toContain('since 2026-12-01 02:00:00 +07:00');
+    fs.rmSync(path.join(t.localDir, '.botctl.lock'));
   });
 });

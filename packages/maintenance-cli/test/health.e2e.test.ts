@@ -114,7 +114,7 @@ describe('healthcheck on a healthy tenant', () => {
     expect(typeof report.metrics.transactions_today).toBe('number');
     expect(report.metrics.bot_uptime_seconds).toBeGreaterThanOrEqual(3599);
     const log = maintenanceLog(t);
-    expect(log).toMatch(/\[INFO\] Health-check: OK - all 12 checks ok \[RAM \d+%, disk \d+%\]/);
+    expect(log).toMatch(/\[INFO\] Health-check: OK - all 13 checks ok \[RAM \d+%, disk \d+%\]/);
   });
 
   it('--textfile writes valid Prometheus exposition atomically', async () => {

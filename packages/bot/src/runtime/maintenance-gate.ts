@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { activeMaintenance, type Clock, type Logger, type MaintenanceMarker, writeFileAtomicSync } from '@botctl/core';
+import { activeMaintenance, type Clock, type Logger, type MaintenanceMarker, shownTime, writeFileAtomicSync } from '@botctl/core';
 
 /**
  * The bot's side of the maintenance fence (core/health/maintenance-marker): while botctl
@@ -12,14 +12,16 @@ export class MaintenanceGate {
   readonly #stateDir: string;
   readonly #log: Logger;
   readonly #clock: Clock;
+  readonly #timeZone: string;
   #paused: MaintenanceMarker | undefined;
   #waiters: (() => void)[] = [];
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(deps: { stateDir: string; log: Logger; clock: Clock }) {
+  constructor(deps: { stateDir: string; log: Logger; clock: Clock; timeZone: string }) {
     this.#stateDir = deps.stateDir;
     this.#log = deps.log;
     this.#clock = deps.clock;
+    this.#timeZone = deps.timeZone;
   }
 
   /** The fence in force now, if any. */
@@ -51,7 +53,7 @@ export class MaintenanceGate {
       }
       if (waited?.token !== m.token) {
         waited = m;
-        this.#log.warn(`[maintenance] ${describe(m)}: not migrating or serving until it is done`);
+        this.#log.warn(`[maintenance] ${describe(m, this.#timeZone)}: not migrating or serving until it is done`);
         await onFence(m).catch((e: unknown) => this.#log.warn(`[maintenance] owners not told: ${(e as Error).message}`));
       }
       if (signal?.aborted) return waited;
@@ -72,7 +74,7 @@ export class MaintenanceGate {
         const m = this.current();
         if (m && !this.#paused) {
           this.#paused = m;
-          this.#log.warn(`[maintenance] ${describe(m)}: pausing (no updates, jobs or payment notices until it is done)`);
+          this.#log.warn(`[maintenance] ${describe(m, this.#timeZone)}: pausing (no updates, jobs or payment notices until it is done)`);
           await handlers.onPause(m).catch((e: unknown) => this.#log.warn(`[maintenance] pause: ${(e as Error).message}`));
         } else if (!m && this.#paused) {
           const was = this.#paused;
@@ -95,8 +97,8 @@ export class MaintenanceGate {
   }
 }
 
-function describe(m: MaintenanceMarker): string {
-  return `database "${m.database}" is being restored by botctl ${m.command} (pid ${m.pid} on ${m.host}, since ${m.started_at})`;
+function describe(m: MaintenanceMarker, timeZone: string): string {
+  return `database "${m.database}" is being restored by botctl ${m.command} (pid ${m.pid} on ${m.host}, since ${shownTime(m.started_at, timeZone)})`;
 }
 
 /**

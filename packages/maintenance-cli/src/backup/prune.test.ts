@@ -115,7 +115,7 @@ describe('planPrune with real creation order and a clock that jumped', () => {
     expect(kept(plan)).toEqual(['20261203-020000', '20261202-020000', '20261201-020000']);
     const gone = plan.find((d) => d.name.includes('20300101'))!;
     expect(gone).toMatchObject({ action: 'remove', future: true });
-    expect(gone.reasons[0]).toMatch(/^dated in the future \(2030-01-01 02:00:00, after this clock's 2026-12-03 12:00:00\): no calendar rule applies/);
+    expect(gone.reasons[0]).toMatch(/^dated in the future \(2030-01-01 02:00:00 \+07:00, after this clock's 2026-12-03 12:00:00 \+07:00\): no calendar rule applies/);
   });
 
   it('keeps a future-dated pre-restore copy (its age cannot be told)', () => {
@@ -131,7 +131,7 @@ describe('yearly and within rules', () => {
     const backups = ['2024-06-01', '2025-03-01', '2025-09-01', '2026-11-25', '2026-11-28', '2026-11-30'].map((d) => b(d));
     const plan = planPrune(backups, policy({ keep: 1, yearly: 3, within: '3d' }), now, TZ);
     expect(kept(plan)).toEqual(['20261130-020000', '20261128-020000', '20250901-020000', '20240601-020000']);
-    expect(plan.find((d) => d.name.includes('20261128'))!.reasons).toEqual(['within 3d of the newest (2026-11-30 02:00:00)']);
+    expect(plan.find((d) => d.name.includes('20261128'))!.reasons).toEqual(['within 3d of the newest (2026-11-30 02:00:00 +07:00)']);
   });
 
   it('reads restic-style durations with calendar months and years', () => {

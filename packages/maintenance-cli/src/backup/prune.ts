@@ -1,4 +1,4 @@
-import { classifyIoError, formatBytes, isPartialName, isRetentionDuration, PartialError, RefusedError, UsageError, zonedDate, zonedDateTime, zonedParts } from '@botctl/core';
+import { classifyIoError, formatBytes, isoWithOffset, isPartialName, isRetentionDuration, PartialError, RefusedError, UsageError, humanTime, zonedDate, zonedParts } from '@botctl/core';
 import { offsiteHint } from '../storage/offsite-storage.js';
 import type { BackupStoreDeps } from './deps.js';
 import type { Storage } from '../storage/storage.js';
@@ -143,7 +143,7 @@ export function planPrune(backups: PruneCandidate[], policy: RetentionPolicy, no
   if (policy.within !== undefined && dated[0]) {
     const ref = dated[0].time;
     const since = subtractDuration(ref, policy.within);
-    for (const b of dated) if (b.time.getTime() >= since.getTime()) why(b, `within ${policy.within} of the newest (${zonedDateTime(ref, timeZone)})`);
+    for (const b of dated) if (b.time.getTime() >= since.getTime()) why(b, `within ${policy.within} of the newest (${humanTime(ref, timeZone)})`);
   }
 
   const retentionMs = policy.preRestoreKeepDays * 86_400_000;
@@ -157,13 +157,13 @@ export function planPrune(backups: PruneCandidate[], policy: RetentionPolicy, no
     const r = reasons.get(b.name)!;
     const keep = r.length > 0;
     const none = b.future
-      ? `dated in the future (${zonedDateTime(b.time, timeZone)}, after this clock's ${zonedDateTime(now, timeZone)}): no calendar rule applies, no other rule keeps it`
+      ? `dated in the future (${humanTime(b.time, timeZone)}, after this clock's ${humanTime(now, timeZone)}): no calendar rule applies, no other rule keeps it`
       : b.kind === 'pre-restore'
         ? `pre-restore copy older than ${policy.preRestoreKeepDays} days`
         : 'matches no keep rule';
     return {
       name: b.name,
-      time: b.time.toISOString(),
+      time: isoWithOffset(b.time, timeZone),
       kind: b.kind,
       size: b.size,
       action: keep ? 'keep' : 'remove',

@@ -159,7 +159,7 @@ export class CliContext {
     return offsiteStorage(this.config, this.redactor);
   }
 
-  lock = (command: string): HeldLock => acquireLock(this.config.backup.localDir, command, this.clock);
+  lock = (command: string): HeldLock => acquireLock(this.config.backup.localDir, command, this.clock, this.config.timezone);
 
   dumper(): PgDumper {
     return new PgDumper({

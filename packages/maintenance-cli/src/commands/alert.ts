@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { type AlertDelivery, AlertDeliveryError, ConfigError, ExitCode, zonedDateTime } from '@botctl/core';
+import { type AlertDelivery, AlertDeliveryError, ConfigError, ExitCode, humanTime } from '@botctl/core';
 import type { Command } from 'commander';
 import type { CliContext } from '../cli/context.js';
 import type { Run } from './types.js';
@@ -13,7 +13,7 @@ export function registerAlert(program: Command, run: Run): void {
       run(async (ctx) => {
         const alerter = ctx.alerter;
         if (!alerter.configured) throw notConfigured(ctx, alerter.problem);
-        const when = zonedDateTime(ctx.clock.now(), ctx.config.timezone);
+        const when = humanTime(ctx.clock.now(), ctx.config.timezone);
         const delivery = await ctx.notifyOwners(
           `🔔 Tes alert dari botctl di ${os.hostname()} (${when}). Jika pesan ini sampai, alert ke owner berfungsi.`,
           { silent: false },

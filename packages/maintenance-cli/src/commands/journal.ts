@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { BotctlError, createLogger, DailyFileSink, ExitCode, serviceLogDir, UsageError } from '@botctl/core';
+import { BotctlError, createLogger, DailyFileSink, ExitCode, isoWithOffset, serviceLogDir, UsageError } from '@botctl/core';
 import { type Command, Option } from 'commander';
 import { JOURNAL_KINDS, type JournalKind, journalMessage } from '../status/journal.js';
 import type { Run } from './types.js';
@@ -40,7 +40,7 @@ export function registerJournal(program: Command, run: Run): void {
             hint: `check that ${serviceLogDir(c.logPath, 'maintenance')} is writable by this user`,
           });
         }
-        const at = ctx.clock.now().toISOString();
+        const at = isoWithOffset(ctx.clock.now(), c.timezone);
         ctx.emit({ ok: true, kind: opts.kind, text: ctx.scrub(text), at, by: who ?? null }, () => `Recorded (${opts.kind}) in ${ctx.displayPath(ctx.config.logPath)}/maintenance/.`);
       }),
     );

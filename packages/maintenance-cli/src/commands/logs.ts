@@ -30,7 +30,7 @@ export function registerLogs(program: Command, run: Run): void {
             signal: ctx.io.signal,
             encryption: () => ctx.encryption(),
             decryption: () => ctx.decryption(),
-            lock: (command) => acquireLock(c.logs.archiveDir, command, ctx.clock),
+            lock: (command) => acquireLock(c.logs.archiveDir, command, ctx.clock, c.timezone),
           },
           { dryRun: opts.dryRun },
         );

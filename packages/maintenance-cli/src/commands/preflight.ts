@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { ExitCode, zonedDateTime } from '@botctl/core';
+import { ExitCode, humanTime } from '@botctl/core';
 import type { Command } from 'commander';
 import { runChecks } from '../health/checks.js';
 import { realSystem } from '../health/system.js';
@@ -22,7 +22,7 @@ export function registerPreflight(program: Command, run: Run): void {
           now: ctx.clock.now(),
           sendTestAlert: () =>
             ctx.alertsEnabled
-              ? ctx.notifyOwners(`🔔 Preflight ${c.storeName} di ${os.hostname()} (${zonedDateTime(ctx.clock.now(), c.timezone)}): tes alert sebelum go-live.`, { silent: true })
+              ? ctx.notifyOwners(`🔔 Preflight ${c.storeName} di ${os.hostname()} (${humanTime(ctx.clock.now(), c.timezone)}): tes alert sebelum go-live.`, { silent: true })
               : Promise.resolve({ configured: false, ok: false, problem: '--no-alert was given', delivered: [], failed: [] }),
           checks: async () =>
             (await runChecks({ config: c, local: ctx.local, offsite: ctx.offsite, clock: ctx.clock, system: realSystem, redactor: ctx.redactor, signal: ctx.io.signal })).checks,

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { shownTime } from '@botctl/core';
 import type { Command } from 'commander';
 import { type UnlockResult, unlockStale } from '../lock/maintenance-lock.js';
 import type { Run } from './types.js';
@@ -19,15 +20,15 @@ export function registerUnlock(program: Command, run: Run): void {
         const removed: (UnlockResult['removed'][number] & { dir: string })[] = [];
         const guards: string[] = [];
         for (const dir of dirs) {
-          const r = unlockStale(dir, { force: opts.force === true });
+          const r = unlockStale(dir, { force: opts.force === true, timeZone: c.timezone });
           removed.push(...r.removed.map((l) => ({ dir, ...l })));
           guards.push(...r.guards_removed.map((g) => path.join(dir, g)));
         }
-        for (const l of removed) ctx.log.info(`Kunci usang dihapus: ${l.command} (pid ${l.pid} di ${l.host}, sejak ${l.started_at}) di ${l.dir}`);
+        for (const l of removed) ctx.log.info(`Kunci usang dihapus: ${l.command} (pid ${l.pid} di ${l.host}, sejak ${shownTime(l.started_at, c.timezone)}) di ${l.dir}`);
         ctx.emit({ ok: true, removed, guards_removed: guards }, () =>
           removed.length === 0 && guards.length === 0
             ? 'No stale locks.'
-            : removed.map((l) => `removed the lock of ${l.command} (pid ${l.pid} on ${l.host}, since ${l.started_at}, ${l.state}) in ${ctx.displayPath(l.dir)}`).join('\n'),
+            : removed.map((l) => `removed the lock of ${l.command} (pid ${l.pid} on ${l.host}, since ${shownTime(l.started_at, c.timezone)}, ${l.state}) in ${ctx.displayPath(l.dir)}`).join('\n'),
         );
       }),
     );

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Config, formatBytes, formatDuration, formatDurasi, type Heartbeat, humanTime, type JobRecords } from '@botctl/core';
+import { type Config, formatBytes, formatDuration, formatDurasi, type Heartbeat, humanTime, type JobRecords, shownTime } from '@botctl/core';
 import type { BackupEntry } from '../backup/catalog.js';
 
 /**
@@ -143,13 +143,14 @@ export function judgeDrill(config: Config, local: BackupEntry[], now: Date): Jud
 
 export function judgeBotProcess(config: Config, hb: Heartbeat | undefined, now: Date): Judgement {
   if (!hb) return j('critical', `no heartbeat in ${config.stateDir} (bot not running here?)`, 'bot tidak berjalan (tidak ada heartbeat)');
-  if (hb.stopped_at) return j('critical', `stopped at ${hb.stopped_at} (pid ${hb.pid})`, `bot berhenti sejak ${hb.stopped_at}`);
+  const tz = config.timezone;
+  if (hb.stopped_at) return j('critical', `stopped at ${shownTime(hb.stopped_at, tz)} (pid ${hb.pid})`, `bot berhenti sejak ${shownTime(hb.stopped_at, tz)}`);
   const age = now.getTime() - Date.parse(hb.at);
   if (age > config.health.heartbeatStaleMs) {
     return j('critical', `down: last heartbeat ${ago(age)} ago (pid ${hb.pid})`, `bot DOWN: heartbeat terakhir ${formatDurasi(age)} lalu`, age / 1000);
   }
   if (hb.paused) {
-    return j('warning', `paused since ${hb.paused.since}: botctl ${hb.paused.command} is restoring the database (pid ${hb.pid})`, `bot dijeda: pemulihan database sedang berjalan`, age / 1000);
+    return j('warning', `paused since ${shownTime(hb.paused.since, tz)}: botctl ${hb.paused.command} is restoring the database (pid ${hb.pid})`, `bot dijeda: pemulihan database sedang berjalan`, age / 1000);
   }
   const up = now.getTime() - Date.parse(hb.started_at);
   return j('ok', `running, pid ${hb.pid} on ${hb.host}, version ${hb.version}, up ${ago(up)}, heartbeat ${ago(age)} ago`, `berjalan, uptime ${formatDurasi(up)}`, age / 1000);

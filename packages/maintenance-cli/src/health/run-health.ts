@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type AlertDelivery, type Logger, LockedError, writeFileAtomic } from '@botctl/core';
+import { type AlertDelivery, isoWithOffset, type Logger, LockedError, writeFileAtomic } from '@botctl/core';
 import { acquireLock, type HeldLock } from '../lock/maintenance-lock.js';
 import { emptyHealthState, type HealthState, planHealthAlerts, type PlannedAlert } from './alert-policy.js';
 import { type CheckResult, type HealthDeps, type HealthMetrics, type HealthStatus, runChecks, STATUS_RANK } from './checks.js';
@@ -63,11 +63,11 @@ function readState(file: string): HealthState {
  * state file is read, changed and written under `BOT_STATE_DIR/health/.botctl.lock`. A second run
  * waits for the first (a few seconds at most) instead of alerting twice.
  */
-async function takeHealthLock(stateDir: string, waitMs: number, clock: HealthRunDeps['clock']): Promise<HeldLock> {
+async function takeHealthLock(stateDir: string, waitMs: number, clock: HealthRunDeps['clock'], timeZone: string): Promise<HeldLock> {
   const end = Date.now() + waitMs;
   for (;;) {
     try {
-      return acquireLock(path.join(stateDir, 'health'), 'healthcheck', clock);
+      return acquireLock(path.join(stateDir, 'health'), 'healthcheck', clock, timeZone);
     } catch (error) {
       if (!(error instanceof LockedError) || Date.now() >= end) throw error;
       await new Promise((r) => setTimeout(r, 200));
@@ -77,7 +77,7 @@ async function takeHealthLock(stateDir: string, waitMs: number, clock: HealthRun
 
 /** One health run: checks, remembered state, owner alerts without noise, optional textfile. */
 export async function runHealthcheck(deps: HealthRunDeps, opts: { textfileDir?: string | undefined; lockWaitMs?: number }): Promise<HealthReport> {
-  const lock = await takeHealthLock(deps.config.stateDir, opts.lockWaitMs ?? 60_000, deps.clock);
+  const lock = await takeHealthLock(deps.config.stateDir, opts.lockWaitMs ?? 60_000, deps.clock, deps.config.timezone);
   try {
     return await runHealthcheckLocked(deps, opts);
   } finally {
@@ -153,5 +153,5 @@ async function runHealthcheckLocked(deps: HealthRunDeps, opts: { textfileDir?: s
     const body = renderMetrics({ store: config.storeName, now, checks, state, metrics, overall: STATUS_RANK[status] });
     textfile = await writeTextfile(opts.textfileDir, config.storeName, body);
   }
-  return { status, exit_code: STATUS_RANK[status], summary, checked_at: now.toISOString(), checks, metrics, alerts: sent, textfile };
+  return { status, exit_code: STATUS_RANK[status], summary, checked_at: isoWithOffset(now, deps.config.timezone), checks, metrics, alerts: sent, textfile };
 }

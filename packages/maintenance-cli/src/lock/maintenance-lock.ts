@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bootId, classifyIoError, type Clock, holderState, type HolderState, LockedError, processStartTime, systemClock } from '@botctl/core';
+import { bootId, classifyIoError, type Clock, holderState, type HolderState, LockedError, processStartTime, shownTime, systemClock } from '@botctl/core';
 
 export { bootId, holderState, type HolderState, processStartTime } from '@botctl/core';
 
@@ -104,8 +104,8 @@ function removeStale(file: string, observed: string): boolean {
   }
 }
 
-function describeHolder(other: LockInfo | undefined): string {
-  return other ? `${other.command} (pid ${other.pid} on ${other.host}, since ${other.started_at})` : 'another botctl process (lock file being written)';
+function describeHolder(other: LockInfo | undefined, timeZone: string | undefined): string {
+  return other ? `${other.command} (pid ${other.pid} on ${other.host}, since ${shownTime(other.started_at, timeZone)})` : 'another botctl process (lock file being written)';
 }
 
 /**
@@ -114,7 +114,7 @@ function describeHolder(other: LockInfo | undefined): string {
  * since, or its pid reused) is taken over atomically, a live one is refused with LOCKED. Locks
  * taken on another host are never taken over automatically (`botctl unlock --force`).
  */
-export function acquireLock(dir: string, command: string, clock: Clock = systemClock): HeldLock {
+export function acquireLock(dir: string, command: string, clock: Clock = systemClock, timeZone?: string): HeldLock {
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (error) {
@@ -170,7 +170,7 @@ export function acquireLock(dir: string, command: string, clock: Clock = systemC
         hint: 'run `botctl unlock` to clear it',
       });
     }
-    throw new LockedError(`another maintenance operation holds the lock on ${dir}: ${describeHolder(other)}`, {
+    throw new LockedError(`another maintenance operation holds the lock on ${dir}: ${describeHolder(other, timeZone)}`, {
       hint:
         other && holderState(other) === 'unknown'
           ? `the lock belongs to host ${other.host}; if that run is dead, \`botctl unlock --force\` removes it`
@@ -181,8 +181,8 @@ export function acquireLock(dir: string, command: string, clock: Clock = systemC
 }
 
 /** Runs `fn` under the lock and always releases it. */
-export async function withLock<T>(dir: string, command: string, fn: () => Promise<T>, clock?: Clock): Promise<T> {
-  const lock = acquireLock(dir, command, clock);
+export async function withLock<T>(dir: string, command: string, fn: () => Promise<T>, clock?: Clock, timeZone?: string): Promise<T> {
+  const lock = acquireLock(dir, command, clock, timeZone);
   try {
     return await fn();
   } finally {
@@ -200,7 +200,7 @@ export interface UnlockResult {
  * `botctl unlock`: removes the lock when its holder is dead (restic's `unlock`), and leftover
  * takeover guards. A live lock is refused with LOCKED; one taken on another host only with `force`.
  */
-export function unlockStale(dir: string, opts: { force?: boolean } = {}): UnlockResult {
+export function unlockStale(dir: string, opts: { force?: boolean; timeZone?: string } = {}): UnlockResult {
   const file = path.join(dir, LOCK_FILE);
   const result: UnlockResult = { removed: [], guards_removed: [] };
   const observed = readText(file);
@@ -208,13 +208,13 @@ export function unlockStale(dir: string, opts: { force?: boolean } = {}): Unlock
     const info = parseLock(observed);
     const state: HolderState = info ? holderState(info) : 'dead';
     if (state === 'alive') {
-      throw new LockedError(`${describeHolder(info)} is running and holds the lock on ${dir}; not removing it`, {
+      throw new LockedError(`${describeHolder(info, opts.timeZone)} is running and holds the lock on ${dir}; not removing it`, {
         hint: 'wait for it to finish, or stop that process first',
         details: { lock: info },
       });
     }
     if (state === 'unknown' && !opts.force) {
-      throw new LockedError(`the lock on ${dir} was taken on host ${info!.host}, where botctl cannot tell whether ${describeHolder(info)} still runs`, {
+      throw new LockedError(`the lock on ${dir} was taken on host ${info!.host}, where botctl cannot tell whether ${describeHolder(info, opts.timeZone)} still runs`, {
         hint: 'if that run is dead, pass --force',
         details: { lock: info },
       });

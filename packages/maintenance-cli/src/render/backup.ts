@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, isoWithOffset, zonedDateTime } from '@botctl/core';
+import { formatBytes, formatDuration, humanTime, isoWithOffset } from '@botctl/core';
 import type { ChalkInstance } from 'chalk';
 import type { BackupEntry } from '../backup/catalog.js';
 import type { CreateResult } from '../backup/create-backup.js';
@@ -91,7 +91,7 @@ export function renderList(items: BackupEntry[], timeZone: string, now: Date, s:
     const drill = e.last_drill ? `${e.last_drill.ok ? s.green('ok') : s.red('FAILED')} ${ago(e.last_drill.at, now)}` : s.dim('—');
     return [
       e.complete ? e.name : `${e.name} ${s.red('(incomplete: no sidecar)')}`,
-      `${zonedDateTime(e.time, timeZone)}${e.future ? s.yellow(' (in the future)') : ''}`,
+      `${humanTime(e.time, timeZone)}${e.future ? s.yellow(' (in the future)') : ''}`,
       formatBytes(e.size),
       item.offsite_missing ? `${item.where} ${s.yellow('(no offsite copy)')}` : item.where,
       e.kind === 'manual' ? '' : e.kind,

@@ -1,4 +1,4 @@
-import { formatBytes, zonedDateTime } from '@botctl/core';
+import { formatBytes, humanTime } from '@botctl/core';
 import type { ChalkInstance } from 'chalk';
 import { describePolicy, type PruneResult } from '../backup/prune.js';
 import { table } from './table.js';
@@ -18,7 +18,7 @@ export function renderPrune(r: PruneResult, timeZone: string, s: ChalkInstance):
           loc.decisions.map((d) => [
             `  ${d.action === 'keep' ? s.green('keep') : s.red('remove')}`,
             d.name,
-            `${zonedDateTime(new Date(d.time), timeZone)}${d.future ? s.yellow(' (in the future)') : ''}`,
+            `${humanTime(new Date(d.time), timeZone)}${d.future ? s.yellow(' (in the future)') : ''}`,
             formatBytes(d.size),
             d.reasons.join('; '),
           ]),
