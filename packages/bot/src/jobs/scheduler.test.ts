@@ -57,13 +57,14 @@ describe('Scheduler', () => {
         path.join(dir, 'jobs-bot.json'),
         JSON.stringify({ started_at: '2026-01-01T00:00:00Z', pid: 1, jobs: { retired: { last_run_at: 'x', consecutive_failures: 9, runs: 9 } } }),
       );
-      const s = new Scheduler({ log: silentLogger, clock: { now: () => new Date() }, onRun: (n, o) => recorder.record(n, o) });
+      let recorder: JobRecorder | undefined;
+      const s: Scheduler = new Scheduler({ log: silentLogger, clock: { now: () => new Date() }, onRun: async (n, o) => recorder?.record(n, o) });
       let fail = true;
       s.add('flaky', { everyMs: 60_000 }, async () => {
         if (fail) throw new Error('table gone');
       });
       s.add('heartbeat', { everyMs: 60_000 }, async () => {}, { recorded: false });
-      const recorder = new JobRecorder(dir, { jobs: s.names().map((j) => j.name), startedAt: new Date() });
+      recorder = new JobRecorder(dir, { jobs: s.names().map((j) => j.name), startedAt: new Date() });
       await s.runNow('flaky');
       await s.runNow('flaky');
       await s.runNow('heartbeat');
