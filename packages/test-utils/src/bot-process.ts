@@ -1,4 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The built bot (pnpm test builds before running jest). */
@@ -97,6 +100,31 @@ export interface SupervisedBot {
  * whenever it exits, for whatever reason, it is started again after `restartMs`. Optionally as
  * another user (`runuser -u USER`, when this process is root).
  */
+const nodeFor = new Map<string, string>();
+
+/**
+ * This Node binary as `user` can run it. A Node fetched by `npx node@24` lives under root's home
+ * (mode 0700), which another user cannot enter: then a copy in a world-readable temp folder
+ * (removed when this process exits), as a server would have Node in /usr/bin.
+ */
+function nodeBinaryFor(user: string): string {
+  const known = nodeFor.get(user);
+  if (known) return known;
+  let bin = process.execPath;
+  try {
+    execFileSync('runuser', ['-u', user, '--', bin, '--version'], { stdio: 'ignore' });
+  } catch {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'botctl-node-'));
+    fs.chmodSync(dir, 0o755);
+    bin = path.join(dir, 'node');
+    fs.copyFileSync(process.execPath, bin);
+    fs.chmodSync(bin, 0o755);
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  nodeFor.set(user, bin);
+  return bin;
+}
+
 export function superviseBot(opts: { envFile: string; cwd: string; env?: Record<string, string>; restartMs?: number; user?: string }): SupervisedBot {
   const lines: string[] = [];
   let starts = 0;
@@ -106,7 +134,7 @@ export function superviseBot(opts: { envFile: string; cwd: string; env?: Record<
   const start = () => {
     if (stopped) return;
     starts++;
-    const cmd = [process.execPath, '--', BOT_MAIN, '--env-file', opts.envFile];
+    const cmd = [opts.user ? nodeBinaryFor(opts.user) : process.execPath, '--', BOT_MAIN, '--env-file', opts.envFile];
     const argv = opts.user ? ['runuser', '-u', opts.user, '--', ...cmd] : cmd;
     // Its own process group: a crash takes runuser and the bot under it down together.
     const c = spawn(argv[0]!, argv.slice(1), {
