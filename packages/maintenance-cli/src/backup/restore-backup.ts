@@ -240,7 +240,9 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
     } catch (error) {
       await admin.end({ timeout: 5 }).catch(() => undefined);
       if (error instanceof BotctlError) throw error;
-      throw describeDbError(error, `cannot inspect the target database "${target.database}"`);
+      // Nothing was written yet: say so, as every later failure does.
+      const described = describeDbError(error, `cannot inspect the target database "${target.database}"`);
+      throw new DatabaseError(`${described.message}; nothing was changed: "${target.database}" was left as it was`, { hint: described.hint, cause: error });
     }
 
     const overwrite = userTables.length > 0;

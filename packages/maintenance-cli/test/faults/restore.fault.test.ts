@@ -271,6 +271,21 @@ describe('restore --new-db killed before it committed', () => {
 });
 
 describe('PostgreSQL restarting during a restore', () => {
+  it('PostgreSQL down when the restore starts: says the target was left as it was', async () => {
+    const own = await startEphemeralCluster({ parentDir: work });
+    try {
+      const t = await createTenant({ cluster: own, parentDir: work, scale: 5 });
+      const name = await backup(t);
+      await own.stopServer();
+      const res = await spawnBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'restore', name, '--yes'], { cwd: t.dir });
+      expect(res.exitCode).toBe(ExitCode.DATABASE);
+      expect(String(res.stderr)).toMatch(/cannot inspect the target database .*nothing was changed: "[^"]+" was left as it was/);
+      expect(String(res.stderr)).not.toMatch(/^\s+at /m);
+    } finally {
+      await own.destroy();
+    }
+  });
+
   it('leaves the target unchanged or equal to the backup, and says which', async () => {
     const own = await startEphemeralCluster({ parentDir: work });
     try {
