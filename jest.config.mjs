@@ -12,6 +12,11 @@ const swc = [
 
 export default {
   testEnvironment: 'node',
+  // Jest 30's default 'soft' globals clean-up wraps what a test file left on `process`, and a
+  // write to a wrapped data property recurses forever (jestjs/jest#16044, #16443, still open in
+  // 30.5.1): signal-exit (used by execa) keeps its emitter on process.__signal_exit_emitter__ and
+  // bumps its count in the next test file of the same worker, which crashed a worker once.
+  testEnvironmentOptions: { globalsCleanup: 'off' },
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
