@@ -13,12 +13,13 @@ WORKDIR /app
 RUN npm install -g pnpm@10.34.9
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc tsconfig.base.json ./
 COPY packages/core/package.json packages/core/
+COPY packages/maintenance/package.json packages/maintenance/
 COPY packages/maintenance-cli/package.json packages/maintenance-cli/
 COPY packages/bot/package.json packages/bot/
 COPY packages/test-utils/package.json packages/test-utils/
 RUN pnpm install --frozen-lockfile
 COPY packages packages
-RUN pnpm -r --filter "./packages/core" --filter "./packages/maintenance-cli" --filter "./packages/bot" run build \
+RUN pnpm -r --filter "./packages/core" --filter "./packages/maintenance" --filter "./packages/maintenance-cli" --filter "./packages/bot" run build \
  && pnpm install --frozen-lockfile --prod --offline
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
@@ -36,6 +37,9 @@ COPY --from=build /app/packages/core/package.json packages/core/
 COPY --from=build /app/packages/core/dist packages/core/dist
 COPY --from=build /app/packages/core/migrations packages/core/migrations
 COPY --from=build /app/packages/core/node_modules packages/core/node_modules
+COPY --from=build /app/packages/maintenance/package.json packages/maintenance/
+COPY --from=build /app/packages/maintenance/dist packages/maintenance/dist
+COPY --from=build /app/packages/maintenance/node_modules packages/maintenance/node_modules
 COPY --from=build /app/packages/maintenance-cli/package.json packages/maintenance-cli/
 COPY --from=build /app/packages/maintenance-cli/dist packages/maintenance-cli/dist
 COPY --from=build /app/packages/maintenance-cli/node_modules packages/maintenance-cli/node_modules

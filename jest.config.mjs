@@ -20,7 +20,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
-    '^@botctl/(core|test-utils|maintenance-cli|bot)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@botctl/(core|test-utils|maintenance|bot)$': '<rootDir>/packages/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   roots: ['<rootDir>/packages'],

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hashObject, RcloneStorage } from '../../packages/maintenance-cli/dist/index.js';
+import { hashObject, RcloneStorage } from '../../packages/maintenance/dist/index.js';
 import { startRcloneServer } from '../../packages/test-utils/dist/index.js';
 import { machine, median, option } from './common.mjs';
 

@@ -33,7 +33,7 @@ import {
   shopMetrics,
   silentReporter,
   summaryLine,
-} from '@botctl/maintenance-cli';
+} from '@botctl/maintenance';
 
 export interface MaintenanceDeps {
   config: Config;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FixedClock, loadConfig, writeHeartbeat } from '@botctl/core';
-import { LocalDirStorage, offsiteStorage, tenantStatus, type StatusLine } from '@botctl/maintenance-cli';
+import { LocalDirStorage, offsiteStorage, tenantStatus, type StatusLine } from '@botctl/maintenance';
 import {
   createTenant,
   type EphemeralCluster,

@@ -18,13 +18,13 @@ import {
   systemClock,
 } from '@botctl/core';
 import { Chalk, type ChalkInstance } from 'chalk';
-import { PgDumper } from '../backup/dumper.js';
-import { createArchiveDecryption, createArchiveEncryption, type ArchiveDecryption } from '../backup/encryption.js';
-import { acquireLock, type HeldLock } from '../lock/maintenance-lock.js';
-import { type Reporter, silentReporter } from '../reporter/reporter.js';
+import { PgDumper } from '@botctl/maintenance';
+import { createArchiveDecryption, createArchiveEncryption, type ArchiveDecryption, type ArchiveEncryption } from '@botctl/maintenance';
+import { acquireLock, type HeldLock } from '@botctl/maintenance';
+import { type Reporter, silentReporter } from '@botctl/maintenance';
 import { TextReporter } from '../reporter/text-reporter.js';
-import { LocalDirStorage } from '../storage/local-dir-storage.js';
-import { type OffsiteStorage, offsiteStorage } from '../storage/offsite-storage.js';
+import { LocalDirStorage } from '@botctl/maintenance';
+import { type OffsiteStorage, offsiteStorage } from '@botctl/maintenance';
 
 export interface GlobalOptions {
   envFile?: string | undefined;
@@ -171,7 +171,7 @@ export class CliContext {
     });
   }
 
-  encryption() {
+  encryption(): ArchiveEncryption {
     return createArchiveEncryption(this.config);
   }
 

@@ -1,7 +1,7 @@
 import { BotctlError, createSql, describeDbError, ExitCode, FieldCipher, migrate, pendingMigrations, requireSettings, seedDemo } from '@botctl/core';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { exportDatabase, importDatabase } from '../migration/export-import.js';
+import { exportDatabase, importDatabase } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
 export function registerDb(program: Command, run: Run): void {

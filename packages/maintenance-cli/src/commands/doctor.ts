@@ -1,8 +1,8 @@
 import { BotctlError, ConfigError, ExitCode, formatBytes } from '@botctl/core';
 import type { Command } from 'commander';
-import { offsiteHint } from '../storage/offsite-storage.js';
-import { probeStorage } from '../storage/probe.js';
-import { RcloneStorage } from '../storage/rclone-storage.js';
+import { offsiteHint } from '@botctl/maintenance';
+import { probeStorage } from '@botctl/maintenance';
+import { RcloneStorage } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { runHealthcheck } from '../health/run-health.js';
-import { realSystem } from '../health/system.js';
+import { runHealthcheck } from '@botctl/maintenance';
+import { realSystem } from '@botctl/maintenance';
 import { renderHealth } from '../render/health.js';
 import type { Run } from './types.js';
 

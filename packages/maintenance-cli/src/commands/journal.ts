@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { BotctlError, createLogger, DailyFileSink, ExitCode, isoWithOffset, serviceLogDir, UsageError } from '@botctl/core';
 import { type Command, Option } from 'commander';
-import { JOURNAL_KINDS, type JournalKind, journalMessage } from '../status/journal.js';
+import { JOURNAL_KINDS, type JournalKind, journalMessage } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
 /**

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { isoWithOffset, systemClock } from '@botctl/core';
 import type { Command } from 'commander';
-import { generateIdentityFile } from '../backup/encryption.js';
-import { writeDataKeyFile } from '../backup/data-key.js';
+import { generateIdentityFile } from '@botctl/maintenance';
+import { writeDataKeyFile } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
 interface Opts {

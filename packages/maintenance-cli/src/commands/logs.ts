@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { formatBytes, PartialError, requireSettings, UsageError } from '@botctl/core';
 import type { Command } from 'commander';
-import { acquireLock } from '../lock/maintenance-lock.js';
-import { extractLogArchive, listLogArchives } from '../logs/archives.js';
-import { logArchiveStores, rotateLogs } from '../logs/rotate.js';
+import { acquireLock } from '@botctl/maintenance';
+import { extractLogArchive, listLogArchives } from '@botctl/maintenance';
+import { logArchiveStores, rotateLogs } from '@botctl/maintenance';
 import { table } from '../render/table.js';
-import { offsiteHint } from '../storage/offsite-storage.js';
+import { offsiteHint } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
 export function registerLogs(program: Command, run: Run): void {

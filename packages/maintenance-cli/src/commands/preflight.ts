@@ -1,10 +1,10 @@
 import os from 'node:os';
 import { ExitCode, humanTime } from '@botctl/core';
 import type { Command } from 'commander';
-import { runChecks } from '../health/checks.js';
-import { realSystem } from '../health/system.js';
-import { runPreflight } from '../preflight/preflight.js';
-import { MARK_ICON } from '../status/status.js';
+import { runChecks } from '@botctl/maintenance';
+import { realSystem } from '@botctl/maintenance';
+import { runPreflight } from '@botctl/maintenance';
+import { MARK_ICON } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
 export function registerPreflight(program: Command, run: Run): void {

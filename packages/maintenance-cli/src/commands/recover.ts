@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BotctlError, HttpBotApi, loadConfig, RefusedError, UsageError } from '@botctl/core';
-import { fenceTheBot } from '../backup/fence.js';
+import { fenceTheBot } from '@botctl/maintenance';
 import type { Command } from 'commander';
-import { catalogScope, resolveArchiveArg, storesIn } from '../backup/catalog.js';
-import { latestArchive, readSidecarOf } from '../backup/restore-backup.js';
+import { catalogScope, resolveArchiveArg, storesIn } from '@botctl/maintenance';
+import { latestArchive, readSidecarOf } from '@botctl/maintenance';
 import { TOOL_VERSION } from '../cli/context.js';
-import { runChecks } from '../health/checks.js';
-import { realSystem } from '../health/system.js';
-import { type RecoveryReport, type RecoveryStep, recover } from '../recover/recover.js';
+import { runChecks } from '@botctl/maintenance';
+import { realSystem } from '@botctl/maintenance';
+import { type RecoveryReport, type RecoveryStep, recover } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
 interface Opts {

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { BotctlError, loadConfig, type Config, type Redactor } from '@botctl/core';
 import type { Command } from 'commander';
 import type { CliContext } from '../cli/context.js';
-import { LocalDirStorage } from '../storage/local-dir-storage.js';
-import { offsiteStorage } from '../storage/offsite-storage.js';
-import { MARK_ICON, MARK_RANK, type Mark, STATUS_ITEMS, type StatusLine, tenantEnvFiles, tenantStatus, worstMark } from '../status/status.js';
+import { LocalDirStorage } from '@botctl/maintenance';
+import { offsiteStorage } from '@botctl/maintenance';
+import { MARK_ICON, MARK_RANK, type Mark, STATUS_ITEMS, type StatusLine, tenantEnvFiles, tenantStatus, worstMark } from '@botctl/maintenance';
 import { table } from '../render/table.js';
 import type { Run } from './types.js';
 

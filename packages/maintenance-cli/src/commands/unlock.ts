@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { shownTime } from '@botctl/core';
 import type { Command } from 'commander';
-import { type UnlockResult, unlockStale } from '../lock/maintenance-lock.js';
+import { type UnlockResult, unlockStale } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
 interface Opts {

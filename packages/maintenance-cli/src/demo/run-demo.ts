@@ -17,8 +17,8 @@ import {
   zonedDate,
 } from '@botctl/core';
 import { execa } from 'execa';
-import { generateIdentityFile } from '../backup/encryption.js';
-import type { Reporter } from '../reporter/reporter.js';
+import { generateIdentityFile } from '@botctl/maintenance';
+import type { Reporter } from '@botctl/maintenance';
 
 export interface DemoOptions {
   keep: boolean;

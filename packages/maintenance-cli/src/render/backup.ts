@@ -1,10 +1,10 @@
 import { formatBytes, formatDuration, humanTime, isoWithOffset } from '@botctl/core';
 import type { ChalkInstance } from 'chalk';
-import type { BackupEntry } from '../backup/catalog.js';
-import type { CreateResult } from '../backup/create-backup.js';
-import type { VerifyReport } from '../backup/verify-backup.js';
-import { missingOffsite } from '../backup/offsite-sync.js';
-import { storagePath } from '../storage/storage.js';
+import type { BackupEntry } from '@botctl/maintenance';
+import type { CreateResult } from '@botctl/maintenance';
+import type { VerifyReport } from '@botctl/maintenance';
+import { missingOffsite } from '@botctl/maintenance';
+import { storagePath } from '@botctl/maintenance';
 import { table } from './table.js';
 
 export function renderCreate(r: CreateResult, s: ChalkInstance, displayPath: (p: string) => string): string {

@@ -1,6 +1,6 @@
 import type { ChalkInstance } from 'chalk';
-import type { HealthStatus } from '../health/checks.js';
-import type { HealthReport } from '../health/run-health.js';
+import type { HealthStatus } from '@botctl/maintenance';
+import type { HealthReport } from '@botctl/maintenance';
 import { table } from './table.js';
 
 const mark = (s: HealthStatus, style: ChalkInstance) =>

@@ -1,6 +1,6 @@
 import { formatBytes, humanTime } from '@botctl/core';
 import type { ChalkInstance } from 'chalk';
-import { describePolicy, type PruneResult } from '../backup/prune.js';
+import { describePolicy, type PruneResult } from '@botctl/maintenance';
 import { table } from './table.js';
 
 export function renderPrune(r: PruneResult, timeZone: string, s: ChalkInstance): string {

@@ -1,7 +1,7 @@
 import { formatBytes, formatDuration } from '@botctl/core';
 import type { ChalkInstance } from 'chalk';
-import type { DrillResult } from '../backup/drill.js';
-import type { RestoreResult } from '../backup/restore-backup.js';
+import type { DrillResult } from '@botctl/maintenance';
+import type { RestoreResult } from '@botctl/maintenance';
 import { table } from './table.js';
 
 export function renderRestore(r: RestoreResult, s: ChalkInstance, displayPath: (p: string) => string): string {

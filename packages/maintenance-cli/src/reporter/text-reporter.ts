@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { formatBytes, formatDuration } from '@botctl/core';
 import type { ChalkInstance } from 'chalk';
-import type { Progress, Reporter } from './reporter.js';
+import type { Progress, Reporter } from '@botctl/maintenance';
 
 /**
  * Human output on stderr (stdout stays for results). At a terminal: colours and a live progress

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, LockedError } from '@botctl/core';
 import { makeTempDir, removeDir } from '@botctl/test-utils';
-import { acquireLock, LOCK_FILE, readLock } from '../../src/lock/maintenance-lock.js';
+import { acquireLock, LOCK_FILE, readLock } from '@botctl/maintenance';
 import { botctlInProcess } from '../harness.js';
 
 /** Locks that neither block for ever nor let two runs overlap (docs/reliability.md, "Locks"). */

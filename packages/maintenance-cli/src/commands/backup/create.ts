@@ -1,10 +1,10 @@
 import { formatBytes, formatDuration, PartialError, requireSettings } from '@botctl/core';
 import type { Command } from 'commander';
-import { createBackup } from '../../backup/create-backup.js';
+import { createBackup } from '@botctl/maintenance';
 import { renderCreate } from '../../render/backup.js';
 import type { Run } from '../types.js';
 import { TOOL_VERSION } from '../../cli/context.js';
-import { offsiteHint } from '../../storage/offsite-storage.js';
+import { offsiteHint } from '@botctl/maintenance';
 
 interface Opts {
   offsite?: boolean;

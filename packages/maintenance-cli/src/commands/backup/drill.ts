@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { resolveArchiveArg } from '../../backup/catalog.js';
-import { drillBackup, drillPassedText } from '../../backup/drill.js';
+import { resolveArchiveArg } from '@botctl/maintenance';
+import { drillBackup, drillPassedText } from '@botctl/maintenance';
 import { renderDrill } from '../../render/restore.js';
 import type { Run } from '../types.js';
 

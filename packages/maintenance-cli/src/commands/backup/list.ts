@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { catalogScope, listBackups, type Location } from '../../backup/catalog.js';
+import { catalogScope, listBackups, type Location } from '@botctl/maintenance';
 import { renderList, toListItem } from '../../render/backup.js';
-import type { Storage } from '../../storage/storage.js';
+import type { Storage } from '@botctl/maintenance';
 import type { Run } from '../types.js';
 
 export function registerBackupList(backup: Command, run: Run): void {

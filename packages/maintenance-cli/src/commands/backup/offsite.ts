@@ -1,8 +1,8 @@
 import { PartialError, UsageError } from '@botctl/core';
 import type { Command } from 'commander';
-import { catalogScope } from '../../backup/catalog.js';
-import { syncOffsite } from '../../backup/offsite-sync.js';
-import { offsiteHint } from '../../storage/offsite-storage.js';
+import { catalogScope } from '@botctl/maintenance';
+import { syncOffsite } from '@botctl/maintenance';
+import { offsiteHint } from '@botctl/maintenance';
 import type { Run } from '../types.js';
 
 export function registerBackupOffsite(backup: Command, run: Run): void {

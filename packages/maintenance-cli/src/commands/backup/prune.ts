@@ -1,6 +1,6 @@
 import { type Config, formatBytes } from '@botctl/core';
 import { InvalidArgumentError, type Command } from 'commander';
-import { pruneBackups, type RetentionPolicy } from '../../backup/prune.js';
+import { pruneBackups, type RetentionPolicy } from '@botctl/maintenance';
 import { renderPrune } from '../../render/prune.js';
 import type { Run } from '../types.js';
 

@@ -1,8 +1,8 @@
 import { formatDuration, UsageError } from '@botctl/core';
 import { type Command, InvalidArgumentError } from 'commander';
-import { resolveArchiveArg } from '../../backup/catalog.js';
-import { restoreBackup } from '../../backup/restore-backup.js';
-import type { TargetSpec } from '../../backup/targets.js';
+import { resolveArchiveArg } from '@botctl/maintenance';
+import { restoreBackup } from '@botctl/maintenance';
+import type { TargetSpec } from '@botctl/maintenance';
 import { TOOL_VERSION } from '../../cli/context.js';
 import { renderRestore } from '../../render/restore.js';
 import type { Run } from '../types.js';

@@ -1,7 +1,7 @@
 import { UsageError } from '@botctl/core';
 import type { Command } from 'commander';
-import { resolveArchiveArg } from '../../backup/catalog.js';
-import { type VerifyTarget, verifyBackups } from '../../backup/verify-backup.js';
+import { resolveArchiveArg } from '@botctl/maintenance';
+import { type VerifyTarget, verifyBackups } from '@botctl/maintenance';
 import { renderVerify } from '../../render/backup.js';
 import type { Run } from '../types.js';
 

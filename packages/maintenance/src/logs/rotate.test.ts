@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Config, FixedClock, IntegrityError, parseConfig, silentLogger } from '@botctl/core';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { createArchiveDecryption, createArchiveEncryption } from '../backup/encryption.js';
+import { createArchiveDecryption, createArchiveEncryption } from '../archive/encryption.js';
 import { acquireLock } from '../lock/maintenance-lock.js';
 import { LocalDirStorage } from '../storage/local-dir-storage.js';
 import type { Storage } from '../storage/storage.js';

@@ -3,8 +3,8 @@ import { offsiteHint } from '../storage/offsite-storage.js';
 import type { BackupStoreDeps } from './deps.js';
 import type { Storage } from '../storage/storage.js';
 import { type BackupEntry, catalogScope, listBackups, type Location, placesOf } from './catalog.js';
-import { type BackupKind, isArchiveName, parseSidecar, SIDECAR_SUFFIX, sidecarName } from './format.js';
-import { sidecarIsOurs, type StoreIdentity } from './identity.js';
+import { type BackupKind, isArchiveName, parseSidecar, SIDECAR_SUFFIX, sidecarName } from '../archive/format.js';
+import { sidecarIsOurs, type StoreIdentity } from '../archive/store-identity.js';
 
 export interface RetentionPolicy {
   /** The newest N backups. */

@@ -13,8 +13,8 @@ import {
   SIDECAR_SUFFIX,
   sidecarName,
   type VerificationRecord,
-} from './format.js';
-import { sidecarIsOurs, storeIdentity, type StoreIdentity } from './identity.js';
+} from '../archive/format.js';
+import { sidecarIsOurs, storeIdentity, type StoreIdentity } from '../archive/store-identity.js';
 
 export type Location = 'local' | 'offsite';
 

@@ -13,7 +13,7 @@ import {
   type Redactor,
   zonedDate,
 } from '@botctl/core';
-import type { ArchiveDecryption, ArchiveEncryption } from '../backup/encryption.js';
+import type { ArchiveDecryption, ArchiveEncryption } from '../archive/encryption.js';
 import type { HeldLock } from '../lock/maintenance-lock.js';
 import { LocalDirStorage } from '../storage/local-dir-storage.js';
 import { offsiteStorage } from '../storage/offsite-storage.js';

@@ -15,11 +15,11 @@ import type { HeldLock } from '../lock/maintenance-lock.js';
 import type { Reporter } from '../reporter/reporter.js';
 import { readHead, StorageError, type Storage } from '../storage/storage.js';
 import { prefetch, withInactivityTimeout } from '../util/async.js';
-import { DumpFormatError, LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarGzWriter } from './archive-writer.js';
+import { DumpFormatError, LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarGzWriter } from '../archive/archive-writer.js';
 import { catalogScope, listBackups, nextSequence } from './catalog.js';
 import { collectFiles } from './collect-files.js';
 import type { Dumper, DumpSession } from './dumper.js';
-import { ageHeaderDigest, type ArchiveEncryption } from './encryption.js';
+import { ageHeaderDigest, type ArchiveEncryption } from '../archive/encryption.js';
 import {
   archiveName,
   type BackupKind,
@@ -31,7 +31,7 @@ import {
   type MemberInfo,
   type Sidecar,
   sidecarName,
-} from './format.js';
+} from '../archive/format.js';
 import { copyToOffsite, type OffsiteResult } from './offsite.js';
 import { syncOffsite } from './offsite-sync.js';
 

@@ -1,8 +1,8 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, NotFoundError, RefusedError } from '@botctl/core';
-import type { ArchiveDecryption } from '../backup/encryption.js';
-import { checkWay, createExclusive, joinInside, makeWay } from '../backup/safe-path.js';
+import type { ArchiveDecryption } from '../archive/encryption.js';
+import { checkWay, createExclusive, joinInside, makeWay } from '../archive/safe-path.js';
 import type { Storage } from '../storage/storage.js';
 import { type LogArchiveSidecar, logSidecarIsOurs, parseLogArchiveName, readLogArchive, readLogSidecar } from './log-archive.js';
 import type { LogArchiveStores } from './rotate.js';

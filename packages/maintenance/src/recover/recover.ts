@@ -13,9 +13,9 @@ import {
   readHeartbeat,
   zonedStamp,
 } from '@botctl/core';
-import { inspectArchive } from '../backup/archive-reader.js';
+import { inspectArchive } from '../archive/archive-reader.js';
 import { catalogScope, type ResolvedArchive } from '../backup/catalog.js';
-import type { Manifest } from '../backup/format.js';
+import type { Manifest } from '../archive/format.js';
 import { latestArchive, readSidecarOf, type RestoreDeps, type RestoreResult, restoreBackup } from '../backup/restore-backup.js';
 import type { CheckResult } from '../health/checks.js';
 import { summaryLine } from '../health/run-health.js';

@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '@botctl/core';
 import { isPartialName } from '@botctl/core';
-import type { ConfigFileInfo } from './format.js';
+import type { ConfigFileInfo } from '../archive/format.js';
 
 export interface FileToArchive {
   member: string;

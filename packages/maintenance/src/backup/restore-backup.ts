@@ -20,13 +20,13 @@ import {
   zonedStamp,
 } from '@botctl/core';
 import type { Storage } from '../storage/storage.js';
-import { inspectArchive } from './archive-reader.js';
+import { inspectArchive } from '../archive/archive-reader.js';
 import { type CatalogScope, catalogScope, listBackups, type Location, type ResolvedArchive } from './catalog.js';
 import { createBackup, type CreateResult } from './create-backup.js';
 import { PgDumper } from './dumper.js';
-import type { ArchiveEncryption } from './encryption.js';
-import { type Manifest, parseSidecar, type Sidecar, sidecarName, type TableCount } from './format.js';
-import { manifestIsOurs, sidecarIsOurs, storeIdentity } from './identity.js';
+import type { ArchiveEncryption } from '../archive/encryption.js';
+import { type Manifest, parseSidecar, type Sidecar, sidecarName, type TableCount } from '../archive/format.js';
+import { manifestIsOurs, sidecarIsOurs, storeIdentity } from '../archive/store-identity.js';
 import { startPgRestore } from './pg-restore-sink.js';
 import { checkFileSpace, type FilePlan, FileStager, type NotPlaced, type Placement, planFiles, stagingDir } from './restore-files.js';
 import { fenceTheBot, isShopDatabase } from './fence.js';

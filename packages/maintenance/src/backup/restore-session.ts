@@ -14,7 +14,7 @@ import {
   type TableRef,
 } from '@botctl/core';
 import { execa, type ResultPromise } from 'execa';
-import type { TableCount } from './format.js';
+import type { TableCount } from '../archive/format.js';
 import { dbnameConninfo, type ResolvedTarget, targetEnv } from './targets.js';
 
 /** Someone whose lock the restore waits for. */

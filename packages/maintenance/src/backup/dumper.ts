@@ -19,7 +19,7 @@ import {
   VersionMismatchError,
 } from '@botctl/core';
 import { execa, type ResultPromise } from 'execa';
-import type { TableCount } from './format.js';
+import type { TableCount } from '../archive/format.js';
 
 /** A running dump: pg_dump's output plus facts about the snapshot it reads. */
 export interface DumpSession {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { hashObject } from '../backup/offsite.js';
+import { hashObject } from './hash-object.js';
 import { sha256Hex } from '../util/hashing.js';
 import { isOffsiteUnusable, type SpaceInfo, type Storage } from './storage.js';
 

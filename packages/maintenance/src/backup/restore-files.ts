@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { type Config, formatBytes, IntegrityError, NoSpaceError, partialName, RefusedError } from '@botctl/core';
-import { DUMP_PART_PREFIX, type Manifest, MANIFEST_MEMBER } from './format.js';
-import { checkMemberName, checkWay, createExclusive, joinInside, makeWay } from './safe-path.js';
+import { DUMP_PART_PREFIX, type Manifest, MANIFEST_MEMBER } from '../archive/format.js';
+import { checkMemberName, checkWay, createExclusive, joinInside, makeWay } from '../archive/safe-path.js';
 
 /** `restore/<backup name without extension>/` in the tenant folder. */
 export function stagingDir(config: Config, archiveName: string): string {

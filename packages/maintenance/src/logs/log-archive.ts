@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { IntegrityError, isPartialName } from '@botctl/core';
-import { LEVEL_TEXT, TarGzWriter } from '../backup/archive-writer.js';
-import { type ArchiveDecryption, type ArchiveEncryption, classifyDecryptError } from '../backup/encryption.js';
-import type { EncryptionInfo } from '../backup/format.js';
-import { readTar, TarFormatError, unsafeMemberName } from '../backup/tar-reader.js';
+import { LEVEL_TEXT, TarGzWriter } from '../archive/archive-writer.js';
+import { type ArchiveDecryption, type ArchiveEncryption, classifyDecryptError } from '../archive/encryption.js';
+import type { EncryptionInfo } from '../archive/format.js';
+import { readTar, TarFormatError, unsafeMemberName } from '../archive/tar-reader.js';
 import type { Storage } from '../storage/storage.js';
 import { HashTap } from '../util/hashing.js';
 

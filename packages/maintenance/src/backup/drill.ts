@@ -15,9 +15,9 @@ import {
   zonedStamp,
 } from '@botctl/core';
 import type { Storage } from '../storage/storage.js';
-import { inspectArchive } from './archive-reader.js';
+import { inspectArchive } from '../archive/archive-reader.js';
 import { catalogScope, type Location, type ResolvedArchive } from './catalog.js';
-import { type DrillRecord, MAX_HISTORY, parseSidecar, sidecarName } from './format.js';
+import { type DrillRecord, MAX_HISTORY, parseSidecar, sidecarName } from '../archive/format.js';
 import { startPgRestore } from './pg-restore-sink.js';
 import { latestArchive, readSidecarOf, type RestoreDeps } from './restore-backup.js';
 import { dropStaleScratch, markScratch, scratchMark } from './scratch.js';

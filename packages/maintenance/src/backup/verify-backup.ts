@@ -11,12 +11,12 @@ import {
 } from '@botctl/core';
 import type { BackupStoreDeps } from './deps.js';
 import { readHead, type Storage } from '../storage/storage.js';
-import { inspectArchive } from './archive-reader.js';
+import { inspectArchive } from '../archive/archive-reader.js';
 import { catalogScope, type Location, listBackups, type ResolvedArchive } from './catalog.js';
-import { AGE_MAGIC, type ArchiveDecryption } from './encryption.js';
-import { type Manifest, MAX_HISTORY, parseSidecar, type Sidecar, sidecarName, type VerificationRecord } from './format.js';
-import { describeStore } from './identity.js';
-import { hashObject } from './offsite.js';
+import { AGE_MAGIC, type ArchiveDecryption } from '../archive/encryption.js';
+import { type Manifest, MAX_HISTORY, parseSidecar, type Sidecar, sidecarName, type VerificationRecord } from '../archive/format.js';
+import { describeStore } from '../archive/store-identity.js';
+import { hashObject } from '../storage/hash-object.js';
 import { startPgRestore } from './pg-restore-sink.js';
 
 export interface VerifyDeps extends BackupStoreDeps {

@@ -1,21 +1,11 @@
 import { type Storage, storagePath } from '../storage/storage.js';
-import { HashTap } from '../util/hashing.js';
-import { type Sidecar, sidecarName } from './format.js';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
+import { hashObject } from '../storage/hash-object.js';
+import { type Sidecar, sidecarName } from '../archive/format.js';
 
 export type OffsiteResult =
   | { status: 'skipped' }
   | { status: 'ok'; path: string; sha256: string; caught_up?: string[] }
   | { status: 'failed'; error: string; path?: string };
-
-/** Reads an object back and returns its SHA-256 (streaming). */
-export async function hashObject(storage: Storage, name: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
-  const tap = new HashTap();
-  const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  await pipeline(await storage.read(name), tap, sink, signal ? { signal } : {});
-  return { sha256: tap.digest(), size: tap.bytes };
-}
 
 /**
  * Copies a finished backup to the offsite storage: archive first (atomic put), checked against
