@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type FulfilDeps, fulfilSettlement, GatewayError, reportMismatch, type Logger, type PaymentGateway, SETTLED_NOW, settleInvoice, type Sql } from '@botctl/core';
+import { confirmPayment, type FulfilDeps, GatewayError, type Logger, type PaymentGateway, type Sql } from '@botctl/core';
 import type { Update } from 'telegraf/types';
 
 export const PAYMENT_WEBHOOK_PATH = '/webhook/pakasir';
@@ -72,7 +72,7 @@ export async function startHttpServer(deps: HttpDeps, host: string, port: number
     if (typeof orderId !== 'string' || !ORDER_ID.test(orderId)) return reply(res, 400, { ok: false, error: 'order_id missing or malformed' });
     let outcome;
     try {
-      outcome = await settleInvoice({ sql: deps.sql, gateway: deps.gateway }, orderId);
+      outcome = await confirmPayment({ ...deps.fulfil, gateway: deps.gateway }, orderId);
     } catch (error) {
       deps.log.error(`[payment] webhook ${orderId}: ${(error as Error).message}`);
       // The gateway retries its notices: tell it to when we could not check.
@@ -83,15 +83,6 @@ export async function startHttpServer(deps: HttpDeps, host: string, port: number
       return reply(res, 404, { ok: false, outcome: outcome.outcome });
     }
     if (outcome.outcome === 'not_paid') deps.log.warn(`[payment] webhook ${orderId} ignored: gateway says ${outcome.gatewayStatus}`);
-    if (outcome.outcome === 'mismatch') await reportMismatch(deps.fulfil, outcome).catch((e: unknown) => deps.log.error(`[payment] ${orderId}: ${(e as Error).message}`));
-    if (SETTLED_NOW.has(outcome.outcome)) {
-      try {
-        await fulfilSettlement(deps.fulfil, outcome);
-      } catch (error) {
-        // Paid and recorded; the delivery is retried by the expiry job.
-        deps.log.error(`[payment] ${orderId} paid but not delivered yet: ${(error as Error).message}`);
-      }
-    }
     return reply(res, 200, { ok: true, outcome: outcome.outcome });
   };
 

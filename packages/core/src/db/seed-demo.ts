@@ -1,10 +1,7 @@
 import crypto from 'node:crypto';
 import type { FieldCipher } from '../crypto/field-encryption.js';
 import type { Sql } from './connection.js';
-
-/** Contexts (associated data) of encrypted columns; the bot uses the same ones. */
-export const STOCK_SECRET_CONTEXT = 'product_stock_items.secret_enc';
-export const SNK_CONTENT_CONTEXT = 'product_term_submissions.content_enc';
+import { SNK_CONTENT_CONTEXT, STOCK_SECRET_CONTEXT } from '../shop/field-contexts.js';
 
 export const DEMO_PRODUCTS = [
   { code: 'NFX1', name: 'Netflix Premium 1 Bulan', price: 35_000, description: 'Akun sharing 1 profil, garansi 30 hari.', terms: true },

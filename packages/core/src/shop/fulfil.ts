@@ -1,9 +1,23 @@
 import type { FieldCipher } from '../crypto/field-encryption.js';
 import type { Sql } from '../db/connection.js';
 import type { Logger } from '../log/logger.js';
-import { type BotApi, TELEGRAM_TEXT_LIMIT } from '../telegram/bot-api.js';
-import { removeInvoiceMessages, rupiah } from './invoice-cleanup.js';
-import { type Delivery, loadDelivery, markDelivered, type SettleOutcome } from './shop.js';
+import type { BotApi } from '../telegram/bot-api.js';
+import type { PaymentGateway } from './gateway.js';
+import { removeInvoiceMessages } from './invoice-cleanup.js';
+import { type Delivery, loadDelivery, markDelivered } from './orders.js';
+import { SETTLED_NOW, type SettleOutcome, settleInvoice } from './payments.js';
+import {
+  depositBuyerText,
+  depositOwnersText,
+  deliveryMessages,
+  invoicePaidText,
+  mismatchOwnersText,
+  orderPaidOwnersText,
+  refundedBuyerText,
+  refundedOwnersText,
+  rupiah,
+  termsPrompt,
+} from './texts.js';
 
 export interface FulfilDeps {
   sql: Sql;
@@ -14,42 +28,6 @@ export interface FulfilDeps {
   notifyOwners: (text: string) => Promise<unknown>;
   /** Delivery attempts of a paid order before the owners are told (DELIVERY_RETRY_LIMIT, default 10). */
   deliveryRetryLimit?: number;
-}
-
-export const escapeHtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-/** Splits lines into messages under Telegram's limit, never inside a line. */
-export function chunkLines(lines: string[], limit = TELEGRAM_TEXT_LIMIT - 96): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (const line of lines) {
-    const l = line.length > limit ? line.slice(0, limit) : line;
-    if (cur && cur.length + 1 + l.length > limit) {
-      out.push(cur);
-      cur = '';
-    }
-    cur = cur ? `${cur}\n${l}` : l;
-  }
-  if (cur) out.push(cur);
-  return out;
-}
-
-export function deliveryMessages(d: Delivery): string[] {
-  const lines = [`✅ <b>Pembayaran diterima</b>: pesanan <code>${escapeHtml(d.publicId)}</code> (${rupiah(d.total)}).`, ''];
-  for (const item of d.items) {
-    lines.push(`📦 <b>${escapeHtml(item.productName)}</b> × ${item.quantity}`);
-    for (const s of item.secrets) lines.push(`<code>${escapeHtml(s)}</code>`);
-    lines.push('');
-  }
-  lines.push('Simpan data di atas baik-baik. Lihat lagi kapan saja lewat /pesanan.');
-  return chunkLines(lines);
-}
-
-export function termsPrompt(t: { productName: string; content: string; publicId: string }): string {
-  return (
-    `📝 <b>SNK ${escapeHtml(t.productName)}</b> (pesanan <code>${escapeHtml(t.publicId)}</code>)\n\n${escapeHtml(t.content)}\n\n` +
-    'Kirim jawaban atau bukti sesuai SNK di chat ini sebagai <b>teks atau foto</b>. Data ini hanya dilihat pemilik toko.'
-  );
 }
 
 /** Sends an order's goods to its buyer and marks it delivered; then asks for SNK where needed. */
@@ -107,13 +85,6 @@ export async function orderItemsText(sql: Sql, orderId: string): Promise<string>
   return rows.map((r) => `${r.name} ×${r.quantity}`).join(', ');
 }
 
-/** The owners' note on a paid order whose first delivery failed. */
-export function undeliveredNote(r: Extract<PaidDelivery, { ok: false }>): string {
-  return r.givenUp
-    ? `\n❌ Barang TIDAK terkirim ke pembeli: ${r.error}. Pembeli bisa melihatnya lewat /pesanan.`
-    : `\n⚠️ Barang belum sampai ke pembeli (${r.error}); dicoba lagi otomatis.`;
-}
-
 async function tell(deps: FulfilDeps, chatId: number, text: string): Promise<void> {
   try {
     await deps.api.call('sendMessage', { chat_id: chatId, text, parse_mode: 'HTML' });
@@ -137,36 +108,30 @@ async function owners(deps: FulfilDeps, text: string): Promise<void> {
 export async function fulfilSettlement(deps: FulfilDeps, s: SettleOutcome): Promise<void> {
   switch (s.outcome) {
     case 'order_paid': {
-      await removeInvoiceMessages(deps, s.messages, `✅ Invoice ${s.gatewayOrderId} lunas.`);
+      await removeInvoiceMessages(deps, s.messages, invoicePaidText(s.gatewayOrderId));
       // The owners hear of every paid order, also when its delivery did not get through.
       const r = await deliverPaidOrder(deps, s.orderId);
       const items = r.ok ? r.delivery.items.map((i) => `${i.productName} ×${i.quantity}`).join(', ') : await orderItemsText(deps.sql, s.orderId);
       const late = s.late ? ' (setelah kedaluwarsa)' : '';
       if (r.ok) deps.log.info(`[payment] ${s.gatewayOrderId} lunas ${rupiah(s.amount)}${late}: dikirim ${items}`);
       else deps.log.error(`[payment] ${s.gatewayOrderId} lunas ${rupiah(s.amount)}${late}: barang (${items}) belum terkirim, percobaan ke-${r.attempts}: ${r.error}`);
-      await owners(deps, `💰 Pesanan ${s.gatewayOrderId} lunas: ${rupiah(s.amount)} (${items}) oleh pembeli ${s.chatId}.${r.ok ? '' : undeliveredNote(r)}`);
+      await owners(deps, orderPaidOwnersText(s, items, r.ok ? undefined : r));
       return;
     }
     case 'order_refunded': {
-      await removeInvoiceMessages(deps, s.messages, `✅ Invoice ${s.gatewayOrderId} lunas.`);
+      await removeInvoiceMessages(deps, s.messages, invoicePaidText(s.gatewayOrderId));
       // The whole amount the buyer paid, the gateway's fee included.
       const fee = s.amount - s.price;
-      const feeText = fee > 0 ? ` (harga ${rupiah(s.price)} + biaya QRIS ${rupiah(fee)})` : '';
-      await tell(
-        deps,
-        s.chatId,
-        `ℹ️ Pembayaran invoice <code>${escapeHtml(s.gatewayOrderId)}</code> diterima setelah kedaluwarsa, tetapi stoknya sudah habis. ` +
-          `Seluruh pembayaran Anda, ${rupiah(s.amount)}${feeText}, sudah masuk ke saldo (saldo sekarang ${rupiah(s.balance)}).`,
-      );
-      deps.log.warn(`[payment] ${s.gatewayOrderId} dibayar setelah kedaluwarsa tanpa stok: ${rupiah(s.amount)}${feeText} masuk saldo pembeli ${s.chatId}`);
-      await owners(deps, `⚠️ Pesanan ${s.gatewayOrderId} dibayar setelah kedaluwarsa dan stok habis: ${rupiah(s.amount)}${feeText} dikembalikan ke saldo pembeli ${s.chatId}.`);
+      await tell(deps, s.chatId, refundedBuyerText(s));
+      deps.log.warn(`[payment] ${s.gatewayOrderId} dibayar setelah kedaluwarsa tanpa stok: ${rupiah(s.amount)}${fee > 0 ? ` (harga ${rupiah(s.price)} + biaya QRIS ${rupiah(fee)})` : ''} masuk saldo pembeli ${s.chatId}`);
+      await owners(deps, refundedOwnersText(s));
       return;
     }
     case 'deposit_credited':
-      await removeInvoiceMessages(deps, s.messages, `✅ Invoice ${s.gatewayOrderId} lunas.`);
-      await tell(deps, s.chatId, `✅ Deposit ${rupiah(s.amount)} masuk. Saldo Anda sekarang <b>${rupiah(s.balance)}</b>.`);
+      await removeInvoiceMessages(deps, s.messages, invoicePaidText(s.gatewayOrderId));
+      await tell(deps, s.chatId, depositBuyerText(s));
       deps.log.info(`[deposit] ${s.gatewayOrderId} lunas: saldo pembeli ${s.chatId} +${rupiah(s.amount)}`);
-      await owners(deps, `💳 Deposit ${s.gatewayOrderId} lunas: ${rupiah(s.amount)} oleh pembeli ${s.chatId}.`);
+      await owners(deps, depositOwnersText(s));
       return;
     case 'mismatch':
       await reportMismatch(deps, s);
@@ -188,8 +153,35 @@ export async function reportMismatch(deps: Pick<FulfilDeps, 'sql' | 'log' | 'not
      WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE action = 'payment_mismatch' AND details->>'order' = ${s.gatewayOrderId})
     RETURNING id`;
   if (!first) return;
-  await owners(
-    deps as FulfilDeps,
-    `⚠️ Pembayaran ${s.gatewayOrderId} tidak diproses: jumlah atau pesanan di gateway tidak cocok (${s.detail}). Cek transaksi ini di dashboard Pakasir sebelum mengirim barang atau mengembalikan dana.`,
-  );
+  await owners(deps as FulfilDeps, mismatchOwnersText(s));
+}
+
+/**
+ * What follows any outcome of settling an invoice, whoever settled it: a payment settled now is
+ * fulfilled (invoice out of the chat, goods or balance to the buyer, the owners told), a
+ * mismatch is told to the owners. Never throws: a failure is logged, and an undelivered paid
+ * order is retried by the expiry job.
+ */
+export async function afterSettlement(deps: Omit<FulfilDeps, 'api'> & { api: BotApi | undefined }, s: SettleOutcome): Promise<void> {
+  try {
+    if (s.outcome === 'mismatch') return await reportMismatch(deps, s);
+    if (!SETTLED_NOW.has(s.outcome)) return;
+    // botctl on a host without the shop bot's token: settled and recorded, the bot delivers it.
+    if (!deps.api) return deps.log.warn(`[payment] ${s.gatewayOrderId} terkonfirmasi tetapi belum dikirim: TELEGRAM_BOT_TOKEN tidak ada (bot akan mengirimnya)`);
+    await fulfilSettlement({ ...deps, api: deps.api }, s);
+  } catch (error) {
+    const paid = SETTLED_NOW.has(s.outcome) ? ' paid but not delivered yet' : '';
+    deps.log.error(`[payment] ${s.gatewayOrderId}${paid}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The use case "a payment was confirmed" (the gateway's webhook, `/cek`): ask the gateway,
+ * settle under the payment's row lock, then `afterSettlement`. Throws only when the payment
+ * could not be checked (GatewayError, the database): the caller asks again later.
+ */
+export async function confirmPayment(deps: FulfilDeps & { gateway: PaymentGateway }, gatewayOrderId: string): Promise<SettleOutcome> {
+  const outcome = await settleInvoice({ sql: deps.sql, gateway: deps.gateway }, gatewayOrderId);
+  await afterSettlement(deps, outcome);
+  return outcome;
 }

@@ -1,12 +1,9 @@
 import type { Sql } from '../db/connection.js';
 import type { Logger } from '../log/logger.js';
 import { BotApiError, type BotApi } from '../telegram/bot-api.js';
-import type { ExpiredInvoice, ExpiryResult, InvoiceMessage } from './shop.js';
-
-/** `Rp35.000`: rupiah the way buyers write it. */
-export function rupiah(amount: number): string {
-  return `Rp${Math.round(amount).toLocaleString('id-ID')}`;
-}
+import type { ExpiredInvoice, ExpiryResult } from './expiry.js';
+import type { InvoiceMessage } from './invoice-messages.js';
+import { expiredNotice } from './texts.js';
 
 export interface CleanupResult {
   removed: number;
@@ -120,12 +117,6 @@ export async function retryInvoiceCleanup(deps: { sql: Sql; api: BotApi; log: Lo
     else deps.log.info(line);
   }
   return out;
-}
-
-export function expiredNotice(e: ExpiredInvoice): string {
-  return e.kind === 'order'
-    ? `⌛ Invoice ${e.publicId} (${rupiah(e.amount)}) sudah kedaluwarsa dan dibatalkan. Stok sudah dikembalikan; silakan pesan ulang lewat /start bila masih berminat.`
-    : `⌛ Invoice deposit ${e.publicId} (${rupiah(e.amount)}) sudah kedaluwarsa. Saldo tidak berubah; buat deposit baru lewat /saldo bila perlu.`;
 }
 
 export interface ExpiryCleanup {

@@ -1,10 +1,11 @@
 import type { Sql } from '../db/connection.js';
 import type { Logger } from '../log/logger.js';
-import { deliverPaidOrder, type FulfilDeps, fulfilSettlement, reportMismatch } from './fulfil.js';
-import { rupiah } from './invoice-cleanup.js';
+import { afterSettlement, deliverPaidOrder, type FulfilDeps } from './fulfil.js';
+import { rupiah } from './texts.js';
 import type { PaymentGateway } from './gateway.js';
 import { type CleanupResult, finishExpiry, type ExpiryCleanup, retryInvoiceCleanup } from './invoice-cleanup.js';
-import { expireDueInvoices, purgeTermsSubmissions } from './shop.js';
+import { expireDueInvoices } from './expiry.js';
+import { purgeTermsSubmissions } from './terms.js';
 
 export interface ExpiredPaymentsRun {
   /** False when another process (the bot, another botctl) was running the job: nothing done. */
@@ -40,14 +41,9 @@ export async function runExpiredPaymentsJob(
   // The 6 November rule: what could not be removed before is tried again, until it is gone.
   // First, so that what fails below waits for the next run rather than being retried at once.
   const retried = api ? await retryInvoiceCleanup({ sql, api, log }) : { removed: 0, edited: 0, failed: 0 };
-  if (api) {
-    const fulfil: FulfilDeps = { ...deps, api };
-    for (const s of result.settled) await fulfilSettlement(fulfil, s).catch((e: unknown) => log.error(`[payment] ${s.gatewayOrderId}: ${(e as Error).message}`));
-  } else if (result.settled.length) {
-    log.warn(`[payment] ${result.settled.length} pembayaran terkonfirmasi tetapi belum dikirim: TELEGRAM_BOT_TOKEN tidak ada (bot akan mengirimnya)`);
-  }
+  for (const s of result.settled) await afterSettlement(deps, s);
   const cleanup = await finishExpiry({ sql, api, log }, result);
-  for (const m of result.mismatches) await reportMismatch(deps, m).catch((e: unknown) => log.error(`[payment] ${m.gatewayOrderId}: ${(e as Error).message}`));
+  for (const m of result.mismatches) await afterSettlement(deps, m);
   const redelivered = api ? await redeliverPaidOrders({ ...deps, api }) : 0;
   return { ran: true, cleanup, settled: result.settled.length, redelivered, gateway_errors: result.gatewayErrors.length, retried };
 }
