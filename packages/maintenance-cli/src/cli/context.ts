@@ -208,8 +208,12 @@ export class CliContext {
     return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
   }
 
+  /** True once `emit` printed the result: a failure after it adds no second JSON object. */
+  resultEmitted = false;
+
   /** Prints the command's result: one JSON object with --json, else the rendered text. */
   emit(result: object, render: () => string): void {
+    this.resultEmitted = true;
     if (this.json) this.io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {
       const text = render();

@@ -26,6 +26,8 @@ import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context
 
 export interface ProgramState {
   ctx: CliContext | undefined;
+  /** The top-level command commander dispatched to (known before its options are parsed). */
+  command?: string;
 }
 
 /** The whole command tree. Actions receive a CliContext built from the global options. */
@@ -46,6 +48,9 @@ export function buildProgram(io: Io, state: ProgramState): Command {
       'an unattended run (cron, a timer, the cron scripts): every failure is told to the owners, a wrong setting too; backup create/prune: offsite follows BACKUP_AUTOMATIC_OFFSITE',
     )
     .showHelpAfterError('(run with --help for usage)')
+    .hook('preSubcommand', (_program, sub) => {
+      state.command = sub.name();
+    })
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),

@@ -5,15 +5,16 @@ import type { Io } from './context.js';
 /**
  * Runs one botctl command line and returns its exit code (docs/exit-codes.md). The only place
  * that turns outcomes into exit codes and prints errors: one line with the reason, one with a
- * hint; --json adds a JSON error object on stdout. Secrets are scrubbed from everything printed.
+ * hint; --json adds a JSON error object on stdout, unless the command printed its JSON result. Secrets are scrubbed from everything printed.
  * main.ts calls it with the process; tests call it in-process with their own streams and clock.
  */
 export async function runCli(argv: string[], io: Io): Promise<number> {
   const state: ProgramState = { ctx: undefined };
   const program = buildProgram(io, state);
   const json = argv.includes('--json');
-  // healthcheck speaks Nagios: anything that stops it from checking is UNKNOWN (3).
-  const nagios = () => state.ctx?.nagios === true || argv.slice(2).includes('healthcheck');
+  // healthcheck (and status --nagios) speak Nagios: anything that stops them from checking is
+  // UNKNOWN (3). The dispatched command decides, not a word somewhere on the command line.
+  const nagios = () => state.ctx?.nagios === true || state.command === 'healthcheck';
   const UNKNOWN = 3;
 
   try {
@@ -37,7 +38,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       const message = scrub(error.message);
       io.stderr.write(`botctl: error: ${message}\n`);
       if (error.hint) io.stderr.write(`hint: ${scrub(error.hint)}\n`);
-      if (json && !(error as { reported?: boolean }).reported) {
+      if (json && !state.ctx?.resultEmitted) {
         const body = { ok: false, error: { code: error.code, exit_code: nagios() ? UNKNOWN : error.exitCode, message, hint: error.hint ? scrub(error.hint) : null } };
         io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       }

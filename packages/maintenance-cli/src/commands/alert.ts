@@ -20,12 +20,9 @@ export function registerAlert(program: Command, run: Run): void {
         );
         ctx.emit({ ...delivery }, () => renderDelivery(delivery, ctx));
         if (!delivery.ok) {
-          throw Object.assign(
-            new AlertDeliveryError('the test alert reached no owner', {
+          throw new AlertDeliveryError('the test alert reached no owner', {
               hint: 'each owner must press /start on the notification bot; check OWNER_BOT_TOKEN and TELEGRAM_OWNER_IDS',
-            }),
-            { reported: true },
-          );
+            });
         }
         // Some owners reached, some not: PARTIAL, with each failure listed above.
         if (delivery.failed.length > 0) ctx.exitCode = ExitCode.PARTIAL;
@@ -44,7 +41,7 @@ export function registerAlert(program: Command, run: Run): void {
         const delivery = await ctx.notifyOwners(args[0]!, { silent: Boolean(opts.silent) });
         ctx.emit({ ...delivery }, () => renderDelivery(delivery, ctx));
         if (!delivery.ok) {
-          throw Object.assign(new AlertDeliveryError('the message reached no owner', { hint: 'botctl alert test shows why' }), { reported: true });
+          throw new AlertDeliveryError('the message reached no owner', { hint: 'botctl alert test shows why' });
         }
         if (delivery.failed.length > 0) ctx.exitCode = ExitCode.PARTIAL;
       }),

@@ -26,9 +26,7 @@ export function registerDemo(program: Command, run: Run): void {
         ctx.emit(result, () => (result.ok ? ctx.style.green('\n✓ Demo finished: backup made, copied offsite, listed and fully verified.') : ''));
         if (!result.ok) {
           const failed = result.commands.find((c) => c.exit_code !== 0)!;
-          throw Object.assign(new BotctlError('DEMO_FAILED', failed.exit_code, `demo step failed: ${failed.command} (exit ${failed.exit_code})`), {
-            reported: true,
-          });
+          throw new BotctlError('DEMO_FAILED', failed.exit_code, `demo step failed: ${failed.command} (exit ${failed.exit_code})`);
         }
       }),
     );

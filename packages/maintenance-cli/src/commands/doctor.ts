@@ -46,12 +46,9 @@ export function registerDoctor(program: Command, run: Run): void {
         );
         if (!probe.ok) {
           const missingTool = probe.steps.some((x) => x.step === 'ready' && !x.ok && x.unusable) && backend === 'rclone';
-          throw Object.assign(
-            new BotctlError(missingTool ? 'CONFIG' : 'OFFSITE_FAILED', missingTool ? ExitCode.CONFIG : ExitCode.FAILURE, `offsite probe failed at ${error}`, {
+          throw new BotctlError(missingTool ? 'CONFIG' : 'OFFSITE_FAILED', missingTool ? ExitCode.CONFIG : ExitCode.FAILURE, `offsite probe failed at ${error}`, {
               hint: missingTool ? 'install rclone 1.60 or newer (Debian/Ubuntu: apt-get install rclone)' : offsiteHint(ctx.config),
-            }),
-            { reported: true },
-          );
+            });
         }
       }),
     );

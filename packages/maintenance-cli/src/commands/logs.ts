@@ -49,12 +49,9 @@ export function registerLogs(program: Command, run: Run): void {
           return lines.join('\n');
         });
         if (!result.ok) {
-          throw Object.assign(
-            new PartialError('log archives were made, but at least one offsite copy failed; those log files were kept', {
+          throw new PartialError('log archives were made, but at least one offsite copy failed; those log files were kept', {
               hint: `${offsiteHint(ctx.config)} and run \`botctl logs rotate\` again`,
-            }),
-            { reported: true },
-          );
+            });
         }
       }),
     );

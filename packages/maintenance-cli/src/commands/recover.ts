@@ -83,7 +83,7 @@ export function registerRecover(program: Command, run: Run): void {
           ctx.emit({ ok: false, dry_run: true, plan }, () =>
             [`Recovery from ${archive.name} (${archive.location}, ${sidecar.created_at}) would:`, ...plan.steps.map((s, i) => `  ${i + 1}. ${s}`)].join('\n'),
           );
-          throw Object.assign(new RefusedError('recovery replaces the database; nothing was done', { hint: 'add --yes to run it' }), { reported: ctx.json });
+          throw new RefusedError('recovery replaces the database; nothing was done', { hint: 'add --yes to run it' });
         }
 
         const printStep = (s: RecoveryStep) => {
@@ -142,7 +142,7 @@ export function registerRecover(program: Command, run: Run): void {
               { ...partial, ok: false, error: { code: error.code, exit_code: error.exitCode, message: ctx.scrub(error.message), hint: error.hint ? ctx.scrub(error.hint) : null } },
               () => '',
             );
-            throw Object.assign(error, { reported: true });
+            throw error;
           }
           throw error;
         }

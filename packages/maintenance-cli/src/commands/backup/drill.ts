@@ -24,7 +24,7 @@ export function registerBackupDrill(backup: Command, run: Run): void {
           ctx.successAlertLoud = passed.loud;
         }
         ctx.emit(result, () => renderDrill(result, ctx.style));
-        if (error) throw Object.assign(error, { reported: true });
+        if (error) throw error;
       }),
     );
 }

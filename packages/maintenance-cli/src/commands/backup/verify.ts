@@ -41,7 +41,7 @@ export function registerBackupVerify(backup: Command, run: Run): void {
           ctx.successAlert = `Verifikasi backup OK (${report.level === 'full' ? 'lengkap' : 'hash saja'}): ${report.results.map((r) => r.name).join(', ')}`;
         }
         if (firstError) {
-          throw report.results.length === 1 && !ctx.json ? firstError : Object.assign(firstError, { reported: true });
+          throw firstError;
         }
       }),
     );

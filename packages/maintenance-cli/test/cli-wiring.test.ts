@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ExitCode } from '@botctl/core';
+import { makeTempDir, removeDir } from '@botctl/test-utils';
+import { botctlInProcess } from './harness.js';
+
+// The CLI's wiring, in-process and without PostgreSQL: which command ran decides the exit-code
+// convention, and a command's JSON result is never followed by a second JSON object.
+
+let dir: string;
+const run = (args: string[]) => botctlInProcess(['--env-file', path.join(dir, '.env'), ...args], { cwd: dir });
+
+beforeAll(() => {
+  dir = makeTempDir('botctl-wiring-');
+  fs.writeFileSync(
+    path.join(dir, '.env'),
+    'DATABASE_URL=postgres://shop@127.0.0.1:1/shop\nTELEGRAM_BOT_TOKEN=123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0\nBOT_STORE_NAME=wiring\n',
+    { mode: 0o600 },
+  );
+});
+afterAll(() => removeDir(dir));
+
+describe('the Nagios convention belongs to healthcheck alone', () => {
+  it('an archive named "healthcheck" given to backup verify is not found (12), not UNKNOWN (3)', async () => {
+    const res = await run(['backup', 'verify', '--quick', 'healthcheck']);
+    expect(res.stderr).toMatch(/healthcheck not found/);
+    expect(res.exitCode).toBe(ExitCode.NOT_FOUND);
+  });
+
+  it('healthcheck with an unknown option is UNKNOWN (3); another command with one is a usage error (2)', async () => {
+    expect((await run(['healthcheck', '--bogus'])).exitCode).toBe(3);
+    expect((await run(['backup', 'list', '--bogus'])).exitCode).toBe(ExitCode.USAGE);
+  });
+
+  it('healthcheck that cannot even read its settings is UNKNOWN (3)', async () => {
+    const res = await botctlInProcess(['--env-file', path.join(dir, 'missing.env'), 'healthcheck'], { cwd: dir });
+    expect(res.exitCode).toBe(3);
+  });
+});
+
+describe('one JSON object per run', () => {
+  it('a command that printed its JSON result and then fails adds no second object', async () => {
+    const res = await run(['--json', 'backup', 'verify', '--quick', 'nothere']);
+    expect(res.exitCode).toBe(ExitCode.NOT_FOUND);
+    const objects = res.stdout.trim() ? res.stdout.trim().split(/\n(?=\{)/) : [];
+    expect(objects).toHaveLength(1);
+    expect(JSON.parse(objects[0]!)).toMatchObject({ ok: false });
+  });
+});
