@@ -48,7 +48,6 @@ function timed(cmd, args, env) {
   });
 }
 
-
 /** A throwaway cluster with a shop database of about `sizeMb`, and a tenant folder using it. */
 export async function benchSetup(sizeMb) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'botctl-bench-'));

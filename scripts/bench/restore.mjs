@@ -36,12 +36,18 @@ try {
       await drop('bare_restore');
 
       await drop('botctl_restore');
-      const o = await timed(process.execPath, ['--', MAIN, '--env-file', bench.envFile, 'backup', 'restore', archive, '--new-db', 'botctl_restore', '--json'], {});
+      const o = await timed(
+        process.execPath,
+        ['--', MAIN, '--env-file', bench.envFile, 'backup', 'restore', archive, '--new-db', 'botctl_restore', '--json'],
+        {},
+      );
       peakKb = Math.max(peakKb, o.peakKb);
       ours.push(o.secs);
       await drop('botctl_restore');
       fs.rmSync(path.join(bench.tenant, 'restore'), { recursive: true, force: true });
-      console.log(`run ${i}: pg_restore -d ${b.secs.toFixed(2)} s   botctl backup restore --new-db ${o.secs.toFixed(2)} s (peak RSS ${(o.peakKb / 1024).toFixed(0)} MiB)`);
+      console.log(
+        `run ${i}: pg_restore -d ${b.secs.toFixed(2)} s   botctl backup restore --new-db ${o.secs.toFixed(2)} s (peak RSS ${(o.peakKb / 1024).toFixed(0)} MiB)`,
+      );
     }
     const drill = await timed(process.execPath, ['--', MAIN, '--env-file', bench.envFile, 'backup', 'drill', '--json'], {});
     const d = JSON.parse(drill.stdout);
@@ -53,7 +59,9 @@ try {
     console.log(`  botctl backup restore --new-db    median ${mo.toFixed(2)} s`);
     console.log(`  wall-time ratio                   ${(mo / mb).toFixed(3)}   (target ≤ 1.05)`);
     console.log(`  botctl peak RSS                   ${(peakKb / 1024).toFixed(0)} MiB`);
-    console.log(`  drill: ok ${d.ok}, restore ${(d.restore_ms / 1000).toFixed(2)} s, whole drill ${(d.duration_ms / 1000).toFixed(2)} s (${d.tables.length} tables)`);
+    console.log(
+      `  drill: ok ${d.ok}, restore ${(d.restore_ms / 1000).toFixed(2)} s, whole drill ${(d.duration_ms / 1000).toFixed(2)} s (${d.tables.length} tables)`,
+    );
     console.log(`  machine                           ${machine()}`);
   } finally {
     await admin.end();

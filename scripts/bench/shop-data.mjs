@@ -4,8 +4,7 @@
 // Column contents mix compressible text (names, QRIS prefixes, JSON keys) and random
 // base64 (ciphertexts), like a real shop.
 
-const rand64 = (bytes) =>
-  `encode(decode(${Array.from({ length: Math.ceil(bytes / 16) }, () => 'md5(random()::text)').join(' || ')}, 'hex'), 'base64')`;
+const rand64 = (bytes) => `encode(decode(${Array.from({ length: Math.ceil(bytes / 16) }, () => 'md5(random()::text)').join(' || ')}, 'hex'), 'base64')`;
 
 export async function fillShop(sql, { targetBytes, log = () => {} }) {
   const size = async () => Number((await sql`SELECT pg_database_size(current_database()) AS s`)[0].s);
@@ -63,7 +62,7 @@ export async function fillShop(sql, { targetBytes, log = () => {} }) {
         FROM orders o WHERE o.public_id LIKE 'ORD-%' AND o.id % 10 = 0 AND o.id > (SELECT coalesce(max(order_id), 0) FROM product_term_submissions)`);
     });
     round++;
-    log(`  round ${round}: ${(await size() / 1048576).toFixed(0)} MiB`);
+    log(`  round ${round}: ${((await size()) / 1048576).toFixed(0)} MiB`);
   }
   await sql`VACUUM ANALYZE`;
   return size();

@@ -40,9 +40,7 @@ import { MaintenanceGate, rememberFence } from './runtime/maintenance-gate.js';
 import { ALLOWED_UPDATES, LongPoller, UpdateDispatcher } from './runtime/updates.js';
 import { ReliableBotApi } from './telegram/reliable-api.js';
 
-export const BOT_VERSION: string = (
-  JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const BOT_VERSION: string = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface AppOptions {
   config: Config;
@@ -111,18 +109,30 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
     if (error instanceof BotApiError && error.kind === 'unauthorized') {
-      throw new ConfigError(['Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized)'], { hint: 'copy the token again from @BotFather; check TELEGRAM_API_ROOT' });
+      throw new ConfigError(['Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized)'], {
+        hint: 'copy the token again from @BotFather; check TELEGRAM_API_ROOT',
+      });
     }
-    throw new BotctlError('TELEGRAM', ExitCode.FAILURE, (error as Error).message, { hint: 'check the network and TELEGRAM_API_ROOT; the bot cannot work without the Bot API' });
+    throw new BotctlError('TELEGRAM', ExitCode.FAILURE, (error as Error).message, {
+      hint: 'check the network and TELEGRAM_API_ROOT; the bot cannot work without the Bot API',
+    });
   }
 
   const gateway =
     opts.gateway ??
-    new PakasirGateway({ baseUrl: config.pakasir.baseUrl, project: config.pakasir.projectSlug, apiKey: config.pakasir.apiKey, timeoutMs: config.pakasir.timeoutMs });
-  if (!config.pakasir.projectSlug || !config.pakasir.apiKey) log.warn('PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY not set: QRIS invoices cannot be created (balance payments still work)');
+    new PakasirGateway({
+      baseUrl: config.pakasir.baseUrl,
+      project: config.pakasir.projectSlug,
+      apiKey: config.pakasir.apiKey,
+      timeoutMs: config.pakasir.timeoutMs,
+    });
+  if (!config.pakasir.projectSlug || !config.pakasir.apiKey)
+    log.warn('PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY not set: QRIS invoices cannot be created (balance payments still work)');
 
   const ownerToken = ownerBotToken(config).token;
-  const ownerApi = ownerToken ? new ReliableBotApi(new HttpBotApi({ token: ownerToken, apiRoot: config.telegram.apiRoot, timeoutMs: 30_000 }), { log }) : undefined;
+  const ownerApi = ownerToken
+    ? new ReliableBotApi(new HttpBotApi({ token: ownerToken, apiRoot: config.telegram.apiRoot, timeoutMs: 30_000 }), { log })
+    : undefined;
 
   // Backups, prunes, log rotations, health runs and drills: in the bot's log and, like botctl's,
   // in logs/maintenance/ (the plan's audit trail, which `botctl status` reads).
@@ -142,7 +152,18 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
       },
     }),
   );
-  const maintenance = new BotMaintenance({ config, redactor, sql, api, log: maintenanceLog, clock, version: BOT_VERSION, startedAt, alert, signal: stopping.signal });
+  const maintenance = new BotMaintenance({
+    config,
+    redactor,
+    sql,
+    api,
+    log: maintenanceLog,
+    clock,
+    version: BOT_VERSION,
+    startedAt,
+    alert,
+    signal: stopping.signal,
+  });
   const fulfilDeps = { sql, api, cipher, log, notifyOwners, deliveryRetryLimit: config.bot.deliveryRetryLimit };
 
   const shop = createBot({

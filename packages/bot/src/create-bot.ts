@@ -241,7 +241,9 @@ export function createBot(deps: BotDeps): ShopBot {
       await recordInvoiceMessage(sql, { ...ref, chatId, messageId: msg.message_id, kind: 'text' });
     } catch (error) {
       const c = await cancelInvoice(sql, userId, inv.kind, inv.id);
-      log.error(`${tag} invoice ${inv.publicId} tidak bisa ditampilkan ke pembeli ${chatId} (${(error as Error).message}): dibatalkan${c ? `, ${c.released} stok dikembalikan` : ''}`);
+      log.error(
+        `${tag} invoice ${inv.publicId} tidak bisa ditampilkan ke pembeli ${chatId} (${(error as Error).message}): dibatalkan${c ? `, ${c.released} stok dikembalikan` : ''}`,
+      );
     }
   };
 
@@ -362,7 +364,9 @@ export function createBot(deps: BotDeps): ShopBot {
       if (!c) return answer(ctx, 'Invoice ini sudah tidak aktif.');
       await answer(ctx, 'Dibatalkan.');
       await removeInvoiceMessages({ sql, api, log }, c.messages, `❌ Invoice ${c.publicId} dibatalkan.`);
-      log.info(`[${kind === 'order' ? 'payment' : 'deposit'}] invoice ${c.publicId} dibatalkan oleh pembeli ${chatId}${kind === 'order' ? `, ${c.released} stok dikembalikan` : ''}`);
+      log.info(
+        `[${kind === 'order' ? 'payment' : 'deposit'}] invoice ${c.publicId} dibatalkan oleh pembeli ${chatId}${kind === 'order' ? `, ${c.released} stok dikembalikan` : ''}`,
+      );
       await send(chatId, kind === 'order' ? `Pesanan ${c.publicId} dibatalkan dan stoknya dikembalikan.` : `Deposit ${c.publicId} dibatalkan.`).catch(() => {});
       return;
     }
@@ -422,7 +426,13 @@ export function createBot(deps: BotDeps): ShopBot {
     const waiting = await awaitingTerms(sql, user.id, Math.min(SNK_WINDOW_HOURS, config.snkRetentionDays * 24));
     if (!waiting) return void (await send(ctx.chat.id, T.nothingToSubmit));
     const photo = ctx.message.photo.at(-1)!;
-    const saved = await saveTermsSubmission(sql, deps.cipher, { userId: user.id, orderId: waiting.orderId, productId: waiting.productId, kind: 'photo', content: photo.file_id });
+    const saved = await saveTermsSubmission(sql, deps.cipher, {
+      userId: user.id,
+      orderId: waiting.orderId,
+      productId: waiting.productId,
+      kind: 'photo',
+      content: photo.file_id,
+    });
     if (!saved) return;
     await send(ctx.chat.id, T.snkSaved(waiting.productName));
     log.info(`[snk] submission foto untuk ${waiting.publicId} (${waiting.productName}) dari pembeli ${ctx.from.id}`);
@@ -441,7 +451,13 @@ export function createBot(deps: BotDeps): ShopBot {
     const user = ctx.shopUser!;
     const waiting = await awaitingTerms(sql, user.id, Math.min(SNK_WINDOW_HOURS, config.snkRetentionDays * 24));
     if (!waiting) return void (await send(ctx.chat.id, T.nothingToSubmit, homeKeyboard()));
-    const saved = await saveTermsSubmission(sql, deps.cipher, { userId: user.id, orderId: waiting.orderId, productId: waiting.productId, kind: 'text', content: text });
+    const saved = await saveTermsSubmission(sql, deps.cipher, {
+      userId: user.id,
+      orderId: waiting.orderId,
+      productId: waiting.productId,
+      kind: 'text',
+      content: text,
+    });
     if (!saved) return;
     await send(ctx.chat.id, T.snkSaved(waiting.productName));
     log.info(`[snk] submission teks untuk ${waiting.publicId} (${waiting.productName}) dari pembeli ${ctx.from.id}`);

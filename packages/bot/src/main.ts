@@ -1,16 +1,6 @@
 #!/usr/bin/env -S node --
 import { parseArgs } from 'node:util';
-import {
-  BotctlError,
-  createLogger,
-  DailyFileSink,
-  ExitCode,
-  loadConfig,
-  requireSettings,
-  serviceLogDir,
-  StreamSink,
-  systemClock,
-} from '@botctl/core';
+import { BotctlError, createLogger, DailyFileSink, ExitCode, loadConfig, requireSettings, serviceLogDir, StreamSink, systemClock } from '@botctl/core';
 import { startBotApp } from './app.js';
 
 /**

@@ -93,7 +93,8 @@ export class BotMaintenance {
         },
         { offsite: config.backup.automaticOffsite, includeLogs: true, kind },
       );
-      const off = result.offsite.status === 'ok' ? 'offsite: ya' : result.offsite.status === 'failed' ? `offsite GAGAL: ${result.offsite.error}` : 'offsite: tidak';
+      const off =
+        result.offsite.status === 'ok' ? 'offsite: ya' : result.offsite.status === 'failed' ? `offsite GAGAL: ${result.offsite.error}` : 'offsite: tidak';
       const text = `${subject} selesai: ${result.name} (${formatBytes(result.size)}, ${result.tables} tabel, ${result.rows} baris, ${formatDuration(result.duration_ms)}, ${off})`;
       if (result.status !== 'ok') {
         await this.deps.alert(`⚠️ ${text}`, { silent: false });

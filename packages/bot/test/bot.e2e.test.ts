@@ -1,6 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSql, FieldCipher, newPublicId, payWithBalance, readHeartbeat, Secret, SNK_CONTENT_CONTEXT, type Sql, STOCK_SECRET_CONTEXT, upsertUser } from '@botctl/core';
+import {
+  createSql,
+  FieldCipher,
+  newPublicId,
+  payWithBalance,
+  readHeartbeat,
+  Secret,
+  SNK_CONTENT_CONTEXT,
+  type Sql,
+  STOCK_SECRET_CONTEXT,
+  upsertUser,
+} from '@botctl/core';
 import {
   type BotProcess,
   createTenant,
@@ -102,10 +113,10 @@ const tap = (from: number, data: string) =>
       message: { message_id: 1, date: Math.floor(Date.now() / 1000), chat: { id: from, type: 'private' }, text: 'menu' },
     },
   });
-const sentTo = (chat: number, re: RegExp, token = SHOP_TOKEN) => (c: FakeBotCall) =>
-  c.token === token &&
-  Number(c.params.chat_id) === chat &&
-  re.test(String(c.params.text ?? c.params.caption ?? ''));
+const sentTo =
+  (chat: number, re: RegExp, token = SHOP_TOKEN) =>
+  (c: FakeBotCall) =>
+    c.token === token && Number(c.params.chat_id) === chat && re.test(String(c.params.text ?? c.params.caption ?? ''));
 
 async function productId(sql: Sql, code: string): Promise<number> {
   const [p] = await sql<{ id: number }[]>`SELECT id FROM products WHERE code = ${code}`;
@@ -119,7 +130,9 @@ async function available(sql: Sql, pid: number): Promise<number> {
 /** The invoice message the bot recorded (it records right after Telegram answers the send). */
 async function invoiceMessageId(sql: Sql, orderId: string): Promise<number> {
   for (let i = 0; i < 100; i++) {
-    const [m] = await sql<{ message_id: string }[]>`SELECT m.message_id FROM invoice_messages m JOIN payments p ON p.id = m.payment_id WHERE p.gateway_order_id = ${orderId}`;
+    const [m] = await sql<
+      { message_id: string }[]
+    >`SELECT m.message_id FROM invoice_messages m JOIN payments p ON p.id = m.payment_id WHERE p.gateway_order_id = ${orderId}`;
     if (m) return Number(m.message_id);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -248,7 +261,9 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
       },
     });
     await api.waitForCall(sentTo(B, /SNK untuk ChatGPT Plus/));
-    const [snk] = await sql<{ kind: string; content_enc: string }[]>`SELECT kind, content_enc FROM product_term_submissions s JOIN users u ON u.id = s.user_id WHERE u.telegram_id = ${B}`;
+    const [snk] = await sql<
+      { kind: string; content_enc: string }[]
+    >`SELECT kind, content_enc FROM product_term_submissions s JOIN users u ON u.id = s.user_id WHERE u.telegram_id = ${B}`;
     expect(snk!.kind).toBe('photo');
     expect(snk!.content_enc).not.toContain('buyer-photo-1');
     expect(cipher.decryptText(snk!.content_enc, SNK_CONTENT_CONTEXT)).toBe('buyer-photo-1');
@@ -282,7 +297,9 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     await api.waitForCall(sentTo(B, /Pembayaran diterima/));
     await new Promise((r) => setTimeout(r, 300));
     expect(api.calls.filter(sentTo(B, /Pembayaran diterima/))).toHaveLength(1);
-    const [sold] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM product_stock_items s JOIN orders o ON o.id = s.order_id WHERE o.public_id = ${orderId} AND s.status = 'sold'`;
+    const [sold] = await sql<
+      { n: string }[]
+    >`SELECT count(*) AS n FROM product_stock_items s JOIN orders o ON o.id = s.order_id WHERE o.public_id = ${orderId} AND s.status = 'sold'`;
     expect(Number(sold!.n)).toBe(2);
     expect(await available(sql, spt)).toBe(before - 2);
   });
@@ -315,7 +332,9 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, second.orderId)).body).toEqual({ ok: true, outcome: 'order_paid' });
     await api.waitForCall(sentTo(555_031, /Pembayaran diterima/));
     expect(await available(sql, cnv)).toBe(before - 1);
-    const [removed] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM invoice_messages WHERE removed_at IS NULL AND payment_id IS NOT NULL AND chat_id IN (555030, 555031)`;
+    const [removed] = await sql<
+      { n: string }[]
+    >`SELECT count(*) AS n FROM invoice_messages WHERE removed_at IS NULL AND payment_id IS NOT NULL AND chat_id IN (555030, 555031)`;
     expect(Number(removed!.n)).toBe(0);
   });
 
@@ -329,7 +348,12 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     gw.expiresInMs = 1500;
     const o = await orderByQris(555_040, cnv, 1);
     const orderMsg = await invoiceMessageId(sql, o.orderId);
-    await bot.waitForLine(new RegExp(`\\[expired_payments\\] pesan 555040/${orderMsg} belum terhapus \\(percobaan ke-1; dicoba lagi pada run berikutnya\\): Telegram deleteMessage: 502`), 20_000);
+    await bot.waitForLine(
+      new RegExp(
+        `\\[expired_payments\\] pesan 555040/${orderMsg} belum terhapus \\(percobaan ke-1; dicoba lagi pada run berikutnya\\): Telegram deleteMessage: 502`,
+      ),
+      20_000,
+    );
     await bot.waitForLine(new RegExp(`\\[expired_payments\\] ulang: pesan 555040/${orderMsg} dihapus`), 15_000);
 
     // A paid deposit: the same for its invoice message.
@@ -376,7 +400,9 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     await api.waitForCall(sentTo(556_100, new RegExp(`Pembayaran diterima</b>: pesanan <code>${last.publicId}`)), 20_000);
     await bot.waitForLine(new RegExp(`\\[payment\\] pesanan ${last.publicId} akhirnya terkirim ke pembeli 556100`));
     // Each blocked order waits on its own backoff.
-    const waiting = await sql<{ n: string }[]>`SELECT count(*) AS n FROM orders WHERE public_id IN ${sql(blocked)} AND status = 'paid' AND delivery_attempts >= 1 AND next_delivery_at > now()`;
+    const waiting = await sql<
+      { n: string }[]
+    >`SELECT count(*) AS n FROM orders WHERE public_id IN ${sql(blocked)} AND status = 'paid' AND delivery_attempts >= 1 AND next_delivery_at > now()`;
     expect(Number(waiting[0]!.n)).toBe(25);
 
     // One of them reaches the limit: the owners hear of it with the order and the buyer.
@@ -387,17 +413,23 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     );
     expect(String(told.params.text)).toContain(`${blocked[0]} (Rp25.000, pembeli 556000): Telegram sendMessage: 403`);
     expect(String(told.params.text)).toContain('/pesanan');
-    const [gave] = await sql<{ given: boolean; status: string }[]>`SELECT delivery_given_up_at IS NOT NULL AS given, status FROM orders WHERE public_id = ${blocked[0]!}`;
+    const [gave] = await sql<
+      { given: boolean; status: string }[]
+    >`SELECT delivery_given_up_at IS NOT NULL AS given, status FROM orders WHERE public_id = ${blocked[0]!}`;
     expect(gave).toEqual({ given: true, status: 'paid' });
     // The buyer unblocks the bot: /pesanan shows the goods.
     api.forChat(556_000, undefined);
     say(556_000, '/pesanan');
     const list = await api.waitForCall(sentTo(556_000, /Pesanan terakhir Anda/));
-    const button = (list.params.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }).inline_keyboard.flat().find((b) => b.text.includes(blocked[0]!));
+    const button = (list.params.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }).inline_keyboard
+      .flat()
+      .find((b) => b.text.includes(blocked[0]!));
     const seen = api.calls.length;
     tap(556_000, button!.callback_data);
     const goods = await api.waitForCall((c) => api.calls.indexOf(c) >= seen && sentTo(556_000, /Spotify Premium 1 Bulan<\/b> × 1\n<code>[^<]+<\/code>/)(c));
-    const [sold] = await sql<{ secret_enc: string }[]>`SELECT s.secret_enc FROM product_stock_items s JOIN orders o ON o.id = s.order_id WHERE o.public_id = ${blocked[0]!}`;
+    const [sold] = await sql<
+      { secret_enc: string }[]
+    >`SELECT s.secret_enc FROM product_stock_items s JOIN orders o ON o.id = s.order_id WHERE o.public_id = ${blocked[0]!}`;
     expect(String(goods.params.text)).toContain(cipher.decryptText(sold!.secret_enc, STOCK_SECRET_CONTEXT));
   });
 
@@ -412,13 +444,17 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     api.queue('sendMessage', bad, bad, bad, bad);
     expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, first.orderId)).body).toEqual({ ok: true, outcome: 'order_paid' });
     const owner = await api.waitForCall((c) => c.token === OWNER_TOKEN && new RegExp(`Pesanan ${first.orderId} lunas`).test(String(c.params.text)));
-    expect(String(owner.params.text)).toMatch(/Canva Pro 1 Bulan ×1\) oleh pembeli 556200\.\n⚠️ Barang belum sampai ke pembeli \(Telegram sendMessage: 502 Bad Gateway\); dicoba lagi otomatis/);
+    expect(String(owner.params.text)).toMatch(
+      /Canva Pro 1 Bulan ×1\) oleh pembeli 556200\.\n⚠️ Barang belum sampai ke pembeli \(Telegram sendMessage: 502 Bad Gateway\); dicoba lagi otomatis/,
+    );
     const [o] = await sql<{ status: string; attempts: number }[]>`SELECT status, delivery_attempts AS attempts FROM orders WHERE public_id = ${first.orderId}`;
     expect(o).toEqual({ status: 'paid', attempts: 1 });
 
     // Paid after it expired and the stock is gone: all the buyer paid goes to the balance.
     const late = await orderByQris(556_201, cnv, 1);
-    const [pay] = await sql<{ total: string; amount: string; order_id: string }[]>`SELECT total_payment AS total, amount, order_id FROM payments WHERE gateway_order_id = ${late.orderId}`;
+    const [pay] = await sql<
+      { total: string; amount: string; order_id: string }[]
+    >`SELECT total_payment AS total, amount, order_id FROM payments WHERE gateway_order_id = ${late.orderId}`;
     await sql`UPDATE payments SET status = 'expired' WHERE gateway_order_id = ${late.orderId}`;
     await sql`UPDATE orders SET status = 'expired' WHERE id = ${pay!.order_id}`;
     await sql`UPDATE product_stock_items SET status = 'sold', sold_at = now(), order_id = (SELECT id FROM orders WHERE public_id = ${first.orderId}) WHERE product_id = ${cnv} AND status IN ('available', 'reserved')`;
@@ -430,7 +466,12 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     const [u] = await sql<{ balance: string }[]>`SELECT balance FROM users WHERE telegram_id = 556201`;
     expect(Number(u!.balance)).toBe(total);
     const rp = (x: number) => `Rp${x.toLocaleString('id-ID')}`;
-    await api.waitForCall(sentTo(556_201, new RegExp(`Seluruh pembayaran Anda, ${rp(total)} \\(harga ${rp(Number(pay!.amount))} \\+ biaya QRIS ${rp(fee)}\\), sudah masuk ke saldo`)));
+    await api.waitForCall(
+      sentTo(
+        556_201,
+        new RegExp(`Seluruh pembayaran Anda, ${rp(total)} \\(harga ${rp(Number(pay!.amount))} \\+ biaya QRIS ${rp(fee)}\\), sudah masuk ke saldo`),
+      ),
+    );
 
     // The gateway reports another amount: nothing granted, the owners told once however often it comes.
     await sql`UPDATE product_stock_items SET status = 'available', order_id = NULL, sold_at = NULL WHERE product_id = ${cnv} AND order_id = (SELECT id FROM orders WHERE public_id = ${first.orderId}) AND id NOT IN (SELECT id FROM product_stock_items WHERE order_id = (SELECT id FROM orders WHERE public_id = ${first.orderId}) ORDER BY id LIMIT 1)`;
@@ -440,7 +481,9 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     for (let i = 0; i < 3; i++) expect((await gw.notify(`${bot.httpUrl}/webhook/pakasir`, odd.orderId)).body).toEqual({ ok: true, outcome: 'mismatch' });
     await api.waitForCall((c) => c.token === OWNER_TOKEN && new RegExp(`Pembayaran ${odd.orderId} tidak diproses`).test(String(c.params.text)));
     await new Promise((r) => setTimeout(r, 300));
-    expect(api.calls.filter((c) => c.token === OWNER_TOKEN && new RegExp(`Pembayaran ${odd.orderId} tidak diproses`).test(String(c.params.text)))).toHaveLength(1);
+    expect(api.calls.filter((c) => c.token === OWNER_TOKEN && new RegExp(`Pembayaran ${odd.orderId} tidak diproses`).test(String(c.params.text)))).toHaveLength(
+      1,
+    );
     const [still] = await sql<{ status: string }[]>`SELECT status FROM orders WHERE public_id = ${odd.orderId}`;
     expect(still!.status).toBe('pending');
   });
@@ -455,7 +498,9 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     const text = await api.waitForCall((c) => c.method === 'sendMessage' && sentTo(556_300, /Gambar QRIS belum bisa dikirim/)(c), 15_000);
     expect(String(text.params.text)).toMatch(/Invoice INV-[\s\S]*Total bayar \(termasuk biaya\): <b>Rp15\.\d+<\/b>[\s\S]*stok ditahan sampai/);
     const orderId = /Invoice (INV-[A-Z0-9-]+)/.exec(String(text.params.text))![1]!;
-    const [hold] = await sql<{ minutes: number }[]>`SELECT extract(epoch FROM p.expires_at - now()) / 60 AS minutes FROM payments p WHERE gateway_order_id = ${orderId}`;
+    const [hold] = await sql<
+      { minutes: number }[]
+    >`SELECT extract(epoch FROM p.expires_at - now()) / 60 AS minutes FROM payments p WHERE gateway_order_id = ${orderId}`;
     expect(Number(hold!.minutes)).toBeLessThanOrEqual(5.1);
     expect(await available(sql, cnv)).toBe(before - 1);
     const buttons = (text.params.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }).inline_keyboard.flat();
@@ -468,12 +513,18 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     expect(await available(sql, cnv)).toBe(before);
     const [o] = await sql<{ status: string }[]>`SELECT status FROM orders WHERE public_id = ${orderId}`;
     expect(o!.status).toBe('cancelled');
-    const open = await sql`SELECT 1 FROM invoice_messages m JOIN payments p ON p.id = m.payment_id WHERE p.gateway_order_id = ${orderId} AND m.removed_at IS NULL`;
+    const open =
+      await sql`SELECT 1 FROM invoice_messages m JOIN payments p ON p.id = m.payment_id WHERE p.gateway_order_id = ${orderId} AND m.removed_at IS NULL`;
     expect(open).toHaveLength(0);
   });
 
   it('runs the expiry job safely in two bot instances at once', async () => {
-    const { t, sql } = await shop({ EXPIRED_PAYMENTS_CRON: '*/1 * * * * *', BOT_MODE: 'webhook', BOT_WEBHOOK_URL: 'https://shop.example', BOT_WEBHOOK_SECRET: 'webhook-secret-0123456789' });
+    const { t, sql } = await shop({
+      EXPIRED_PAYMENTS_CRON: '*/1 * * * * *',
+      BOT_MODE: 'webhook',
+      BOT_WEBHOOK_URL: 'https://shop.example',
+      BOT_WEBHOOK_SECRET: 'webhook-secret-0123456789',
+    });
     const a = await start(t);
     const b = await start(t);
     const ytp = await productId(sql, 'YTP1');
@@ -481,12 +532,29 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     gw.expiresInMs = 60_000;
     // Ten invoices made through instance A (webhook mode: updates posted with the secret token).
     const post = (u: object, secret = 'webhook-secret-0123456789') =>
-      fetch(`${a.httpUrl}/webhook/telegram`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': secret }, body: JSON.stringify(u) });
-    expect((await post({ update_id: 1, message: { message_id: 1, date: 0, chat: { id: 1, type: 'private' }, from: buyer(1), text: '/start' } }, 'wrong-secret-000000000')).status).toBe(401);
+      fetch(`${a.httpUrl}/webhook/telegram`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': secret },
+        body: JSON.stringify(u),
+      });
+    expect(
+      (
+        await post(
+          { update_id: 1, message: { message_id: 1, date: 0, chat: { id: 1, type: 'private' }, from: buyer(1), text: '/start' } },
+          'wrong-secret-000000000',
+        )
+      ).status,
+    ).toBe(401);
     for (let i = 0; i < 10; i++) {
       const r = await post({
         update_id: 100 + i,
-        callback_query: { id: `x${i}`, from: buyer(556_000 + i), chat_instance: 'x', data: `b:${ytp}:1:q`, message: { message_id: 1, date: 0, chat: { id: 556_000 + i, type: 'private' }, text: 'm' } },
+        callback_query: {
+          id: `x${i}`,
+          from: buyer(556_000 + i),
+          chat_instance: 'x',
+          data: `b:${ytp}:1:q`,
+          message: { message_id: 1, date: 0, chat: { id: 556_000 + i, type: 'private' }, text: 'm' },
+        },
       });
       expect(r.status).toBe(200);
     }
@@ -500,7 +568,10 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     expect(deletes).toHaveLength(10);
     expect(new Set(deletes).size).toBe(10);
     expect(api.calls.filter((c) => /sudah kedaluwarsa/.test(String(c.params.text ?? '')))).toHaveLength(10);
-    const expired = [...a.lines, ...b.lines].map((l) => /\[expired_payments\] (\d+) invoice/.exec(l)).filter(Boolean).map((m) => Number(m![1]));
+    const expired = [...a.lines, ...b.lines]
+      .map((l) => /\[expired_payments\] (\d+) invoice/.exec(l))
+      .filter(Boolean)
+      .map((m) => Number(m![1]));
     expect(expired.reduce((x, y) => x + y, 0)).toBe(10);
   });
 
@@ -509,7 +580,9 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     await start(t);
     const B = 555_040;
     for (const cmd of ['/nonsense', '/stats', '/health', '/backup']) say(B, cmd);
-    await api.waitForCall((c) => c.method === 'sendMessage' && Number(c.params.chat_id) === B && api.calls.filter((x) => Number(x.params.chat_id) === B).length >= 4);
+    await api.waitForCall(
+      (c) => c.method === 'sendMessage' && Number(c.params.chat_id) === B && api.calls.filter((x) => Number(x.params.chat_id) === B).length >= 4,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const replies = api.calls.filter((c) => c.method === 'sendMessage' && Number(c.params.chat_id) === B).map((c) => c.params.text);
     expect(replies).toHaveLength(4);
@@ -558,7 +631,8 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     expect(code).toBe(0);
     // The invoice was sent and recorded before the process exited.
     expect(api.calls.filter((c) => c.method === 'sendPhoto' && Number(c.params.chat_id) === B)).toHaveLength(1);
-    const rows = await sql`SELECT o.status, p.id AS payment, m.message_id FROM orders o JOIN users u ON u.id = o.user_id JOIN payments p ON p.order_id = o.id JOIN invoice_messages m ON m.payment_id = p.id WHERE u.telegram_id = ${B}`;
+    const rows =
+      await sql`SELECT o.status, p.id AS payment, m.message_id FROM orders o JOIN users u ON u.id = o.user_id JOIN payments p ON p.order_id = o.id JOIN invoice_messages m ON m.payment_id = p.id WHERE u.telegram_id = ${B}`;
     expect(rows).toHaveLength(1);
     expect(bot.lines.some((l) => /\[INFO\] Bot stopped/.test(l))).toBe(true);
     const hb = readHeartbeat(path.join(t.dir, 'state'));
@@ -579,8 +653,11 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     // Asynchronously: the fake Bot API lives in this process and must keep answering.
     const run = () =>
       new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = execFile(process.execPath, ['--', BOT_MAIN, '--env-file', t.envFile], { cwd: t.dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', TZ: 'UTC' }, timeout: 30_000 }, (_e, stdout, stderr) =>
-          resolve({ status: child.exitCode, stdout, stderr }),
+        const child = execFile(
+          process.execPath,
+          ['--', BOT_MAIN, '--env-file', t.envFile],
+          { cwd: t.dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', TZ: 'UTC' }, timeout: 30_000 },
+          (_e, stdout, stderr) => resolve({ status: child.exitCode, stdout, stderr }),
         );
       });
     let r = await run();

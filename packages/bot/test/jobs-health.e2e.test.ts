@@ -80,7 +80,7 @@ const stateDir = (t: Tenant) => path.join(t.dir, 'state');
 const ownerAlerts = () => api.calls.filter((c) => c.token === OWNER_TOKEN && c.method === 'sendMessage').map((c) => String(c.params.text));
 
 describe("the bot's jobs are seen by the health check", () => {
-  it('a bot-only tenant: the monthly drill runs in the bot (ENABLE_AUTO_DRILL), recorded in logs/maintenance/ like botctl\'s', async () => {
+  it("a bot-only tenant: the monthly drill runs in the bot (ENABLE_AUTO_DRILL), recorded in logs/maintenance/ like botctl's", async () => {
     const { t } = await tenant({ ENABLE_AUTO_DRILL: 'true', BACKUP_DRILL_CRON: '*/3 * * * * *' });
     expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create'], { cwd: t.dir })).exitCode).toBe(0);
     // Only the bot writes the audit trail from here on.
@@ -92,7 +92,9 @@ describe("the bot's jobs are seen by the health check", () => {
     const audit = fs.readFileSync(path.join(t.logDir, 'maintenance', fs.readdirSync(path.join(t.logDir, 'maintenance'))[0]!), 'utf8');
     expect(audit).toMatch(/\[INFO\] Uji restore \(drill\) OK: backup-\d{8}-\d{6}\.tar\.gz\.enc/);
     expect(ownerAlerts().some((m) => /✅ Uji restore \(drill\) lulus/.test(m))).toBe(true);
-    const status = parseJsonOutput<{ checks: { id: string; mark: string; fact: string }[] }>(await runBotctl(['--env-file', t.envFile, 'status', '--json'], { cwd: t.dir }));
+    const status = parseJsonOutput<{ checks: { id: string; mark: string; fact: string }[] }>(
+      await runBotctl(['--env-file', t.envFile, 'status', '--json'], { cwd: t.dir }),
+    );
     expect(status.checks.find((c) => c.id === 'recovery')).toMatchObject({ mark: 'ok' });
     expect(status.checks.find((c) => c.id === 'audit')).toMatchObject({ mark: 'ok' });
   });

@@ -37,7 +37,9 @@ afterAll(async () => {
 });
 
 async function stockCounts(productId: number): Promise<Record<string, number>> {
-  const rows = await sql<{ status: string; n: string }[]>`SELECT status, count(*) AS n FROM product_stock_items WHERE product_id = ${productId} GROUP BY status`;
+  const rows = await sql<
+    { status: string; n: string }[]
+  >`SELECT status, count(*) AS n FROM product_stock_items WHERE product_id = ${productId} GROUP BY status`;
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
@@ -62,10 +64,7 @@ describe('payments against the expiry job (real PostgreSQL, Pakasir-compatible f
       const id = await dueOrder(p!.id, 800_000 + round, 1 + (round % 2));
       gw.pay(id);
       // The webhook and the expiry job race for the same due invoice.
-      const [webhook, job] = await Promise.all([
-        settleInvoice({ sql, gateway }, id),
-        expireDueInvoices({ sql, gateway }, { now: new Date() }),
-      ]);
+      const [webhook, job] = await Promise.all([settleInvoice({ sql, gateway }, id), expireDueInvoices({ sql, gateway }, { now: new Date() })]);
       const granted = [webhook.outcome === 'order_paid', ...job.settled.map((s) => s.outcome === 'order_paid')].filter(Boolean);
       expect(granted).toHaveLength(1);
       expect(job.payments.map((e) => e.publicId)).not.toContain(id);
@@ -96,7 +95,12 @@ describe('payments against the expiry job (real PostgreSQL, Pakasir-compatible f
     const expired = runs.flatMap((r) => r.payments.map((e) => e.publicId)).filter((x) => ids.includes(x));
     expect(expired.sort()).toEqual([...ids].sort());
     expect(runs.filter((r) => r.ran).length).toBeGreaterThanOrEqual(1);
-    expect(runs.flatMap((r) => r.payments).filter((e) => ids.includes(e.publicId)).reduce((a, e) => a + e.released, 0)).toBe(10);
+    expect(
+      runs
+        .flatMap((r) => r.payments)
+        .filter((e) => ids.includes(e.publicId))
+        .reduce((a, e) => a + e.released, 0),
+    ).toBe(10);
     expect(await stockCounts(p!.id)).toEqual(before);
   });
 

@@ -64,9 +64,7 @@ export class ConfigError extends BotctlError {
   readonly problems: string[];
   constructor(problems: string[], options?: BotctlErrorOptions) {
     const message =
-      problems.length === 1
-        ? `invalid configuration: ${problems[0]}`
-        : `invalid configuration (${problems.length} problems): ${problems.join('; ')}`;
+      problems.length === 1 ? `invalid configuration: ${problems[0]}` : `invalid configuration (${problems.length} problems): ${problems.join('; ')}`;
     super('CONFIG', ExitCode.CONFIG, message, {
       hint: 'fix the settings in the environment, .env or --env-file (see docs/configuration.md)',
       ...options,
@@ -150,12 +148,7 @@ export class AlertDeliveryError extends BotctlError {
 export class InterruptedError extends BotctlError {
   readonly signal: 'SIGINT' | 'SIGTERM';
   constructor(signal: 'SIGINT' | 'SIGTERM', options?: BotctlErrorOptions) {
-    super(
-      'INTERRUPTED',
-      signal === 'SIGINT' ? ExitCode.INTERRUPTED : ExitCode.TERMINATED,
-      `interrupted by ${signal}; nothing was left half-written`,
-      options,
-    );
+    super('INTERRUPTED', signal === 'SIGINT' ? ExitCode.INTERRUPTED : ExitCode.TERMINATED, `interrupted by ${signal}; nothing was left half-written`, options);
     this.signal = signal;
   }
 }

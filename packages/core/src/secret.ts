@@ -63,10 +63,7 @@ const AGE_SECRET = /AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]+/g;
 
 /** Scrubs secrets that have a recognisable shape even when we were never told their value. */
 export function redactPatterns(text: string): string {
-  return text
-    .replace(BOT_TOKEN, REDACTED)
-    .replace(URL_PASSWORD, `$1:${REDACTED}@`)
-    .replace(AGE_SECRET, REDACTED);
+  return text.replace(BOT_TOKEN, REDACTED).replace(URL_PASSWORD, `$1:${REDACTED}@`).replace(AGE_SECRET, REDACTED);
 }
 
 export { REDACTED };

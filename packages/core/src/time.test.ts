@@ -13,9 +13,7 @@ describe('time in BOT_TIMEZONE', () => {
     expect(isoWithOffset(d, 'UTC')).toBe('2026-11-24T17:30:05+00:00');
   });
   it('converts zoned wall time back to the instant', () => {
-    expect(zonedToInstant({ year: 2026, month: 11, day: 25, hour: 0, minute: 30, second: 5 }, 'Asia/Jakarta').toISOString()).toBe(
-      '2026-11-24T17:30:05.000Z',
-    );
+    expect(zonedToInstant({ year: 2026, month: 11, day: 25, hour: 0, minute: 30, second: 5 }, 'Asia/Jakarta').toISOString()).toBe('2026-11-24T17:30:05.000Z');
   });
   it('FixedClock only moves when told', () => {
     const c = new FixedClock('2026-01-01T00:00:00Z');

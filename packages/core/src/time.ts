@@ -114,10 +114,7 @@ export function isoWithOffset(date: Date, timeZone: string): string {
   const off = zoneOffsetMinutes(date, timeZone);
   const sign = off >= 0 ? '+' : '-';
   const abs = Math.abs(off);
-  return (
-    `${p.year}-${pad(p.month)}-${pad(p.day)}T${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}` +
-    `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`
-  );
+  return `${p.year}-${pad(p.month)}-${pad(p.day)}T${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}` + `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
 /** A time for people: `2026-11-24 20:40:00 +07:00`, in BOT_TIMEZONE with its offset. */
@@ -133,10 +130,7 @@ export function shownTime(iso: string, timeZone: string | undefined): string {
 }
 
 /** The UTC instant at which the wall clock in `timeZone` shows the given fields. */
-export function zonedToInstant(
-  fields: { year: number; month: number; day: number; hour?: number; minute?: number; second?: number },
-  timeZone: string,
-): Date {
+export function zonedToInstant(fields: { year: number; month: number; day: number; hour?: number; minute?: number; second?: number }, timeZone: string): Date {
   const guess = Date.UTC(fields.year, fields.month - 1, fields.day, fields.hour ?? 0, fields.minute ?? 0, fields.second ?? 0);
   // Two passes settle the offset except inside a DST gap, where the later instant is returned.
   let t = guess - zoneOffsetMinutes(new Date(guess), timeZone) * 60_000;

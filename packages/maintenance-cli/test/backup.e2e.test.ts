@@ -50,8 +50,7 @@ afterAll(async () => {
   removeDir(work);
 });
 
-const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) =>
-  runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
+const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) => runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
 
 function decryptList(t: Tenant, archive: string): string[] {
   return execSync(`age --decrypt -i "${t.identityFile}" "${archive}" | tar -tz`, { encoding: 'utf8' }).trim().split('\n');
@@ -94,9 +93,11 @@ describe('backup create, list, verify (recipients mode)', () => {
 
   it('records row counts that match the database, and a sidecar that matches the file', async () => {
     const archive = path.join(t.localDir, created.name);
-    const manifest = JSON.parse(
-      execSync(`age --decrypt -i "${t.identityFile}" "${archive}" | tar -xzO manifest.json`, { encoding: 'utf8' }),
-    ) as { tables: { schema: string; table: string; rows: number }[]; store_name: string; members: { name: string }[] };
+    const manifest = JSON.parse(execSync(`age --decrypt -i "${t.identityFile}" "${archive}" | tar -xzO manifest.json`, { encoding: 'utf8' })) as {
+      tables: { schema: string; table: string; rows: number }[];
+      store_name: string;
+      members: { name: string }[];
+    };
     const digest = await databaseDigest(t.databaseUrl);
     for (const tb of manifest.tables) expect(tb.rows).toBe(digest[`${tb.schema}.${tb.table}`]?.rows);
     expect(manifest.tables.length).toBe(Object.keys(digest).length);
@@ -150,7 +151,9 @@ describe('backup create, list, verify (recipients mode)', () => {
     expect(backups).toHaveLength(1);
     expect(backups[0]).toMatchObject({ name: created.name, where: 'both', complete: true });
     const text = await botctl(t, ['backup', 'list']);
-    expect(text.stdout).toMatch(new RegExp(`${created.name.replace(/\./g, '\\.')}\\s+\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2} \\+07:00\\s+[\\d.]+ KiB\\s+both`));
+    expect(text.stdout).toMatch(
+      new RegExp(`${created.name.replace(/\./g, '\\.')}\\s+\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2} \\+07:00\\s+[\\d.]+ KiB\\s+both`),
+    );
   });
 
   it('verifies fully, records the result in the sidecar, and list shows it', async () => {
@@ -395,7 +398,15 @@ describe('backup verify catches what is wrong, each with its own exit code', () 
     execSync(`echo hello | age -r ${t.recipient} -o "${file}"`);
     fs.writeFileSync(
       `${file}.meta.json`,
-      JSON.stringify({ format: 'botctl-backup-sidecar', format_version: 1, name: path.basename(file), size: fs.statSync(file).size, sha256: 'x', members: [], encryption: { mode: 'recipients' } }),
+      JSON.stringify({
+        format: 'botctl-backup-sidecar',
+        format_version: 1,
+        name: path.basename(file),
+        size: fs.statSync(file).size,
+        sha256: 'x',
+        members: [],
+        encryption: { mode: 'recipients' },
+      }),
     );
     const run = await botctl(t, ['backup', 'verify', file]);
     expect(run.exitCode).toBe(ExitCode.NOT_A_BACKUP);
@@ -495,7 +506,9 @@ describe('failed backups leave nothing that looks complete', () => {
     expect(r.exitCode).toBe(code);
     expect(String(r.stderr)).toMatch(new RegExp(`interrupted by ${signal}`));
     expect(backupFiles(t.localDir)).toEqual([]);
-    const sleepers = execSync('ps -eo args', { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('sleep 3600'));
+    const sleepers = execSync('ps -eo args', { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.startsWith('sleep 3600'));
     expect(sleepers).toEqual([]);
   });
 

@@ -146,7 +146,10 @@ describe('backup drill', () => {
     expect(JSON.stringify(pre2)).not.toContain(cluster.password.reveal());
     const copy = await run(t, ['--no-alert', 'backup', 'restore', '--latest', '--new-db', `${role}_copy`]);
     expect(copy.exitCode).toBe(ExitCode.OK);
-    const owner = await withSql(cluster.url(), async (sql) => (await sql<{ o: string }[]>`SELECT pg_get_userbyid(datdba) AS o FROM pg_database WHERE datname = ${`${role}_copy`}`)[0]?.o);
+    const owner = await withSql(
+      cluster.url(),
+      async (sql) => (await sql<{ o: string }[]>`SELECT pg_get_userbyid(datdba) AS o FROM pg_database WHERE datname = ${`${role}_copy`}`)[0]?.o,
+    );
     expect(owner).toBe(role);
   });
 });

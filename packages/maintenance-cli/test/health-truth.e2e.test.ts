@@ -24,7 +24,10 @@ const SKIP = { HEALTH_SKIP_CHECKS: 'database,telegram,cpu,memory,disk,log_size,m
 type Checks = { checks: { id: string; status: string; fact: string }[] };
 type Status = { checks: { id: string; mark: string; fact: string }[] };
 
-async function both(t: Tenant, clock: FixedClock): Promise<{ health: Record<string, { status: string; fact: string }>; status: Record<string, { mark: string; fact: string }> }> {
+async function both(
+  t: Tenant,
+  clock: FixedClock,
+): Promise<{ health: Record<string, { status: string; fact: string }>; status: Record<string, { mark: string; fact: string }> }> {
   const h = json<Checks>(await botctlInProcess(['--env-file', t.envFile, 'healthcheck', '--no-alert', '--json'], { cwd: t.dir, clock, env: SKIP }));
   const s = json<Status>(await botctlInProcess(['--env-file', t.envFile, 'status', '--json'], { cwd: t.dir, clock }));
   return { health: Object.fromEntries(h.checks.map((c) => [c.id, c])), status: Object.fromEntries(s.checks.map((c) => [c.id, c])) };
@@ -60,7 +63,13 @@ describe('healthcheck and status', () => {
     expect(good.health.backup_offsite!.status).toBe('ok');
     // A day and a half later, the bot paused by a restore.
     clock.advance(36 * 3_600_000);
-    await writeHeartbeat(path.join(t.dir, 'state'), { service: 'bot', version: 't', started_at: clock.now().toISOString(), at: clock.now().toISOString(), paused: { command: 'recover', since: clock.now().toISOString(), token: 'x' } });
+    await writeHeartbeat(path.join(t.dir, 'state'), {
+      service: 'bot',
+      version: 't',
+      started_at: clock.now().toISOString(),
+      at: clock.now().toISOString(),
+      paused: { command: 'recover', since: clock.now().toISOString(), token: 'x' },
+    });
     const later = await agree('later');
     expect(later.health.backup_age!.status).toBe('warning');
     expect(later.health.bot_process!.fact).toMatch(/paused since .*botctl recover is restoring the database/);
@@ -73,7 +82,10 @@ describe('an offsite folder on the same disk as the local backups', () => {
     const clock = new FixedClock('2026-12-01T02:00:00+07:00');
     expect((await botctlInProcess(['--env-file', t.envFile, 'backup', 'create', '--offsite'], { cwd: t.dir, clock })).exitCode).toBe(ExitCode.OK);
     const { health, status } = await both(t, clock);
-    expect(health.backup_offsite).toMatchObject({ status: 'warning', fact: expect.stringMatching(/same filesystem as .*: it is not offsite.*BACKUP_OFFSITE_REQUIRE_MOUNT=true.*BACKUP_OFFSITE_REMOTE/) });
+    expect(health.backup_offsite).toMatchObject({
+      status: 'warning',
+      fact: expect.stringMatching(/same filesystem as .*: it is not offsite.*BACKUP_OFFSITE_REQUIRE_MOUNT=true.*BACKUP_OFFSITE_REMOTE/),
+    });
     expect(status.offsite).toMatchObject({ mark: 'warn', fact: expect.stringMatching(/it is not offsite/) });
     const pre = await botctlInProcess(['--env-file', t.envFile, 'preflight', '--json'], { cwd: t.dir, clock });
     const offsiteLine = json<{ checks: { id: string; mark: string; fact: string }[] }>(pre).checks.find((i) => i.id === 'offsite')!;
@@ -113,14 +125,23 @@ describe('times shown to people', () => {
     expect((await run(['backup', 'prune', '--dry-run'])).stdout).toMatch(local);
     expect(json<{ at: string }>(await run(['journal', 'add', '--kind', 'note', 'tz check', '--json'])).at).toBe('2026-12-01T02:00:00+07:00');
     // The bot stopped at 01:30 Jakarta time (18:30 UTC the day before).
-    await writeHeartbeat(path.join(t.dir, 'state'), { service: 'bot', version: 't', started_at: '2026-11-30T18:00:00.000Z', at: '2026-11-30T18:30:00.000Z', stopped_at: '2026-11-30T18:30:00.000Z' });
+    await writeHeartbeat(path.join(t.dir, 'state'), {
+      service: 'bot',
+      version: 't',
+      started_at: '2026-11-30T18:00:00.000Z',
+      at: '2026-11-30T18:30:00.000Z',
+      stopped_at: '2026-11-30T18:30:00.000Z',
+    });
     const h = json<{ checked_at: string; checks: { id: string; fact: string; fakta: string }[] }>(await run(['healthcheck', '--no-alert', '--json'], SKIP));
     expect(h.checked_at).toBe('2026-12-01T02:00:00+07:00');
     const bot = h.checks.find((c) => c.id === 'bot_process')!;
     expect(bot.fact).toContain('stopped at 2026-12-01 01:30:00 +07:00');
     expect(bot.fakta).toContain('bot berhenti sejak 2026-12-01 01:30:00 +07:00');
     // A lock held by a live process: its start time, local.
-    fs.writeFileSync(path.join(t.localDir, '.botctl.lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), started_at: '2026-11-30T19:00:00.000Z', command: 'backup create' }));
+    fs.writeFileSync(
+      path.join(t.localDir, '.botctl.lock'),
+      JSON.stringify({ pid: process.pid, host: os.hostname(), started_at: '2026-11-30T19:00:00.000Z', command: 'backup create' }),
+    );
     const locked = await run(['backup', 'create']);
     expect(locked.exitCode).toBe(ExitCode.LOCKED);
     expect(locked.stderr).toContain('since 2026-12-01 02:00:00 +07:00');

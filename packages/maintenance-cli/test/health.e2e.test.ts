@@ -19,7 +19,6 @@ import {
 } from '@botctl/test-utils';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 
-
 let cluster: EphemeralCluster;
 let work: string;
 let api: FakeBotApi;
@@ -51,8 +50,7 @@ interface Report {
   textfile: string | null;
 }
 
-const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) =>
-  runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
+const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) => runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
 
 const health = async (t: Tenant, args: string[] = []) => {
   const run = await botctl(t, ['healthcheck', '--json', ...args]);
@@ -63,7 +61,10 @@ const check = (r: Report, id: string): Check | undefined => r.checks.find((c) =>
 const statusOf = (r: Report, id: string) => check(r, id)?.status;
 
 /** Messages the owners got through the notification bot (not the shop bot). */
-const ownerMessages = () => api.callsTo('sendMessage', OWNER_TOKEN).map((c) => ({ chat: Number(c.params.chat_id), text: String(c.params.text), silent: c.params.disable_notification === true }));
+const ownerMessages = () =>
+  api
+    .callsTo('sendMessage', OWNER_TOKEN)
+    .map((c) => ({ chat: Number(c.params.chat_id), text: String(c.params.text), silent: c.params.disable_notification === true }));
 
 const beat = (t: Tenant, at = new Date(), startedAt = new Date(Date.now() - 3_600_000)) =>
   writeHeartbeat(path.join(t.dir, 'state'), { service: 'bot', version: 'test', started_at: startedAt.toISOString(), at: at.toISOString() });
@@ -177,7 +178,9 @@ describe('checks going bad and recovering', () => {
     expect(first.report.summary).toMatch(/^CRITICAL - bot_process: down: last heartbeat 10 min \d+ s ago/);
     const sent = ownerMessages();
     expect(sent.map((m) => m.chat).sort()).toEqual([7001, 7002]);
-    expect(sent[0]!.text).toMatch(new RegExp(`^\\[${t.env().BOT_STORE_NAME}\\] ⚠️ Health-check: KRITIS\\n🔴 Proses bot: bot DOWN: heartbeat terakhir 10 menit lalu`));
+    expect(sent[0]!.text).toMatch(
+      new RegExp(`^\\[${t.env().BOT_STORE_NAME}\\] ⚠️ Health-check: KRITIS\\n🔴 Proses bot: bot DOWN: heartbeat terakhir 10 menit lalu`),
+    );
     expect(sent[0]!.silent).toBe(false);
 
     api.reset();
@@ -307,10 +310,16 @@ describe('checks going bad and recovering', () => {
   it('a lock held too long or left by a dead process is reported', async () => {
     const lockFile = path.join(t.localDir, '.botctl.lock');
     const write = (pid: number, minutesAgo: number) =>
-      fs.writeFileSync(lockFile, JSON.stringify({ pid, host: os.hostname(), started_at: new Date(Date.now() - minutesAgo * 60_000).toISOString(), command: 'backup create' }));
+      fs.writeFileSync(
+        lockFile,
+        JSON.stringify({ pid, host: os.hostname(), started_at: new Date(Date.now() - minutesAgo * 60_000).toISOString(), command: 'backup create' }),
+      );
     try {
       write(process.pid, 240);
-      expect(check((await health(t, ['--no-alert'])).report, 'maintenance_lock')).toMatchObject({ status: 'warning', fact: expect.stringMatching(/held by backup create .* hung\?/) });
+      expect(check((await health(t, ['--no-alert'])).report, 'maintenance_lock')).toMatchObject({
+        status: 'warning',
+        fact: expect.stringMatching(/held by backup create .* hung\?/),
+      });
       write(2 ** 22 + 12345, 1);
       expect(check((await health(t, ['--no-alert'])).report, 'maintenance_lock')).toMatchObject({ status: 'warning', fact: expect.stringContaining('stale') });
     } finally {
@@ -347,7 +356,10 @@ describe('alert delivery', () => {
   it('alert test reaches every owner with the store name; 403 is explained and fails the command', async () => {
     const ok = await botctl(t, ['alert', 'test']);
     expect(ok.exitCode).toBe(0);
-    expect(ownerMessages().map((m) => m.text)).toEqual([expect.stringMatching(new RegExp(`^\\[${t.env().BOT_STORE_NAME}\\] 🔔 Tes alert`)), expect.any(String)]);
+    expect(ownerMessages().map((m) => m.text)).toEqual([
+      expect.stringMatching(new RegExp(`^\\[${t.env().BOT_STORE_NAME}\\] 🔔 Tes alert`)),
+      expect.any(String),
+    ]);
 
     api.reset();
     api.forChat(7002, { status: 403 });

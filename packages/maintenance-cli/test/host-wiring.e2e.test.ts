@@ -70,8 +70,12 @@ const tenantEnv = () => ({
 
 describe('shell scripts', () => {
   it('are clean under shellcheck', () => {
-    const scripts = ['', 'lib']
-      .flatMap((d) => fs.readdirSync(path.join(ROOT, 'scripts', d)).filter((f) => f.endsWith('.sh')).map((f) => path.join(ROOT, 'scripts', d, f)));
+    const scripts = ['', 'lib'].flatMap((d) =>
+      fs
+        .readdirSync(path.join(ROOT, 'scripts', d))
+        .filter((f) => f.endsWith('.sh'))
+        .map((f) => path.join(ROOT, 'scripts', d, f)),
+    );
     expect(scripts.map((s) => path.relative(path.join(ROOT, 'scripts'), s)).sort()).toEqual([
       'cron_backup.sh',
       'cron_healthcheck.sh',
@@ -89,7 +93,12 @@ describe('shell scripts', () => {
 
 describe('scripts under pipefail', () => {
   it('never pipe a command into head (the command dies of SIGPIPE and the script exits 141 without a word)', () => {
-    const scripts = ['', 'lib'].flatMap((d) => fs.readdirSync(path.join(ROOT, 'scripts', d)).filter((f) => f.endsWith('.sh')).map((f) => path.join(ROOT, 'scripts', d, f)));
+    const scripts = ['', 'lib'].flatMap((d) =>
+      fs
+        .readdirSync(path.join(ROOT, 'scripts', d))
+        .filter((f) => f.endsWith('.sh'))
+        .map((f) => path.join(ROOT, 'scripts', d, f)),
+    );
     const offenders = scripts.flatMap((s) =>
       fs
         .readFileSync(s, 'utf8')
@@ -105,12 +114,17 @@ describe('scripts under pipefail', () => {
 describe('cron_backup.sh', () => {
   let t: Tenant;
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work, extraEnv: { ...tenantEnv(), BACKUP_KEEP: '1', BACKUP_KEEP_DAILY: '0', BACKUP_KEEP_WEEKLY: '0', BACKUP_KEEP_MONTHLY: '0' } });
+    t = await createTenant({
+      cluster,
+      parentDir: work,
+      extraEnv: { ...tenantEnv(), BACKUP_KEEP: '1', BACKUP_KEEP_DAILY: '0', BACKUP_KEEP_WEEKLY: '0', BACKUP_KEEP_MONTHLY: '0' },
+    });
   });
 
   it('creates a backup, copies it offsite, prunes both with the configured policy, and logs it', async () => {
     // Two older backups that the policy (keep 1) removes, local and offsite.
-    for (let i = 0; i < 2; i++) expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir })).exitCode).toBe(0);
+    for (let i = 0; i < 2; i++)
+      expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir })).exitCode).toBe(0);
     const verify = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'verify', '--latest'], { cwd: t.dir });
     expect(verify.exitCode).toBe(0);
     await new Promise((r) => setTimeout(r, 1100));
@@ -138,7 +152,10 @@ describe('cron_backup.sh', () => {
     expect(log).toMatch(/\[INFO\] \[logs\] Rotasi log /);
     // The owner heard about both steps, silently.
     const texts = api.callsTo('sendMessage').map((c) => String(c.params.text));
-    expect(texts).toEqual([expect.stringContaining('✅ Backup otomatis selesai'), expect.stringMatching(/✅ Prune backup selesai: lokal 1 dihapus, 2 disimpan; offsite 1 dihapus, 2 disimpan; .* dibebaskan$/)]);
+    expect(texts).toEqual([
+      expect.stringContaining('✅ Backup otomatis selesai'),
+      expect.stringMatching(/✅ Prune backup selesai: lokal 1 dihapus, 2 disimpan; offsite 1 dihapus, 2 disimpan; .* dibebaskan$/),
+    ]);
   });
 
   it('honours BACKUP_AUTOMATIC_OFFSITE=false: no offsite copy, no offsite prune, still silent', async () => {
@@ -184,7 +201,12 @@ describe('cron_healthcheck.sh', () => {
     expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir })).exitCode).toBe(0);
   });
   const beat = (ageMs: number) =>
-    writeHeartbeat(path.join(t.dir, 'state'), { service: 'bot', version: 't', started_at: new Date(Date.now() - 3_600_000).toISOString(), at: new Date(Date.now() - ageMs).toISOString() });
+    writeHeartbeat(path.join(t.dir, 'state'), {
+      service: 'bot',
+      version: 't',
+      started_at: new Date(Date.now() - 3_600_000).toISOString(),
+      at: new Date(Date.now() - ageMs).toISOString(),
+    });
 
   it('is silent and exits 0 when all is well; prints the problem and exits 2 when the bot is down; writes the textfile', async () => {
     await beat(0);
@@ -253,7 +275,7 @@ describe('systemd units', () => {
     }
   });
 
-  it('the OnFailure hook tells the tenant\'s owners which unit failed', async () => {
+  it("the OnFailure hook tells the tenant's owners which unit failed", async () => {
     const t = await createTenant({ cluster, parentDir: work, extraEnv: tenantEnv() });
     api.reset();
     const tenant = path.basename(t.dir);
@@ -266,7 +288,7 @@ describe('systemd units', () => {
 });
 
 describe('rolling_restart.sh', () => {
-  it('restarts tenants one at a time, waits for each bot\'s heartbeat, records it, and stops at the first that does not come back', async () => {
+  it("restarts tenants one at a time, waits for each bot's heartbeat, records it, and stops at the first that does not come back", async () => {
     const root = path.join(work, 'rolling');
     const names = ['toko1', 'toko2', 'toko3'];
     for (const n of names) {
@@ -291,8 +313,13 @@ exit 0`,
     expect(ok.exitCode).toBe(0);
     expect(ok.stdout).toMatch(/All 3 tenant\(s\) restarted\./);
     const lines = fs.readFileSync(calls, 'utf8').trim().split('\n');
-    expect(lines).toEqual(names.flatMap((n) => [`compose -f ${root}/${n}/compose.yml pull --quiet`, `compose -f ${root}/${n}/compose.yml up -d --remove-orphans`]));
-    const journal = fs.readdirSync(path.join(root, 'toko2', 'logs', 'maintenance')).map((f) => fs.readFileSync(path.join(root, 'toko2', 'logs', 'maintenance', f), 'utf8')).join('');
+    expect(lines).toEqual(
+      names.flatMap((n) => [`compose -f ${root}/${n}/compose.yml pull --quiet`, `compose -f ${root}/${n}/compose.yml up -d --remove-orphans`]),
+    );
+    const journal = fs
+      .readdirSync(path.join(root, 'toko2', 'logs', 'maintenance'))
+      .map((f) => fs.readFileSync(path.join(root, 'toko2', 'logs', 'maintenance', f), 'utf8'))
+      .join('');
     expect(journal).toMatch(/\[INFO\] \[journal\] update: rolling restart: toko2 restarted on the new image/);
 
     fs.rmSync(calls);

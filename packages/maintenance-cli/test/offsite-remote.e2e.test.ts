@@ -86,14 +86,22 @@ describe('offsite on an rclone SFTP remote', () => {
     // Uploaded under a temporary name, then moved: rcat to *.partial-*, moveto the final name.
     const calls = fs.readFileSync(argsLog, 'utf8');
     expect(calls).toMatch(new RegExp(`^rcat ${sftp.remoteName}:shops/toko1/${t.storeId}/${out.name.replace(/\./g, '\\.')}\\.partial-[0-9a-f]+$`, 'm'));
-    expect(calls).toMatch(new RegExp(`^moveto --ignore-times \\S+\\.partial-[0-9a-f]+ ${sftp.remoteName}:shops/toko1/${t.storeId}/${out.name.replace(/\./g, '\\.')}$`, 'm'));
+    expect(calls).toMatch(
+      new RegExp(`^moveto --ignore-times \\S+\\.partial-[0-9a-f]+ ${sftp.remoteName}:shops/toko1/${t.storeId}/${out.name.replace(/\./g, '\\.')}$`, 'm'),
+    );
     expect(maintenanceLog(t)).toContain(`Salinan offsite terverifikasi: ${sftp.remoteName}:shops/toko1/${t.storeId}/${out.name}`);
 
     // status and the health check compare the remote copy with the local one.
     const status = parseJsonOutput<{ checks: { id: string; mark: string; fact: string }[] }>(await botctl(['status', '--json']));
-    expect(status.checks.find((c) => c.id === 'offsite')).toMatchObject({ mark: 'ok', fact: expect.stringContaining(`${out.name} offsite, same size and SHA-256`) });
+    expect(status.checks.find((c) => c.id === 'offsite')).toMatchObject({
+      mark: 'ok',
+      fact: expect.stringContaining(`${out.name} offsite, same size and SHA-256`),
+    });
     const health = parseJsonOutput<{ checks: { id: string; status: string; fact: string }[] }>(await botctl(['healthcheck', '--json']));
-    expect(health.checks.find((c) => c.id === 'backup_offsite')).toMatchObject({ status: 'ok', fact: expect.stringContaining(`${out.name} offsite, same size and SHA-256`) });
+    expect(health.checks.find((c) => c.id === 'backup_offsite')).toMatchObject({
+      status: 'ok',
+      fact: expect.stringContaining(`${out.name} offsite, same size and SHA-256`),
+    });
   });
 
   it('list --offsite, verify --all (streams the remote copy back) and prune --offsite work on the remote', async () => {
@@ -108,9 +116,16 @@ describe('offsite on an rclone SFTP remote', () => {
     const verify = await botctl(['backup', 'verify', '--all', '--json']);
     expect(verify.exitCode).toBe(0);
     const results = parseJsonOutput<{ results: { name: string; location: string; ok: boolean; level: string }[] }>(verify).results;
-    expect(results.map((r) => `${r.location}:${r.ok}:${r.level}`).sort()).toEqual(['local:true:full', 'local:true:full', 'offsite:true:full', 'offsite:true:full']);
+    expect(results.map((r) => `${r.location}:${r.ok}:${r.level}`).sort()).toEqual([
+      'local:true:full',
+      'local:true:full',
+      'offsite:true:full',
+      'offsite:true:full',
+    ]);
     // The verdict is recorded in the remote sidecar too.
-    const sidecar = JSON.parse(fs.readFileSync(path.join(remoteDir(), `${backups[0]!.name}.meta.json`), 'utf8')) as { verifications: { location: string; ok: boolean }[] };
+    const sidecar = JSON.parse(fs.readFileSync(path.join(remoteDir(), `${backups[0]!.name}.meta.json`), 'utf8')) as {
+      verifications: { location: string; ok: boolean }[];
+    };
     expect(sidecar.verifications).toEqual([expect.objectContaining({ location: 'offsite', ok: true })]);
 
     // A corrupted remote copy is caught by verify --all.
@@ -148,7 +163,11 @@ describe('offsite on an rclone SFTP remote', () => {
 
     const drill = await botctl(['backup', 'drill', '--latest', '--json']);
     expect(drill.exitCode).toBe(0);
-    expect(parseJsonOutput<{ ok: boolean; location: string; archive: string }>(drill)).toMatchObject({ ok: true, location: 'offsite', archive: out.plan.archive.name });
+    expect(parseJsonOutput<{ ok: boolean; location: string; archive: string }>(drill)).toMatchObject({
+      ok: true,
+      location: 'offsite',
+      archive: out.plan.archive.name,
+    });
     // Nothing was downloaded to a local file along the way.
     expect(filesIn(t.localDir).filter((f) => f.includes(out.plan.archive.name))).toEqual([]);
   });
@@ -243,7 +262,9 @@ describe('offsite on an rclone WebDAV remote: failures', () => {
     const verify = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'verify', '--latest'], { cwd: t.dir });
     expect(verify.exitCode).toBe(0);
     // And it is not listed as an offsite copy.
-    const list = parseJsonOutput<{ backups: { name: string; where: string }[] }>(await runBotctl(['--env-file', t.envFile, 'backup', 'list', '--json'], { cwd: t.dir }));
+    const list = parseJsonOutput<{ backups: { name: string; where: string }[] }>(
+      await runBotctl(['--env-file', t.envFile, 'backup', 'list', '--json'], { cwd: t.dir }),
+    );
     expect(list.backups.find((b) => b.name === out.name)?.where).toBe('local');
   });
 
@@ -261,7 +282,9 @@ describe('offsite on an rclone WebDAV remote: failures', () => {
     const t = await createTenant({ cluster, parentDir: work, extraEnv: { ...ro.env, BACKUP_OFFSITE_REMOTE: `${ro.remoteName}:toko3` } });
     const run = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir });
     expect(run.exitCode).toBe(ExitCode.PARTIAL);
-    expect(run.stderr).toMatch(/offsite copy failed: rclone rcat on \S+ failed \(exit \d+\): .*(403|404|409|Forbidden|Not Found|Conflict|read only|not allowed)/i);
+    expect(run.stderr).toMatch(
+      /offsite copy failed: rclone rcat on \S+ failed \(exit \d+\): .*(403|404|409|Forbidden|Not Found|Conflict|read only|not allowed)/i,
+    );
     expect(run.stderr).toMatch(/^hint: check BACKUP_OFFSITE_REMOTE=\S+ \(`botctl doctor offsite`/m);
     expect(filesIn(ro.dir)).toEqual([]);
     expect(filesIn(t.localDir).filter((f) => f.endsWith('.meta.json'))).toHaveLength(1);
@@ -280,7 +303,9 @@ describe('rclone missing or not needed', () => {
     const env = { PATH: '/nonexistent-bin' };
     const doctor = await runBotctl(['--env-file', t.envFile, 'doctor', 'offsite'], { cwd: t.dir, env });
     expect(doctor.exitCode).toBe(ExitCode.CONFIG);
-    expect(doctor.stderr).toMatch(/^botctl: error: offsite probe failed at ready: rclone is not installed \(or not on PATH\), and BACKUP_OFFSITE_REMOTE=nowhere:shop needs it$/m);
+    expect(doctor.stderr).toMatch(
+      /^botctl: error: offsite probe failed at ready: rclone is not installed \(or not on PATH\), and BACKUP_OFFSITE_REMOTE=nowhere:shop needs it$/m,
+    );
     expect(doctor.stderr).toMatch(/^hint: install rclone 1\.60 or newer/m);
 
     const create = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir, env });
@@ -290,7 +315,10 @@ describe('rclone missing or not needed', () => {
 
     const health = await runBotctl(['--env-file', t.envFile, 'healthcheck', '--json'], { cwd: t.dir, env });
     const checks = parseJsonOutput<{ checks: { id: string; status: string; fact: string }[] }>(health).checks;
-    expect(checks.find((c) => c.id === 'backup_offsite')).toMatchObject({ status: 'critical', fact: expect.stringMatching(/^offsite unusable: rclone is not installed/) });
+    expect(checks.find((c) => c.id === 'backup_offsite')).toMatchObject({
+      status: 'critical',
+      fact: expect.stringMatching(/^offsite unusable: rclone is not installed/),
+    });
   });
 
   it('an rclone older than 1.60 is refused by name', async () => {
@@ -331,7 +359,10 @@ describe('BACKUP_OFFSITE_REQUIRE_MOUNT', () => {
 
     const health = await runBotctl(['--env-file', t.envFile, 'healthcheck', '--json'], { cwd: t.dir });
     const checks = parseJsonOutput<{ checks: { id: string; status: string; fact: string }[] }>(health).checks;
-    expect(checks.find((c) => c.id === 'backup_offsite')).toMatchObject({ status: 'critical', fact: expect.stringMatching(/offsite unusable: .* is not a mount point/) });
+    expect(checks.find((c) => c.id === 'backup_offsite')).toMatchObject({
+      status: 'critical',
+      fact: expect.stringMatching(/offsite unusable: .* is not a mount point/),
+    });
 
     const doctor = await runBotctl(['--env-file', t.envFile, 'doctor', 'offsite'], { cwd: t.dir });
     expect(doctor.exitCode).toBe(ExitCode.FAILURE);
@@ -343,7 +374,11 @@ describe('BACKUP_OFFSITE_REQUIRE_MOUNT', () => {
   (shm && shm.dev !== fs.statSync('/').dev ? it : it.skip)('accepts a folder on a filesystem of its own', async () => {
     const dir = fs.mkdtempSync('/dev/shm/botctl-offsite-');
     try {
-      const t = await createTenant({ cluster, parentDir: work, extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true', BACKUP_OFFSITE_DIR: path.join(dir, 'toko') } });
+      const t = await createTenant({
+        cluster,
+        parentDir: work,
+        extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true', BACKUP_OFFSITE_DIR: path.join(dir, 'toko') },
+      });
       const create = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite', '--json'], { cwd: t.dir });
       expect(create.exitCode).toBe(0);
       expect(filesIn(path.join(dir, 'toko')).filter((f) => f.endsWith('.meta.json'))).toHaveLength(1);

@@ -50,7 +50,11 @@ const beat = () =>
 async function preflight(): Promise<{ exitCode: number; marks: Record<string, string>; facts: Record<string, string> }> {
   const r = await runBotctl(['--env-file', t.envFile, '--json', 'preflight'], { cwd: t.dir });
   const j = JSON.parse(r.stdout) as { checks: { id: string; mark: string; fact: string }[] };
-  return { exitCode: r.exitCode, marks: Object.fromEntries(j.checks.map((c) => [c.id, c.mark])), facts: Object.fromEntries(j.checks.map((c) => [c.id, c.fact])) };
+  return {
+    exitCode: r.exitCode,
+    marks: Object.fromEntries(j.checks.map((c) => [c.id, c.mark])),
+    facts: Object.fromEntries(j.checks.map((c) => [c.id, c.fact])),
+  };
 }
 
 /** Runs preflight with one prerequisite taken away, then puts it back. */
@@ -70,14 +74,33 @@ describe('botctl preflight', () => {
     // Nothing done yet: no backup, no bot.
     const fresh = await preflight();
     expect(fresh.exitCode).toBe(1);
-    expect(fresh.marks).toMatchObject({ config: 'ok', database: 'ok', pg_dump: 'ok', directories: 'ok', backup: 'fail', offsite: 'ok', alert: 'ok', health: 'fail' });
+    expect(fresh.marks).toMatchObject({
+      config: 'ok',
+      database: 'ok',
+      pg_dump: 'ok',
+      directories: 'ok',
+      backup: 'fail',
+      offsite: 'ok',
+      alert: 'ok',
+      health: 'fail',
+    });
 
     expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir })).exitCode).toBe(0);
     expect((await preflight()).marks.backup).toBe('fail'); // made, not yet verified
     expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'verify', '--latest'], { cwd: t.dir })).exitCode).toBe(0);
     await beat();
     const ready = await preflight();
-    expect(ready.marks).toEqual({ config: 'ok', database: 'ok', pg_dump: 'ok', drill: 'ok', directories: 'ok', backup: 'ok', offsite: 'ok', alert: 'ok', health: 'ok' });
+    expect(ready.marks).toEqual({
+      config: 'ok',
+      database: 'ok',
+      pg_dump: 'ok',
+      drill: 'ok',
+      directories: 'ok',
+      backup: 'ok',
+      offsite: 'ok',
+      alert: 'ok',
+      health: 'ok',
+    });
     expect(ready.exitCode).toBe(0);
     expect(api.calls.some((c) => c.token === FAKE_OWNER_TOKEN && /Preflight .* tes alert sebelum go-live/.test(String(c.params.text)))).toBe(true);
 

@@ -122,7 +122,14 @@ describe('botctl recover', () => {
 
       // Every step and its evidence is in logs/maintenance/.
       const log = maintenanceLog(t);
-      for (const label of ['Konfigurasi sudah dipulihkan', 'Database sudah direstore', 'Log sudah tersedia', 'Bot sudah running & terhubung ke Telegram', 'Health-check sudah normal', 'Owner sudah menerima notifikasi recovery']) {
+      for (const label of [
+        'Konfigurasi sudah dipulihkan',
+        'Database sudah direstore',
+        'Log sudah tersedia',
+        'Bot sudah running & terhubung ke Telegram',
+        'Health-check sudah normal',
+        'Owner sudah menerima notifikasi recovery',
+      ]) {
         expect(log).toContain(`[INFO] [recover] ✓ ${label}: `);
       }
       expect(log).toMatch(/\[recover\] Pemulihan selesai dalam /);
@@ -194,7 +201,10 @@ describe('botctl recover', () => {
       expect(owner.filter((x) => x.includes('🔧'))).toHaveLength(1);
       expect(owner.filter((x) => x.includes('▶️'))).toHaveLength(1);
       // And it serves again.
-      await waitFor(() => { const hb = readHeartbeat(path.join(t.dir, 'state'), 'bot'); return Boolean(hb && !hb.paused && Date.now() - Date.parse(hb.at) < 10_000); }, 30_000);
+      await waitFor(() => {
+        const hb = readHeartbeat(path.join(t.dir, 'state'), 'bot');
+        return Boolean(hb && !hb.paused && Date.now() - Date.parse(hb.at) < 10_000);
+      }, 30_000);
     } finally {
       await bot?.stop();
       await sql.end({ timeout: 5 });

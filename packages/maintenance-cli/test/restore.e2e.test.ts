@@ -31,8 +31,7 @@ afterAll(async () => {
   removeDir(work);
 });
 
-const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) =>
-  runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
+const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) => runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
 
 async function psql(url: Secret, sql: string): Promise<void> {
   execFileSync(findPgTool('psql'), ['-qX', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env: { ...process.env, ...libpqEnv(parseDatabaseUrl(url)) } });
@@ -93,7 +92,10 @@ describe('backup restore', () => {
     const before = listFiles(t.dir);
     const run = await botctl(t, ['backup', 'restore', name, '--new-db', 'never_created', '--with-config', '--dry-run', '--json']);
     expect(run.exitCode).toBe(0);
-    const out = parseJsonOutput<{ status: string; plan: { tables: unknown[]; files: { member: string; placed_at: string | null }[]; target: { database: string } } }>(run);
+    const out = parseJsonOutput<{
+      status: string;
+      plan: { tables: unknown[]; files: { member: string; placed_at: string | null }[]; target: { database: string } };
+    }>(run);
     expect(out.status).toBe('dry-run');
     expect(out.plan.target.database).toBe('never_created');
     expect(out.plan.tables.length).toBeGreaterThan(5);
@@ -106,7 +108,7 @@ describe('backup restore', () => {
   });
 
   it('with --yes: takes a safety backup, then brings the database back to the backup exactly', async () => {
-    await psql(t.databaseUrl, "DELETE FROM audit_log; UPDATE products SET price = price + 1; INSERT INTO users (telegram_id) VALUES (999)");
+    await psql(t.databaseUrl, 'DELETE FROM audit_log; UPDATE products SET price = price + 1; INSERT INTO users (telegram_id) VALUES (999)');
     const changed = await databaseDigest(t.databaseUrl);
     expect(changed).not.toEqual(original);
     const run = await botctl(t, ['backup', 'restore', name, '--yes', '--json']);
@@ -221,20 +223,35 @@ describe('crafted archives are rejected before anything is written', () => {
   };
 
   it.each([
-    ['dotdot', (dir: string) => {
-      fs.mkdirSync(path.join(dir, 'inner'));
-      fs.writeFileSync(path.join(dir, 'evil.txt'), 'pwned');
-      return [dump(dir), 'inner/../evil.txt'];
-    }, ['-P'], /'\.\.' in path/],
-    ['absolute', (dir: string) => {
-      fs.writeFileSync(path.join(dir, 'x'), 'pwned');
-      return [dump(dir), path.join(dir, 'x')];
-    }, ['-P'], /absolute path/],
-    ['symlink', (dir: string) => {
-      fs.mkdirSync(path.join(dir, 'config'));
-      fs.symlinkSync('/etc/passwd', path.join(dir, 'config', '.env'));
-      return [dump(dir), 'config/.env'];
-    }, [], /SymbolicLink entry/],
+    [
+      'dotdot',
+      (dir: string) => {
+        fs.mkdirSync(path.join(dir, 'inner'));
+        fs.writeFileSync(path.join(dir, 'evil.txt'), 'pwned');
+        return [dump(dir), 'inner/../evil.txt'];
+      },
+      ['-P'],
+      /'\.\.' in path/,
+    ],
+    [
+      'absolute',
+      (dir: string) => {
+        fs.writeFileSync(path.join(dir, 'x'), 'pwned');
+        return [dump(dir), path.join(dir, 'x')];
+      },
+      ['-P'],
+      /absolute path/,
+    ],
+    [
+      'symlink',
+      (dir: string) => {
+        fs.mkdirSync(path.join(dir, 'config'));
+        fs.symlinkSync('/etc/passwd', path.join(dir, 'config', '.env'));
+        return [dump(dir), 'config/.env'];
+      },
+      [],
+      /SymbolicLink entry/,
+    ],
   ])('%s entries: INTEGRITY, no database created, nothing staged', async (label, build, flags, why) => {
     const file = craft(label, build, flags);
     const before = listFiles(t.dir);
@@ -330,7 +347,10 @@ describe('backup prune', () => {
       fs.copyFileSync(path.join(t.localDir, source), path.join(dir, n));
       const iso = `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}+07:00`;
       // A fabricated copy is ordered by its date, like archives made before sequences.
-      fs.writeFileSync(path.join(dir, `${n}.meta.json`), JSON.stringify({ ...sc, sequence: undefined, name: n, created_at: iso, verifications: [], drills: [] }, null, 2));
+      fs.writeFileSync(
+        path.join(dir, `${n}.meta.json`),
+        JSON.stringify({ ...sc, sequence: undefined, name: n, created_at: iso, verifications: [], drills: [] }, null, 2),
+      );
       return n;
     });
   }
@@ -366,9 +386,7 @@ describe('backup prune', () => {
     expect(run.exitCode).toBe(0);
     const out = parseJsonOutput<{ freed_bytes: number }>(run);
     expect(out.freed_bytes).toBeGreaterThan(1000);
-    expect(listFiles(t.localDir).sort()).toEqual(
-      [names[3]!, `${names[3]}.meta.json`, names[4]!, `${names[4]}.meta.json`, path.basename(fresh)].sort(),
-    );
+    expect(listFiles(t.localDir).sort()).toEqual([names[3]!, `${names[3]}.meta.json`, names[4]!, `${names[4]}.meta.json`, path.basename(fresh)].sort());
     fs.rmSync(fresh);
   });
 

@@ -61,7 +61,7 @@ async function statusAt(at: Date): Promise<Record<string, string>> {
   );
 }
 
-describe('botctl status: the plan\'s checklist from facts', () => {
+describe("botctl status: the plan's checklist from facts", () => {
   it('goes from ✗ to ✓ line by line as the facts appear, and back to ⚠/✗ as they age', async () => {
     const first = await botctl('status', '--json');
     expect(first.exitCode).toBe(2);
@@ -96,9 +96,7 @@ describe('botctl status: the plan\'s checklist from facts', () => {
     const text = await botctl('status');
     expect(text.stdout).toMatch(/^✓ Backup offsite aktif & terverifikasi\n {4}backup-\d{8}-\d{6}\.tar\.gz\.enc offsite, same size and SHA-256/m);
     expect(text.stdout).toMatch(/✓ Update dependency & patch terdokumentasi\n {4}last update .* ago: telegraf 4\.16\.3 → 4\.16\.4, tested on staging/);
-    expect(maintenanceLog(t)).toMatch(
-      /\[INFO\] \[journal\] update: telegraf 4\.16\.3 → 4\.16\.4, tested on staging/,
-    );
+    expect(maintenanceLog(t)).toMatch(/\[INFO\] \[journal\] update: telegraf 4\.16\.3 → 4\.16\.4, tested on staging/);
 
     // The same facts, later (fake clock): each line ages on its own threshold.
     const h = (n: number) => new Date(Date.now() + n * 3_600_000);
@@ -118,7 +116,18 @@ describe('botctl status: the plan\'s checklist from facts', () => {
     expect(await statusAt(h(0.01))).toMatchObject({ logs: 'ok' });
 
     // A bot job failing run after run: the bot line says which (healthcheck's `jobs`).
-    const records = { started_at: new Date().toISOString(), pid: 1, jobs: { snk_purge: { last_run_at: new Date().toISOString(), consecutive_failures: 4, runs: 9, last_error: 'relation "product_term_submissions" does not exist' } } };
+    const records = {
+      started_at: new Date().toISOString(),
+      pid: 1,
+      jobs: {
+        snk_purge: {
+          last_run_at: new Date().toISOString(),
+          consecutive_failures: 4,
+          runs: 9,
+          last_error: 'relation "product_term_submissions" does not exist',
+        },
+      },
+    };
     fs.writeFileSync(path.join(t.dir, 'state', 'jobs-bot.json'), JSON.stringify(records));
     const jobs = JSON.parse((await botctl('status', '--json')).stdout).checks.find((c: StatusLine) => c.id === 'bot');
     expect(jobs.mark).toBe('fail');

@@ -2,7 +2,13 @@
 // Everything else under src/ is internal and may change; add a name here when a caller needs it.
 
 // The archive format: tar framing, manifest and sidecar, age streams, readers and writers, safe extraction.
-export { type ArchiveDecryption, type ArchiveEncryption, createArchiveDecryption, createArchiveEncryption, generateIdentityFile } from './archive/encryption.js';
+export {
+  type ArchiveDecryption,
+  type ArchiveEncryption,
+  createArchiveDecryption,
+  createArchiveEncryption,
+  generateIdentityFile,
+} from './archive/encryption.js';
 
 // Where archives live: one Storage interface, local folder, offsite folder, rclone remote, in memory.
 export { hashObject } from './storage/hash-object.js';

@@ -23,7 +23,9 @@ export function sha256File(file: string): string {
 export function unpackArchive(archive: string, identityFile: string, dir: string): Unpacked {
   fs.mkdirSync(dir, { recursive: true });
   const plain = execFileSync('age', ['--decrypt', '-i', identityFile, archive], { maxBuffer: 1 << 30 });
-  const members = execFileSync('tar', ['-tz'], { input: plain, encoding: 'utf8', maxBuffer: 1 << 28 }).trim().split('\n');
+  const members = execFileSync('tar', ['-tz'], { input: plain, encoding: 'utf8', maxBuffer: 1 << 28 })
+    .trim()
+    .split('\n');
   execFileSync('tar', ['-xz', '-C', dir], { input: plain, maxBuffer: 1 << 28 });
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Unpacked['manifest'];
   return { dir, members, manifest };

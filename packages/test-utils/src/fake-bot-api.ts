@@ -78,7 +78,10 @@ export async function startFakeBotApi(opts: FakeBotApiOptions = {}): Promise<Fak
       case 'sendMessage':
         return message({ text: params.text });
       case 'sendPhoto':
-        return message({ photo: [{ file_id: `photo-${nextMessageId}`, file_unique_id: `u${nextMessageId}`, width: 512, height: 512 }], caption: params.caption });
+        return message({
+          photo: [{ file_id: `photo-${nextMessageId}`, file_unique_id: `u${nextMessageId}`, width: 512, height: 512 }],
+          caption: params.caption,
+        });
       case 'sendDocument':
         return message({ document: { file_id: `doc-${nextMessageId}`, file_unique_id: `d${nextMessageId}` }, caption: params.caption });
       case 'editMessageText':
@@ -195,7 +198,8 @@ export async function startFakeBotApi(opts: FakeBotApiOptions = {}): Promise<Fak
       for (;;) {
         const hit = calls.find(pred);
         if (hit) return hit;
-        if (Date.now() > end) throw new Error(`fake Bot API: no matching call within ${timeoutMs} ms (got: ${calls.map((c) => c.method).join(', ') || 'none'})`);
+        if (Date.now() > end)
+          throw new Error(`fake Bot API: no matching call within ${timeoutMs} ms (got: ${calls.map((c) => c.method).join(', ') || 'none'})`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },

@@ -15,7 +15,12 @@ export type FakePgDumpBehaviour =
  * otherwise) and then misbehaves as asked; `slow`, `slow-output` and `record` run the real pg_dump.
  */
 export function writeFakePgDump(dir: string, behaviour: FakePgDumpBehaviour): string {
-  const real = findPgTool('pg_dump', { envPath: (process.env.PATH ?? '').split(':').filter((p) => p !== dir).join(':') });
+  const real = findPgTool('pg_dump', {
+    envPath: (process.env.PATH ?? '')
+      .split(':')
+      .filter((p) => p !== dir)
+      .join(':'),
+  });
   const version =
     behaviour.kind === 'old-version'
       ? `if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) ${behaviour.version}"; exit 0; fi`

@@ -100,14 +100,18 @@ export async function createTenant(opts: TenantOptions): Promise<Tenant> {
     BACKUP_LOCAL_DIR: 'backups/local',
     BACKUP_OFFSITE_DIR: offsiteDir,
     BOT_LOG_PATH: 'logs',
-    ...(opts.mode === 'passphrase'
-      ? { BACKUP_ENCRYPTION_PASSWORD: passphrase }
-      : { BACKUP_AGE_RECIPIENTS: recipient, BACKUP_AGE_IDENTITY_FILE: identityFile }),
+    ...(opts.mode === 'passphrase' ? { BACKUP_ENCRYPTION_PASSWORD: passphrase } : { BACKUP_AGE_RECIPIENTS: recipient, BACKUP_AGE_IDENTITY_FILE: identityFile }),
     ...opts.extraEnv,
   };
   const envFile = path.join(dir, '.env');
   const write = () =>
-    fs.writeFileSync(envFile, `${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join('\n')}\n`, { mode: 0o600 });
+    fs.writeFileSync(
+      envFile,
+      `${Object.entries(settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n')}\n`,
+      { mode: 0o600 },
+    );
   write();
   return {
     dir,

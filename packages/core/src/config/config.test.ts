@@ -64,7 +64,15 @@ describe('parseConfig', () => {
     expect(r.ok).toBe(false);
     if (r.ok) return;
     const text = r.problems.join('\n');
-    for (const name of ['DATABASE_URL', 'BOT_TIMEZONE', 'HEALTH_DISK_THRESHOLD', 'TELEGRAM_OWNER_IDS', 'ENABLE_AUTO_BACKUP', 'BACKUP_TIME', 'BACKUP_AGE_RECIPIENTS']) {
+    for (const name of [
+      'DATABASE_URL',
+      'BOT_TIMEZONE',
+      'HEALTH_DISK_THRESHOLD',
+      'TELEGRAM_OWNER_IDS',
+      'ENABLE_AUTO_BACKUP',
+      'BACKUP_TIME',
+      'BACKUP_AGE_RECIPIENTS',
+    ]) {
       expect(text).toContain(name);
     }
     expect(r.problems).toHaveLength(7);
@@ -141,7 +149,7 @@ describe('offsite remote settings (BACKUP_OFFSITE_REMOTE)', () => {
     }
   });
 
-  it("hands every RCLONE_* variable to rclone and scrubs the secret ones from output", () => {
+  it('hands every RCLONE_* variable to rclone and scrubs the secret ones from output', () => {
     const env = {
       BACKUP_OFFSITE_REMOTE: 'nas:shop',
       RCLONE_CONFIG_NAS_TYPE: 'sftp',

@@ -12,7 +12,7 @@ describe('parseEnvFile', () => {
   });
 
   it('takes single quotes literally and decodes escapes in double quotes, both over several lines', () => {
-    expect(values("A='x # y \\n'\nB=\"l1\\nl2\\t\\\"q\\\" \\\\\"\nC='multi\nline'\nD=\"two\nlines\" # after\n")).toEqual({
+    expect(values('A=\'x # y \\n\'\nB="l1\\nl2\\t\\"q\\" \\\\"\nC=\'multi\nline\'\nD="two\nlines" # after\n')).toEqual({
       A: 'x # y \\n',
       B: 'l1\nl2\t"q" \\',
       C: 'multi\nline',

@@ -53,9 +53,12 @@ export function readEnvFile(file: string): ReadEnvFile {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError([`cannot read env file ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code ?? 'unreadable'}`], {
-      hint: 'pass an existing file to --env-file, or unset it to use the environment and ./.env',
-    });
+    throw new ConfigError(
+      [`cannot read env file ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (code ?? 'unreadable')}`],
+      {
+        hint: 'pass an existing file to --env-file, or unset it to use the environment and ./.env',
+      },
+    );
   }
   const parsed = parseEnvFile(text, file);
   return { values: parsed.values, problems: parsed.problems, warnings: [...parsed.warnings, ...unknownKeyWarnings(parsed.entries, file)] };
@@ -108,7 +111,16 @@ export function inspectConfig(options: LoadConfigOptions = {}): ConfigInspection
   if (problems.length > 0 || !result.ok) return { envFile, problems, warnings, loaded: undefined };
   const redactor = new Redactor();
   const c = result.config;
-  for (const s of [c.databaseUrl, c.backup.drillAdminUrl, c.telegram.botToken, c.telegram.ownerBotToken, c.dataEncryptionKey, c.backup.encryptionPassword, c.pakasir.apiKey, c.bot.webhookSecret]) {
+  for (const s of [
+    c.databaseUrl,
+    c.backup.drillAdminUrl,
+    c.telegram.botToken,
+    c.telegram.ownerBotToken,
+    c.dataEncryptionKey,
+    c.backup.encryptionPassword,
+    c.pakasir.apiKey,
+    c.bot.webhookSecret,
+  ]) {
     redactor.add(s);
   }
   for (const [name, value] of Object.entries(c.backup.rcloneEnv)) if (isRcloneSecretVariable(name)) redactor.add(value);
@@ -152,9 +164,7 @@ export function requireSettings(config: Config, needs: Requirement[]): void {
         break;
       case 'encryption':
         if (!config.backup.encryptionPassword && config.backup.ageRecipients.length === 0) {
-          problems.push(
-            'no backup encryption configured: set BACKUP_AGE_RECIPIENTS (recommended; `botctl keygen` makes a key) or BACKUP_ENCRYPTION_PASSWORD',
-          );
+          problems.push('no backup encryption configured: set BACKUP_AGE_RECIPIENTS (recommended; `botctl keygen` makes a key) or BACKUP_ENCRYPTION_PASSWORD');
         }
         break;
       case 'decryption':

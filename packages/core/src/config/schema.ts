@@ -13,8 +13,7 @@ const empty = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefi
 
 const optionalString = () => z.preprocess(empty, z.string().trim().optional());
 
-const secret = () =>
-  z.preprocess(empty, z.string().optional()).transform((v) => (v === undefined ? undefined : new Secret(v)));
+const secret = () => z.preprocess(empty, z.string().optional()).transform((v) => (v === undefined ? undefined : new Secret(v)));
 
 function integer(def: number, min: number, max: number) {
   return z.preprocess(
@@ -52,7 +51,10 @@ const idList = () =>
       .transform((v, ctx) => {
         if (v === undefined) return [] as number[];
         const ids: number[] = [];
-        for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+        for (const part of v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)) {
           if (!/^-?\d{1,20}$/.test(part)) {
             ctx.addIssue({ code: 'custom', message: `"${part}" is not a Telegram numeric id (comma-separated list expected)` });
             return z.NEVER;
@@ -69,7 +71,14 @@ const csvList = () =>
     z
       .string()
       .optional()
-      .transform((v) => (v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean))),
+      .transform((v) =>
+        v === undefined
+          ? []
+          : v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+      ),
   );
 
 /**
@@ -87,7 +96,12 @@ export function isRetentionDuration(v: string): boolean {
  * `Toko Test 1` + database `shop1` gives `toko-test-1-shop1`.
  */
 export function deriveStoreId(storeName: string, database: string | undefined): string {
-  const slug = (s: string) => s.toLowerCase().normalize('NFKD').replace(/[^a-z0-9_]+/g, '-').replace(/^-+|-+$/g, '');
+  const slug = (s: string) =>
+    s
+      .toLowerCase()
+      .normalize('NFKD')
+      .replace(/[^a-z0-9_]+/g, '-')
+      .replace(/^-+|-+$/g, '');
   const id = [slug(storeName), database ? slug(database) : ''].filter(Boolean).join('-');
   return (id || 'store').slice(0, 64).replace(/-+$/g, '');
 }
@@ -98,7 +112,10 @@ export function rcloneRemoteProblem(value: string): string | undefined {
     return 'must be an rclone remote, <remote>:<path> (e.g. b2:my-bucket/shop1); for a mounted folder use BACKUP_OFFSITE_DIR';
   }
   const remote = value.slice(0, colon);
-  const params = remote.split(',').slice(1).map((p) => p.split('=')[0]!.trim().toLowerCase().replace(/-/g, '_'));
+  const params = remote
+    .split(',')
+    .slice(1)
+    .map((p) => p.split('=')[0]!.trim().toLowerCase().replace(/-/g, '_'));
   if (params.some((p) => /(pass|secret|token|key|credentials)/.test(p) && !p.endsWith('_file'))) {
     return 'must not contain a password, key or token (rclone would get it as a command-line argument): put it in rclone.conf (RCLONE_CONFIG) or RCLONE_CONFIG_<NAME>_PASS';
   }
@@ -201,10 +218,7 @@ export const envSchema = z.object({
       .regex(/^\d+$/, 'must be a whole number of days')
       .transform(Number)
       .pipe(
-        z
-          .number()
-          .min(90, 'must be at least 90: the maintenance plan keeps logs at least 90 days before archiving them')
-          .max(36_500, 'must be at most 36500'),
+        z.number().min(90, 'must be at least 90: the maintenance plan keeps logs at least 90 days before archiving them').max(36_500, 'must be at most 36500'),
       ),
   ),
   LOG_ARCHIVE_DIR: withDefault('backups/logs'),
@@ -223,7 +237,7 @@ export const envSchema = z.object({
   ),
   BACKUP_AGE_IDENTITY_FILE: optionalString().refine(
     (v) => v === undefined || !/AGE-SECRET-KEY-/i.test(v),
-    'holds an age secret key, not a file path: save the key in a file (0600, ideally on another machine) and put that file\'s path here; treat the pasted key as exposed and make a new one with `botctl keygen` if this file was shared',
+    "holds an age secret key, not a file path: save the key in a file (0600, ideally on another machine) and put that file's path here; treat the pasted key as exposed and make a new one with `botctl keygen` if this file was shared",
   ),
   BACKUP_STORE_ID: optionalString().refine(
     (v) => v === undefined || /^[a-z0-9][a-z0-9_-]{0,63}$/.test(v),
@@ -239,10 +253,7 @@ export const envSchema = z.object({
   BACKUP_OFFSITE_REQUIRE_MOUNT: bool(false),
   BACKUP_EXTRA_FILES: csvList(),
   ENABLE_AUTO_BACKUP: bool(false),
-  BACKUP_TIME: withDefault('00:00').refine(
-    (v) => /^([01]\d|2[0-3]):[0-5]\d$/.test(v),
-    'must be HH:MM (24-hour clock, in BOT_TIMEZONE)',
-  ),
+  BACKUP_TIME: withDefault('00:00').refine((v) => /^([01]\d|2[0-3]):[0-5]\d$/.test(v), 'must be HH:MM (24-hour clock, in BOT_TIMEZONE)'),
   BACKUP_AUTOMATIC_OFFSITE: bool(true),
   ENABLE_AUTO_DRILL: bool(false),
   BACKUP_DRILL_CRON: cronExpression('0 4 1 * *'),
@@ -300,7 +311,7 @@ export const envSchema = z.object({
   BOT_WEBHOOK_URL: optionalString().refine((v) => v === undefined || /^https?:\/\/\S+$/.test(v), 'must be an http(s) URL'),
   BOT_WEBHOOK_SECRET: secret().refine(
     (v) => v === undefined || /^[A-Za-z0-9_-]{16,256}$/.test(v.reveal()),
-    'must be 16 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram\'s secret_token rules)',
+    "must be 16 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's secret_token rules)",
   ),
   BOT_HTTP_HOST: withDefault('127.0.0.1'),
   BOT_HTTP_PORT: integer(8080, 0, 65_535),

@@ -43,7 +43,10 @@ describe('Fernet tokens from the original Python bot', () => {
     // Debian's python3-cryptography (scripts/setup.sh installs it): the exact library the original bot used.
     const token = execFileSync(
       'python3',
-      ['-c', 'import sys; from cryptography.fernet import Fernet; sys.stdout.write(Fernet(sys.stdin.readline().strip().encode()).encrypt(sys.stdin.readline().rstrip("\\n").encode()).decode())'],
+      [
+        '-c',
+        'import sys; from cryptography.fernet import Fernet; sys.stdout.write(Fernet(sys.stdin.readline().strip().encode()).encrypt(sys.stdin.readline().rstrip("\\n").encode()).decode())',
+      ],
       { input: `${key}\n${plaintext}\n`, encoding: 'utf8' },
     );
     expect(token).toMatch(/^gAAAAA/);

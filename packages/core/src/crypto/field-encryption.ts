@@ -48,7 +48,11 @@ export class FieldCipher {
         hint: 'generate one with `botctl keygen --data-key` and keep a copy outside the server',
       });
     }
-    const parts = secret.reveal().split(',').map((s) => s.trim()).filter(Boolean);
+    const parts = secret
+      .reveal()
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const keys: DataKey[] = [];
     parts.forEach((p, i) => {
       const raw = decodeKey(p);

@@ -71,7 +71,13 @@ export async function seedDemo(sql: Sql, options: SeedOptions): Promise<SeedResu
       RETURNING id, code, price`;
     const terms = DEMO_PRODUCTS.flatMap((p, i) =>
       p.terms
-        ? [{ product_id: products[i]!.id, content: 'Dilarang mengganti email/password. Kirim bukti login (teks atau foto) dalam 24 jam.', requires_submission: true }]
+        ? [
+            {
+              product_id: products[i]!.id,
+              content: 'Dilarang mengganti email/password. Kirim bukti login (teks atau foto) dalam 24 jam.',
+              requires_submission: true,
+            },
+          ]
         : [],
     );
     if (terms.length) await tx`INSERT INTO product_terms ${tx(terms)}`;

@@ -66,7 +66,13 @@ export class JobRecorder {
     const prev = this.#state.jobs[name];
     const at = outcome.at.toISOString();
     this.#state.jobs[name] = outcome.ok
-      ? { last_run_at: at, last_ok_at: at, consecutive_failures: 0, runs: (prev?.runs ?? 0) + 1, ...(prev?.last_error ? { last_error: prev.last_error, last_error_at: prev.last_error_at! } : {}) }
+      ? {
+          last_run_at: at,
+          last_ok_at: at,
+          consecutive_failures: 0,
+          runs: (prev?.runs ?? 0) + 1,
+          ...(prev?.last_error ? { last_error: prev.last_error, last_error_at: prev.last_error_at! } : {}),
+        }
       : {
           last_run_at: at,
           ...(prev?.last_ok_at ? { last_ok_at: prev.last_ok_at } : {}),

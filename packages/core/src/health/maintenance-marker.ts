@@ -79,10 +79,13 @@ export function raiseFence(stateDir: string, opts: { command: string; database: 
     return { marker: existing, shared: true, release: () => undefined };
   }
   if (existing && markerActive(existing)) {
-    throw Object.assign(new Error(`${existing.command} (pid ${existing.pid} on ${existing.host}, since ${existing.started_at}) is already restoring ${existing.database}`), {
-      code: 'FENCED',
-      marker: existing,
-    });
+    throw Object.assign(
+      new Error(`${existing.command} (pid ${existing.pid} on ${existing.host}, since ${existing.started_at}) is already restoring ${existing.database}`),
+      {
+        code: 'FENCED',
+        marker: existing,
+      },
+    );
   }
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o750 });
   const now = Date.now();

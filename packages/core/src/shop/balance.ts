@@ -12,10 +12,7 @@ export type BalancePayResult =
   | { ok: false; reason: 'insufficient'; balance: number; total: number };
 
 /** Pays an order from the balance in one transaction: stock, order, ledger and balance together. */
-export async function payWithBalance(
-  sql: Sql,
-  req: { userId: string; productId: number; quantity: number; publicId: string },
-): Promise<BalancePayResult> {
+export async function payWithBalance(sql: Sql, req: { userId: string; productId: number; quantity: number; publicId: string }): Promise<BalancePayResult> {
   return (await sql.begin(async (tx) => {
     const product = await getProduct(tx as unknown as Sql, req.productId);
     if (!product) return { ok: false, reason: 'unavailable', available: 0 };
@@ -31,7 +28,9 @@ export async function payWithBalance(
     await tx`INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES (${order!.id}, ${product.id}, ${req.quantity}, ${product.price})`;
     await tx`UPDATE product_stock_items SET status = 'sold', order_id = ${order!.id}, reserved_at = now(), sold_at = now() WHERE id IN ${tx(ids)}`;
     await tx`INSERT INTO balance_ledger (user_id, delta, reason, order_id) VALUES (${req.userId}, ${-total}, 'order', ${order!.id})`;
-    const [after] = await tx<{ balance: string }[]>`UPDATE users SET balance = balance - ${total}, updated_at = now() WHERE id = ${req.userId} RETURNING balance`;
+    const [after] = await tx<
+      { balance: string }[]
+    >`UPDATE users SET balance = balance - ${total}, updated_at = now() WHERE id = ${req.userId} RETURNING balance`;
     await tx`INSERT INTO audit_log (actor, action, details) VALUES ('bot', 'order_paid', ${tx.json({ order: req.publicId, amount: total, method: 'balance' })})`;
     return { ok: true, orderId: String(order!.id), publicId: req.publicId, total, balance: n(after!.balance) };
   })) as BalancePayResult;

@@ -13,7 +13,11 @@ export interface CatalogProduct {
   terms: string | undefined;
 }
 
-export async function listProducts(sql: Sql, page: number, perPage: number): Promise<{ products: CatalogProduct[]; total: number; pages: number; page: number }> {
+export async function listProducts(
+  sql: Sql,
+  page: number,
+  perPage: number,
+): Promise<{ products: CatalogProduct[]; total: number; pages: number; page: number }> {
   const [{ total } = { total: '0' }] = await sql<{ total: string }[]>`SELECT count(*) AS total FROM products WHERE is_active`;
   const pages = Math.max(1, Math.ceil(n(total) / perPage));
   const p = Math.min(Math.max(0, page), pages - 1);

@@ -41,10 +41,7 @@ export const EXPIRY_LOCK = 0x65787069; // "expi"
  * on the way); such invoices are confirmed instead. Each invoice is re-checked under its row
  * lock, so a payment confirmed meanwhile is never touched.
  */
-export async function expireDueInvoices(
-  deps: { sql: Sql; gateway: PaymentGateway | undefined },
-  opts: { now: Date; limit?: number },
-): Promise<ExpiryResult> {
+export async function expireDueInvoices(deps: { sql: Sql; gateway: PaymentGateway | undefined }, opts: { now: Date; limit?: number }): Promise<ExpiryResult> {
   const { sql } = deps;
   const result: ExpiryResult = { ran: false, payments: [], deposits: [], settled: [], mismatches: [], skipped: 0, gatewayErrors: [] };
   const conn = await sql.reserve();

@@ -114,7 +114,10 @@ export async function fulfilSettlement(deps: FulfilDeps, s: SettleOutcome): Prom
       const items = r.ok ? r.delivery.items.map((i) => `${i.productName} ×${i.quantity}`).join(', ') : await orderItemsText(deps.sql, s.orderId);
       const late = s.late ? ' (setelah kedaluwarsa)' : '';
       if (r.ok) deps.log.info(`[payment] ${s.gatewayOrderId} lunas ${rupiah(s.amount)}${late}: dikirim ${items}`);
-      else deps.log.error(`[payment] ${s.gatewayOrderId} lunas ${rupiah(s.amount)}${late}: barang (${items}) belum terkirim, percobaan ke-${r.attempts}: ${r.error}`);
+      else
+        deps.log.error(
+          `[payment] ${s.gatewayOrderId} lunas ${rupiah(s.amount)}${late}: barang (${items}) belum terkirim, percobaan ke-${r.attempts}: ${r.error}`,
+        );
       await owners(deps, orderPaidOwnersText(s, items, r.ok ? undefined : r));
       return;
     }
@@ -123,7 +126,9 @@ export async function fulfilSettlement(deps: FulfilDeps, s: SettleOutcome): Prom
       // The whole amount the buyer paid, the gateway's fee included.
       const fee = s.amount - s.price;
       await tell(deps, s.chatId, refundedBuyerText(s));
-      deps.log.warn(`[payment] ${s.gatewayOrderId} dibayar setelah kedaluwarsa tanpa stok: ${rupiah(s.amount)}${fee > 0 ? ` (harga ${rupiah(s.price)} + biaya QRIS ${rupiah(fee)})` : ''} masuk saldo pembeli ${s.chatId}`);
+      deps.log.warn(
+        `[payment] ${s.gatewayOrderId} dibayar setelah kedaluwarsa tanpa stok: ${rupiah(s.amount)}${fee > 0 ? ` (harga ${rupiah(s.price)} + biaya QRIS ${rupiah(fee)})` : ''} masuk saldo pembeli ${s.chatId}`,
+      );
       await owners(deps, refundedOwnersText(s));
       return;
     }
@@ -145,7 +150,10 @@ export async function fulfilSettlement(deps: FulfilDeps, s: SettleOutcome): Prom
  * A payment the gateway reports with another amount (or order) than the invoice: nothing is
  * granted, and the owners are told, once per invoice however often the notice comes.
  */
-export async function reportMismatch(deps: Pick<FulfilDeps, 'sql' | 'log' | 'notifyOwners'>, s: Extract<SettleOutcome, { outcome: 'mismatch' }>): Promise<void> {
+export async function reportMismatch(
+  deps: Pick<FulfilDeps, 'sql' | 'log' | 'notifyOwners'>,
+  s: Extract<SettleOutcome, { outcome: 'mismatch' }>,
+): Promise<void> {
   deps.log.error(`[payment] ${s.gatewayOrderId} ditolak: ${s.detail}`);
   const [first] = await deps.sql<{ id: string }[]>`
     INSERT INTO audit_log (actor, action, details)
@@ -167,7 +175,8 @@ export async function afterSettlement(deps: Omit<FulfilDeps, 'api'> & { api: Bot
     if (s.outcome === 'mismatch') return await reportMismatch(deps, s);
     if (!SETTLED_NOW.has(s.outcome)) return;
     // botctl on a host without the shop bot's token: settled and recorded, the bot delivers it.
-    if (!deps.api) return deps.log.warn(`[payment] ${s.gatewayOrderId} terkonfirmasi tetapi belum dikirim: TELEGRAM_BOT_TOKEN tidak ada (bot akan mengirimnya)`);
+    if (!deps.api)
+      return deps.log.warn(`[payment] ${s.gatewayOrderId} terkonfirmasi tetapi belum dikirim: TELEGRAM_BOT_TOKEN tidak ada (bot akan mengirimnya)`);
     await fulfilSettlement({ ...deps, api: deps.api }, s);
   } catch (error) {
     const paid = SETTLED_NOW.has(s.outcome) ? ' paid but not delivered yet' : '';

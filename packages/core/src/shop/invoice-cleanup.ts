@@ -97,7 +97,9 @@ export async function removeInvoiceMessages(
  * logged with the plan's tags.
  */
 export async function retryInvoiceCleanup(deps: { sql: Sql; api: BotApi; log: Logger }, limit = 50): Promise<CleanupResult> {
-  const rows = await deps.sql<{ id: string; chat_id: string; message_id: string; kind: string; replacement: string | null; attempts: number; deposit: boolean }[]>`
+  const rows = await deps.sql<
+    { id: string; chat_id: string; message_id: string; kind: string; replacement: string | null; attempts: number; deposit: boolean }[]
+  >`
     UPDATE invoice_messages m SET next_attempt_at = now() + interval '5 minutes'
       FROM (SELECT id FROM invoice_messages WHERE removed_at IS NULL AND next_attempt_at <= now()
              ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED) due
@@ -105,7 +107,14 @@ export async function retryInvoiceCleanup(deps: { sql: Sql; api: BotApi; log: Lo
      RETURNING m.id, m.chat_id, m.message_id, m.kind, m.replacement, m.attempts, m.deposit_id IS NOT NULL AS deposit`;
   const out: CleanupResult = { removed: 0, edited: 0, failed: 0 };
   for (const r of rows) {
-    const m: InvoiceMessage = { id: String(r.id), chatId: Number(r.chat_id), messageId: Number(r.message_id), kind: r.kind, forDeposit: r.deposit, attempts: r.attempts };
+    const m: InvoiceMessage = {
+      id: String(r.id),
+      chatId: Number(r.chat_id),
+      messageId: Number(r.message_id),
+      kind: r.kind,
+      forDeposit: r.deposit,
+      attempts: r.attempts,
+    };
     const replacement = r.replacement ?? '❌ Invoice ini sudah tidak berlaku.';
     const o = await cleanOne(deps.api, m, replacement);
     const attempts = await settle(deps.sql, m, o, replacement);
@@ -129,7 +138,11 @@ export interface ExpiryCleanup {
  * the plan's lines `[expired_payments] …` and `[expired_deposits] …` with counts.
  */
 export async function finishExpiry(deps: { sql: Sql; api: BotApi | undefined; log: Logger }, result: ExpiryResult): Promise<ExpiryCleanup> {
-  const sum = (a: CleanupResult, b: CleanupResult): CleanupResult => ({ removed: a.removed + b.removed, edited: a.edited + b.edited, failed: a.failed + b.failed });
+  const sum = (a: CleanupResult, b: CleanupResult): CleanupResult => ({
+    removed: a.removed + b.removed,
+    edited: a.edited + b.edited,
+    failed: a.failed + b.failed,
+  });
   const cleanup = async (list: ExpiredInvoice[]): Promise<CleanupResult> => {
     let total: CleanupResult = { removed: 0, edited: 0, failed: 0 };
     for (const e of list) {

@@ -75,7 +75,9 @@ export async function redeliverPaidOrders(deps: FulfilDeps, limit = 20): Promise
       log.error(`[payment] pesanan ${o.public_id} TIDAK terkirim ke pembeli ${o.telegram_id} setelah ${r.attempts} percobaan: ${r.error}`);
       givenUp.push(`${o.public_id} (${rupiah(Number(o.total_amount))}, pembeli ${o.telegram_id}): ${r.error}`);
     } else {
-      log.warn(`[payment] pesanan ${o.public_id} belum terkirim ke pembeli ${o.telegram_id} (percobaan ke-${r.attempts}, dicoba lagi dalam ${Math.round(r.nextInSeconds! / 60)} menit): ${r.error}`);
+      log.warn(
+        `[payment] pesanan ${o.public_id} belum terkirim ke pembeli ${o.telegram_id} (percobaan ke-${r.attempts}, dicoba lagi dalam ${Math.round(r.nextInSeconds! / 60)} menit): ${r.error}`,
+      );
     }
   }
   if (givenUp.length) {

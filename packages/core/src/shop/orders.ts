@@ -113,7 +113,11 @@ export async function markDelivered(sql: Sql, orderId: string): Promise<void> {
 }
 
 /** Orders of one buyer, newest first (a buyer sees only their own). */
-export async function listUserOrders(sql: Sql, userId: string, limit = 5): Promise<{ id: string; publicId: string; status: string; total: number; createdAt: Date }[]> {
+export async function listUserOrders(
+  sql: Sql,
+  userId: string,
+  limit = 5,
+): Promise<{ id: string; publicId: string; status: string; total: number; createdAt: Date }[]> {
   const rows = await sql<{ id: string; public_id: string; status: string; total_amount: string; created_at: Date }[]>`
     SELECT id, public_id, status, total_amount, created_at FROM orders WHERE user_id = ${userId} ORDER BY created_at DESC, id DESC LIMIT ${limit}`;
   return rows.map((r) => ({ id: String(r.id), publicId: r.public_id, status: r.status, total: n(r.total_amount), createdAt: r.created_at }));

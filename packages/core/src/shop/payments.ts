@@ -113,7 +113,16 @@ export type SettleOutcome =
       balance: number;
       messages: InvoiceMessage[];
     }
-  | { outcome: 'deposit_credited'; gatewayOrderId: string; depositId: string; chatId: number; amount: number; balance: number; late: boolean; messages: InvoiceMessage[] };
+  | {
+      outcome: 'deposit_credited';
+      gatewayOrderId: string;
+      depositId: string;
+      chatId: number;
+      amount: number;
+      balance: number;
+      late: boolean;
+      messages: InvoiceMessage[];
+    };
 
 /** Outcomes that changed money or goods (the caller delivers and notifies). */
 export const SETTLED_NOW = new Set(['order_paid', 'order_refunded', 'deposit_credited']);
@@ -134,7 +143,11 @@ export async function settleInvoice(deps: { sql: Sql; gateway: PaymentGateway },
   const t = await gateway.getTransaction({ orderId: gatewayOrderId, amount });
   if (!t) return { outcome: 'not_paid', gatewayOrderId, gatewayStatus: 'not_found' };
   if (t.orderId !== gatewayOrderId || t.amount !== amount) {
-    return { outcome: 'mismatch', gatewayOrderId, detail: `gateway reports order ${t.orderId} amount ${t.amount}, expected ${gatewayOrderId} amount ${amount}` };
+    return {
+      outcome: 'mismatch',
+      gatewayOrderId,
+      detail: `gateway reports order ${t.orderId} amount ${t.amount}, expected ${gatewayOrderId} amount ${amount}`,
+    };
   }
   if (t.status !== 'completed') return { outcome: 'not_paid', gatewayOrderId, gatewayStatus: t.status };
   return inv.kind === 'order' ? applyOrderPayment(sql, inv.id, gatewayOrderId) : applyDeposit(sql, inv.id, gatewayOrderId);
@@ -142,7 +155,9 @@ export async function settleInvoice(deps: { sql: Sql; gateway: PaymentGateway },
 
 async function applyOrderPayment(sql: Sql, paymentId: string, gatewayOrderId: string): Promise<SettleOutcome> {
   return (await sql.begin(async (tx) => {
-    const [p] = await tx<{ status: string; order_id: string; amount: string; total_payment: string; user_id: string; telegram_id: string; total_amount: string }[]>`
+    const [p] = await tx<
+      { status: string; order_id: string; amount: string; total_payment: string; user_id: string; telegram_id: string; total_amount: string }[]
+    >`
       SELECT p.status, p.order_id, p.amount, p.total_payment, o.user_id, u.telegram_id, o.total_amount
         FROM payments p JOIN orders o ON o.id = p.order_id JOIN users u ON u.id = o.user_id
        WHERE p.id = ${paymentId}
@@ -205,6 +220,15 @@ async function applyDeposit(sql: Sql, depositId: string, gatewayOrderId: string)
     const [u] = await tx<{ balance: string }[]>`UPDATE users SET balance = balance + ${amount}, updated_at = now() WHERE id = ${d.user_id} RETURNING balance`;
     await tx`INSERT INTO audit_log (actor, action, details) VALUES ('bot', 'deposit_credited', ${tx.json({ deposit: gatewayOrderId, amount, late: d.status !== 'pending' })})`;
     const messages = await openMessages(tx as unknown as Sql, { depositId });
-    return { outcome: 'deposit_credited', gatewayOrderId, depositId, chatId: n(d.telegram_id), amount, balance: n(u!.balance), late: d.status !== 'pending', messages };
+    return {
+      outcome: 'deposit_credited',
+      gatewayOrderId,
+      depositId,
+      chatId: n(d.telegram_id),
+      amount,
+      balance: n(u!.balance),
+      late: d.status !== 'pending',
+      messages,
+    };
   })) as SettleOutcome;
 }

@@ -85,9 +85,11 @@ export function refundedOwnersText(s: Outcome<'order_refunded'>): string {
   return `⚠️ Pesanan ${s.gatewayOrderId} dibayar setelah kedaluwarsa dan stok habis: ${rupiah(s.amount)}${feeText(s)} dikembalikan ke saldo pembeli ${s.chatId}.`;
 }
 
-export const depositBuyerText = (s: Outcome<'deposit_credited'>): string => `✅ Deposit ${rupiah(s.amount)} masuk. Saldo Anda sekarang <b>${rupiah(s.balance)}</b>.`;
+export const depositBuyerText = (s: Outcome<'deposit_credited'>): string =>
+  `✅ Deposit ${rupiah(s.amount)} masuk. Saldo Anda sekarang <b>${rupiah(s.balance)}</b>.`;
 
-export const depositOwnersText = (s: Outcome<'deposit_credited'>): string => `💳 Deposit ${s.gatewayOrderId} lunas: ${rupiah(s.amount)} oleh pembeli ${s.chatId}.`;
+export const depositOwnersText = (s: Outcome<'deposit_credited'>): string =>
+  `💳 Deposit ${s.gatewayOrderId} lunas: ${rupiah(s.amount)} oleh pembeli ${s.chatId}.`;
 
 export function mismatchOwnersText(s: Outcome<'mismatch'>): string {
   return `⚠️ Pembayaran ${s.gatewayOrderId} tidak diproses: jumlah atau pesanan di gateway tidak cocok (${s.detail}). Cek transaksi ini di dashboard Pakasir sebelum mengirim barang atau mengembalikan dana.`;

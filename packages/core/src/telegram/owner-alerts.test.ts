@@ -3,7 +3,10 @@ import { type BotApi, BotApiError, fitTelegramText } from './bot-api.js';
 import { OwnerAlerter } from './owner-alerts.js';
 
 const config = (env: Record<string, string> = {}) => {
-  const r = parseConfig({ TELEGRAM_OWNER_IDS: '1,2', BOT_STORE_NAME: 'Toko A', OWNER_BOT_TOKEN: '7012345679:AAHownerAlertsTestToken_eeeeeeeeeee', ...env }, { baseDir: '/tmp' });
+  const r = parseConfig(
+    { TELEGRAM_OWNER_IDS: '1,2', BOT_STORE_NAME: 'Toko A', OWNER_BOT_TOKEN: '7012345679:AAHownerAlertsTestToken_eeeeeeeeeee', ...env },
+    { baseDir: '/tmp' },
+  );
   if (!r.ok) throw new Error(r.problems.join('; '));
   return r.config;
 };

@@ -39,7 +39,10 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       io.stderr.write(`botctl: error: ${message}\n`);
       if (error.hint) io.stderr.write(`hint: ${scrub(error.hint)}\n`);
       if (json && !state.ctx?.resultEmitted) {
-        const body = { ok: false, error: { code: error.code, exit_code: nagios() ? UNKNOWN : error.exitCode, message, hint: error.hint ? scrub(error.hint) : null } };
+        const body = {
+          ok: false,
+          error: { code: error.code, exit_code: nagios() ? UNKNOWN : error.exitCode, message, hint: error.hint ? scrub(error.hint) : null },
+        };
         io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       }
       return nagios() ? UNKNOWN : error.exitCode;

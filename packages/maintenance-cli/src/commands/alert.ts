@@ -14,15 +14,14 @@ export function registerAlert(program: Command, run: Run): void {
         const alerter = ctx.alerter;
         if (!alerter.configured) throw notConfigured(ctx, alerter.problem);
         const when = humanTime(ctx.clock.now(), ctx.config.timezone);
-        const delivery = await ctx.notifyOwners(
-          `🔔 Tes alert dari botctl di ${os.hostname()} (${when}). Jika pesan ini sampai, alert ke owner berfungsi.`,
-          { silent: false },
-        );
+        const delivery = await ctx.notifyOwners(`🔔 Tes alert dari botctl di ${os.hostname()} (${when}). Jika pesan ini sampai, alert ke owner berfungsi.`, {
+          silent: false,
+        });
         ctx.emit({ ...delivery }, () => renderDelivery(delivery, ctx));
         if (!delivery.ok) {
           throw new AlertDeliveryError('the test alert reached no owner', {
-              hint: 'each owner must press /start on the notification bot; check OWNER_BOT_TOKEN and TELEGRAM_OWNER_IDS',
-            });
+            hint: 'each owner must press /start on the notification bot; check OWNER_BOT_TOKEN and TELEGRAM_OWNER_IDS',
+          });
         }
         // Some owners reached, some not: PARTIAL, with each failure listed above.
         if (delivery.failed.length > 0) ctx.exitCode = ExitCode.PARTIAL;

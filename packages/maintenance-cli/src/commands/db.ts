@@ -18,7 +18,9 @@ export function registerDb(program: Command, run: Run): void {
         try {
           if (opts.dryRun) {
             const pending = (await pendingMigrations(sql)).map((m) => m.name);
-            ctx.emit({ ok: true, dry_run: true, pending }, () => (pending.length ? `Pending: ${pending.join(', ')}` : 'Nothing to apply: the schema is current.'));
+            ctx.emit({ ok: true, dry_run: true, pending }, () =>
+              pending.length ? `Pending: ${pending.join(', ')}` : 'Nothing to apply: the schema is current.',
+            );
             return;
           }
           const r = await migrate(sql);
@@ -52,8 +54,18 @@ export function registerDb(program: Command, run: Run): void {
         try {
           await migrate(sql);
           const r = await seedDemo(sql, { cipher, scale, stockPerProduct: stock });
-          const out = { products: r.products, users: r.users, stock_items: r.stockItems, orders: r.orders, deposits: r.deposits, snk_submissions: r.snkSubmissions };
-          ctx.emit({ ok: true, ...out }, () => `Sample shop loaded: ${r.products} products, ${r.stockItems} stock items, ${r.users} buyers, ${r.orders} orders, ${r.deposits} deposits.`);
+          const out = {
+            products: r.products,
+            users: r.users,
+            stock_items: r.stockItems,
+            orders: r.orders,
+            deposits: r.deposits,
+            snk_submissions: r.snkSubmissions,
+          };
+          ctx.emit(
+            { ok: true, ...out },
+            () => `Sample shop loaded: ${r.products} products, ${r.stockItems} stock items, ${r.users} buyers, ${r.orders} orders, ${r.deposits} deposits.`,
+          );
         } catch (error) {
           if (error instanceof BotctlError) throw error;
           if ((error as Error).message.includes('already has products')) {
@@ -79,7 +91,10 @@ export function registerDb(program: Command, run: Run): void {
         const m = await exportDatabase({ config: ctx.config, redactor: ctx.redactor, now: ctx.clock.now() }, { format: opts.format, outDir: out });
         const rows = m.tables.reduce((a, t) => a + t.rows, 0);
         ctx.log.info(`Export database (${m.kind}) ke ${out}: ${m.tables.length} tabel, ${rows} baris`);
-        ctx.emit({ ok: true, out_dir: out, ...m }, () => `Exported ${m.tables.length} tables, ${rows} rows (${m.kind}) to ${ctx.displayPath(out)}; manifest.json lists counts and SHA-256.`);
+        ctx.emit(
+          { ok: true, out_dir: out, ...m },
+          () => `Exported ${m.tables.length} tables, ${rows} rows (${m.kind}) to ${ctx.displayPath(out)}; manifest.json lists counts and SHA-256.`,
+        );
       }),
     );
 

@@ -29,26 +29,28 @@ export function registerDoctor(program: Command, run: Run): void {
           probe.ok ? 'INFO' : 'ERROR',
           `[doctor] offsite ${offsite.description}: ${probe.ok ? `tulis, baca, ganti nama, hapus OK${probe.space?.free !== undefined ? `; ruang kosong ${formatBytes(probe.space.free)}` : ''}` : `GAGAL di ${error}`}`,
         );
-        ctx.emit(
-          { ok: probe.ok, destination: offsite.description, backend, steps, space: probe.space ?? null, ...(error ? { error } : {}) },
-          () => {
-            const s = ctx.style;
-            const lines = [`Offsite ${offsite.description} (${backend})`];
-            for (const st of steps) {
-              lines.push(`  ${st.ok ? s.green('✓') : s.red('✗')} ${st.step.padEnd(7)} ${st.detail} ${s.dim(`(${st.ms} ms)`)}`);
-            }
-            if (probe.space?.free !== undefined) {
-              lines.push(`  free space: ${formatBytes(probe.space.free)}${probe.space.total !== undefined ? ` of ${formatBytes(probe.space.total)}` : ''}`);
-            }
-            lines.push(probe.ok ? 'Offsite is ready for backups.' : `Offsite is NOT usable: ${error}`);
-            return lines.join('\n');
-          },
-        );
+        ctx.emit({ ok: probe.ok, destination: offsite.description, backend, steps, space: probe.space ?? null, ...(error ? { error } : {}) }, () => {
+          const s = ctx.style;
+          const lines = [`Offsite ${offsite.description} (${backend})`];
+          for (const st of steps) {
+            lines.push(`  ${st.ok ? s.green('✓') : s.red('✗')} ${st.step.padEnd(7)} ${st.detail} ${s.dim(`(${st.ms} ms)`)}`);
+          }
+          if (probe.space?.free !== undefined) {
+            lines.push(`  free space: ${formatBytes(probe.space.free)}${probe.space.total !== undefined ? ` of ${formatBytes(probe.space.total)}` : ''}`);
+          }
+          lines.push(probe.ok ? 'Offsite is ready for backups.' : `Offsite is NOT usable: ${error}`);
+          return lines.join('\n');
+        });
         if (!probe.ok) {
           const missingTool = probe.steps.some((x) => x.step === 'ready' && !x.ok && x.unusable) && backend === 'rclone';
-          throw new BotctlError(missingTool ? 'CONFIG' : 'OFFSITE_FAILED', missingTool ? ExitCode.CONFIG : ExitCode.FAILURE, `offsite probe failed at ${error}`, {
+          throw new BotctlError(
+            missingTool ? 'CONFIG' : 'OFFSITE_FAILED',
+            missingTool ? ExitCode.CONFIG : ExitCode.FAILURE,
+            `offsite probe failed at ${error}`,
+            {
               hint: missingTool ? 'install rclone 1.60 or newer (Debian/Ubuntu: apt-get install rclone)' : offsiteHint(ctx.config),
-            });
+            },
+          );
         }
       }),
     );

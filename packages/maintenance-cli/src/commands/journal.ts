@@ -41,7 +41,10 @@ export function registerJournal(program: Command, run: Run): void {
           });
         }
         const at = isoWithOffset(ctx.clock.now(), c.timezone);
-        ctx.emit({ ok: true, kind: opts.kind, text: ctx.scrub(text), at, by: who ?? null }, () => `Recorded (${opts.kind}) in ${ctx.displayPath(ctx.config.logPath)}/maintenance/.`);
+        ctx.emit(
+          { ok: true, kind: opts.kind, text: ctx.scrub(text), at, by: who ?? null },
+          () => `Recorded (${opts.kind}) in ${ctx.displayPath(ctx.config.logPath)}/maintenance/.`,
+        );
       }),
     );
 }

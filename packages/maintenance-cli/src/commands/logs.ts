@@ -13,7 +13,9 @@ export function registerLogs(program: Command, run: Run): void {
 
   logs
     .command('rotate')
-    .description(`archive daily log files older than LOG_RETENTION_DAYS (min 90) into encrypted monthly archives, copy them offsite, verify, then remove the files`)
+    .description(
+      `archive daily log files older than LOG_RETENTION_DAYS (min 90) into encrypted monthly archives, copy them offsite, verify, then remove the files`,
+    )
     .option('--dry-run', 'say what would be archived and change nothing')
     .action(
       run<{ dryRun?: boolean }>(async (ctx, opts) => {
@@ -38,7 +40,8 @@ export function registerLogs(program: Command, run: Run): void {
           const lines = [`Log retention ${result.retention_days} days: files dated before ${result.archive_before} are archived (today ${result.today}).`];
           if (result.eligible.length === 0) lines.push('Nothing to archive.');
           if (result.dry_run) {
-            for (const p of result.plan) lines.push(`would ${p.mode === 'new' ? 'create' : p.mode === 'merged' ? 'add to' : 'add part'} ${p.name}: ${p.files} file(s)`);
+            for (const p of result.plan)
+              lines.push(`would ${p.mode === 'new' ? 'create' : p.mode === 'merged' ? 'add to' : 'add part'} ${p.name}: ${p.files} file(s)`);
           }
           for (const a of result.archives) {
             const off = a.offsite === 'copied' ? 'offsite ✓' : a.offsite === 'failed' ? `offsite ✗ (${a.offsite_error})` : 'no offsite';
@@ -50,8 +53,8 @@ export function registerLogs(program: Command, run: Run): void {
         });
         if (!result.ok) {
           throw new PartialError('log archives were made, but at least one offsite copy failed; those log files were kept', {
-              hint: `${offsiteHint(ctx.config)} and run \`botctl logs rotate\` again`,
-            });
+            hint: `${offsiteHint(ctx.config)} and run \`botctl logs rotate\` again`,
+          });
         }
       }),
     );

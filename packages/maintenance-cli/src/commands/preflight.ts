@@ -22,10 +22,22 @@ export function registerPreflight(program: Command, run: Run): void {
           now: ctx.clock.now(),
           sendTestAlert: () =>
             ctx.alertsEnabled
-              ? ctx.notifyOwners(`🔔 Preflight ${c.storeName} di ${os.hostname()} (${humanTime(ctx.clock.now(), c.timezone)}): tes alert sebelum go-live.`, { silent: true })
+              ? ctx.notifyOwners(`🔔 Preflight ${c.storeName} di ${os.hostname()} (${humanTime(ctx.clock.now(), c.timezone)}): tes alert sebelum go-live.`, {
+                  silent: true,
+                })
               : Promise.resolve({ configured: false, ok: false, problem: '--no-alert was given', delivered: [], failed: [] }),
           checks: async () =>
-            (await runChecks({ config: c, local: ctx.local, offsite: ctx.offsite, clock: ctx.clock, system: realSystem, redactor: ctx.redactor, signal: ctx.io.signal })).checks,
+            (
+              await runChecks({
+                config: c,
+                local: ctx.local,
+                offsite: ctx.offsite,
+                clock: ctx.clock,
+                system: realSystem,
+                redactor: ctx.redactor,
+                signal: ctx.io.signal,
+              })
+            ).checks,
         });
         const failed = lines.filter((l) => l.mark === 'fail');
         ctx.log.info(`[preflight] ${failed.length ? `GAGAL: ${failed.map((l) => l.id).join(', ')}` : 'semua syarat go-live terpenuhi'}`);
@@ -33,7 +45,8 @@ export function registerPreflight(program: Command, run: Run): void {
           [
             `Preflight — ${c.storeName}`,
             ...lines.map((l) => {
-              const icon = l.mark === 'ok' ? ctx.style.green(MARK_ICON.ok) : l.mark === 'warn' ? ctx.style.yellow(MARK_ICON.warn) : ctx.style.red(MARK_ICON.fail);
+              const icon =
+                l.mark === 'ok' ? ctx.style.green(MARK_ICON.ok) : l.mark === 'warn' ? ctx.style.yellow(MARK_ICON.warn) : ctx.style.red(MARK_ICON.fail);
               return `${icon} ${l.label}\n    ${ctx.scrub(l.fact)}${l.fix ? `\n    fix: ${l.fix}` : ''}`;
             }),
             failed.length ? `\nNot ready for go-live: ${failed.length} item(s) failed.` : '\nReady for go-live.',

@@ -76,7 +76,10 @@ export function registerPurge(program: Command, run: Run): void {
             c.pakasir.projectSlug && c.pakasir.apiKey
               ? new PakasirGateway({ baseUrl: c.pakasir.baseUrl, project: c.pakasir.projectSlug, apiKey: c.pakasir.apiKey, timeoutMs: c.pakasir.timeoutMs })
               : undefined;
-          if (!gateway) ctx.warn('PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY not set: invoices are expired without asking the gateway (a late payment is still honoured by the bot)');
+          if (!gateway)
+            ctx.warn(
+              'PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY not set: invoices are expired without asking the gateway (a late payment is still honoured by the bot)',
+            );
           // Late payments are delivered here too, and stock secrets need the field key to decrypt.
           const cipher = FieldCipher.fromSecret(c.dataEncryptionKey);
           const r = await runExpiredPaymentsJob(
@@ -114,7 +117,9 @@ export function registerPurge(program: Command, run: Run): void {
                 `[expired_deposits] ${d.invoices} deposit(s) expired, ${d.removed} message(s) removed, ${d.edited} edited, ${d.failed} failed`,
                 ...(r.settled ? [`${r.settled} due invoice(s) were in fact paid: confirmed and delivered`] : []),
                 ...(r.retried.removed + r.retried.edited + r.retried.failed
-                  ? [`earlier failed removals tried again: ${r.retried.removed} removed, ${r.retried.edited} edited, ${r.retried.failed} still failing (tried again later)`]
+                  ? [
+                      `earlier failed removals tried again: ${r.retried.removed} removed, ${r.retried.edited} edited, ${r.retried.failed} still failing (tried again later)`,
+                    ]
                   : []),
               ].join('\n'),
           );

@@ -30,11 +30,12 @@ export function registerRecover(program: Command, run: Run): void {
     .argument('[file]', 'archive name in BACKUP_LOCAL_DIR, or a path')
     .option('--latest', 'the newest complete backup (local, else offsite)')
     .option('--yes', 'do it (without: show what would be done)')
-    .option('--wait-bot <seconds>', "how long to wait for the bot process to come back after the restore (its supervisor restarts it)", '120')
+    .option('--wait-bot <seconds>', 'how long to wait for the bot process to come back after the restore (its supervisor restarts it)', '120')
     .action(
       run<Opts>(async (ctx, opts, args) => {
         const file = args[0];
-        if ((file === undefined) === !opts.latest) throw new UsageError('give a backup <file> or --latest', { hint: 'botctl --env-file /srv/toko1/.env recover --latest --yes' });
+        if ((file === undefined) === !opts.latest)
+          throw new UsageError('give a backup <file> or --latest', { hint: 'botctl --env-file /srv/toko1/.env recover --latest --yes' });
         const waitBot = Number(opts.waitBot);
         if (!Number.isFinite(waitBot) || waitBot < 0 || waitBot > 3600) throw new UsageError('--wait-bot must be 0..3600 seconds');
         ctx.alertSubject = 'Pemulihan (recover)';
@@ -51,9 +52,12 @@ export function registerRecover(program: Command, run: Run): void {
           if (!ctx.io.env.BACKUP_STORE_ID && !ctx.io.env.BOT_STORE_NAME) {
             const found = await storesIn(ctx.local);
             if (found.length > 1) {
-              throw new RefusedError(`${ctx.displayPath(ctx.config.backup.localDir)} holds backups of ${found.length} stores: ${found.map((f) => `${f.id} ("${f.name}")`).join(', ')}`, {
-                hint: 'say which one: BACKUP_STORE_ID=<id> botctl recover …',
-              });
+              throw new RefusedError(
+                `${ctx.displayPath(ctx.config.backup.localDir)} holds backups of ${found.length} stores: ${found.map((f) => `${f.id} ("${f.name}")`).join(', ')}`,
+                {
+                  hint: 'say which one: BACKUP_STORE_ID=<id> botctl recover …',
+                },
+              );
             }
             if (found[0]) bootstrap({ ...ctx.io.env, BACKUP_STORE_ID: found[0].id, BOT_STORE_NAME: found[0].name });
           }
@@ -62,7 +66,10 @@ export function registerRecover(program: Command, run: Run): void {
         const local = ctx.local;
         const archive = file
           ? resolveArchiveArg(file, local, ctx.io.cwd)
-          : await latestArchive([{ location: 'local', storage: local }, ...(ctx.offsite ? [{ location: 'offsite' as const, storage: ctx.offsite }] : [])], catalogScope(ctx.config, ctx.clock.now()));
+          : await latestArchive(
+              [{ location: 'local', storage: local }, ...(ctx.offsite ? [{ location: 'offsite' as const, storage: ctx.offsite }] : [])],
+              catalogScope(ctx.config, ctx.clock.now()),
+            );
 
         if (!opts.yes) {
           const sidecar = await readSidecarOf(archive.storage, archive.name);
@@ -139,7 +146,11 @@ export function registerRecover(program: Command, run: Run): void {
           const partial = (error as { recovery?: RecoveryReport }).recovery;
           if (partial && ctx.json && error instanceof BotctlError) {
             ctx.emit(
-              { ...partial, ok: false, error: { code: error.code, exit_code: error.exitCode, message: ctx.scrub(error.message), hint: error.hint ? ctx.scrub(error.hint) : null } },
+              {
+                ...partial,
+                ok: false,
+                error: { code: error.code, exit_code: error.exitCode, message: ctx.scrub(error.message), hint: error.hint ? ctx.scrub(error.hint) : null },
+              },
               () => '',
             );
             throw error;

@@ -25,7 +25,7 @@ interface TenantRow {
 export function registerStatus(program: Command, run: Run): void {
   program
     .command('status')
-    .description("the maintenance checklist (plan section 8) measured: backups, offsite, alerts, logs, updates, drills, audit log, bot process")
+    .description('the maintenance checklist (plan section 8) measured: backups, offsite, alerts, logs, updates, drills, audit log, bot process')
     .action(
       run(async (ctx) => {
         ctx.nagios = true;
@@ -36,8 +36,9 @@ export function registerStatus(program: Command, run: Run): void {
         ctx.exitCode = MARK_RANK[worst];
         if (!isMulti(ctx)) {
           const r = rows[0]!;
-          ctx.emit({ ok: worst === 'ok', status: worst, store_name: r.store_name, env_file: r.env_file, checks: r.checks, ...(r.error ? { error: r.error } : {}) }, () =>
-            renderOne(ctx, r),
+          ctx.emit(
+            { ok: worst === 'ok', status: worst, store_name: r.store_name, env_file: r.env_file, checks: r.checks, ...(r.error ? { error: r.error } : {}) },
+            () => renderOne(ctx, r),
           );
           return;
         }
@@ -60,7 +61,8 @@ function expandEnvFiles(ctx: CliContext): (string | undefined)[] {
     const p = path.resolve(ctx.io.cwd, g);
     if (fs.statSync(p, { throwIfNoEntry: false })?.isDirectory()) {
       const found = tenantEnvFiles(p);
-      if (found.length === 0) throw new BotctlError('NOT_FOUND', 12, `no tenant env files in ${p}`, { hint: 'expected *.env files or <tenant>/.env inside it' });
+      if (found.length === 0)
+        throw new BotctlError('NOT_FOUND', 12, `no tenant env files in ${p}`, { hint: 'expected *.env files or <tenant>/.env inside it' });
       out.push(...found);
     } else out.push(p);
   }
@@ -72,12 +74,13 @@ async function statusOf(ctx: CliContext, envFile: string | undefined): Promise<T
   let redactor: Redactor;
   // One tenant: bad settings are the command's error (exit 3). Several: that tenant's row is ✗.
   if (!isMulti(ctx)) ({ config, redactor } = ctx.loaded);
-  else try {
-    ({ config, redactor } = loadConfig({ envFile, cwd: ctx.io.cwd, env: ctx.io.env }));
-  } catch (error) {
-    const message = ctx.scrub((error as Error).message);
-    return { env_file: envFile ?? null, store_name: null, status: 'fail', checks: [], error: message };
-  }
+  else
+    try {
+      ({ config, redactor } = loadConfig({ envFile, cwd: ctx.io.cwd, env: ctx.io.env }));
+    } catch (error) {
+      const message = ctx.scrub((error as Error).message);
+      return { env_file: envFile ?? null, store_name: null, status: 'fail', checks: [], error: message };
+    }
   const checks = await tenantStatus({
     config,
     local: new LocalDirStorage(config.backup.localDir, 'local'),
@@ -111,7 +114,9 @@ function renderHost(ctx: CliContext, rows: TenantRow[]): string {
     r.env_file ?? '(environment)',
   ]);
   const problems = rows.flatMap((r) =>
-    r.error ? [`${r.store_name ?? r.env_file}: ${r.error}`] : r.checks.filter((c) => c.mark !== 'ok').map((c) => `${paint(ctx, c.mark)} ${r.store_name} · ${c.id}: ${c.fact}`),
+    r.error
+      ? [`${r.store_name ?? r.env_file}: ${r.error}`]
+      : r.checks.filter((c) => c.mark !== 'ok').map((c) => `${paint(ctx, c.mark)} ${r.store_name} · ${c.id}: ${c.fact}`),
   );
   return [table(header, body), ...(problems.length ? ['', ...problems] : [])].join('\n');
 }

@@ -24,11 +24,17 @@ export function registerUnlock(program: Command, run: Run): void {
           removed.push(...r.removed.map((l) => ({ dir, ...l })));
           guards.push(...r.guards_removed.map((g) => path.join(dir, g)));
         }
-        for (const l of removed) ctx.log.info(`Kunci usang dihapus: ${l.command} (pid ${l.pid} di ${l.host}, sejak ${shownTime(l.started_at, c.timezone)}) di ${l.dir}`);
+        for (const l of removed)
+          ctx.log.info(`Kunci usang dihapus: ${l.command} (pid ${l.pid} di ${l.host}, sejak ${shownTime(l.started_at, c.timezone)}) di ${l.dir}`);
         ctx.emit({ ok: true, removed, guards_removed: guards }, () =>
           removed.length === 0 && guards.length === 0
             ? 'No stale locks.'
-            : removed.map((l) => `removed the lock of ${l.command} (pid ${l.pid} on ${l.host}, since ${shownTime(l.started_at, c.timezone)}, ${l.state}) in ${ctx.displayPath(l.dir)}`).join('\n'),
+            : removed
+                .map(
+                  (l) =>
+                    `removed the lock of ${l.command} (pid ${l.pid} on ${l.host}, since ${shownTime(l.started_at, c.timezone)}, ${l.state}) in ${ctx.displayPath(l.dir)}`,
+                )
+                .join('\n'),
         );
       }),
     );

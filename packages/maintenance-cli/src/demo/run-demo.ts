@@ -134,11 +134,7 @@ export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<De
       return r.exitCode ?? 1;
     };
 
-    const codes = [
-      await runCli(['backup', 'create', '--offsite']),
-      await runCli(['backup', 'list']),
-      await runCli(['backup', 'verify', '--latest']),
-    ];
+    const codes = [await runCli(['backup', 'create', '--offsite']), await runCli(['backup', 'list']), await runCli(['backup', 'verify', '--latest'])];
     const ok = codes.every((c) => c === 0);
 
     if (!opts.json) {

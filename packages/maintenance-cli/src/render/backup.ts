@@ -103,7 +103,9 @@ export function renderList(items: BackupEntry[], timeZone: string, now: Date, s:
   const future = items.filter((e) => e.future).length;
   const missing = offsiteConfigured ? missingOffsite(items).length : 0;
   const notes = [
-    ...(missing ? [s.yellow(`${missing} backup(s) lack their offsite copy: \`botctl backup offsite sync\` makes them (the next backup --offsite does too).`)] : []),
+    ...(missing
+      ? [s.yellow(`${missing} backup(s) lack their offsite copy: \`botctl backup offsite sync\` makes them (the next backup --offsite does too).`)]
+      : []),
   ];
   const withNotes = notes.length ? `${out}\n${notes.join('\n')}` : out;
   return future
@@ -116,7 +118,9 @@ export function renderVerify(report: VerifyReport, s: ChalkInstance): string {
     .map((r) =>
       r.ok
         ? `${s.green('✓')} ${r.name} (${r.location}): OK, ${r.level} check` +
-          (r.checked?.tables !== undefined ? `: ${r.checked.members} members, dump read by pg_restore, ${r.checked.tables} tables / ${r.checked.rows} rows in manifest` : '') +
+          (r.checked?.tables !== undefined
+            ? `: ${r.checked.members} members, dump read by pg_restore, ${r.checked.tables} tables / ${r.checked.rows} rows in manifest`
+            : '') +
           ` (${formatDuration(r.duration_ms)})`
         : `${s.red('✗')} ${r.name} (${r.location}): ${r.error?.message}${r.error?.hint ? s.dim(` (hint: ${r.error.hint})`) : ''}`,
     )

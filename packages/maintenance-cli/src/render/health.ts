@@ -9,7 +9,12 @@ const mark = (s: HealthStatus, style: ChalkInstance) =>
 /** First line: the Nagios-style summary; then one row per check with the fact behind it. */
 export function renderHealth(r: HealthReport, style: ChalkInstance): string {
   const lines = [r.summary, ''];
-  lines.push(table(['CHECK', 'STATUS', 'FACT'], r.checks.map((c) => [c.id, mark(c.status, style), c.fact])));
+  lines.push(
+    table(
+      ['CHECK', 'STATUS', 'FACT'],
+      r.checks.map((c) => [c.id, mark(c.status, style), c.fact]),
+    ),
+  );
   const m = r.metrics;
   const shop =
     m.transactions_today !== undefined

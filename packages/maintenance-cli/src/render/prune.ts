@@ -5,9 +5,7 @@ import { table } from './table.js';
 
 export function renderPrune(r: PruneResult, timeZone: string, s: ChalkInstance): string {
   const p = r.policy;
-  const out = [
-    `${r.dry_run ? s.bold('Dry run: nothing removed. ') : ''}Policy: ${describePolicy(p)}; pre-restore copies ${p.preRestoreKeepDays} days`,
-  ];
+  const out = [`${r.dry_run ? s.bold('Dry run: nothing removed. ') : ''}Policy: ${describePolicy(p)}; pre-restore copies ${p.preRestoreKeepDays} days`];
   for (const loc of r.locations) {
     out.push('', s.bold(`${loc.location}: ${loc.path}`));
     if (loc.decisions.length === 0) out.push('  no backups');

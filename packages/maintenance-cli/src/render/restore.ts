@@ -39,9 +39,7 @@ export function renderRestore(r: RestoreResult, s: ChalkInstance, displayPath: (
 }
 
 export function renderDrill(r: DrillResult, s: ChalkInstance): string {
-  const lines = [
-    r.ok ? s.green(`✓ Drill passed: ${r.archive} (${r.location})`) : s.red(`✗ Drill FAILED: ${r.archive || '(no backup)'}: ${r.error?.message}`),
-  ];
+  const lines = [r.ok ? s.green(`✓ Drill passed: ${r.archive} (${r.location})`) : s.red(`✗ Drill FAILED: ${r.archive || '(no backup)'}: ${r.error?.message}`)];
   if (r.tables.length) {
     lines.push(`  restore   ${formatDuration(r.restore_ms)} into scratch database ${r.scratch_database} (the time a real recovery would take)`);
     const sums = r.tables.filter((t) => t.checksum !== 'not recorded');

@@ -53,7 +53,8 @@ describe('a clock that ran ahead and was set right', () => {
   beforeAll(async () => {
     s = await jumpedClock();
   });
-  const run = (args: string[], env: Record<string, string> = {}) => botctlInProcess(['--env-file', s.t.envFile, ...args], { cwd: s.t.dir, clock: s.clock, env });
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    botctlInProcess(['--env-file', s.t.envFile, ...args], { cwd: s.t.dir, clock: s.clock, env });
 
   it('the default policy keeps every real backup made after the jump', async () => {
     const plan = json<PruneJson>(await run(['backup', 'prune', '--dry-run', '--json']));
@@ -70,11 +71,15 @@ describe('a clock that ran ahead and was set right', () => {
     const d = plan.locations[0]!.decisions.find((x) => x.name === s.future[0])!;
     expect(d.reasons.join(' ')).toMatch(/dated in the future/);
     const list = json<{ backups: { name: string; future: boolean }[] }>(await run(['backup', 'list', '--json']));
-    expect(list.backups.filter((b) => b.future).map((b) => b.name).sort()).toEqual([...s.future].sort());
+    expect(
+      list.backups
+        .filter((b) => b.future)
+        .map((b) => b.name)
+        .sort(),
+    ).toEqual([...s.future].sort());
     const text = await run(['backup', 'list']);
     expect(text.stdout).toMatch(/in the future/);
   });
-
 });
 
 describe('a jumped clock with only "keep the last N" configured', () => {
@@ -93,12 +98,16 @@ describe('health with future-dated backups', () => {
     const clock = new FixedClock('2030-01-01T02:00:00+07:00');
     expect((await botctlInProcess(['--env-file', t.envFile, 'backup', 'create'], { cwd: t.dir, clock })).exitCode).toBe(ExitCode.OK);
     clock.set('2026-12-01T02:00:00+07:00');
-    const skip = { HEALTH_SKIP_CHECKS: 'database,telegram,bot_process,cpu,memory,disk,log_size,backup_offsite,backup_verify,backup_drill,maintenance_lock,backup_space' };
+    const skip = {
+      HEALTH_SKIP_CHECKS: 'database,telegram,bot_process,cpu,memory,disk,log_size,backup_offsite,backup_verify,backup_drill,maintenance_lock,backup_space',
+    };
     const h = await botctlInProcess(['--env-file', t.envFile, 'healthcheck', '--no-alert', '--json'], { cwd: t.dir, clock, env: skip });
     const age = json<{ checks: { id: string; status: string; fact: string }[] }>(h).checks.find((c) => c.id === 'backup_age')!;
     expect(age.status).not.toBe('ok');
     expect(age.fact).toMatch(/in the future/);
-    const st = json<{ checks: { id: string; mark: string; fact: string }[] }>(await botctlInProcess(['--env-file', t.envFile, 'status', '--json'], { cwd: t.dir, clock }));
+    const st = json<{ checks: { id: string; mark: string; fact: string }[] }>(
+      await botctlInProcess(['--env-file', t.envFile, 'status', '--json'], { cwd: t.dir, clock }),
+    );
     const line = st.checks.find((c) => c.id === 'backups')!;
     expect(line.mark).not.toBe('ok');
     expect(line.fact).toMatch(/in the future/);
@@ -107,14 +116,21 @@ describe('health with future-dated backups', () => {
 
 describe('retention flags on the command line', () => {
   it('--keep N alone means N: the env file daily, weekly and monthly tiers do not add to it', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false, extraEnv: { BACKUP_KEEP_DAILY: '30', BACKUP_KEEP_WEEKLY: '8', BACKUP_KEEP_MONTHLY: '12' } });
+    const t = await createTenant({
+      cluster,
+      parentDir: work,
+      seed: false,
+      extraEnv: { BACKUP_KEEP_DAILY: '30', BACKUP_KEEP_WEEKLY: '8', BACKUP_KEEP_MONTHLY: '12' },
+    });
     const clock = new FixedClock('2026-11-20T02:00:00+07:00');
     const names: string[] = [];
     for (let i = 0; i < 4; i++) {
       names.push(json<{ name: string }>(await botctlInProcess(['--env-file', t.envFile, 'backup', 'create', '--json'], { cwd: t.dir, clock })).name);
       clock.advance(DAY);
     }
-    const plan = json<PruneJson>(await botctlInProcess(['--env-file', t.envFile, 'backup', 'prune', '--keep', '1', '--dry-run', '--json'], { cwd: t.dir, clock }));
+    const plan = json<PruneJson>(
+      await botctlInProcess(['--env-file', t.envFile, 'backup', 'prune', '--keep', '1', '--dry-run', '--json'], { cwd: t.dir, clock }),
+    );
     expect(plan.policy).toMatchObject({ keep: 1, daily: 0, weekly: 0, monthly: 0 });
     expect(kept(plan)).toEqual([names[3]]);
     // Without flags, the env file's policy applies.
@@ -134,7 +150,10 @@ describe('retention flags on the command line', () => {
     }
     clock.set('2026-12-01T12:00:00+07:00');
     const plan = json<PruneJson>(
-      await botctlInProcess(['--env-file', t.envFile, 'backup', 'prune', '--keep-yearly', '3', '--keep-within', '3d', '--dry-run', '--json'], { cwd: t.dir, clock }),
+      await botctlInProcess(['--env-file', t.envFile, 'backup', 'prune', '--keep-yearly', '3', '--keep-within', '3d', '--dry-run', '--json'], {
+        cwd: t.dir,
+        clock,
+      }),
     );
     const why = (n: string) => plan.locations[0]!.decisions.find((d) => d.name === n)!.reasons.join('; ');
     expect(why(names[5]!)).toMatch(/yearly 2026/);

@@ -68,7 +68,10 @@ describe('the database session lost during backup create', () => {
     const t = await createTenant({ cluster, parentDir: work });
     await query(cluster.url(), `ALTER DATABASE "${t.dbName}" SET idle_in_transaction_session_timeout = '1s'`);
     // A process: the fake pg_dump is found on that process's PATH.
-    const r = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--json'], { cwd: t.dir, env: fakeDump(t, { kind: 'slow', seconds: 2 }) });
+    const r = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--json'], {
+      cwd: t.dir,
+      env: fakeDump(t, { kind: 'slow', seconds: 2 }),
+    });
     expect(r.stderr).not.toMatch(/TypeError|unexpected error/);
     expect(r.exitCode).toBe(ExitCode.OK);
     expect((await run(t, ['backup', 'verify', '--latest'])).exitCode).toBe(ExitCode.OK);
@@ -99,7 +102,7 @@ describe('the database session lost during backup create', () => {
         killed = (await query(t.databaseUrl, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'botctl backup'")).length;
       }
     }
-    if (killed !== 1) throw new Error(`the snapshot session was not caught idle while pg_dump ran: ${[...new Set(seen)].join(" | ")}`);
+    if (killed !== 1) throw new Error(`the snapshot session was not caught idle while pg_dump ran: ${[...new Set(seen)].join(' | ')}`);
     const res = await proc;
     expect(String(res.stderr)).not.toMatch(/TypeError|unexpected error|^\s+at /m);
     expect({ exit: res.exitCode, stderr: String(res.stderr) }).toMatchObject({ exit: ExitCode.OK });
@@ -111,7 +114,10 @@ describe('the database session lost during backup create', () => {
     try {
       const t = await createTenant({ cluster: own, parentDir: work, scale: 10, extraEnv: fakeTelegramEnv(api, 7001) });
       api.reset();
-      const proc = spawnBotctl(['--env-file', t.envFile, 'backup', 'create', '--scheduled'], { cwd: t.dir, env: fakeDump(t, { kind: 'slow-output', seconds: 3 }) });
+      const proc = spawnBotctl(['--env-file', t.envFile, 'backup', 'create', '--scheduled'], {
+        cwd: t.dir,
+        env: fakeDump(t, { kind: 'slow-output', seconds: 3 }),
+      });
       for (let i = 0; i < 50; i++) {
         await sleep(100);
         if ((await query(t.databaseUrl, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'botctl pg_dump'")).length) break;
@@ -160,7 +166,10 @@ describe('a drill killed with -9', () => {
     // Another tenant's drill database on the same cluster, its drill still running (this process).
     const other = 'botctl_drill_20261201_010101_other';
     await query(cluster.url(), `CREATE DATABASE ${other}`);
-    await query(cluster.url(), `COMMENT ON DATABASE ${other} IS '${JSON.stringify({ botctl: 'drill', store_id: 'some-other-store', pid: process.pid, host: 'elsewhere' })}'`);
+    await query(
+      cluster.url(),
+      `COMMENT ON DATABASE ${other} IS '${JSON.stringify({ botctl: 'drill', store_id: 'some-other-store', pid: process.pid, host: 'elsewhere' })}'`,
+    );
 
     const drill = await run(t, ['backup', 'drill', '--json']);
     expect(drill.exitCode).toBe(ExitCode.OK);
@@ -173,7 +182,9 @@ describe('a drill killed with -9', () => {
     proc2.kill('SIGKILL');
     await proc2;
     expect((await scratchDatabases()).length).toBe(2);
-    const skip = { HEALTH_SKIP_CHECKS: 'telegram,bot_process,cpu,memory,disk,log_size,backup_offsite,backup_verify,backup_drill,maintenance_lock,backup_space' };
+    const skip = {
+      HEALTH_SKIP_CHECKS: 'telegram,bot_process,cpu,memory,disk,log_size,backup_offsite,backup_verify,backup_drill,maintenance_lock,backup_space',
+    };
     const h = json<{ checks: { id: string; fact: string }[] }>(await run(t, ['healthcheck', '--no-alert', '--json'], skip));
     expect(h.checks.find((c) => c.id === 'database')!.fact).toMatch(/dropped 1 scratch database/);
     expect(await scratchDatabases()).toEqual([other]);

@@ -44,7 +44,14 @@ async function backup(t: Tenant): Promise<string> {
 
 async function databases(): Promise<string[]> {
   return execFileSync('psql', ['-Atc', 'SELECT datname FROM pg_database'], {
-    env: { ...process.env, PGHOST: cluster.host, PGPORT: String(cluster.port), PGUSER: cluster.user, PGPASSWORD: cluster.password.reveal(), PGDATABASE: 'postgres' },
+    env: {
+      ...process.env,
+      PGHOST: cluster.host,
+      PGPORT: String(cluster.port),
+      PGUSER: cluster.user,
+      PGPASSWORD: cluster.password.reveal(),
+      PGDATABASE: 'postgres',
+    },
     encoding: 'utf8',
   })
     .trim()
@@ -146,9 +153,15 @@ describe('a decompression bomb', () => {
       const bomb = 'logs/bot-order/2026-11-19.log';
       execFileSync('truncate', ['-s', '1G', path.join(u.dir, bomb)]);
       const crafted = 'backup-20260101-010101.tar.gz.enc';
-      packArchive(u, t.recipient, path.join(localDir, crafted), { ...readSidecarFile(src), name: crafted }, {
-        members: [...u.members.slice(0, -1), bomb, 'manifest.json'],
-      });
+      packArchive(
+        u,
+        t.recipient,
+        path.join(localDir, crafted),
+        { ...readSidecarFile(src), name: crafted },
+        {
+          members: [...u.members.slice(0, -1), bomb, 'manifest.json'],
+        },
+      );
       expect(fs.statSync(path.join(localDir, crafted)).size).toBeLessThan(4 * 1024 * 1024);
       const used = () => Number(execFileSync('df', ['--output=used', '-B1', mnt], { encoding: 'utf8' }).trim().split('\n')[1]);
       const before = used();

@@ -43,7 +43,13 @@ describe('a lock left by a crash before a reboot, whose pid now belongs to anoth
     try {
       fs.writeFileSync(
         lockFile(),
-        JSON.stringify({ pid: stranger.pid, host: os.hostname(), started_at: '2026-11-30T02:00:00Z', command: 'backup create', boot_id: '00000000-dead-beef-0000-000000000000' }),
+        JSON.stringify({
+          pid: stranger.pid,
+          host: os.hostname(),
+          started_at: '2026-11-30T02:00:00Z',
+          command: 'backup create',
+          boot_id: '00000000-dead-beef-0000-000000000000',
+        }),
       );
       const lock = acquireLock(dir, 'backup prune');
       expect(readLock(dir)).toMatchObject({ pid: process.pid, command: 'backup prune' });
@@ -92,18 +98,22 @@ describe('taking over a stale lock', () => {
         nested = false;
       }
     };
-    patch('readFileSync', (real) =>
-      ((...args: unknown[]) => {
-        if (!nested && args[0] === lockFile()) aReadStale = true;
-        return (real as (...a: unknown[]) => unknown)(...args);
-      }) as never,
-    );
-    for (const name of ['openSync', 'renameSync', 'unlinkSync', 'rmSync', 'linkSync'] as const) {
-      patch(name, (real) =>
+    patch(
+      'readFileSync',
+      (real) =>
         ((...args: unknown[]) => {
-          if (aReadStale && !nested && second === undefined) runB();
+          if (!nested && args[0] === lockFile()) aReadStale = true;
           return (real as (...a: unknown[]) => unknown)(...args);
         }) as never,
+    );
+    for (const name of ['openSync', 'renameSync', 'unlinkSync', 'rmSync', 'linkSync'] as const) {
+      patch(
+        name,
+        (real) =>
+          ((...args: unknown[]) => {
+            if (aReadStale && !nested && second === undefined) runB();
+            return (real as (...a: unknown[]) => unknown)(...args);
+          }) as never,
       );
     }
 
@@ -151,7 +161,14 @@ describe('botctl unlock', () => {
 describe("the host scripts' run lock", () => {
   const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
   const takeLock = (envFile: string, lockDir: string, asUser?: string) => {
-    const cmd = [...(asUser ? ['runuser', '-u', asUser, '--'] : []), 'bash', '-c', `. "${ROOT}/scripts/lib/tenant.sh" && tenant_lock backup "$1" && echo got`, '_', envFile];
+    const cmd = [
+      ...(asUser ? ['runuser', '-u', asUser, '--'] : []),
+      'bash',
+      '-c',
+      `. "${ROOT}/scripts/lib/tenant.sh" && tenant_lock backup "$1" && echo got`,
+      '_',
+      envFile,
+    ];
     return spawnSync(cmd[0]!, cmd.slice(1), { env: { PATH: process.env.PATH, BOTCTL_LOCK_DIR: lockDir, XDG_RUNTIME_DIR: lockDir }, encoding: 'utf8' });
   };
 

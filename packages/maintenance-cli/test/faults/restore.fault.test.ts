@@ -55,7 +55,7 @@ async function botHoldingLock(t: Tenant): Promise<{ pid: number; release: () => 
   const s = createSql(t.databaseUrl, { max: 1, applicationName: 'fault-bot' });
   const reserved = await s.reserve();
   await reserved.unsafe('BEGIN');
-  await reserved.unsafe("UPDATE users SET first_name = first_name WHERE id = (SELECT min(id) FROM users)");
+  await reserved.unsafe('UPDATE users SET first_name = first_name WHERE id = (SELECT min(id) FROM users)');
   const [{ pid }] = (await reserved.unsafe('SELECT pg_backend_pid() AS pid')) as unknown as [{ pid: number }];
   return {
     pid,
@@ -153,7 +153,9 @@ describe('restore --yes over a database', () => {
       const r = await run(t, ['backup', 'restore', name, '--yes', '--lock-timeout', '2']);
       expect(r.exitCode).toBe(ExitCode.LOCKED);
       expect(r.stderr).toMatch(new RegExp(`waiting for a lock on (public\\.)?users held by pid ${bot.pid} \\(fault-bot, idle in transaction\\)`));
-      expect(r.stderr).toMatch(new RegExp(`gave up after 2 s waiting for a lock on (public\\.)?users held by pid ${bot.pid}.*"${t.dbName}" was left as it was`));
+      expect(r.stderr).toMatch(
+        new RegExp(`gave up after 2 s waiting for a lock on (public\\.)?users held by pid ${bot.pid}.*"${t.dbName}" was left as it was`),
+      );
       expect(r.stderr).toMatch(/hint: .*stop the bot first/);
     } finally {
       await bot.release();
@@ -240,7 +242,8 @@ describe('a restore killed at any moment', () => {
       const res = await proc;
       await restoreSessionsGone(t.databaseUrl);
       const after = await databaseDigest(t.databaseUrl);
-      const state = JSON.stringify(after) === JSON.stringify(before) ? 'unchanged' : JSON.stringify(after) === JSON.stringify(backupDigest) ? 'restored' : 'BETWEEN';
+      const state =
+        JSON.stringify(after) === JSON.stringify(before) ? 'unchanged' : JSON.stringify(after) === JSON.stringify(backupDigest) ? 'restored' : 'BETWEEN';
       outcomes.push(`${signal}@${delay}: ${state} (exit ${res.exitCode ?? res.signal})`);
       expect(state).not.toBe('BETWEEN');
       if (signal !== 'SIGKILL' && res.exitCode !== 0) expect(state).toBe('unchanged');

@@ -23,7 +23,10 @@ const botctl = (t: Tenant, args: string[]) => botctlInProcess(['--env-file', t.e
 
 /** Replaces one line of the tenant's env file with raw text, exactly as written. */
 function writeRaw(t: Tenant, key: string, rawLine: string): void {
-  const lines = fs.readFileSync(t.envFile, 'utf8').split('\n').filter((l) => l && !l.startsWith(`${key}=`));
+  const lines = fs
+    .readFileSync(t.envFile, 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith(`${key}=`));
   fs.writeFileSync(t.envFile, `${[...lines, rawLine].join('\n')}\n`);
 }
 
@@ -45,7 +48,10 @@ describe('env files are read as Docker Compose and python-dotenv read them', () 
 
   it('reads CRLF line ends, a byte order mark, export lines, comments after whitespace and quoted values', async () => {
     const t = await createTenant({ cluster, parentDir: work, seed: false });
-    const body = fs.readFileSync(t.envFile, 'utf8').split('\n').filter((l) => l && !l.startsWith('BOT_STORE_NAME=') && !l.startsWith('BACKUP_KEEP'));
+    const body = fs
+      .readFileSync(t.envFile, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('BOT_STORE_NAME=') && !l.startsWith('BACKUP_KEEP'));
     const text = `\ufeff${[
       ...body.map((l, i) => (i === 0 ? `export ${l}` : l)),
       "BOT_STORE_NAME='Toko #1 Makmur'   # the shop's name",
@@ -95,9 +101,16 @@ describe('unknown settings', () => {
 describe('a key where a path belongs', () => {
   it('refuses an age identity pasted into BACKUP_AGE_IDENTITY_FILE and never echoes it', async () => {
     const t = await createTenant({ cluster, parentDir: work, seed: false });
-    const key = fs.readFileSync(t.identityFile, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
+    const key = fs
+      .readFileSync(t.identityFile, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
     writeRaw(t, 'BACKUP_AGE_IDENTITY_FILE', `BACKUP_AGE_IDENTITY_FILE=${key}`);
-    for (const args of [['backup', 'verify', '--latest', '--json'], ['backup', 'drill', '--json'], ['config', 'check', '--json']]) {
+    for (const args of [
+      ['backup', 'verify', '--latest', '--json'],
+      ['backup', 'drill', '--json'],
+      ['config', 'check', '--json'],
+    ]) {
       const run = await botctl(t, args);
       expect(run.exitCode).toBe(ExitCode.CONFIG);
       expect(run.stdout + run.stderr).toMatch(/BACKUP_AGE_IDENTITY_FILE holds an age secret key, not a file path/);

@@ -43,9 +43,7 @@ function scryptKey(passphrase: string, salt: Uint8Array, logN: number): Promise<
   const N = 2 ** logN;
   const labelAndSalt = Buffer.concat([Buffer.from(SCRYPT_LABEL), salt]);
   return new Promise((resolve, reject) =>
-    crypto.scrypt(passphrase, labelAndSalt, 32, { N, r: 8, p: 1, maxmem: 128 * N * 8 + 64 * 1024 * 1024 }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    ),
+    crypto.scrypt(passphrase, labelAndSalt, 32, { N, r: 8, p: 1, maxmem: 128 * N * 8 + 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
   );
 }
 

@@ -128,11 +128,7 @@ export class DumpFormatError extends Error {}
  * way that it is a custom-format dump. Memory: one part being filled. pg_dump writes in small
  * pieces (~17 KiB reads on average), so gathering them here saves per-piece work downstream.
  */
-export async function* splitDumpParts(
-  source: AsyncIterable<Buffer>,
-  partSize: number,
-  onBytes?: (total: number) => void,
-): AsyncGenerator<DumpPart> {
+export async function* splitDumpParts(source: AsyncIterable<Buffer>, partSize: number, onBytes?: (total: number) => void): AsyncGenerator<DumpPart> {
   let chunks: Buffer[] = [];
   let size = 0;
   let total = 0;

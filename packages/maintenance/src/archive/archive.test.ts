@@ -31,7 +31,10 @@ describe('TarGzWriter', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tar-'));
     try {
       fs.writeFileSync(path.join(dir, 'a.tar.gz'), gz);
-      const listing = execFileSync('tar', ['-tzf', path.join(dir, 'a.tar.gz')]).toString().trim().split('\n');
+      const listing = execFileSync('tar', ['-tzf', path.join(dir, 'a.tar.gz')])
+        .toString()
+        .trim()
+        .split('\n');
       expect(listing).toEqual(['database.dump.0000', long, 'manifest.json']);
       execFileSync('tar', ['-xzf', 'a.tar.gz'], { cwd: dir });
       expect(fs.readFileSync(path.join(dir, 'database.dump.0000')).equals(random)).toBe(true);
@@ -46,7 +49,11 @@ describe('TarGzWriter', () => {
     collect(w.gzip).catch(() => undefined);
     const short = await w.addEntry('a', 10, [Buffer.from('abc')]);
     expect(short.short).toBe(7);
-    expect(short.sha256).toBe(createHash('sha256').update(Buffer.concat([Buffer.from('abc'), Buffer.alloc(7)])).digest('hex'));
+    expect(short.sha256).toBe(
+      createHash('sha256')
+        .update(Buffer.concat([Buffer.from('abc'), Buffer.alloc(7)]))
+        .digest('hex'),
+    );
     await expect(w.addEntry('b', 2, [Buffer.from('abc')])).rejects.toThrow(/grew beyond/);
   });
 });

@@ -1,15 +1,7 @@
 import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import {
-  BotctlError,
-  type Config,
-  ConfigError,
-  ExitCode,
-  IntegrityError,
-  type Secret,
-  WrongKeyError,
-} from '@botctl/core';
+import { BotctlError, type Config, ConfigError, ExitCode, IntegrityError, type Secret, WrongKeyError } from '@botctl/core';
 // age-encryption and the stream code are loaded on first use: a backup starts pg_dump first and
 // loads them while pg_dump is still reading the catalog.
 const age = () => import('age-encryption');
@@ -117,7 +109,9 @@ export function ageHeaderDigest(head: Buffer): string | undefined {
   if (i < 0) return undefined;
   const eol = head.indexOf('\n', i + 1);
   if (eol < 0) return undefined;
-  return createHash('sha256').update(head.subarray(0, eol + 1)).digest('hex');
+  return createHash('sha256')
+    .update(head.subarray(0, eol + 1))
+    .digest('hex');
 }
 
 export interface DecryptContext {

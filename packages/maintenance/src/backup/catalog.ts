@@ -171,7 +171,10 @@ export function nextSequence(existing: { order: number }[], now: Date): number {
 }
 
 /** The storages a backup operation looks at: local, and offsite when configured. */
-export function placesOf(deps: { local: Storage; offsite?: Storage | undefined }, which: 'local' | 'offsite' | 'all' = 'all'): { location: Location; storage: Storage }[] {
+export function placesOf(
+  deps: { local: Storage; offsite?: Storage | undefined },
+  which: 'local' | 'offsite' | 'all' = 'all',
+): { location: Location; storage: Storage }[] {
   const out: { location: Location; storage: Storage }[] = [];
   if (which !== 'offsite') out.push({ location: 'local', storage: deps.local });
   if (which !== 'local' && deps.offsite) out.push({ location: 'offsite', storage: deps.offsite });

@@ -182,7 +182,10 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
             }),
         );
         let index = 0;
-        for await (const part of prefetch(splitDumpParts(source, partSize, (n) => progress.update(n)), 2)) {
+        for await (const part of prefetch(
+          splitDumpParts(source, partSize, (n) => progress.update(n)),
+          2,
+        )) {
           dumpBytes += part.size;
           members.push(await writer.addEntry(dumpPartName(index++), part.size, [part.data], { mtime }));
         }
@@ -285,9 +288,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
       throw classifyIoError(error, `the sidecar in ${deps.local.description}`);
     }
     const where = displayPath(config, deps.local, name);
-    log.info(
-      `Backup database selesai: ${where} (${formatBytes(put.size)}, ${m.tables.length} tabel, ${m.row_total} baris, ${formatDuration(durationMs)})`,
-    );
+    log.info(`Backup database selesai: ${where} (${formatBytes(put.size)}, ${m.tables.length} tabel, ${m.row_total} baris, ${formatDuration(durationMs)})`);
     reporter.step(`Archive written and synced: ${formatBytes(put.size)} in ${formatDuration(durationMs)}`);
 
     let offsite: OffsiteResult = { status: 'skipped' };
@@ -301,15 +302,12 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
       if (offsite.status === 'ok') {
         log.info(`Salinan offsite terverifikasi: ${offsite.path}`);
         // Earlier backups whose offsite copy failed (the destination was down) go now too.
-        const sync = await syncOffsite(
-          { local: deps.local, offsite: deps.offsite!, reporter, log, signal: abort.signal },
-          catalogScope(config, clock.now()),
-          { except: name },
-        ).catch((error: unknown) => ({ copied: [], failed: [{ name: '', error: (error as Error).message }] }));
+        const sync = await syncOffsite({ local: deps.local, offsite: deps.offsite!, reporter, log, signal: abort.signal }, catalogScope(config, clock.now()), {
+          except: name,
+        }).catch((error: unknown) => ({ copied: [], failed: [{ name: '', error: (error as Error).message }] }));
         offsite = { ...offsite, caught_up: sync.copied };
         for (const f of sync.failed) warnings.push(`an earlier backup ${f.name} still lacks its offsite copy: ${f.error}`);
-      }
-      else if (offsite.status === 'failed') log.error(`Salinan offsite gagal: ${offsite.error} (backup lokal tetap tersimpan: ${where})`);
+      } else if (offsite.status === 'failed') log.error(`Salinan offsite gagal: ${offsite.error} (backup lokal tetap tersimpan: ${where})`);
     }
 
     return {

@@ -97,10 +97,10 @@ const SHOP_SANITY: { name: string; needs: string[]; sql: string }[] = [
  */
 async function shopSchema(sql: Sql): Promise<string | undefined> {
   const [reg] = await sql<{ t: string | null }[]>`SELECT to_regclass('public.schema_migrations')::text AS t`;
-  if (!reg?.t) return 'no schema_migrations table: not the shop bot\'s schema';
+  if (!reg?.t) return "no schema_migrations table: not the shop bot's schema";
   const rows = await sql<{ version: number; name: string }[]>`SELECT version, name FROM public.schema_migrations ORDER BY version`;
   const known = new Map(loadMigrations().map((m) => [m.version, m.name]));
-  if (rows.length === 0) return 'schema_migrations is empty: not the shop bot\'s schema';
+  if (rows.length === 0) return "schema_migrations is empty: not the shop bot's schema";
   const foreign = rows.find((r) => known.get(Number(r.version)) !== r.name);
   if (foreign) return `schema_migrations lists ${foreign.version} ${foreign.name}, not one of the shop bot's migrations`;
   return undefined;
@@ -250,9 +250,7 @@ export async function drillBackup(
     }
     const badCount = result.tables.find((t) => t.restored !== t.expected);
     if (badCount) {
-      throw new IntegrityError(
-        `drill: ${badCount.schema}.${badCount.table} restored ${badCount.restored} rows, the manifest recorded ${badCount.expected}`,
-      );
+      throw new IntegrityError(`drill: ${badCount.schema}.${badCount.table} restored ${badCount.restored} rows, the manifest recorded ${badCount.expected}`);
     }
     const badSum = result.tables.find((t) => t.checksum === 'mismatch');
     if (badSum) throw new IntegrityError(`drill: the contents of ${badSum.schema}.${badSum.table} differ from the checksum recorded at dump time`);
@@ -296,9 +294,7 @@ export async function drillBackup(
       const aboutArchive = result.ok || result.error?.code === 'INTEGRITY' || result.error?.code === 'DATABASE' || result.error?.code === 'NOT_A_BACKUP';
       if (aboutArchive) await recordDrill(archive.storage, archive.name, rec).catch(() => undefined);
       if (result.ok) {
-        log.info(
-          `Uji restore (drill) OK: ${archive.name} (${result.tables.length} tabel, ${result.rows} baris, restore ${formatDuration(result.restore_ms)})`,
-        );
+        log.info(`Uji restore (drill) OK: ${archive.name} (${result.tables.length} tabel, ${result.rows} baris, restore ${formatDuration(result.restore_ms)})`);
       } else {
         log.error(`Uji restore (drill) GAGAL: ${archive.name}: ${result.error?.message}`);
       }

@@ -96,9 +96,11 @@ export class PgDumper implements Dumper {
       applicationName: 'botctl backup',
       onClose: () => {
         lost = true;
-        lostReject(new DatabaseError(`the database session of the backup of "${info.database}" was lost (PostgreSQL restarted, or the session was ended)`, {
-          hint: 'check the server log; nothing was kept from this run',
-        }));
+        lostReject(
+          new DatabaseError(`the database session of the backup of "${info.database}" was lost (PostgreSQL restarted, or the session was ended)`, {
+            hint: 'check the server log; nothing was kept from this run',
+          }),
+        );
       },
     });
     let reserved: Awaited<ReturnType<Sql['reserve']>> | undefined;
@@ -124,10 +126,9 @@ export class PgDumper implements Dumper {
       const [v] = await reserved.unsafe<{ server_version_num: string }[]>('SHOW server_version_num');
       serverVersion = pgVersionFromNum(Number(v?.server_version_num));
       if (pgDumpVersion.major < serverVersion.major) {
-        throw new VersionMismatchError(
-          `pg_dump ${pgDumpVersion.text} is older than the server (PostgreSQL ${serverVersion.text}) and cannot dump it`,
-          { hint: `install the PostgreSQL ${serverVersion.major} client tools (apt-get install postgresql-client-${serverVersion.major}) or set PG_BIN_DIR` },
-        );
+        throw new VersionMismatchError(`pg_dump ${pgDumpVersion.text} is older than the server (PostgreSQL ${serverVersion.text}) and cannot dump it`, {
+          hint: `install the PostgreSQL ${serverVersion.major} client tools (apt-get install postgresql-client-${serverVersion.major}) or set PG_BIN_DIR`,
+        });
       }
       // A short idle_in_transaction_session_timeout (a common production setting) would end the
       // snapshot's transaction while pg_dump still starts; the snapshot session needs neither it
@@ -185,7 +186,12 @@ export class PgDumper implements Dumper {
         throw signal?.reason instanceof Error ? signal.reason : new BotctlError('CANCELED', ExitCode.FAILURE, 'pg_dump was stopped');
       }
       if (result.exitCode !== 0 || result.signal) {
-        const stderr = String(result.stderr ?? '').trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+        const stderr = String(result.stderr ?? '')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .slice(-3)
+          .join(' | ');
         const clean = redactor ? redactor.redact(stderr) : stderr;
         throw new DatabaseError(
           `pg_dump failed (${result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`})${clean ? `: ${clean}` : ''}`,

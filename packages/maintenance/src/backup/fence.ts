@@ -37,7 +37,9 @@ export async function fenceTheBot(
     const e = error as NodeJS.ErrnoException & { marker?: { pid: number; host: string; command: string; database: string; started_at: string } };
     if (e.code === 'FENCED' && e.marker) {
       const m = e.marker;
-      throw new LockedError(`${m.command} (pid ${m.pid} on ${m.host}, since ${shownTime(m.started_at, config.timezone)}) is already restoring ${m.database}`, { hint: 'wait for it to finish' });
+      throw new LockedError(`${m.command} (pid ${m.pid} on ${m.host}, since ${shownTime(m.started_at, config.timezone)}) is already restoring ${m.database}`, {
+        hint: 'wait for it to finish',
+      });
     }
     throw new RefusedError(`cannot put up the maintenance fence in ${config.stateDir} (${e.code ?? e.message}): the bot would go on during the restore`, {
       hint: 'let botctl write BOT_STATE_DIR (the same group as the bot), or stop the bot first',

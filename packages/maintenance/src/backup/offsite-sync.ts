@@ -37,7 +37,9 @@ export async function syncOffsite(
     ],
     scope,
   );
-  const todo = missingOffsite(entries).filter((e) => e.name !== opts.except).reverse();
+  const todo = missingOffsite(entries)
+    .filter((e) => e.name !== opts.except)
+    .reverse();
   const result: SyncResult = { copied: [], failed: [] };
   for (const e of todo) {
     deps.signal?.throwIfAborted();

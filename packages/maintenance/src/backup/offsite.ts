@@ -12,13 +12,7 @@ export type OffsiteResult =
  * the sidecar's hash while writing and again by reading the copy back, then the sidecar last.
  * Any failure removes what was copied and is reported, never thrown: the local backup stands.
  */
-export async function copyToOffsite(args: {
-  local: Storage;
-  offsite: Storage;
-  name: string;
-  sidecar: Sidecar;
-  signal?: AbortSignal;
-}): Promise<OffsiteResult> {
+export async function copyToOffsite(args: { local: Storage; offsite: Storage; name: string; sidecar: Sidecar; signal?: AbortSignal }): Promise<OffsiteResult> {
   const { local, offsite, name, sidecar, signal } = args;
   const where = storagePath(offsite, name);
   let copied = false;

@@ -51,11 +51,14 @@ export function startPgRestore(options: PgRestoreSinkOptions & { stdout?: 'ignor
 
   const failure = async (): Promise<Error> => {
     const result = await sub;
-    const stderr = String(result.stderr ?? '').trim().split('\n').filter(Boolean).slice(-4).join(' | ');
+    const stderr = String(result.stderr ?? '')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .slice(-4)
+      .join(' | ');
     const clean = options.redactor ? options.redactor.redact(stderr) : stderr;
-    return options.onFailure
-      ? options.onFailure(clean, result.exitCode)
-      : new IntegrityError(`pg_restore could not read the dump${clean ? `: ${clean}` : ''}`);
+    return options.onFailure ? options.onFailure(clean, result.exitCode) : new IntegrityError(`pg_restore could not read the dump${clean ? `: ${clean}` : ''}`);
   };
 
   return {

@@ -115,13 +115,18 @@ describe('planPrune with real creation order and a clock that jumped', () => {
     expect(kept(plan)).toEqual(['20261203-020000', '20261202-020000', '20261201-020000']);
     const gone = plan.find((d) => d.name.includes('20300101'))!;
     expect(gone).toMatchObject({ action: 'remove', future: true });
-    expect(gone.reasons[0]).toMatch(/^dated in the future \(2030-01-01 02:00:00 \+07:00, after this clock's 2026-12-03 12:00:00 \+07:00\): no calendar rule applies/);
+    expect(gone.reasons[0]).toMatch(
+      /^dated in the future \(2030-01-01 02:00:00 \+07:00, after this clock's 2026-12-03 12:00:00 \+07:00\): no calendar rule applies/,
+    );
   });
 
   it('keeps a future-dated pre-restore copy (its age cannot be told)', () => {
     const copy = b('2030-01-05', { order: 5, future: true, kind: 'pre-restore', name: 'backup-20300105-020000-pre-restore.tar.gz.enc' });
     const plan = planPrune([copy, ...real], policy({ keep: 1 }), now, TZ);
-    expect(plan.find((d) => d.name === copy.name)).toMatchObject({ action: 'keep', reasons: ['pre-restore copy dated in the future (its age cannot be told): kept'] });
+    expect(plan.find((d) => d.name === copy.name)).toMatchObject({
+      action: 'keep',
+      reasons: ['pre-restore copy dated in the future (its age cannot be told): kept'],
+    });
   });
 });
 

@@ -1,4 +1,16 @@
-import { classifyIoError, formatBytes, isoWithOffset, isPartialName, isRetentionDuration, PartialError, RefusedError, UsageError, humanTime, zonedDate, zonedParts } from '@botctl/core';
+import {
+  classifyIoError,
+  formatBytes,
+  isoWithOffset,
+  isPartialName,
+  isRetentionDuration,
+  PartialError,
+  RefusedError,
+  UsageError,
+  humanTime,
+  zonedDate,
+  zonedParts,
+} from '@botctl/core';
 import { offsiteHint } from '../storage/offsite-storage.js';
 import type { BackupStoreDeps } from './deps.js';
 import type { Storage } from '../storage/storage.js';
@@ -56,7 +68,9 @@ export function validatePolicy(p: RetentionPolicy): void {
     if (!Number.isInteger(v) || v < 0) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a whole number ≥ 0`);
   }
   if (p.within !== undefined && !isRetentionDuration(p.within)) {
-    throw new UsageError(`--keep-within ${JSON.stringify(p.within)} is not a duration`, { hint: 'e.g. 7d, 2w, 6m, 1y2m3d4h (y years, m months, w weeks, d days, h hours)' });
+    throw new UsageError(`--keep-within ${JSON.stringify(p.within)} is not a duration`, {
+      hint: 'e.g. 7d, 2w, 6m, 1y2m3d4h (y years, m months, w weeks, d days, h hours)',
+    });
   }
   if (p.keep === 0) {
     throw new RefusedError('--keep 0 would remove every backup; refused', { hint: 'keep at least the newest: --keep 1 or more' });
@@ -217,7 +231,8 @@ export async function findLeftovers(storage: Storage, now: Date, identity: Store
   const out: Leftover[] = [];
   for (const o of objects) {
     if (isPartialName(o.name)) {
-      if (now.getTime() - o.mtime.getTime() > olderThanMs) out.push({ name: o.name, size: o.size, why: 'temporary file of an interrupted run, older than a day' });
+      if (now.getTime() - o.mtime.getTime() > olderThanMs)
+        out.push({ name: o.name, size: o.size, why: 'temporary file of an interrupted run, older than a day' });
     } else if (o.name.endsWith(SIDECAR_SUFFIX)) {
       const archive = o.name.slice(0, -SIDECAR_SUFFIX.length);
       if (!isArchiveName(archive) || names.has(archive)) continue;
@@ -308,7 +323,10 @@ export async function pruneBackups(deps: PruneDeps, policy: RetentionPolicy, opt
       const leftovers = await findLeftovers(storage, now, scope.identity);
       const removed = decisions.filter((d) => d.action === 'remove');
       const targets = removed.flatMap((d) =>
-        byName.get(d.name)!.copies.filter((c) => c.location === location).map((c) => ({ storage: c.storage, name: d.name, size: c.object.size })),
+        byName
+          .get(d.name)!
+          .copies.filter((c) => c.location === location)
+          .map((c) => ({ storage: c.storage, name: d.name, size: c.object.size })),
       );
       let freed = targets.reduce((a, t) => a + t.size, 0) + leftovers.reduce((a, l) => a + l.size, 0);
       if (!opts.dryRun) {

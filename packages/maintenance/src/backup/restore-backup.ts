@@ -182,7 +182,13 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
 
     const filePlans = planFiles(config, manifest, wish);
     const planOf = (target: RestorePlan['target'], action: RestorePlan['action'], extra: string[]): RestorePlan => ({
-      archive: { name: archive.name, location: archive.location, created_at: sidecar.created_at, store_name: manifest.store_name, store_id: manifest.store?.id ?? null },
+      archive: {
+        name: archive.name,
+        location: archive.location,
+        created_at: sidecar.created_at,
+        store_name: manifest.store_name,
+        store_id: manifest.store?.id ?? null,
+      },
       target,
       action,
       safety_backup: action === 'overwrite',
@@ -260,7 +266,18 @@ export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Pr
 
     if (opts.dryRun) {
       await admin.end({ timeout: 5 }).catch(() => undefined);
-      return { status: 'dry-run', plan, safety_backup: null, tables: [], restore_ms: 0, duration_ms: Math.round(performance.now() - t0), staged_dir: null, placed: [], not_placed: [], warnings };
+      return {
+        status: 'dry-run',
+        plan,
+        safety_backup: null,
+        tables: [],
+        restore_ms: 0,
+        duration_ms: Math.round(performance.now() - t0),
+        staged_dir: null,
+        placed: [],
+        not_placed: [],
+        warnings,
+      };
     }
     if (overwrite && !opts.yes) {
       await admin.end({ timeout: 5 }).catch(() => undefined);

@@ -144,7 +144,11 @@ export function mergeLogLines(current: string, fromBackup: string): string {
   const lines = new Set<string>();
   for (const text of [fromBackup, current]) for (const l of text.split('\n')) if (l !== '') lines.add(l);
   const stamp = (l: string) => /^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\]/.exec(l)?.[1] ?? '';
-  return `${[...lines].map((l, i) => ({ l, i, s: stamp(l) })).sort((a, b) => (a.s && b.s ? a.s.localeCompare(b.s) : 0) || a.i - b.i).map((x) => x.l).join('\n')}\n`;
+  return `${[...lines]
+    .map((l, i) => ({ l, i, s: stamp(l) }))
+    .sort((a, b) => (a.s && b.s ? a.s.localeCompare(b.s) : 0) || a.i - b.i)
+    .map((x) => x.l)
+    .join('\n')}\n`;
 }
 
 /**

@@ -303,7 +303,10 @@ export class RestoreSession {
     await new Promise<void>((resolve, reject) => {
       script.on('error', reject);
       script.on('end', resolve);
-      this.#exited.then(() => reject(new Error('psql ended')), () => undefined);
+      this.#exited.then(
+        () => reject(new Error('psql ended')),
+        () => undefined,
+      );
       script.pipe(stdin, { end: false });
     }).finally(() => script.unpipe(stdin));
     if (this.#done) throw this.#failure(await this.#exited);
@@ -323,9 +326,12 @@ export class RestoreSession {
       if (outcome === 'committed') return;
       const e = this.#failure(r);
       if (outcome === 'unknown') {
-        throw new DatabaseError(`the connection was lost at COMMIT: whether "${this.#opts.target.database}" holds the restored backup or its previous state cannot be told yet (${e.message})`, {
-          hint: `run \`botctl backup restore --dry-run\` or look at the database; transaction ${this.#xid ?? '?'}`,
-        });
+        throw new DatabaseError(
+          `the connection was lost at COMMIT: whether "${this.#opts.target.database}" holds the restored backup or its previous state cannot be told yet (${e.message})`,
+          {
+            hint: `run \`botctl backup restore --dry-run\` or look at the database; transaction ${this.#xid ?? '?'}`,
+          },
+        );
       }
       throw e;
     }

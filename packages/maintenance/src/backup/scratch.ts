@@ -67,9 +67,7 @@ export async function listScratch(admin: Sql): Promise<ScratchDatabase[]> {
 
 /** This store's scratch databases whose maker is dead. */
 export function staleOf(list: ScratchDatabase[], storeId: string): ScratchDatabase[] {
-  return list.filter(
-    (d) => d.mark && d.mark.store_id === storeId && holderState(d.mark) === 'dead',
-  );
+  return list.filter((d) => d.mark && d.mark.store_id === storeId && holderState(d.mark) === 'dead');
 }
 
 /** Drops this store's stale scratch databases; returns what was dropped and what could not be. */

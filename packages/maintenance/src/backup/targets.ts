@@ -101,7 +101,9 @@ export function adminSql(target: ResolvedTarget, config: Config): Sql {
 
 /** Whether the connected role may create databases (CREATEDB or superuser), and its name. */
 export async function roleCanCreateDatabases(sql: Sql): Promise<{ role: string; can: boolean }> {
-  const [r] = await sql<{ role: string; can: boolean }[]>`SELECT current_user AS role, (rolcreatedb OR rolsuper) AS can FROM pg_roles WHERE rolname = current_user`;
+  const [r] = await sql<
+    { role: string; can: boolean }[]
+  >`SELECT current_user AS role, (rolcreatedb OR rolsuper) AS can FROM pg_roles WHERE rolname = current_user`;
   return { role: r?.role ?? '?', can: Boolean(r?.can) };
 }
 

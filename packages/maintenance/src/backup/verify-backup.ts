@@ -68,13 +68,7 @@ export interface VerifyOneOptions {
   readDump?: boolean;
 }
 
-export async function verifyOne(
-  deps: VerifyDeps,
-  storage: Storage,
-  name: string,
-  location: Location,
-  opts: VerifyOneOptions,
-): Promise<VerifyOutcome> {
+export async function verifyOne(deps: VerifyDeps, storage: Storage, name: string, location: Location, opts: VerifyOneOptions): Promise<VerifyOutcome> {
   const { quick } = opts;
   const readDump = opts.readDump ?? true;
   const t0 = performance.now();
@@ -111,17 +105,19 @@ export async function verifyOne(
       if (h.sha256 !== sidecar.sha256) {
         throw new IntegrityError(`${name} does not match its SHA-256: the file was modified or corrupted`);
       }
-      return { item: { name, location, level, ok: true, duration_ms: Math.round(performance.now() - t0), checked: { size: h.size, members: sidecar.members.length } } };
+      return {
+        item: { name, location, level, ok: true, duration_ms: Math.round(performance.now() - t0), checked: { size: h.size, members: sidecar.members.length } },
+      };
     }
 
     const decryption = await deps.decryption();
     const pgRestore = !readDump
       ? undefined
       : startPgRestore({
-      args: ['--file=/dev/null'],
-      binDir: deps.pgBinDir,
-      redactor: deps.redactor,
-      signal: deps.signal,
+          args: ['--file=/dev/null'],
+          binDir: deps.pgBinDir,
+          redactor: deps.redactor,
+          signal: deps.signal,
           onFailure: (stderr) =>
             new IntegrityError(`pg_restore could not read the whole dump${stderr ? `: ${stderr}` : ''}`, {
               hint: 'the dump inside is damaged, or pg_restore is older than the pg_dump that made it',

@@ -99,6 +99,8 @@ describe('planHealthAlerts', () => {
   it('lists what still fails under a new problem', () => {
     const s = step(emptyHealthState(), [res('database', 'critical'), res('disk', 'ok')], '2026-11-24T01:00:00Z').state;
     const o = step(s, [res('database', 'critical'), res('bot_process', 'critical')], '2026-11-24T02:00:00Z');
-    expect(o.alerts[0]!.text).toBe('⚠️ Health-check: KRITIS\n🔴 Proses bot: bot_process critical\nMasih bermasalah:\n🔴 Database: database critical (sejak 1 jam lalu)');
+    expect(o.alerts[0]!.text).toBe(
+      '⚠️ Health-check: KRITIS\n🔴 Proses bot: bot_process critical\nMasih bermasalah:\n🔴 Database: database critical (sejak 1 jam lalu)',
+    );
   });
 });

@@ -63,12 +63,7 @@ export function inQuietHours(now: Date, policy: AlertPolicy): boolean {
  * with how long it was down). Alert marks are applied only through `markDelivered`, so a message
  * that could not be delivered is tried again on the next run.
  */
-export function planHealthAlerts(
-  prev: HealthState,
-  results: CheckResult[],
-  now: Date,
-  policy: AlertPolicy,
-): { state: HealthState; alerts: PlannedAlert[] } {
+export function planHealthAlerts(prev: HealthState, results: CheckResult[], now: Date, policy: AlertPolicy): { state: HealthState; alerts: PlannedAlert[] } {
   const at = now.toISOString();
   const state: HealthState = { version: 1, last_run_at: at, last_alert_at: prev.last_alert_at, checks: {} };
   const quiet = inQuietHours(now, policy);

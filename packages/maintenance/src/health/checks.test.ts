@@ -9,16 +9,19 @@ function fakeSystem(over: { cpu?: number; memUsed?: number; usedRatio?: number; 
   return {
     cpuBusy: async () => over.cpu ?? 0.1,
     memory: () => ({ total: 8 * GiB, available: 8 * GiB * (1 - (over.memUsed ?? 0.3)) }),
-    filesystem: async (dir): Promise<FsUsage> => ({ dev: 1, path: dir, total: 100 * GiB, available: over.available ?? 50 * GiB, usedRatio: over.usedRatio ?? 0.5 }),
+    filesystem: async (dir): Promise<FsUsage> => ({
+      dev: 1,
+      path: dir,
+      total: 100 * GiB,
+      available: over.available ?? 50 * GiB,
+      usedRatio: over.usedRatio ?? 0.5,
+    }),
     dirSize: async () => 1024,
   };
 }
 
 async function checks(system: SystemProbe, env: Record<string, string> = {}, local = new MemoryStorage()): Promise<Record<string, CheckResult>> {
-  const parsed = parseConfig(
-    { HEALTH_SKIP_CHECKS: 'database,telegram,bot_process,backup_offsite,maintenance_lock', ...env },
-    { baseDir: '/srv/toko' },
-  );
+  const parsed = parseConfig({ HEALTH_SKIP_CHECKS: 'database,telegram,bot_process,backup_offsite,maintenance_lock', ...env }, { baseDir: '/srv/toko' });
   if (!parsed.ok) throw new Error(parsed.problems.join('; '));
   const { checks: list } = await runChecks({
     config: parsed.config,
@@ -38,7 +41,15 @@ async function storageWithBackup(size: number): Promise<MemoryStorage> {
   await s.writeSmall(name, 'x');
   await s.writeSmall(
     `${name}.meta.json`,
-    JSON.stringify({ format: 'botctl-backup-sidecar', name, size, sha256: 'a'.repeat(64), created_at: '2026-11-24T02:00:00Z', kind: 'scheduled', duration_ms: 1000 }),
+    JSON.stringify({
+      format: 'botctl-backup-sidecar',
+      name,
+      size,
+      sha256: 'a'.repeat(64),
+      created_at: '2026-11-24T02:00:00Z',
+      kind: 'scheduled',
+      duration_ms: 1000,
+    }),
   );
   return s;
 }
@@ -60,7 +71,10 @@ describe('resource checks (fake probe)', () => {
   it('disk: warning at HEALTH_DISK_THRESHOLD, critical at 95%', async () => {
     expect((await checks(fakeSystem({ usedRatio: 0.5 }))).disk!.status).toBe('ok');
     const warn = (await checks(fakeSystem({ usedRatio: 0.9 }))).disk!;
-    expect(warn).toMatchObject({ status: 'warning', fact: 'backups+logs+data 90% used (50.0 GiB free); warning at 85%, critical at 95% or when the next backup may not fit' });
+    expect(warn).toMatchObject({
+      status: 'warning',
+      fact: 'backups+logs+data 90% used (50.0 GiB free); warning at 85%, critical at 95% or when the next backup may not fit',
+    });
     expect((await checks(fakeSystem({ usedRatio: 0.96 }))).disk!.status).toBe('critical');
   });
 
@@ -78,7 +92,10 @@ describe('resource checks (fake probe)', () => {
     const at = async (available: number) => checks(fakeSystem({ available, usedRatio: 1 - available / (100 * GiB) }), {}, local);
     expect((await at(35 * GiB)).backup_space!.status).toBe('ok');
     const warn = (await at(20 * GiB)).backup_space!;
-    expect(warn).toMatchObject({ status: 'warning', fact: '20.0 GiB free, 15.0 GiB before the last 5 % of the disk: room for 1 more archive(s) of 10.0 GiB (+20 %)' });
+    expect(warn).toMatchObject({
+      status: 'warning',
+      fact: '20.0 GiB free, 15.0 GiB before the last 5 % of the disk: room for 1 more archive(s) of 10.0 GiB (+20 %)',
+    });
     const crit = await at(12 * GiB);
     expect(crit.backup_space!.status).toBe('critical');
     // The disk check says the same of the filesystem the backups are on, though it is only 88 % full.
@@ -93,7 +110,9 @@ describe('resource checks (fake probe)', () => {
   });
 
   it('HEALTH_SKIP_CHECKS leaves checks out', async () => {
-    const c = await checks(fakeSystem(), { HEALTH_SKIP_CHECKS: 'cpu,memory,disk,log_size,backup_age,backup_offsite,backup_verify,backup_drill,maintenance_lock,backup_space,jobs,database,telegram' });
+    const c = await checks(fakeSystem(), {
+      HEALTH_SKIP_CHECKS: 'cpu,memory,disk,log_size,backup_age,backup_offsite,backup_verify,backup_drill,maintenance_lock,backup_space,jobs,database,telegram',
+    });
     expect(Object.keys(c)).toEqual(['bot_process']);
   });
 });

@@ -19,7 +19,18 @@ import {
 } from '@botctl/core';
 import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
 import { dropStaleScratch } from '../backup/scratch.js';
-import { CRITICAL_USED, describeSpace, judgeBackupAge, judgeBotProcess, judgeDrill, judgeJobs, type Judgement, judgeOffsite, judgeSpace, newestBackup } from './judge.js';
+import {
+  CRITICAL_USED,
+  describeSpace,
+  judgeBackupAge,
+  judgeBotProcess,
+  judgeDrill,
+  judgeJobs,
+  type Judgement,
+  judgeOffsite,
+  judgeSpace,
+  newestBackup,
+} from './judge.js';
 import { lockHolderAlive, readLock } from '../lock/maintenance-lock.js';
 import { isOffsiteUnusable, type Storage } from '../storage/storage.js';
 import type { SystemProbe } from './system.js';
@@ -186,7 +197,8 @@ async function checkDatabase(deps: HealthDeps, metrics: HealthMetrics, now: Date
     // Scratch databases of this store that a killed drill (or restore --new-db) left behind.
     const scratch = await withTimeout(dropStaleScratch(sql, deps.config.storeId), timeoutMs, 'scratch databases').catch(() => undefined);
     const notes: string[] = [];
-    if (scratch?.dropped.length) notes.push(`dropped ${scratch.dropped.length} scratch database(s) a dead drill or restore left: ${scratch.dropped.map((d) => d.name).join(', ')}`);
+    if (scratch?.dropped.length)
+      notes.push(`dropped ${scratch.dropped.length} scratch database(s) a dead drill or restore left: ${scratch.dropped.map((d) => d.name).join(', ')}`);
     if (scratch?.failed.length) {
       return r(
         'database',
@@ -266,7 +278,8 @@ async function checkDisk(deps: HealthDeps, metrics: HealthMetrics, local: Backup
     if (e) {
       e.what.push(what);
       e.backups ||= what === 'backups';
-    } else seen.set(fsu.dev, { what: [what], usedRatio: fsu.usedRatio, available: fsu.available, total: fsu.total, path: fsu.path, backups: what === 'backups' });
+    } else
+      seen.set(fsu.dev, { what: [what], usedRatio: fsu.usedRatio, available: fsu.available, total: fsu.total, path: fsu.path, backups: what === 'backups' });
   }
   // The same rule as backup_space: a filesystem whose next backup may not fit is critical.
   const judged = [...seen.values()].map((f) => ({ ...f, v: judgeSpace(f, c.health.diskThreshold, f.backups ? next : undefined) }));
@@ -298,7 +311,13 @@ function checkMemory(deps: HealthDeps, metrics: HealthMetrics): CheckResult {
   metrics.memory_used_ratio = used;
   const t = deps.config.health.memoryThreshold / 100;
   const status: HealthStatus = used >= Math.max(0.95, t) ? 'critical' : used >= t ? 'warning' : 'ok';
-  return r('memory', status, `${pct(used)} used, ${formatBytes(m.available)} available of ${formatBytes(m.total)} (threshold ${pct(t)})`, `RAM terpakai ${pct(used)}`, used);
+  return r(
+    'memory',
+    status,
+    `${pct(used)} used, ${formatBytes(m.available)} available of ${formatBytes(m.total)} (threshold ${pct(t)})`,
+    `RAM terpakai ${pct(used)}`,
+    used,
+  );
 }
 
 async function checkLogSize(deps: HealthDeps, metrics: HealthMetrics): Promise<CheckResult> {
@@ -344,8 +363,14 @@ function offsiteProblem(error: unknown, scrub: (s: string) => string): OffsitePr
   return { message: scrub((error as Error).message), fatal: isOffsiteUnusable(error) };
 }
 
-function checkOffsite(deps: HealthDeps, cat: { local: BackupEntry[]; offsite: BackupEntry[] | undefined; offsiteError: OffsiteProblem | undefined }): CheckResult {
-  return fromJudgement('backup_offsite', judgeOffsite(deps.config, cat.local, { configured: Boolean(deps.offsite), offsite: cat.offsite, problem: cat.offsiteError }));
+function checkOffsite(
+  deps: HealthDeps,
+  cat: { local: BackupEntry[]; offsite: BackupEntry[] | undefined; offsiteError: OffsiteProblem | undefined },
+): CheckResult {
+  return fromJudgement(
+    'backup_offsite',
+    judgeOffsite(deps.config, cat.local, { configured: Boolean(deps.offsite), offsite: cat.offsite, problem: cat.offsiteError }),
+  );
 }
 
 /** Newest successful full verification of any backup; a passed drill is one too. */
@@ -355,7 +380,8 @@ function checkVerify(deps: HealthDeps, local: BackupEntry[], metrics: HealthMetr
     ...e.copies.flatMap((c) => (c.sidecar?.drills ?? []).filter((d) => d.ok).map((d) => Date.parse(d.at))),
   ]);
   const max = deps.config.health.verifyMaxDays;
-  if (times.length === 0) return r('backup_verify', 'warning', 'no backup has been fully verified yet (botctl backup verify --latest)', 'backup belum pernah diverifikasi');
+  if (times.length === 0)
+    return r('backup_verify', 'warning', 'no backup has been fully verified yet (botctl backup verify --latest)', 'backup belum pernah diverifikasi');
   const last = Math.max(...times);
   metrics.last_good_verification_at = new Date(last).toISOString();
   const age = now.getTime() - last;
@@ -383,11 +409,23 @@ function checkLock(deps: HealthDeps, now: Date): CheckResult {
   const held = now.getTime() - Date.parse(info.started_at);
   const alive = lockHolderAlive(info);
   if (alive === false) {
-    return r('maintenance_lock', 'warning', `stale: left by ${info.command} (pid ${info.pid}, gone) ${ago(held)} ago; the next run takes it over`, `lock tertinggal dari ${info.command}`, held / 1000);
+    return r(
+      'maintenance_lock',
+      'warning',
+      `stale: left by ${info.command} (pid ${info.pid}, gone) ${ago(held)} ago; the next run takes it over`,
+      `lock tertinggal dari ${info.command}`,
+      held / 1000,
+    );
   }
   const max = deps.config.health.lockMaxMinutes;
   if (held > max * 60_000) {
-    return r('maintenance_lock', 'warning', `held by ${info.command} (pid ${info.pid} on ${info.host}) for ${ago(held)} (over ${max} min): hung?`, `${info.command} berjalan ${formatDurasi(held)} (macet?)`, held / 1000);
+    return r(
+      'maintenance_lock',
+      'warning',
+      `held by ${info.command} (pid ${info.pid} on ${info.host}) for ${ago(held)} (over ${max} min): hung?`,
+      `${info.command} berjalan ${formatDurasi(held)} (macet?)`,
+      held / 1000,
+    );
   }
   return r('maintenance_lock', 'ok', `held by ${info.command} (pid ${info.pid}) for ${ago(held)}`, `dipakai ${info.command}`, held / 1000);
 }

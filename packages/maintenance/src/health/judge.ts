@@ -113,7 +113,10 @@ export function judgeOffsite(config: Config, local: BackupEntry[], facts: Offsit
   if (missing.length) {
     return j(
       'warning',
-      `${same}; ${missing.length} backup(s) lack their offsite copy (${missing.slice(0, 3).map((e) => e.name).join(', ')}${missing.length > 3 ? ', …' : ''}): botctl backup offsite sync`,
+      `${same}; ${missing.length} backup(s) lack their offsite copy (${missing
+        .slice(0, 3)
+        .map((e) => e.name)
+        .join(', ')}${missing.length > 3 ? ', …' : ''}): botctl backup offsite sync`,
       `${missing.length} backup belum ada salinan offsite`,
     );
   }
@@ -150,10 +153,20 @@ export function judgeBotProcess(config: Config, hb: Heartbeat | undefined, now: 
     return j('critical', `down: last heartbeat ${ago(age)} ago (pid ${hb.pid})`, `bot DOWN: heartbeat terakhir ${formatDurasi(age)} lalu`, age / 1000);
   }
   if (hb.paused) {
-    return j('warning', `paused since ${shownTime(hb.paused.since, tz)}: botctl ${hb.paused.command} is restoring the database (pid ${hb.pid})`, `bot dijeda: pemulihan database sedang berjalan`, age / 1000);
+    return j(
+      'warning',
+      `paused since ${shownTime(hb.paused.since, tz)}: botctl ${hb.paused.command} is restoring the database (pid ${hb.pid})`,
+      `bot dijeda: pemulihan database sedang berjalan`,
+      age / 1000,
+    );
   }
   const up = now.getTime() - Date.parse(hb.started_at);
-  return j('ok', `running, pid ${hb.pid} on ${hb.host}, version ${hb.version}, up ${ago(up)}, heartbeat ${ago(age)} ago`, `berjalan, uptime ${formatDurasi(up)}`, age / 1000);
+  return j(
+    'ok',
+    `running, pid ${hb.pid} on ${hb.host}, version ${hb.version}, up ${ago(up)}, heartbeat ${ago(age)} ago`,
+    `berjalan, uptime ${formatDurasi(up)}`,
+    age / 1000,
+  );
 }
 
 /** The disk rule, one for `disk` and `backup_space`: critical when the next backup may not fit. */

@@ -140,9 +140,7 @@ async function runHealthcheckLocked(deps: HealthRunDeps, opts: { textfileDir?: s
   ]
     .filter(Boolean)
     .join(', ');
-  const alertNote = sent.length
-    ? `; alert ${sent.map((a) => `${a.kind} ${a.delivered ? 'terkirim ke owner' : 'GAGAL'}`).join(', ')}`
-    : '';
+  const alertNote = sent.length ? `; alert ${sent.map((a) => `${a.kind} ${a.delivered ? 'terkirim ke owner' : 'GAGAL'}`).join(', ')}` : '';
   const line = `Health-check: ${summary}${resources ? ` [${resources}]` : ''}${alertNote}`;
   if (status === 'critical') log.error(line);
   else if (status === 'ok') log.info(line);

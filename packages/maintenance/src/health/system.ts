@@ -68,10 +68,14 @@ export const realSystem: SystemProbe = {
     const a = cpuTotals();
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);
-      signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
     });
     const b = cpuTotals();
     const total = b.total - a.total;

@@ -11,20 +11,17 @@ import type { HealthState } from './alert-policy.js';
  * rename) so the collector never reads half a file.
  */
 export function textfileName(storeName: string): string {
-  const slug = storeName.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '') || 'store';
+  const slug =
+    storeName
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .replace(/^_+|_+$/g, '') || 'store';
   return `botctl_${slug}.prom`;
 }
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
-export function renderMetrics(input: {
-  store: string;
-  now: Date;
-  checks: CheckResult[];
-  state: HealthState;
-  metrics: HealthMetrics;
-  overall: number;
-}): string {
+export function renderMetrics(input: { store: string; now: Date; checks: CheckResult[]; state: HealthState; metrics: HealthMetrics; overall: number }): string {
   const store = `store="${escapeLabel(input.store)}"`;
   const out: string[] = [];
   const family = (name: string, help: string, samples: [labels: string, value: number][]) => {
@@ -66,7 +63,9 @@ export function renderMetrics(input: {
     family('botctl_drill_last_success_timestamp_seconds', 'When a restore drill last passed (Unix time).', [[store, Date.parse(m.last_good_drill_at) / 1000]]);
   }
   if (m.last_good_verification_at) {
-    family('botctl_verify_last_success_timestamp_seconds', 'When a backup was last fully verified (Unix time).', [[store, Date.parse(m.last_good_verification_at) / 1000]]);
+    family('botctl_verify_last_success_timestamp_seconds', 'When a backup was last fully verified (Unix time).', [
+      [store, Date.parse(m.last_good_verification_at) / 1000],
+    ]);
   }
   const gauge = (name: string, help: string, v: number | undefined) => v !== undefined && family(name, help, [[store, v]]);
   gauge('botctl_shop_transactions_today', 'Orders created today (BOT_TIMEZONE).', m.transactions_today);

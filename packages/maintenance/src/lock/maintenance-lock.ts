@@ -105,7 +105,9 @@ function removeStale(file: string, observed: string): boolean {
 }
 
 function describeHolder(other: LockInfo | undefined, timeZone: string | undefined): string {
-  return other ? `${other.command} (pid ${other.pid} on ${other.host}, since ${shownTime(other.started_at, timeZone)})` : 'another botctl process (lock file being written)';
+  return other
+    ? `${other.command} (pid ${other.pid} on ${other.host}, since ${shownTime(other.started_at, timeZone)})`
+    : 'another botctl process (lock file being written)';
 }
 
 /**
@@ -214,10 +216,13 @@ export function unlockStale(dir: string, opts: { force?: boolean; timeZone?: str
       });
     }
     if (state === 'unknown' && !opts.force) {
-      throw new LockedError(`the lock on ${dir} was taken on host ${info!.host}, where botctl cannot tell whether ${describeHolder(info, opts.timeZone)} still runs`, {
-        hint: 'if that run is dead, pass --force',
-        details: { lock: info },
-      });
+      throw new LockedError(
+        `the lock on ${dir} was taken on host ${info!.host}, where botctl cannot tell whether ${describeHolder(info, opts.timeZone)} still runs`,
+        {
+          hint: 'if that run is dead, pass --force',
+          details: { lock: info },
+        },
+      );
     }
     if (removeStale(file, observed)) result.removed.push({ ...(info ?? { pid: 0, host: '?', started_at: '?', command: '(unreadable lock file)' }), state });
   }

@@ -59,7 +59,10 @@ export async function listLogArchives(stores: LogArchiveStores): Promise<{ archi
   const archives = [...map].map(([name, e]): LogArchiveEntry => {
     const p = parseLogArchiveName(name)!;
     const sc = e.local?.sc ?? e.offsite?.sc;
-    const days = (sc?.files ?? []).map((f) => /(\d{4}-\d{2}-\d{2})\.log/.exec(f.name)?.[1]).filter((d): d is string => Boolean(d)).sort();
+    const days = (sc?.files ?? [])
+      .map((f) => /(\d{4}-\d{2}-\d{2})\.log/.exec(f.name)?.[1])
+      .filter((d): d is string => Boolean(d))
+      .sort();
     return {
       name,
       month: p.month,
@@ -72,8 +75,7 @@ export async function listLogArchives(stores: LogArchiveStores): Promise<{ archi
       sha256: sc?.sha256 ?? null,
       local: Boolean(e.local),
       offsite: Boolean(e.offsite),
-      offsite_matches:
-        e.local && e.offsite ? e.local.size === e.offsite.size && Boolean(e.offsite.sc) && e.local.sc?.sha256 === e.offsite.sc?.sha256 : null,
+      offsite_matches: e.local && e.offsite ? e.local.size === e.offsite.size && Boolean(e.offsite.sc) && e.local.sc?.sha256 === e.offsite.sc?.sha256 : null,
     };
   });
   archives.sort((a, b) => b.month.localeCompare(a.month) || b.part - a.part);
@@ -100,7 +102,10 @@ export async function extractLogArchive(
   only?: (name: string) => boolean,
 ): Promise<ExtractResult[]> {
   const available: { name: string; storage: Storage; from: 'local' | 'offsite' }[] = [];
-  for (const [from, storage] of [['local', stores.local], ['offsite', stores.offsite]] as const) {
+  for (const [from, storage] of [
+    ['local', stores.local],
+    ['offsite', stores.offsite],
+  ] as const) {
     if (!storage) continue;
     for (const o of await ownLogArchives(storage, stores).catch(() => [])) {
       const p = parseLogArchiveName(o.name)!;
@@ -109,9 +114,12 @@ export async function extractLogArchive(
     }
   }
   if (available.length === 0) {
-    throw new NotFoundError(`no log archive ${JSON.stringify(which)} in ${stores.local.description}${stores.offsite ? ` or ${stores.offsite.description}` : ''}`, {
-      hint: 'see `botctl logs list`; give a month (YYYY-MM) or an archive name',
-    });
+    throw new NotFoundError(
+      `no log archive ${JSON.stringify(which)} in ${stores.local.description}${stores.offsite ? ` or ${stores.offsite.description}` : ''}`,
+      {
+        hint: 'see `botctl logs list`; give a month (YYYY-MM) or an archive name',
+      },
+    );
   }
   const order = (n: string) => parseLogArchiveName(n)!;
   available.sort((a, b) => order(a.name).month.localeCompare(order(b.name).month) || order(a.name).part - order(b.name).part);

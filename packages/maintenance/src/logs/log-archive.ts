@@ -112,7 +112,9 @@ export async function packLogArchive(
         if (m.short > 0) throw new IntegrityError(`${s.name} shrank while being archived`);
         members.push({ name: m.name, size: m.size, sha256: m.sha256 });
       }
-      const text = Buffer.from(`${JSON.stringify({ format: LOG_ARCHIVE_FORMAT, format_version: LOG_ARCHIVE_VERSION, ...manifestExtra, files: members }, null, 2)}\n`);
+      const text = Buffer.from(
+        `${JSON.stringify({ format: LOG_ARCHIVE_FORMAT, format_version: LOG_ARCHIVE_VERSION, ...manifestExtra, files: members }, null, 2)}\n`,
+      );
       await writer.addEntry(LOG_MANIFEST, text.length, [text], { mode: 0o644 });
       await writer.finish();
     } catch (error) {

@@ -54,10 +54,7 @@ describe('logs rotate (fake clock, real age and tar)', () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   function config(env: Record<string, string> = {}): Config {
-    const r = parseConfig(
-      { BOT_TIMEZONE: 'Asia/Jakarta', BACKUP_AGE_RECIPIENTS: recipient, BACKUP_AGE_IDENTITY_FILE: identityFile, ...env },
-      { baseDir: dir },
-    );
+    const r = parseConfig({ BOT_TIMEZONE: 'Asia/Jakarta', BACKUP_AGE_RECIPIENTS: recipient, BACKUP_AGE_IDENTITY_FILE: identityFile, ...env }, { baseDir: dir });
     if (!r.ok) throw new Error(r.problems.join('; '));
     return r.config;
   }
@@ -75,7 +72,7 @@ describe('logs rotate (fake clock, real age and tar)', () => {
     };
   }
 
-  it('refuses a retention below the plan\'s 90 days', () => {
+  it("refuses a retention below the plan's 90 days", () => {
     const r = parseConfig({ LOG_RETENTION_DAYS: '30' }, { baseDir: dir });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.problems[0]).toMatch(/LOG_RETENTION_DAYS must be at least 90/);
@@ -153,12 +150,18 @@ describe('logs rotate (fake clock, real age and tar)', () => {
     // Offsite only (the server was lost): still extractable.
     fs.rmSync(c.logs.archiveDir, { recursive: true });
     const out2 = path.join(dir, 'restored2');
-    const fromOffsite = await extractLogArchive(logArchiveStores(c), await createArchiveDecryption(c), 'logs-2026-06.tar.gz.enc', out2, (n) => n === 'maintenance/2026-06-30.log');
+    const fromOffsite = await extractLogArchive(
+      logArchiveStores(c),
+      await createArchiveDecryption(c),
+      'logs-2026-06.tar.gz.enc',
+      out2,
+      (n) => n === 'maintenance/2026-06-30.log',
+    );
     expect(fromOffsite[0]!.from).toBe('offsite');
     expect(fs.readFileSync(path.join(out2, 'maintenance/2026-06-30.log'), 'utf8')).toBe(original.get('maintenance/2026-06-30.log'));
   });
 
-  it('never touches today\'s file, whatever its name says', async () => {
+  it("never touches today's file, whatever its name says", async () => {
     const c = config();
     const original = writeLogs(c.logPath, '2026-11-24', '2026-11-24');
     const r = await rotateLogs(deps(c, new FixedClock('2026-11-24T03:00:00Z')));

@@ -2,17 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import {
-  type Clock,
-  type Config,
-  ConfigError,
-  IntegrityError,
-  isoWithOffset,
-  RefusedError,
-  type Logger,
-  type Redactor,
-  zonedDate,
-} from '@botctl/core';
+import { type Clock, type Config, ConfigError, IntegrityError, isoWithOffset, RefusedError, type Logger, type Redactor, zonedDate } from '@botctl/core';
 import type { ArchiveDecryption, ArchiveEncryption } from '../archive/encryption.js';
 import type { HeldLock } from '../lock/maintenance-lock.js';
 import { LocalDirStorage } from '../storage/local-dir-storage.js';
@@ -157,9 +147,12 @@ export async function rotateLogs(deps: LogRotateDeps, opts: { dryRun?: boolean }
   for (const x of existing) {
     const sc = await readLogSidecar(deps.local, x.o.name);
     if (sc && !logSidecarIsOurs(sc, config.storeId, config.storeName)) {
-      throw new RefusedError(`${x.o.name} in ${deps.local.description} belongs to store ${sc.store_id ?? `"${sc.store_name}"`}, not to ${config.storeId}: LOG_ARCHIVE_DIR is shared`, {
-        hint: 'give each tenant its own LOG_ARCHIVE_DIR (the default backups/logs in its folder is)',
-      });
+      throw new RefusedError(
+        `${x.o.name} in ${deps.local.description} belongs to store ${sc.store_id ?? `"${sc.store_name}"`}, not to ${config.storeId}: LOG_ARCHIVE_DIR is shared`,
+        {
+          hint: 'give each tenant its own LOG_ARCHIVE_DIR (the default backups/logs in its folder is)',
+        },
+      );
     }
   }
   const planFor = (month: string): { name: string; mode: RotatedArchive['mode'] } => {
@@ -279,20 +272,31 @@ async function rotateMonth(
           const chunks: Buffer[] = [];
           for await (const c of m.body) chunks.push(c);
           const data = Buffer.concat(chunks);
-          queue.push({ name: m.name, size: data.length, mtime: m.mtime ?? now, data: async function* () { yield data; } });
+          queue.push({
+            name: m.name,
+            size: data.length,
+            mtime: m.mtime ?? now,
+            data: async function* () {
+              yield data;
+            },
+          });
           wake?.();
           await new Promise<void>((r) => (release = r));
           return undefined;
         },
         oldSidecar?.encryption,
-      ).then(
-        (seen) => {
-          const want = [...oldNames.keys()].sort().join('\n');
-          if (oldSidecar && seen.map((s) => s.name).sort().join('\n') !== want) {
-            throw new IntegrityError(`${plan.name} does not hold the files its sidecar lists`);
-          }
-        },
-      );
+      ).then((seen) => {
+        const want = [...oldNames.keys()].sort().join('\n');
+        if (
+          oldSidecar &&
+          seen
+            .map((s) => s.name)
+            .sort()
+            .join('\n') !== want
+        ) {
+          throw new IntegrityError(`${plan.name} does not hold the files its sidecar lists`);
+        }
+      });
       reading.then(
         () => {
           done = true;
@@ -333,7 +337,13 @@ async function rotateMonth(
     staging,
     encryption,
     sources(),
-    { month, part: parseLogArchiveName(plan.name)?.part ?? 1, store_name: config.storeName, store_id: config.storeId, created_at: isoWithOffset(now, config.timezone) },
+    {
+      month,
+      part: parseLogArchiveName(plan.name)?.part ?? 1,
+      store_name: config.storeName,
+      store_id: config.storeId,
+      created_at: isoWithOffset(now, config.timezone),
+    },
     deps.signal,
   ).catch(async (error: unknown) => {
     await deps.local.remove(staging).catch(() => undefined);

@@ -129,7 +129,15 @@ export async function exportDatabase(
         const r = await child;
         if (r.exitCode !== 0) {
           await fsp.rm(file, { force: true });
-          throw new DatabaseError(`pg_dump failed: ${deps.redactor.redact(String(r.stderr ?? '')).trim().split('\n').pop() ?? ''}`);
+          throw new DatabaseError(
+            `pg_dump failed: ${
+              deps.redactor
+                .redact(String(r.stderr ?? ''))
+                .trim()
+                .split('\n')
+                .pop() ?? ''
+            }`,
+          );
         }
         files.push({ name: 'dump.sql', size: tap.bytes, sha256: tap.hash.digest('hex') });
       } else {
@@ -143,12 +151,20 @@ export async function exportDatabase(
           const child = execa(
             bin,
             [
-              '-X', '-q', '-v', 'ON_ERROR_STOP=1',
-              '-c', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
-              '-c', `SET TRANSACTION SNAPSHOT '${snapshot}'`,
-              '-c', `COPY ${quoteIdent(t.schema)}.${quoteIdent(t.table)} TO STDOUT WITH (FORMAT csv, HEADER true)`,
-              '-c', 'COMMIT',
-              '--dbname', parseDatabaseUrl(url).database,
+              '-X',
+              '-q',
+              '-v',
+              'ON_ERROR_STOP=1',
+              '-c',
+              'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+              '-c',
+              `SET TRANSACTION SNAPSHOT '${snapshot}'`,
+              '-c',
+              `COPY ${quoteIdent(t.schema)}.${quoteIdent(t.table)} TO STDOUT WITH (FORMAT csv, HEADER true)`,
+              '-c',
+              'COMMIT',
+              '--dbname',
+              parseDatabaseUrl(url).database,
             ],
             { env: libpqEnv(parseDatabaseUrl(url)), extendEnv: true, buffer: { stdout: false, stderr: true }, reject: false },
           );
@@ -156,7 +172,15 @@ export async function exportDatabase(
           await pipeline(child.stdout!, tap, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
           const r = await child;
           if (r.exitCode !== 0) {
-            throw new DatabaseError(`psql COPY of ${t.schema}.${t.table} failed: ${deps.redactor.redact(String(r.stderr ?? '')).trim().split('\n').pop() ?? ''}`);
+            throw new DatabaseError(
+              `psql COPY of ${t.schema}.${t.table} failed: ${
+                deps.redactor
+                  .redact(String(r.stderr ?? ''))
+                  .trim()
+                  .split('\n')
+                  .pop() ?? ''
+              }`,
+            );
           }
           t.file = name;
           files.push({ name, size: tap.bytes, sha256: tap.hash.digest('hex') });
@@ -201,9 +225,12 @@ export async function readExportManifest(dir: string): Promise<ExportManifest> {
   try {
     m = JSON.parse(await fsp.readFile(path.join(dir, EXPORT_MANIFEST), 'utf8')) as ExportManifest;
   } catch {
-    throw new IntegrityError(`${dir} has no readable ${EXPORT_MANIFEST}: not a finished \`botctl db export\``, { hint: 'export again; an interrupted export has no manifest' });
+    throw new IntegrityError(`${dir} has no readable ${EXPORT_MANIFEST}: not a finished \`botctl db export\``, {
+      hint: 'export again; an interrupted export has no manifest',
+    });
   }
-  if (m.format !== 'botctl-export' || m.format_version !== 1) throw new IntegrityError(`${dir}/${EXPORT_MANIFEST} is not a botctl export (format ${m.format} ${m.format_version})`);
+  if (m.format !== 'botctl-export' || m.format_version !== 1)
+    throw new IntegrityError(`${dir}/${EXPORT_MANIFEST} is not a botctl export (format ${m.format} ${m.format_version})`);
   return m;
 }
 
@@ -246,12 +273,22 @@ export async function importDatabase(deps: { config: Config; redactor: Redactor;
         stdout: 'ignore',
       });
       if (r.exitCode !== 0) {
-        throw new DatabaseError(`psql failed, nothing was imported: ${deps.redactor.redact(String(r.stderr ?? '')).trim().split('\n').slice(-1)[0] ?? ''}`);
+        throw new DatabaseError(
+          `psql failed, nothing was imported: ${
+            deps.redactor
+              .redact(String(r.stderr ?? ''))
+              .trim()
+              .split('\n')
+              .slice(-1)[0] ?? ''
+          }`,
+        );
       }
     } else {
       const known = Math.max(0, ...loadMigrations().map((m) => m.version));
       if (manifest.schema_version > known) {
-        throw new RefusedError(`the export has schema version ${manifest.schema_version}, this botctl knows up to ${known}`, { hint: 'install the same or a newer botctl here' });
+        throw new RefusedError(`the export has schema version ${manifest.schema_version}, this botctl knows up to ${known}`, {
+          hint: 'install the same or a newer botctl here',
+        });
       }
       await migrate(sql);
       // One psql session, one transaction: every table's \copy in dependency order, then the
@@ -269,7 +306,9 @@ export async function importDatabase(deps: { config: Config; redactor: Redactor;
          WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND a.attnum > 0 AND NOT a.attisdropped
            AND pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname) IS NOT NULL`);
       for (const q of seqs) {
-        script.push(`SELECT setval(pg_get_serial_sequence(${lit(q.tbl)}, ${lit(q.col)}), coalesce((SELECT max(${quoteIdent(q.col)}) FROM ${q.tbl}), 0) + 1, false);`);
+        script.push(
+          `SELECT setval(pg_get_serial_sequence(${lit(q.tbl)}, ${lit(q.col)}), coalesce((SELECT max(${quoteIdent(q.col)}) FROM ${q.tbl}), 0) + 1, false);`,
+        );
       }
       const bin = findPgTool('psql', { binDir: config.pgBinDir });
       const r = await execa(bin, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-', '--dbname', database], {
@@ -280,9 +319,18 @@ export async function importDatabase(deps: { config: Config; redactor: Redactor;
         stdout: 'ignore',
       });
       if (r.exitCode !== 0) {
-        throw new DatabaseError(`psql failed, nothing was imported: ${deps.redactor.redact(String(r.stderr ?? '')).trim().split('\n').slice(-1)[0] ?? ''}`, {
-          hint: 'the schema was created by the migrations; drop the database and import again after fixing the cause',
-        });
+        throw new DatabaseError(
+          `psql failed, nothing was imported: ${
+            deps.redactor
+              .redact(String(r.stderr ?? ''))
+              .trim()
+              .split('\n')
+              .slice(-1)[0] ?? ''
+          }`,
+          {
+            hint: 'the schema was created by the migrations; drop the database and import again after fixing the cause',
+          },
+        );
       }
     }
     const tables: ImportResult['tables'] = [];

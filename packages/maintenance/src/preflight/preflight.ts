@@ -85,7 +85,12 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
   if (!c.dataEncryptionKey) missing.push('DATA_ENCRYPTION_KEY');
   if (!c.backup.encryptionPassword && c.backup.ageRecipients.length === 0) missing.push('BACKUP_AGE_RECIPIENTS or BACKUP_ENCRYPTION_PASSWORD');
   if (!c.pakasir.projectSlug || !c.pakasir.apiKey) missing.push('PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY');
-  add('config', missing.length ? 'fail' : 'ok', missing.length ? `not set: ${missing.join(', ')}` : `${c.storeName}: every required setting present`, 'fill them in the tenant .env (docs/configuration.md)');
+  add(
+    'config',
+    missing.length ? 'fail' : 'ok',
+    missing.length ? `not set: ${missing.join(', ')}` : `${c.storeName}: every required setting present`,
+    'fill them in the tenant .env (docs/configuration.md)',
+  );
 
   // 2. + 3. Database, migrations, pg_dump.
   let serverMajor: number | undefined;
@@ -102,7 +107,9 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
       add(
         'database',
         pending.length ? 'fail' : 'ok',
-        pending.length ? `PostgreSQL ${server.text} answers; ${pending.length} migration(s) pending: ${pending.map((m) => m.name).join(', ')}` : `PostgreSQL ${server.text} answers; schema current`,
+        pending.length
+          ? `PostgreSQL ${server.text} answers; ${pending.length} migration(s) pending: ${pending.map((m) => m.name).join(', ')}`
+          : `PostgreSQL ${server.text} answers; schema current`,
         'run `botctl db migrate` (the bot also migrates at start-up)',
       );
     } catch (error) {
@@ -142,7 +149,12 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
           add('drill', 'fail', e.message, e.hint);
         }
       } catch (error) {
-        add('drill', 'fail', `cannot connect${c.backup.drillAdminUrl ? ' with BACKUP_DRILL_ADMIN_URL' : ''}: ${scrub((error as Error).message)}`, 'check the URL and that PostgreSQL runs');
+        add(
+          'drill',
+          'fail',
+          `cannot connect${c.backup.drillAdminUrl ? ' with BACKUP_DRILL_ADMIN_URL' : ''}: ${scrub((error as Error).message)}`,
+          'check the URL and that PostgreSQL runs',
+        );
       } finally {
         await sql.end({ timeout: 1 }).catch(() => undefined);
       }
@@ -160,7 +172,12 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
     ] as const) {
       await probeWritable(dir).catch((error: Error) => bad.push(`${what} ${dir}: ${error.message}`));
     }
-    add('directories', bad.length ? 'fail' : 'ok', bad.length ? bad.join('; ') : 'backups, log archives, logs and state: write, read and delete worked', 'create the folders and give them to the user botctl and the bot run as');
+    add(
+      'directories',
+      bad.length ? 'fail' : 'ok',
+      bad.length ? bad.join('; ') : 'backups, log archives, logs and state: write, read and delete worked',
+      'create the folders and give them to the user botctl and the bot run as',
+    );
   }
 
   // 5. A backup, made and fully verified (or drilled) in the last day.
@@ -187,7 +204,12 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
     const where = deps.offsite.description;
     const worked = `${where}: write, read, rename and delete worked${probe.space?.free !== undefined ? `, ${formatBytes(probe.space.free)} free` : ''}`;
     if (probe.ok && offsiteOnSameDisk(c)) {
-      add('offsite', 'warn', `${worked}; but it is on the same filesystem as ${c.backup.localDir}: not offsite`, 'mount other storage there and set BACKUP_OFFSITE_REQUIRE_MOUNT=true, or use BACKUP_OFFSITE_REMOTE');
+      add(
+        'offsite',
+        'warn',
+        `${worked}; but it is on the same filesystem as ${c.backup.localDir}: not offsite`,
+        'mount other storage there and set BACKUP_OFFSITE_REQUIRE_MOUNT=true, or use BACKUP_OFFSITE_REMOTE',
+      );
     } else if (probe.ok) add('offsite', 'ok', worked);
     else add('offsite', 'fail', `${where}: ${scrub(probe.error ?? 'failed')}`, `${offsiteHint(c)}`);
   }
@@ -195,10 +217,16 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
   // 7. The owners get a test message now.
   try {
     const d = await deps.sendTestAlert();
-    if (!c.alerts.enabled) add('alert', 'warn', `${d.problem}: the owners hear of no problem`, 'set ENABLE_OWNER_ALERTS=true unless another monitoring tells them');
+    if (!c.alerts.enabled)
+      add('alert', 'warn', `${d.problem}: the owners hear of no problem`, 'set ENABLE_OWNER_ALERTS=true unless another monitoring tells them');
     else if (!d.configured) add('alert', 'fail', `not configured: ${d.problem}`, 'set OWNER_BOT_TOKEN and TELEGRAM_OWNER_IDS');
     else if (!d.ok || d.failed.length) {
-      add('alert', 'fail', `not delivered to ${d.failed.map((f) => `${f.chat_id} (${f.reason})`).join(', ')}`, 'each owner must press /start on the notification bot');
+      add(
+        'alert',
+        'fail',
+        `not delivered to ${d.failed.map((f) => `${f.chat_id} (${f.reason})`).join(', ')}`,
+        'each owner must press /start on the notification bot',
+      );
     } else add('alert', 'ok', `delivered to ${d.delivered.join(', ')}`);
   } catch (error) {
     add('alert', 'fail', scrub((error as Error).message));

@@ -157,92 +157,114 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
   const fence = deps.fence ? await deps.fence(sidecar.database?.name ?? 'the shop database') : undefined;
   let r: RestoreResult;
   try {
-  // 1. Config first when it is gone: without it there is no DATABASE_URL to restore into.
-  if (opts.configMissing) {
-    await step('config', async () => {
-      const r = await restoreBackup(deps.restoreDeps(), {
+    // 1. Config first when it is gone: without it there is no DATABASE_URL to restore into.
+    if (opts.configMissing) {
+      await step('config', async () => {
+        const r = await restoreBackup(deps.restoreDeps(), {
+          archive,
+          target: { kind: 'default' },
+          withConfig: true,
+          withLogs: false,
+          yes: true,
+          dryRun: false,
+          allowOtherStore: false,
+          configOnly: true,
+          envFileDestination: opts.envFile,
+        });
+        const placed = r.placed.map((p) => path.relative(deps.config().baseDir, p.destination) || p.destination);
+        configFiles = placed;
+        deps.reloadConfig();
+        return { evidence: `${placed.join(', ')} restored from ${archive.name} (the .env was missing)` };
+      });
+    }
+
+    // 2. + 3. The database, through `backup restore` (verified first, one transaction); it takes the
+    // safety copy of whatever is there when it would overwrite tables.
+    await step('database', async () => {
+      const c = deps.config();
+      const url = c.databaseUrl;
+      if (!url)
+        throw new BotctlError('CONFIG', ExitCode.CONFIG, 'DATABASE_URL is not set, even after restoring the config', {
+          hint: 'pass the settings with --env-file',
+        });
+      const sql = createSql(url, { max: 1, connectTimeoutSeconds: 5, idleTimeoutSeconds: 1 });
+      let tables = -1;
+      let missing = false;
+      try {
+        const [row] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`;
+        tables = Number(row?.n ?? 0);
+      } catch (error) {
+        // 3D000: the server answers but the database is gone: it is created again.
+        missing = (error as { code?: string }).code === '3D000';
+        tables = -1;
+      } finally {
+        await sql.end({ timeout: 1 }).catch(() => undefined);
+      }
+      restore = await restoreBackup(deps.restoreDeps(), {
         archive,
-        target: { kind: 'default' },
-        withConfig: true,
-        withLogs: false,
+        fenceCommand: 'recover',
+        target: missing ? { kind: 'new', name: parseDatabaseUrl(url).database } : { kind: 'default' },
+        withConfig: !opts.configMissing,
+        withLogs: true,
         yes: true,
         dryRun: false,
         allowOtherStore: false,
-        configOnly: true,
-        envFileDestination: opts.envFile,
       });
-      const placed = r.placed.map((p) => path.relative(deps.config().baseDir, p.destination) || p.destination);
-      configFiles = placed;
-      deps.reloadConfig();
-      return { evidence: `${placed.join(', ')} restored from ${archive.name} (the .env was missing)` };
+      report.safety_backup = restore.safety_backup?.name ?? null;
+      if (restore.safety_backup) record('safety_backup', 'ok', `${restore.safety_backup.name} (${tables} tables were there)`);
+      else
+        record(
+          'safety_backup',
+          'skipped',
+          missing
+            ? 'the database did not exist (created again): nothing to save'
+            : tables < 0
+              ? 'the database did not answer: nothing to save'
+              : 'the database held no tables: nothing to save',
+        );
+      const r = restore;
+      return {
+        evidence: `${r.tables.length} tables, ${r.plan.rows} rows into "${r.plan.target.database}", counts match the manifest (${formatDuration(r.restore_ms)})`,
+      };
     });
-  }
-
-  // 2. + 3. The database, through `backup restore` (verified first, one transaction); it takes the
-  // safety copy of whatever is there when it would overwrite tables.
-  await step('database', async () => {
-    const c = deps.config();
-    const url = c.databaseUrl;
-    if (!url) throw new BotctlError('CONFIG', ExitCode.CONFIG, 'DATABASE_URL is not set, even after restoring the config', { hint: 'pass the settings with --env-file' });
-    const sql = createSql(url, { max: 1, connectTimeoutSeconds: 5, idleTimeoutSeconds: 1 });
-    let tables = -1;
-    let missing = false;
-    try {
-      const [row] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`;
-      tables = Number(row?.n ?? 0);
-    } catch (error) {
-      // 3D000: the server answers but the database is gone: it is created again.
-      missing = (error as { code?: string }).code === '3D000';
-      tables = -1;
-    } finally {
-      await sql.end({ timeout: 1 }).catch(() => undefined);
+    r = restore!;
+    if (!opts.configMissing) {
+      const placed = r.placed.filter((p) => p.member.startsWith('config/'));
+      configFiles = placed.map((p) => path.relative(deps.config().baseDir, p.destination) || p.destination);
+      await step('config', async () => ({
+        evidence: placed.length ? `${configFiles.join(', ')} put back (previous copies kept as *.bak-<time>)` : 'the backup holds no config files',
+      }));
     }
-    restore = await restoreBackup(deps.restoreDeps(), {
-      archive,
-      fenceCommand: 'recover',
-      target: missing ? { kind: 'new', name: parseDatabaseUrl(url).database } : { kind: 'default' },
-      withConfig: !opts.configMissing,
-      withLogs: true,
-      yes: true,
-      dryRun: false,
-      allowOtherStore: false,
+
+    // 4. Logs: files missing here came back from the backup; files present were kept, with any
+    // lines only the backup had merged in by time.
+    await step('logs', async () => {
+      const logs = r.placed.filter((p) => p.member.startsWith('logs/'));
+      logsRestored = logs.filter((p) => p.action === 'placed').length;
+      logsPresent = logs.length - logsRestored;
+      const merged = logs.filter((p) => p.action === 'merged').length;
+      const failed = r.not_placed.filter((p) => p.member.startsWith('logs/'));
+      if (failed.length) {
+        throw new BotctlError(
+          'LOGS_NOT_RESTORED',
+          ExitCode.PARTIAL,
+          `${failed.length} log file(s) could not be put back: ${failed.map((f) => `${f.member}: ${f.error}`).join('; ')}`,
+          {
+            hint: `the backup's copies are at ${failed.map((f) => f.staged).join(', ')}`,
+          },
+        );
+      }
+      return {
+        evidence: `${logsRestored} log file(s) restored into ${deps.config().logPath}, ${logsPresent} already present (kept${merged ? `, ${merged} with the backup's missing lines merged in` : ''})`,
+      };
     });
-    report.safety_backup = restore.safety_backup?.name ?? null;
-    if (restore.safety_backup) record('safety_backup', 'ok', `${restore.safety_backup.name} (${tables} tables were there)`);
-    else
-      record(
-        'safety_backup',
-        'skipped',
-        missing ? 'the database did not exist (created again): nothing to save' : tables < 0 ? 'the database did not answer: nothing to save' : 'the database held no tables: nothing to save',
-      );
-    const r = restore;
-    return { evidence: `${r.tables.length} tables, ${r.plan.rows} rows into "${r.plan.target.database}", counts match the manifest (${formatDuration(r.restore_ms)})` };
-  });
-  r = restore!;
-  if (!opts.configMissing) {
-    const placed = r.placed.filter((p) => p.member.startsWith('config/'));
-    configFiles = placed.map((p) => path.relative(deps.config().baseDir, p.destination) || p.destination);
-    await step('config', async () => ({
-      evidence: placed.length ? `${configFiles.join(', ')} put back (previous copies kept as *.bak-<time>)` : 'the backup holds no config files',
-    }));
-  }
-
-  // 4. Logs: files missing here came back from the backup; files present were kept, with any
-  // lines only the backup had merged in by time.
-  await step('logs', async () => {
-    const logs = r.placed.filter((p) => p.member.startsWith('logs/'));
-    logsRestored = logs.filter((p) => p.action === 'placed').length;
-    logsPresent = logs.length - logsRestored;
-    const merged = logs.filter((p) => p.action === 'merged').length;
-    const failed = r.not_placed.filter((p) => p.member.startsWith('logs/'));
-    if (failed.length) {
-      throw new BotctlError('LOGS_NOT_RESTORED', ExitCode.PARTIAL, `${failed.length} log file(s) could not be put back: ${failed.map((f) => `${f.member}: ${f.error}`).join('; ')}`, {
-        hint: `the backup's copies are at ${failed.map((f) => f.staged).join(', ')}`,
-      });
-    }
-    return { evidence: `${logsRestored} log file(s) restored into ${deps.config().logPath}, ${logsPresent} already present (kept${merged ? `, ${merged} with the backup's missing lines merged in` : ''})` };
-  });
-  report.restored = { tables: r.tables.length, rows: r.plan.rows, config_files: configFiles, log_files_restored: logsRestored, log_files_present: logsPresent };
+    report.restored = {
+      tables: r.tables.length,
+      rows: r.plan.rows,
+      config_files: configFiles,
+      log_files_restored: logsRestored,
+      log_files_present: logsPresent,
+    };
   } finally {
     fence?.release();
   }
@@ -264,11 +286,17 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
     for (;;) {
       const hb = readHeartbeat(c.stateDir, 'bot');
       const fresh = hb && !hb.stopped_at && Date.now() - Date.parse(hb.at) < c.health.heartbeatStaleMs;
-      if (fresh) return { evidence: `@${me.username ?? '?'} answered getMe; bot process pid ${hb.pid} heartbeat ${formatDuration(Date.now() - Date.parse(hb.at))} ago` };
+      if (fresh)
+        return { evidence: `@${me.username ?? '?'} answered getMe; bot process pid ${hb.pid} heartbeat ${formatDuration(Date.now() - Date.parse(hb.at))} ago` };
       if (Date.now() >= deadline) {
-        throw new BotctlError('BOT_NOT_RUNNING', ExitCode.FAILURE, `@${me.username ?? '?'} answers getMe, but the bot process is not running (no fresh heartbeat in ${c.stateDir})`, {
-          hint: 'start the bot (systemctl start / docker compose up -d / pnpm bot), then run `botctl healthcheck` and tell the owner',
-        });
+        throw new BotctlError(
+          'BOT_NOT_RUNNING',
+          ExitCode.FAILURE,
+          `@${me.username ?? '?'} answers getMe, but the bot process is not running (no fresh heartbeat in ${c.stateDir})`,
+          {
+            hint: 'start the bot (systemctl start / docker compose up -d / pnpm bot), then run `botctl healthcheck` and tell the owner',
+          },
+        );
       }
       await deps.sleep(1000);
     }
@@ -300,7 +328,10 @@ export async function recover(deps: RecoveryDeps, opts: RecoveryOptions): Promis
       `Durasi pemulihan: ${formatDuration(Math.round(performance.now() - t0))}`,
     ].join('\n');
     const d = await deps.notifyOwners(text);
-    if (!d.configured) throw new BotctlError('ALERT_FAILED', ExitCode.ALERT_FAILED, `owners not told: ${d.problem ?? 'alerts are not configured'}`, { hint: 'set OWNER_BOT_TOKEN and TELEGRAM_OWNER_IDS' });
+    if (!d.configured)
+      throw new BotctlError('ALERT_FAILED', ExitCode.ALERT_FAILED, `owners not told: ${d.problem ?? 'alerts are not configured'}`, {
+        hint: 'set OWNER_BOT_TOKEN and TELEGRAM_OWNER_IDS',
+      });
     if (!d.ok) {
       throw new BotctlError('ALERT_FAILED', ExitCode.ALERT_FAILED, `owners not told: ${d.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; ')}`, {
         hint: 'tell the owner another way; `botctl alert test` checks the notification bot',

@@ -24,7 +24,14 @@ export interface JournalEntry {
 /** Wall-clock `YYYY-MM-DD HH:MM:SS` of a log line, in `timeZone`, as an instant. */
 export function logLineTime(stamp: string, timeZone: string): Date {
   return zonedToInstant(
-    { year: +stamp.slice(0, 4), month: +stamp.slice(5, 7), day: +stamp.slice(8, 10), hour: +stamp.slice(11, 13), minute: +stamp.slice(14, 16), second: +stamp.slice(17, 19) },
+    {
+      year: +stamp.slice(0, 4),
+      month: +stamp.slice(5, 7),
+      day: +stamp.slice(8, 10),
+      hour: +stamp.slice(11, 13),
+      minute: +stamp.slice(14, 16),
+      second: +stamp.slice(17, 19),
+    },
     timeZone,
   );
 }

@@ -1,6 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ALERT_STATE_FILE, type AlertStateFile, type Clock, type Config, formatDuration, ownerAlertsProblem, type Redactor, readHeartbeat, readJobRecords, zonedDate } from '@botctl/core';
+import {
+  ALERT_STATE_FILE,
+  type AlertStateFile,
+  type Clock,
+  type Config,
+  formatDuration,
+  ownerAlertsProblem,
+  type Redactor,
+  readHeartbeat,
+  readJobRecords,
+  zonedDate,
+} from '@botctl/core';
 import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
 import { HEALTH_STATE_FILE } from '../health/run-health.js';
 import { listLogArchives } from '../logs/archives.js';
@@ -89,7 +100,11 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
 
   // 2. Offsite: the newest backup is there with the same SHA-256 (healthcheck's backup_offsite).
   {
-    const v = judgeOffsite(c, local, { configured: Boolean(deps.offsite), offsite, problem: offsiteError ? { message: offsiteError, fatal: offsiteFatal } : undefined });
+    const v = judgeOffsite(c, local, {
+      configured: Boolean(deps.offsite),
+      offsite,
+      problem: offsiteError ? { message: offsiteError, fatal: offsiteFatal } : undefined,
+    });
     lines.push(line('offsite', markOf(v.level), v.fact));
   }
 

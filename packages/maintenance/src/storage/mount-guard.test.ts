@@ -17,7 +17,9 @@ describe('BACKUP_OFFSITE_REQUIRE_MOUNT guard', () => {
     fs.mkdirSync(local, { recursive: true });
     // /mnt/nas/shop1 after the NFS mount dropped: the folder is gone, its parent is on the local disk.
     const problem = await mountProblem(path.join(dir, 'mnt', 'nas', 'shop1'), local);
-    expect(problem).toMatch(/mnt\/nas\/shop1 is not a mount point: it is on (the root filesystem|the same filesystem as the local backups in .*backups\/local) \(BACKUP_OFFSITE_REQUIRE_MOUNT=true\)/);
+    expect(problem).toMatch(
+      /mnt\/nas\/shop1 is not a mount point: it is on (the root filesystem|the same filesystem as the local backups in .*backups\/local) \(BACKUP_OFFSITE_REQUIRE_MOUNT=true\)/,
+    );
   });
 
   it('the guarded storage refuses every operation and creates nothing', async () => {

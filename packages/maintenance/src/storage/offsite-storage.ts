@@ -33,4 +33,3 @@ export function offsiteHint(config: Config): string {
     ? `check BACKUP_OFFSITE_REMOTE=${config.backup.offsiteRemote} (\`botctl doctor offsite\` tests write, read, rename and delete)`
     : 'check BACKUP_OFFSITE_DIR (mounted? writable? space?; `botctl doctor offsite` tests it)';
 }
-

@@ -51,7 +51,13 @@ export async function probeStorage(storage: Storage, signal?: AbortSignal): Prom
       steps.push({ step: id, ok: true, ms: Math.round(performance.now() - t0), detail });
       return true;
     } catch (error) {
-      steps.push({ step: id, ok: false, ms: Math.round(performance.now() - t0), detail: (error as Error).message, ...(isOffsiteUnusable(error) ? { unusable: true } : {}) });
+      steps.push({
+        step: id,
+        ok: false,
+        ms: Math.round(performance.now() - t0),
+        detail: (error as Error).message,
+        ...(isOffsiteUnusable(error) ? { unusable: true } : {}),
+      });
       return false;
     }
   };

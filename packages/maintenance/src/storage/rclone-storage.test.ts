@@ -49,7 +49,10 @@ describe('RcloneStorage', () => {
     expect(s.sub('logs').description).toBe(`${server.remoteName}:logs`);
     expect(new RcloneStorage({ remote: 'b2:bucket/x' }).sub('logs').description).toBe('b2:bucket/x/logs');
     // A wrong password: rclone's message is passed on, with no credential in it.
-    const wrong = new RcloneStorage({ remote: `${server.remoteName}:x`, env: { ...server.env, [`RCLONE_CONFIG_${server.remoteName}_PASS`]: 'bm90LXRoZS1wYXNzd29yZA' } });
+    const wrong = new RcloneStorage({
+      remote: `${server.remoteName}:x`,
+      env: { ...server.env, [`RCLONE_CONFIG_${server.remoteName}_PASS`]: 'bm90LXRoZS1wYXNzd29yZA' },
+    });
     const error = (await wrong.list().catch((e: unknown) => e)) as Error;
     expect(error.message).toMatch(/^rclone lsjson on \S+ failed \(exit \d+\): .*(auth|password|handshake)/i);
     expect(error.message).not.toContain(server.password);

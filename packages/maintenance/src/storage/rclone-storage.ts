@@ -3,15 +3,7 @@ import { PassThrough, type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BotctlError, ExitCode, partialName, Redactor } from '@botctl/core';
 import { HashTap } from '../util/hashing.js';
-import {
-  assertObjectName,
-  type PutOptions,
-  type PutResult,
-  type SpaceInfo,
-  type Storage,
-  StorageError,
-  type StoredObject,
-} from './storage.js';
+import { assertObjectName, type PutOptions, type PutResult, type SpaceInfo, type Storage, StorageError, type StoredObject } from './storage.js';
 
 /** The oldest rclone we test with (Debian 12's 1.60.1); `lsjson --stat` and `about --json` are older. */
 export const RCLONE_MIN_VERSION: readonly [number, number] = [1, 60];
@@ -137,7 +129,8 @@ export class RcloneStorage implements Storage {
       check = this.#run(['version'], { skipReady: true }).then((r) => {
         const out = r.stdout.toString('utf8');
         const m = /rclone v(\d+)\.(\d+)\.(\d+)/.exec(out);
-        if (r.code !== 0 || !m) throw rcloneUnusable(`cannot tell the rclone version (\`${this.#bin} version\` said: ${out.split('\n')[0] || r.stderr.trim()})`);
+        if (r.code !== 0 || !m)
+          throw rcloneUnusable(`cannot tell the rclone version (\`${this.#bin} version\` said: ${out.split('\n')[0] || r.stderr.trim()})`);
         const [maj, min] = [Number(m[1]), Number(m[2])];
         if (maj < RCLONE_MIN_VERSION[0] || (maj === RCLONE_MIN_VERSION[0] && min < RCLONE_MIN_VERSION[1])) {
           throw rcloneUnusable(`rclone v${m[1]}.${m[2]}.${m[3]} is too old for BACKUP_OFFSITE_REMOTE: v${RCLONE_MIN_VERSION.join('.')} or newer is needed`);

@@ -47,8 +47,8 @@ export function registerBackupCreate(backup: Command, run: Run): void {
         ctx.emit({ ok: result.status === 'ok', ...result }, () => renderCreate(result, ctx.style, (p) => ctx.displayPath(p)));
         if (result.status === 'partial' && result.offsite.status === 'failed') {
           throw new PartialError(`offsite copy failed: ${result.offsite.error}; the local backup ${result.name} is complete`, {
-              hint: `${offsiteHint(ctx.config)} and re-run with --offsite`,
-            });
+            hint: `${offsiteHint(ctx.config)} and re-run with --offsite`,
+          });
         }
       }),
     );

@@ -14,10 +14,7 @@ export function registerBackupDrill(backup: Command, run: Run): void {
       run<{ latest?: boolean }>(async (ctx, _opts, args) => {
         ctx.alertSubject = 'Uji restore (drill)';
         const file = args[0];
-        const { result, error } = await drillBackup(
-          ctx.backupDeps(),
-          { archive: file ? resolveArchiveArg(file, ctx.local, ctx.io.cwd) : 'latest' },
-        );
+        const { result, error } = await drillBackup(ctx.backupDeps(), { archive: file ? resolveArchiveArg(file, ctx.local, ctx.io.cwd) : 'latest' });
         if (!error) {
           const passed = drillPassedText(result);
           ctx.successAlert = passed.text;

@@ -25,7 +25,9 @@ export function registerBackupList(backup: Command, run: Run): void {
         });
         if (opts.offsite) entries = entries.filter((e) => e.copies.some((c) => c.location === 'offsite'));
         const items = entries.map((e) => toListItem(e, ctx.config.timezone, offsiteRead));
-        ctx.emit({ ok: true, store_id: ctx.config.storeId, backups: items }, () => renderList(entries, ctx.config.timezone, ctx.clock.now(), ctx.style, offsiteRead));
+        ctx.emit({ ok: true, store_id: ctx.config.storeId, backups: items }, () =>
+          renderList(entries, ctx.config.timezone, ctx.clock.now(), ctx.style, offsiteRead),
+        );
       }),
     );
 }

@@ -34,7 +34,9 @@ export function registerBackupOffsite(backup: Command, run: Run): void {
             .join('\n'),
         );
         if (result.failed.length) {
-          throw new PartialError(`${result.failed.length} backup(s) still lack their offsite copy: ${result.failed[0]!.error}`, { hint: offsiteHint(ctx.config) });
+          throw new PartialError(`${result.failed.length} backup(s) still lack their offsite copy: ${result.failed[0]!.error}`, {
+            hint: offsiteHint(ctx.config),
+          });
         }
         if (result.copied.length) ctx.successAlert = `Salinan offsite yang tertinggal dibuat: ${result.copied.length} backup`;
       }),

@@ -70,11 +70,7 @@ export function registerBackupPrune(backup: Command, run: Run): void {
         // --scheduled (global): offsite too when BACKUP_AUTOMATIC_OFFSITE=true, unless --offsite.
         const offsite = opts.offsite ?? (ctx.scheduled ? ctx.config.backup.automaticOffsite && ctx.offsite !== undefined : false);
         const policy = retentionPolicy(ctx.config, opts);
-        const result = await pruneBackups(
-          ctx.backupDeps(),
-          policy,
-          { offsite, dryRun: Boolean(opts.dryRun) },
-        );
+        const result = await pruneBackups(ctx.backupDeps(), policy, { offsite, dryRun: Boolean(opts.dryRun) });
         if (!result.dry_run) {
           const where = result.locations.map((l) => `${l.location === 'local' ? 'lokal' : 'offsite'} ${l.removed} dihapus, ${l.kept} disimpan`);
           ctx.successAlert = `Prune backup selesai: ${where.join('; ')}; ${formatBytes(result.freed_bytes)} dibebaskan`;

@@ -32,23 +32,24 @@ export function registerBackupRestore(backup: Command, run: Run): void {
     .option('--latest', 'the newest complete backup (local, else offsite)')
     .option('--target-db <db>', 'restore into this database (a name on the same server, or a URL without password)')
     .option('--new-db <name>', 'create this database and restore into it: the safe way to look inside a backup')
-    .option('--with-config', "put the env file and BACKUP_EXTRA_FILES back in place (the replaced ones are kept as *.bak-<time>)")
+    .option('--with-config', 'put the env file and BACKUP_EXTRA_FILES back in place (the replaced ones are kept as *.bak-<time>)')
     .option('--with-logs', 'put log files back in place: missing ones restored, existing ones kept with the lines only the backup has merged in')
     .option('--yes', 'allow replacing a database that holds tables')
     .option('--dry-run', 'show what would happen and change nothing')
-    .option('--allow-other-store', "restore a backup made for another store (BACKUP_STORE_ID / BOT_STORE_NAME)")
-    .option('--lock-timeout <seconds>', 'longest wait for a lock another session (the bot) holds on the target (BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS, 60)', seconds)
+    .option('--allow-other-store', 'restore a backup made for another store (BACKUP_STORE_ID / BOT_STORE_NAME)')
+    .option(
+      '--lock-timeout <seconds>',
+      'longest wait for a lock another session (the bot) holds on the target (BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS, 60)',
+      seconds,
+    )
     .action(
       run<Opts>(async (ctx, opts, args) => {
         ctx.alertSubject = 'Restore backup';
         const file = args[0];
-        if ((file === undefined) === !opts.latest) throw new UsageError('give a backup <file> or --latest', { hint: 'botctl backup restore --latest --new-db toko_check' });
+        if ((file === undefined) === !opts.latest)
+          throw new UsageError('give a backup <file> or --latest', { hint: 'botctl backup restore --latest --new-db toko_check' });
         if (opts.targetDb && opts.newDb) throw new UsageError('--target-db and --new-db cannot be combined');
-        const target: TargetSpec = opts.newDb
-          ? { kind: 'new', name: opts.newDb }
-          : opts.targetDb
-            ? { kind: 'url', value: opts.targetDb }
-            : { kind: 'default' };
+        const target: TargetSpec = opts.newDb ? { kind: 'new', name: opts.newDb } : opts.targetDb ? { kind: 'url', value: opts.targetDb } : { kind: 'default' };
         const result = await restoreBackup(
           {
             ...ctx.backupDeps(),

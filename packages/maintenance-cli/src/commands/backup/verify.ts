@@ -30,11 +30,7 @@ export function registerBackupVerify(backup: Command, run: Run): void {
           : opts.latest
             ? { kind: 'latest' }
             : { kind: 'all' };
-        const { report, firstError } = await verifyBackups(
-          ctx.backupDeps(),
-          target,
-          { quick: Boolean(opts.quick) },
-        );
+        const { report, firstError } = await verifyBackups(ctx.backupDeps(), target, { quick: Boolean(opts.quick) });
         // One archive that failed: the error line says it all. Several: a line each, then the error.
         if (!(firstError && report.results.length === 1 && !ctx.json)) ctx.emit({ ...report }, () => renderVerify(report, ctx.style));
         if (!firstError) {
