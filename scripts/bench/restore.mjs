@@ -7,7 +7,7 @@
 // `botctl backup drill`, which prints its own restore time. Prints figures; asserts nothing.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSql, findPgTool, libpqEnv, parseDatabaseUrl, withDatabase } from '../../packages/core/dist/index.js';
+import { createSql, findPgTool, libpqEnv, parseDatabaseUrl } from '../../packages/core/dist/index.js';
 import { benchSetup, machine, MAIN, median, mib, option, timed } from './common.mjs';
 
 const sizeMb = option('size-mb', 1024);

@@ -371,7 +371,7 @@ export function createBot(deps: BotDeps): ShopBot {
       return;
     }
     const inv = await pendingInvoice(sql, user.id, kind, id);
-    if (!inv || !inv.qris) return answer(ctx, 'Invoice ini sudah tidak aktif.');
+    if (!inv?.qris) return answer(ctx, 'Invoice ini sudah tidak aktif.');
     try {
       const msg = await sendInvoice(chatId, { ...inv, qris: inv.qris });
       await recordInvoiceMessage(sql, { ...(kind === 'order' ? { paymentId: id } : { depositId: id }), chatId, messageId: msg.message_id, kind: 'qris' });

@@ -662,7 +662,7 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
       });
     let r = await run();
     expect(r.status).toBe(3);
-    expect(r.stderr).toMatch(/^bot: invalid configuration: Telegram rejected TELEGRAM_BOT_TOKEN \(401 Unauthorized\)\n  hint: /);
+    expect(r.stderr).toMatch(/^bot: invalid configuration: Telegram rejected TELEGRAM_BOT_TOKEN \(401 Unauthorized\)\n {2}hint: /);
     expect(r.stdout + r.stderr).not.toContain('revoked-token');
     t.setEnv({ TELEGRAM_BOT_TOKEN: SHOP_TOKEN, DATA_ENCRYPTION_KEY: undefined });
     r = await run();

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSql, ExitCode, Secret, type Sql } from '@botctl/core';
+import { createSql, ExitCode, type Secret, type Sql } from '@botctl/core';
 import {
   createTenant,
   type EphemeralCluster,

@@ -34,7 +34,7 @@ export { fenceTheBot } from './backup/fence.js';
 export { missingOffsite, syncOffsite } from './backup/offsite-sync.js';
 export { describePolicy, pruneBackups, type PruneResult, type RetentionPolicy } from './backup/prune.js';
 export { latestArchive, readSidecarOf, restoreBackup, type RestoreResult } from './backup/restore-backup.js';
-export { type TargetSpec } from './backup/targets.js';
+export type { TargetSpec } from './backup/targets.js';
 export { verifyBackups, type VerifyReport, type VerifyTarget } from './backup/verify-backup.js';
 
 // Maintenance logs and their monthly encrypted archives.

@@ -25,6 +25,7 @@ describe('parseEnvFile', () => {
   });
 
   it('refuses what Compose would interpolate, naming line and key but not the value', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${Y} in an env file is the case under test.
     const r = parseEnvFile('A=ok\nPASS=ab$cdef\nQ="x${Y}"\nR=\'$fine\'\nS=cost 5$\n', '/srv/t/.env');
     expect(r.problems).toHaveLength(2);
     expect(r.problems[0]).toMatch(/^\/srv\/t\/\.env line 2: PASS contains "\$"/);

@@ -64,7 +64,7 @@ export class FieldCipher {
   }
 
   static generateKey(): string {
-    return crypto.randomBytes(32).toString('base64url') + '=';
+    return `${crypto.randomBytes(32).toString('base64url')}=`;
   }
 
   get currentKeyId(): string {

@@ -1,7 +1,7 @@
 import type { Sql } from '../db/connection.js';
 import type { PaymentGateway } from './gateway.js';
 import { SETTLED_NOW, type SettleOutcome, settleInvoice } from './payments.js';
-import { type Tx, n } from './sql-helpers.js';
+import { n } from './sql-helpers.js';
 import { releaseStock } from './stock.js';
 import { openMessages, type InvoiceMessage } from './invoice-messages.js';
 
@@ -100,7 +100,7 @@ async function expireOrderInvoice(sql: Sql, gatewayOrderId: string, now: Date): 
         FROM payments p JOIN orders o ON o.id = p.order_id JOIN users u ON u.id = o.user_id
        WHERE p.gateway_order_id = ${gatewayOrderId}
        FOR UPDATE OF p, o`;
-    if (!p || p.status !== 'pending' || p.expires_at > now) return undefined;
+    if (p?.status !== 'pending' || p.expires_at > now) return undefined;
     await tx`UPDATE payments SET status = 'expired', updated_at = now() WHERE id = ${p.id}`;
     await tx`UPDATE orders SET status = 'expired' WHERE id = ${p.order_id} AND status = 'pending'`;
     const released = await releaseStock(tx as unknown as Sql, String(p.order_id));
@@ -114,7 +114,7 @@ async function expireOrphanOrder(sql: Sql, orderId: string, now: Date): Promise<
     const [o] = await tx<{ status: string; expires_at: Date; public_id: string; total_amount: string; telegram_id: string }[]>`
       SELECT o.status, o.expires_at, o.public_id, o.total_amount, u.telegram_id
         FROM orders o JOIN users u ON u.id = o.user_id WHERE o.id = ${orderId} FOR UPDATE OF o`;
-    if (!o || o.status !== 'pending' || o.expires_at > now) return undefined;
+    if (o?.status !== 'pending' || o.expires_at > now) return undefined;
     const [hasPayment] = await tx`SELECT 1 FROM payments WHERE order_id = ${orderId}`;
     if (hasPayment) return undefined;
     await tx`UPDATE orders SET status = 'expired' WHERE id = ${orderId}`;
@@ -128,7 +128,7 @@ async function expireDeposit(sql: Sql, gatewayOrderId: string, now: Date): Promi
     const [d] = await tx<{ id: string; status: string; expires_at: Date; total_payment: string; telegram_id: string }[]>`
       SELECT d.id, d.status, d.expires_at, d.total_payment, u.telegram_id
         FROM deposits d JOIN users u ON u.id = d.user_id WHERE d.gateway_order_id = ${gatewayOrderId} FOR UPDATE OF d`;
-    if (!d || d.status !== 'pending' || d.expires_at > now) return undefined;
+    if (d?.status !== 'pending' || d.expires_at > now) return undefined;
     await tx`UPDATE deposits SET status = 'expired', updated_at = now() WHERE id = ${d.id}`;
     const messages = await openMessages(tx as unknown as Sql, { depositId: String(d.id) });
     return { kind: 'deposit', publicId: gatewayOrderId, chatId: n(d.telegram_id), amount: n(d.total_payment), released: 0, messages };

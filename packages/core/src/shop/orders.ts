@@ -4,7 +4,7 @@ import type { Sql } from '../db/connection.js';
 import { STOCK_SECRET_CONTEXT } from './field-contexts.js';
 import type { GatewayInvoice } from './gateway.js';
 import { type CatalogProduct, getProduct } from './catalog.js';
-import { type Tx, n } from './sql-helpers.js';
+import { n } from './sql-helpers.js';
 import { takeStock } from './stock.js';
 
 // Orders and stock: reservation, invoices, delivery. Money and stock rules in SQL transactions

@@ -122,7 +122,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
  */
 const OPERATOR_MISTAKES: ReadonlySet<number> = new Set([ExitCode.USAGE, ExitCode.CONFIG, ExitCode.NOT_FOUND, ExitCode.REFUSED]);
 
-export function shouldAlertFailure(error: unknown, scheduled: boolean): boolean {
+function shouldAlertFailure(error: unknown, scheduled: boolean): boolean {
   if (error instanceof InterruptedError) return error.signal === 'SIGTERM' || scheduled;
   if (!(error instanceof BotctlError)) return true;
   return scheduled || !OPERATOR_MISTAKES.has(error.exitCode);

@@ -1,4 +1,5 @@
 // eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the colour codes we measure around.
 const ANSI = /\u001b\[[0-9;]*m/g;
 
 const visible = (s: string) => s.replace(ANSI, '').length;

@@ -63,6 +63,7 @@ function tamper(
   t: Tenant,
   name: string,
   label: string,
+  // biome-ignore lint/suspicious/noConfusingVoidType: most edits return nothing; some return the members to write.
   edit: (dir: string, manifest: Record<string, unknown>, members: string[]) => string[] | void,
   recomputeManifest = true,
 ): string {

@@ -135,7 +135,7 @@ describe('restore --yes over a database', () => {
     const u = unpackArchive(src, t.identityFile, path.join(work, 'count-mismatch'));
     const tables = u.manifest.tables as { table: string; rows: number }[];
     tables.find((x) => x.table === 'products')!.rows += 1;
-    const crafted = name.replace('.tar.gz.enc', '').replace(/\d{6}$/, '235959') + '.tar.gz.enc';
+    const crafted = `${name.replace('.tar.gz.enc', '').replace(/\d{6}$/, '235959')}.tar.gz.enc`;
     packArchive(u, t.recipient, path.join(t.localDir, crafted), { ...readSidecarFile(src), name: crafted });
     await sql(t.databaseUrl, 'UPDATE products SET price = price + 3');
     const before = await databaseDigest(t.databaseUrl);

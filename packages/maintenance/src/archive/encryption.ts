@@ -9,10 +9,10 @@ const ageStream = () => import('./age-stream.js');
 import type { EncryptionInfo } from './format.js';
 
 /** The scrypt work factor every age implementation accepts (age's own default). */
-export const SCRYPT_WORK_FACTOR = 18;
+const SCRYPT_WORK_FACTOR = 18;
 export const AGE_MAGIC = 'age-encryption.org/v1\n';
 
-export function recipientFingerprint(recipient: string): string {
+function recipientFingerprint(recipient: string): string {
   return `sha256:${createHash('sha256').update(recipient).digest('hex').slice(0, 16)}`;
 }
 
@@ -55,7 +55,7 @@ export function createArchiveEncryption(config: Config): ArchiveEncryption {
 }
 
 /** Reads `AGE-SECRET-KEY-...` lines from an age identity file (comments and blanks ignored). */
-export async function readIdentityFile(file: string): Promise<string[]> {
+async function readIdentityFile(file: string): Promise<string[]> {
   let text: string;
   try {
     text = await fsp.readFile(file, 'utf8');

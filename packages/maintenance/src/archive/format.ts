@@ -5,7 +5,7 @@ import { isPartialName } from '@botctl/core';
  * there, and an incompatible one bumps FORMAT_VERSION.
  */
 export const FORMAT_VERSION = 1;
-export const ARCHIVE_SUFFIX = '.tar.gz.enc';
+const ARCHIVE_SUFFIX = '.tar.gz.enc';
 export const SIDECAR_SUFFIX = '.meta.json';
 export const MANIFEST_MEMBER = 'manifest.json';
 export const DUMP_PART_PREFIX = 'database.dump.';
@@ -66,7 +66,7 @@ export interface ConfigFileInfo {
 }
 
 /** Whose backup it is: recorded in the manifest (authenticated, inside the age stream). */
-export interface StoreRecord {
+interface StoreRecord {
   /** Config.storeId: BACKUP_STORE_ID, or derived from the store and database names. */
   id: string;
   name: string;
@@ -170,9 +170,4 @@ export function parseManifest(text: string): Manifest | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function lastVerification(s: Sidecar, ok?: boolean): VerificationRecord | undefined {
-  const list = ok === undefined ? s.verifications : s.verifications.filter((v) => v.ok === ok);
-  return list.at(-1);
 }

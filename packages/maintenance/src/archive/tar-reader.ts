@@ -64,7 +64,7 @@ class ByteReader {
   }
 }
 
-export type TarEntryType = ReturnType<() => Header['type']>;
+type TarEntryType = ReturnType<() => Header['type']>;
 
 export interface TarEntry {
   name: string;

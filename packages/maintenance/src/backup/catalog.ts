@@ -10,7 +10,6 @@ import {
   parseArchiveName,
   parseSidecar,
   type Sidecar,
-  SIDECAR_SUFFIX,
   sidecarName,
   type VerificationRecord,
 } from '../archive/format.js';
@@ -18,7 +17,7 @@ import { sidecarIsOurs, storeIdentity, type StoreIdentity } from '../archive/sto
 
 export type Location = 'local' | 'offsite';
 
-export interface Copy {
+interface Copy {
   location: Location;
   storage: Storage;
   object: StoredObject;
@@ -28,7 +27,7 @@ export interface Copy {
 }
 
 /** A clock this far ahead of an archive's date is believed; beyond it, the archive is "dated in the future". */
-export const FUTURE_TOLERANCE_MS = 10 * 60_000;
+const FUTURE_TOLERANCE_MS = 10 * 60_000;
 
 /** What a listing is for: whose archives count, in which zone, and what "now" is. */
 export interface CatalogScope {
@@ -92,7 +91,7 @@ const latestBy = <T extends { at: string }>(xs: T[]): T | undefined =>
   xs.reduce<T | undefined>((best, x) => (!best || Date.parse(x.at) > Date.parse(best.at) ? x : best), undefined);
 
 /** Newest first in real order; the name breaks ties. */
-export function byRealOrder(a: { order: number; name: string }, b: { order: number; name: string }): number {
+function byRealOrder(a: { order: number; name: string }, b: { order: number; name: string }): number {
   return b.order - a.order || b.name.localeCompare(a.name);
 }
 
@@ -195,16 +194,6 @@ export async function storesIn(storage: Storage): Promise<{ id: string; name: st
     found.set(sc.store_id ?? deriveStoreId(sc.store_name, sc.database?.name), sc.store_name);
   }
   return [...found].map(([id, name]) => ({ id, name }));
-}
-
-/** Sidecars whose archive is gone: leftovers worth reporting. */
-export async function orphanSidecars(storage: Storage): Promise<string[]> {
-  const objects = await storage.list();
-  const names = new Set(objects.map((o) => o.name));
-  return objects
-    .filter((o) => o.name.endsWith(SIDECAR_SUFFIX) && !isPartialName(o.name))
-    .map((o) => o.name.slice(0, -SIDECAR_SUFFIX.length))
-    .filter((archive) => isArchiveName(archive) && !names.has(archive));
 }
 
 export interface ResolvedArchive {

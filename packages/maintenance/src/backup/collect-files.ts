@@ -4,7 +4,7 @@ import type { Config } from '@botctl/core';
 import { isPartialName } from '@botctl/core';
 import type { ConfigFileInfo } from '../archive/format.js';
 
-export interface FileToArchive {
+interface FileToArchive {
   member: string;
   path: string;
   size: number;

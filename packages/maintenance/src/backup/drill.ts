@@ -25,7 +25,7 @@ import { adminSql, createDatabase, dbnameConninfo, dropDatabase, scratchTarget, 
 
 export type DrillDeps = Omit<RestoreDeps, 'encryption' | 'toolVersion'>;
 
-export interface DrillTable {
+interface DrillTable {
   schema: string;
   table: string;
   expected: number;
@@ -33,7 +33,7 @@ export interface DrillTable {
   checksum: 'match' | 'mismatch' | 'not recorded';
 }
 
-export interface SanityCheck {
+interface SanityCheck {
   name: string;
   ok: boolean;
   /** How many rows break the rule. */

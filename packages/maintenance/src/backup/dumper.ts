@@ -53,7 +53,7 @@ export interface PgDumperOptions {
  * Row count of every user table and, for tables up to `checksumMaxBytes`, a checksum of their
  * ordered contents, all read in the caller's transaction (the dump's snapshot).
  */
-export async function snapshotTables(sql: Pick<Sql, 'unsafe'>, checksumMaxBytes: number): Promise<TableCount[]> {
+async function snapshotTables(sql: Pick<Sql, 'unsafe'>, checksumMaxBytes: number): Promise<TableCount[]> {
   const out: TableCount[] = [];
   for (const t of await listUserTables(sql)) {
     const rows = await countRows(sql, t);

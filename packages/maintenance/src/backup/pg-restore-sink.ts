@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { onceDrained } from '../util/async.js';
 
-export interface DumpSink {
+interface DumpSink {
   write(chunk: Buffer): Promise<void>;
   /** Closes pg_restore's input and waits for it; throws with its stderr when it failed. */
   end(): Promise<void>;

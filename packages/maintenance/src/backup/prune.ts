@@ -62,7 +62,7 @@ export interface PruneDecision {
 }
 
 /** Refuses policies that could empty the backup folder. */
-export function validatePolicy(p: RetentionPolicy): void {
+function validatePolicy(p: RetentionPolicy): void {
   for (const [k, v] of Object.entries(p)) {
     if (k === 'within') continue;
     if (!Number.isInteger(v) || v < 0) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a whole number ≥ 0`);
@@ -134,7 +134,7 @@ export function planPrune(backups: PruneCandidate[], policy: RetentionPolicy, no
   const newestVerified = complete.find((b) => b.verified);
   if (newestVerified) why(newestVerified, 'newest verified backup');
 
-  regular.slice(0, policy.keep).forEach((b, i) => why(b, `last ${policy.keep} (#${i + 1})`));
+  for (const [i, b] of regular.slice(0, policy.keep).entries()) why(b, `last ${policy.keep} (#${i + 1})`);
 
   const bucket = (count: number, label: string, key: (b: PruneCandidate) => string) => {
     const seen = new Set<string>();
@@ -196,7 +196,7 @@ function lastProof(e: BackupEntry): { ok: boolean } | undefined {
   return Date.parse(d.at) > Date.parse(v.at) ? d : v;
 }
 
-export function candidatesFrom(entries: BackupEntry[], location: 'local' | 'offsite'): PruneCandidate[] {
+function candidatesFrom(entries: BackupEntry[], location: 'local' | 'offsite'): PruneCandidate[] {
   return entries
     .filter((e) => e.copies.some((c) => c.location === location))
     .map((e) => {
@@ -214,7 +214,7 @@ export function candidatesFrom(entries: BackupEntry[], location: 'local' | 'offs
     });
 }
 
-export interface Leftover {
+interface Leftover {
   name: string;
   size: number;
   why: string;
@@ -225,7 +225,7 @@ export interface Leftover {
  * objects older than `olderThanMs` (a younger one may belong to a run in progress), and this
  * store's sidecars whose archive is gone. Legacy (shared) folders are never cleaned.
  */
-export async function findLeftovers(storage: Storage, now: Date, identity: StoreIdentity, olderThanMs = 86_400_000): Promise<Leftover[]> {
+async function findLeftovers(storage: Storage, now: Date, identity: StoreIdentity, olderThanMs = 86_400_000): Promise<Leftover[]> {
   const objects = await storage.list();
   const names = new Set(objects.map((o) => o.name));
   const out: Leftover[] = [];
@@ -244,7 +244,7 @@ export async function findLeftovers(storage: Storage, now: Date, identity: Store
 }
 
 /** One stored copy the plan removes. */
-export interface PruneTarget {
+interface PruneTarget {
   storage: Storage;
   name: string;
   size: number;
@@ -254,7 +254,7 @@ export interface PruneTarget {
  * Removes what the plan says (each archive first, then its sidecar, in every folder of the
  * location that holds a copy), and the leftovers.
  */
-export async function applyPrune(targets: PruneTarget[], storage: Storage, leftovers: Leftover[]): Promise<number> {
+async function applyPrune(targets: PruneTarget[], storage: Storage, leftovers: Leftover[]): Promise<number> {
   let freed = 0;
   for (const t of targets) {
     const sc = await t.storage.stat(sidecarName(t.name));
@@ -272,7 +272,7 @@ export async function applyPrune(targets: PruneTarget[], storage: Storage, lefto
 
 export type PruneDeps = BackupStoreDeps;
 
-export interface PruneLocationResult {
+interface PruneLocationResult {
   location: Location;
   path: string;
   decisions: PruneDecision[];

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import {
   BotctlError,
-  countRows,
   createSql,
   databaseExists,
   DatabaseError,
@@ -70,7 +69,7 @@ export interface RestoreOptions {
   fenceCommand?: string;
 }
 
-export interface RestorePlan {
+interface RestorePlan {
   archive: { name: string; location: Location; created_at: string; store_name: string; store_id: string | null };
   target: { database: string; url: string; exists: boolean; user_tables: number; other_sessions: number };
   action: 'create-database' | 'restore-into-empty' | 'overwrite';
@@ -125,15 +124,6 @@ async function withSql<T>(sql: Sql, fn: (sql: Sql) => Promise<T>): Promise<T> {
   }
 }
 
-/** Row counts in the restored database against the manifest. */
-export async function compareCounts(url: ResolvedTarget['url'], tables: TableCount[]) {
-  return withSql(createSql(url, { max: 1 }), async (sql) => {
-    const out: { schema: string; table: string; expected: number; restored: number }[] = [];
-    for (const t of tables) out.push({ schema: t.schema, table: t.table, expected: t.rows, restored: await countRows(sql, t) });
-    return out;
-  });
-}
-
 /**
  * `backup restore`: verify the archive fully, check it belongs to this store (its manifest),
  * look at the target, plan where config and logs go (checked for links and space before
@@ -145,7 +135,7 @@ export async function compareCounts(url: ResolvedTarget['url'], tables: TableCou
  * renames put files in place. The database ends equal to the backup, or unchanged.
  */
 export async function restoreBackup(deps: RestoreDeps, opts: RestoreOptions): Promise<RestoreResult> {
-  const { config, reporter, log } = deps;
+  const { config, reporter } = deps;
   const t0 = performance.now();
   const lock = deps.lock(opts.dryRun ? 'backup restore --dry-run' : 'backup restore');
   const warnings: string[] = [];

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type Config, formatBytes, IntegrityError, NoSpaceError, partialName, RefusedError } from '@botctl/core';
+import { type Config, formatBytes, IntegrityError, NoSpaceError, partialName } from '@botctl/core';
 import { DUMP_PART_PREFIX, type Manifest, MANIFEST_MEMBER } from '../archive/format.js';
 import { checkMemberName, checkWay, createExclusive, joinInside, makeWay } from '../archive/safe-path.js';
 
@@ -140,7 +140,7 @@ interface Staged {
 }
 
 /** Every line of both texts once, in time order (log lines start with `[YYYY-MM-DD HH:MM:SS]`). */
-export function mergeLogLines(current: string, fromBackup: string): string {
+function mergeLogLines(current: string, fromBackup: string): string {
   const lines = new Set<string>();
   for (const text of [fromBackup, current]) for (const l of text.split('\n')) if (l !== '') lines.add(l);
   const stamp = (l: string) => /^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\]/.exec(l)?.[1] ?? '';

@@ -18,7 +18,7 @@ import type { TableCount } from '../archive/format.js';
 import { dbnameConninfo, type ResolvedTarget, targetEnv } from './targets.js';
 
 /** Someone whose lock the restore waits for. */
-export interface LockHolder {
+interface LockHolder {
   pid: number;
   application: string;
   user: string;
@@ -78,7 +78,7 @@ END $botctl$;`;
  * (and, where the manifest has one, the content checksum) recorded in the same snapshot as the
  * dump, and no other table is there. A mismatch raises and nothing is committed.
  */
-export function checkSql(tables: TableCount[]): string {
+function checkSql(tables: TableCount[]): string {
   const q = (t: TableRef) => `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
   const lit = (t: TableRef) => quoteLiteral(`${t.schema}.${t.table}`);
   const lines = tables.map((t) => {
@@ -178,8 +178,7 @@ export class RestoreSession {
 
   #onOutput(chunk: string): void {
     this.#stdout += chunk;
-    let nl: number;
-    while ((nl = this.#stdout.indexOf('\n')) >= 0) {
+    for (let nl = this.#stdout.indexOf('\n'); nl >= 0; nl = this.#stdout.indexOf('\n')) {
       const line = this.#stdout.slice(0, nl);
       this.#stdout = this.#stdout.slice(nl + 1);
       if (line.startsWith('botctl:xid:')) this.#xid = line.slice('botctl:xid:'.length).trim();

@@ -29,7 +29,7 @@ export interface VerifyDeps extends BackupStoreDeps {
 
 export type VerifyTarget = { kind: 'archive'; archive: ResolvedArchive } | { kind: 'latest' } | { kind: 'all' };
 
-export interface VerifyItem {
+interface VerifyItem {
   name: string;
   location: Location;
   level: 'quick' | 'full';

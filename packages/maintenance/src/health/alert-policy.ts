@@ -5,7 +5,7 @@ import { CHECK_LABELS, type CheckId, type CheckResult, type HealthStatus } from 
  * What the health check remembers between runs (BOT_STATE_DIR/healthcheck.json), so the owner
  * hears about a problem once, is reminded now and then, and hears when it is over.
  */
-export interface CheckMemory {
+interface CheckMemory {
   status: HealthStatus;
   /** Start of the current failing streak (null while ok). */
   since: string | null;

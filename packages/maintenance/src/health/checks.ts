@@ -40,7 +40,7 @@ export type HealthStatus = 'ok' | 'warning' | 'critical' | 'unknown';
 /** Nagios order: the exit code is the worst status's rank. */
 export const STATUS_RANK: Record<HealthStatus, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
 
-export const CHECK_IDS = HEALTH_CHECK_IDS;
+const CHECK_IDS = HEALTH_CHECK_IDS;
 export type CheckId = (typeof CHECK_IDS)[number] | 'alerts';
 
 /** Owner-facing names (Indonesian), used in alerts. */
@@ -114,7 +114,6 @@ const r = (id: CheckId, status: HealthStatus, fact: string, fakta: string, value
 
 const pct = (ratio: number) => `${(ratio * 100).toFixed(0)}%`;
 const ago = (ms: number) => formatDuration(Math.max(0, ms));
-const hours = (ms: number) => ms / 3_600_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

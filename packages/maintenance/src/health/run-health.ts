@@ -26,7 +26,7 @@ export interface HealthReport {
   textfile: string | null;
 }
 
-export function worstStatus(checks: CheckResult[]): HealthStatus {
+function worstStatus(checks: CheckResult[]): HealthStatus {
   // Nagios: critical beats unknown beats warning beats ok for the exit code ranks 2/3/1/0;
   // a critical problem is what a person must see first.
   if (checks.some((c) => c.status === 'critical')) return 'critical';

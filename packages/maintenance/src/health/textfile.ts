@@ -10,7 +10,7 @@ import type { HealthState } from './alert-policy.js';
  * (`botctl_<store>.prom`), written atomically (temporary name without the .prom suffix, then
  * rename) so the collector never reads half a file.
  */
-export function textfileName(storeName: string): string {
+function textfileName(storeName: string): string {
   const slug =
     storeName
       .toLowerCase()

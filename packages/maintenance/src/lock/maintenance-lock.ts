@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bootId, classifyIoError, type Clock, holderState, type HolderState, LockedError, processStartTime, shownTime, systemClock } from '@botctl/core';
 
-export { bootId, holderState, type HolderState, processStartTime } from '@botctl/core';
+export { bootId, holderState, processStartTime } from '@botctl/core';
 
 export const LOCK_FILE = '.botctl.lock';
 const TAKEOVER_MARK = '.takeover-';

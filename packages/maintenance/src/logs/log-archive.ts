@@ -16,10 +16,10 @@ import { HashTap } from '../util/hashing.js';
  * last. When a month's archive cannot be rewritten (no key to read it on this host), further
  * files go into parts `logs-YYYY-MM.2.tar.gz.enc`, `.3`, …
  */
-export const LOG_ARCHIVE_FORMAT = 'botctl-logs';
-export const LOG_ARCHIVE_VERSION = 1;
+const LOG_ARCHIVE_FORMAT = 'botctl-logs';
+const LOG_ARCHIVE_VERSION = 1;
 const NAME_RE = /^logs-(\d{4}-\d{2})(?:\.(\d+))?\.tar\.gz\.enc$/;
-export const LOG_MANIFEST = 'manifest.json';
+const LOG_MANIFEST = 'manifest.json';
 
 export interface LogMember {
   name: string;

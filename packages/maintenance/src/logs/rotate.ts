@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import path from 'node:path';
 import { type Clock, type Config, ConfigError, IntegrityError, isoWithOffset, RefusedError, type Logger, type Redactor, zonedDate } from '@botctl/core';
 import type { ArchiveDecryption, ArchiveEncryption } from '../archive/encryption.js';
 import type { HeldLock } from '../lock/maintenance-lock.js';
@@ -23,7 +22,7 @@ import {
 } from './log-archive.js';
 import { addDays, type DailyLogFile, scanDailyLogs } from './log-files.js';
 
-export interface LogStoreDeps {
+interface LogStoreDeps {
   config: Config;
   /** LOG_ARCHIVE_DIR. */
   local: Storage;
@@ -60,7 +59,7 @@ export interface LogArchiveStores {
   storeName: string;
 }
 
-export interface RotatedArchive {
+interface RotatedArchive {
   name: string;
   month: string;
   /** `new`: first archive of the month; `merged`: the month's archive rewritten with more days; `part`: an extra part (no key to rewrite). */
@@ -448,7 +447,7 @@ async function removeSources(files: DailyLogFile[], out: RotatedArchive): Promis
 }
 
 /** Copies an archive offsite under a temporary name, checks its hash there, renames it, sidecar last. */
-export async function copyOffsite(
+async function copyOffsite(
   local: Storage,
   offsite: Storage,
   name: string,

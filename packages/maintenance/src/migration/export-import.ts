@@ -27,7 +27,7 @@ import {
 } from '@botctl/core';
 import { execa } from 'execa';
 
-export const EXPORT_MANIFEST = 'manifest.json';
+const EXPORT_MANIFEST = 'manifest.json';
 const MIGRATIONS_TABLE = 'schema_migrations';
 
 export interface ExportManifest {
@@ -220,7 +220,7 @@ async function sha256File(file: string): Promise<{ size: number; sha256: string 
   return { size, sha256: h.digest('hex') };
 }
 
-export async function readExportManifest(dir: string): Promise<ExportManifest> {
+async function readExportManifest(dir: string): Promise<ExportManifest> {
   let m: ExportManifest;
   try {
     m = JSON.parse(await fsp.readFile(path.join(dir, EXPORT_MANIFEST), 'utf8')) as ExportManifest;

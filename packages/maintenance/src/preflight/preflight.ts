@@ -23,7 +23,7 @@ import { probeStorage } from '../storage/probe.js';
 import type { Storage } from '../storage/storage.js';
 import type { Mark } from '../status/status.js';
 
-export const PREFLIGHT_ITEMS = [
+const PREFLIGHT_ITEMS = [
   ['config', 'configuration valid and complete for a live shop'],
   ['database', 'database reachable and migrated'],
   ['pg_dump', 'pg_dump compatible with the server'],
@@ -34,7 +34,7 @@ export const PREFLIGHT_ITEMS = [
   ['alert', 'test alert delivered to the owners'],
   ['health', 'health check green'],
 ] as const;
-export type PreflightId = (typeof PREFLIGHT_ITEMS)[number][0];
+type PreflightId = (typeof PREFLIGHT_ITEMS)[number][0];
 
 export interface PreflightLine {
   id: PreflightId;

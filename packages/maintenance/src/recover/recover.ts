@@ -1,28 +1,13 @@
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
-import {
-  type BotApi,
-  BotctlError,
-  type Config,
-  createSql,
-  ExitCode,
-  formatDuration,
-  type Logger,
-  parseDatabaseUrl,
-  readHeartbeat,
-  zonedStamp,
-} from '@botctl/core';
-import { inspectArchive } from '../archive/archive-reader.js';
+import { type BotApi, BotctlError, type Config, createSql, ExitCode, formatDuration, type Logger, parseDatabaseUrl, readHeartbeat } from '@botctl/core';
 import { catalogScope, type ResolvedArchive } from '../backup/catalog.js';
-import type { Manifest } from '../archive/format.js';
 import { latestArchive, readSidecarOf, type RestoreDeps, type RestoreResult, restoreBackup } from '../backup/restore-backup.js';
 import type { CheckResult } from '../health/checks.js';
 import { summaryLine } from '../health/run-health.js';
 import type { Storage } from '../storage/storage.js';
 
 /** The plan's recovery checklist (section 4), in its words, plus our safety step first. */
-export const RECOVERY_STEPS = [
+const RECOVERY_STEPS = [
   ['safety_backup', 'Backup pengaman dari kondisi sekarang'],
   ['config', 'Konfigurasi sudah dipulihkan'],
   ['database', 'Database sudah direstore'],
@@ -31,7 +16,7 @@ export const RECOVERY_STEPS = [
   ['health', 'Health-check sudah normal'],
   ['owner', 'Owner sudah menerima notifikasi recovery'],
 ] as const;
-export type RecoveryStepId = (typeof RECOVERY_STEPS)[number][0];
+type RecoveryStepId = (typeof RECOVERY_STEPS)[number][0];
 
 export interface RecoveryStep {
   id: RecoveryStepId;

@@ -22,18 +22,3 @@ export const silentReporter: Reporter = {
   warn: () => {},
   progress: () => noProgress,
 };
-
-/** Collects messages; for tests. */
-export class RecordingReporter implements Reporter {
-  readonly steps: string[] = [];
-  readonly warnings: string[] = [];
-  step(message: string): void {
-    this.steps.push(message);
-  }
-  warn(message: string): void {
-    this.warnings.push(message);
-  }
-  progress(): Progress {
-    return noProgress;
-  }
-}

@@ -7,7 +7,7 @@ export const JOURNAL_KINDS = ['update', 'patch', 'rollback', 'note'] as const;
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
 
 /** `[journal] update: …` inside a maintenance log line: the plan's record of manual steps. */
-export const JOURNAL_RE = /^\[journal\] (update|patch|rollback|note): (.*)$/;
+const JOURNAL_RE = /^\[journal\] (update|patch|rollback|note): (.*)$/;
 
 export function journalMessage(kind: JournalKind, text: string, who: string | undefined): string {
   return `[journal] ${kind}: ${text.replace(/\s+/g, ' ').trim()}${who ? ` (oleh ${who})` : ''}`;
@@ -22,7 +22,7 @@ export interface JournalEntry {
 }
 
 /** Wall-clock `YYYY-MM-DD HH:MM:SS` of a log line, in `timeZone`, as an instant. */
-export function logLineTime(stamp: string, timeZone: string): Date {
+function logLineTime(stamp: string, timeZone: string): Date {
   return zonedToInstant(
     {
       year: +stamp.slice(0, 4),
@@ -37,7 +37,7 @@ export function logLineTime(stamp: string, timeZone: string): Date {
 }
 
 /** Daily files of logs/maintenance/, newest first. */
-export function maintenanceLogFiles(logPath: string): string[] {
+function maintenanceLogFiles(logPath: string): string[] {
   const dir = serviceLogDir(logPath, 'maintenance');
   let names: string[];
   try {

@@ -37,7 +37,7 @@ export const STATUS_ITEMS = [
   ['audit', 'Audit maintenance tercatat di log'],
   ['bot', 'Status proses bot dicek'],
 ] as const;
-export type StatusId = (typeof STATUS_ITEMS)[number][0];
+type StatusId = (typeof STATUS_ITEMS)[number][0];
 
 export interface StatusLine {
   id: StatusId;
@@ -197,7 +197,7 @@ export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
 }
 
 /** healthcheck's level as a checklist mark. */
-export function markOf(level: Level): Mark {
+function markOf(level: Level): Mark {
   return level === 'ok' ? 'ok' : level === 'warning' ? 'warn' : 'fail';
 }
 

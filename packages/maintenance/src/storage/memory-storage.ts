@@ -38,7 +38,7 @@ export class MemoryStorage implements Storage {
       await pipeline(
         source,
         tap,
-        async function (s: AsyncIterable<Buffer>) {
+        async (s: AsyncIterable<Buffer>) => {
           for await (const c of s) chunks.push(c);
         },
         options.signal ? { signal: options.signal } : {},

@@ -20,7 +20,7 @@ export function offsiteStorage(config: Config, redactor?: Redactor): OffsiteStor
 }
 
 /** The destination itself, shared by every tenant that names it (probes, free space). */
-export function offsiteRoot(config: Config, redactor?: Redactor): (LocalDirStorage | RcloneStorage) | undefined {
+function offsiteRoot(config: Config, redactor?: Redactor): (LocalDirStorage | RcloneStorage) | undefined {
   const b = config.backup;
   if (b.offsiteRemote) return new RcloneStorage({ remote: b.offsiteRemote, env: b.rcloneEnv, redactor });
   if (!b.offsiteDir) return undefined;

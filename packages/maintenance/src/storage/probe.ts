@@ -4,9 +4,9 @@ import { hashObject } from './hash-object.js';
 import { sha256Hex } from '../util/hashing.js';
 import { isOffsiteUnusable, type SpaceInfo, type Storage } from './storage.js';
 
-export type ProbeStep = 'ready' | 'write' | 'read' | 'rename' | 'delete' | 'space';
+type ProbeStep = 'ready' | 'write' | 'read' | 'rename' | 'delete' | 'space';
 
-export interface ProbeStepResult {
+interface ProbeStepResult {
   step: ProbeStep;
   ok: boolean;
   ms: number;

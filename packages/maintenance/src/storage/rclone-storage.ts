@@ -6,7 +6,7 @@ import { HashTap } from '../util/hashing.js';
 import { assertObjectName, type PutOptions, type PutResult, type SpaceInfo, type Storage, StorageError, type StoredObject } from './storage.js';
 
 /** The oldest rclone we test with (Debian 12's 1.60.1); `lsjson --stat` and `about --json` are older. */
-export const RCLONE_MIN_VERSION: readonly [number, number] = [1, 60];
+const RCLONE_MIN_VERSION: readonly [number, number] = [1, 60];
 
 /**
  * rclone's behaviour when the user did not choose: no password prompt (cron has no terminal),
@@ -56,7 +56,7 @@ function rcloneMessage(stderr: string): string {
 }
 
 /** rclone missing or too old: a setup problem (exit 3), reported before anything is sent. */
-export function rcloneUnusable(message: string): BotctlError {
+function rcloneUnusable(message: string): BotctlError {
   return new BotctlError('CONFIG', ExitCode.CONFIG, message, {
     hint: 'install rclone 1.60 or newer (Debian/Ubuntu: apt-get install rclone), or use BACKUP_OFFSITE_DIR with a mounted folder instead',
   });

@@ -24,7 +24,7 @@ interface Opts {
  * The policy of this run: the flags when any retention flag is given (the rest 0, --keep 1),
  * else the env file's.
  */
-export function retentionPolicy(config: Config, opts: Opts): RetentionPolicy {
+function retentionPolicy(config: Config, opts: Opts): RetentionPolicy {
   const r = config.backup.retention;
   const preRestoreKeepDays = config.backup.preRestoreKeepDays;
   const given = [opts.keep, opts.keepDaily, opts.keepWeekly, opts.keepMonthly, opts.keepYearly, opts.keepWithin].some((v) => v !== undefined);
