@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --
-import { ExitCode, InterruptedError, redactPatterns } from '@botctl/core';
+import { ExitCode, InterruptedError } from '@botctl/core/errors';
+import { redactPatterns } from '@botctl/core/secret';
 import { runCli } from './cli/run-cli.js';
 
 // SIGINT/SIGTERM abort the running command (it cleans up and exits 130/143); a second one exits at once.

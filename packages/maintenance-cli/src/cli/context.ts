@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import {
   type AlertDelivery,
@@ -48,15 +47,6 @@ export interface Io {
   /** The clock every command reads (tests set one). */
   clock?: Clock;
 }
-
-export const TOOL_VERSION: string = (() => {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
-  } catch {
-    return '0.0.0';
-  }
-})();
 
 /**
  * Everything a command needs, built from the global options: configuration (loaded once, on

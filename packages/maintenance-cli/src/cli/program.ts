@@ -1,34 +1,101 @@
-import { AlertDeliveryError, BotctlError, ExitCode, InterruptedError, UsageError } from '@botctl/core';
+import { AlertDeliveryError, BotctlError, ExitCode, InterruptedError, UsageError } from '@botctl/core/errors';
 import { Command, CommanderError, Option } from 'commander';
-import { registerBackupCreate } from '../commands/backup/create.js';
-import { registerBackupDrill } from '../commands/backup/drill.js';
-import { registerBackupList } from '../commands/backup/list.js';
-import { registerBackupPrune } from '../commands/backup/prune.js';
-import { registerBackupRestore } from '../commands/backup/restore.js';
-import { registerBackupVerify } from '../commands/backup/verify.js';
-import { registerBackupOffsite } from '../commands/backup/offsite.js';
-import { registerAlert } from '../commands/alert.js';
-import { registerDemo } from '../commands/demo.js';
-import { registerHealthcheck } from '../commands/healthcheck.js';
-import { registerDb } from '../commands/db.js';
-import { registerKeygen } from '../commands/keygen.js';
-import { registerLogs } from '../commands/logs.js';
-import { registerPurge } from '../commands/purge.js';
-import { registerJournal } from '../commands/journal.js';
-import { registerStatus } from '../commands/status.js';
-import { registerRecover } from '../commands/recover.js';
-import { registerPreflight } from '../commands/preflight.js';
-import { registerDoctor } from '../commands/doctor.js';
-import { registerConfig } from '../commands/config.js';
-import { registerUnlock } from '../commands/unlock.js';
 import type { Run } from '../commands/types.js';
-import { CliContext, type GlobalOptions, type Io, TOOL_VERSION } from './context.js';
+import type { CliContext, GlobalOptions, Io } from './context.js';
+import { TOOL_VERSION } from './version.js';
 
 export interface ProgramState {
   ctx: CliContext | undefined;
   /** The top-level command commander dispatched to (known before its options are parsed). */
   command?: string;
 }
+
+/**
+ * The top-level commands. A command's modules (and the library behind them) are loaded only when
+ * commander dispatches to it: `--version` and `--help` load none, and each command pays only for
+ * what it uses. `load` returns the function that adds the command's options, subcommands and
+ * action to it.
+ */
+interface CommandEntry {
+  name: string;
+  description: string;
+  load: () => Promise<(cmd: Command, run: Run) => void>;
+}
+
+const COMMANDS: CommandEntry[] = [
+  {
+    name: 'backup',
+    description: 'create, list, verify, restore, prune and drill encrypted backups',
+    load: async () => {
+      const m = await Promise.all([
+        import('../commands/backup/create.js').then((x) => x.registerBackupCreate),
+        import('../commands/backup/list.js').then((x) => x.registerBackupList),
+        import('../commands/backup/verify.js').then((x) => x.registerBackupVerify),
+        import('../commands/backup/restore.js').then((x) => x.registerBackupRestore),
+        import('../commands/backup/prune.js').then((x) => x.registerBackupPrune),
+        import('../commands/backup/drill.js').then((x) => x.registerBackupDrill),
+        import('../commands/backup/offsite.js').then((x) => x.registerBackupOffsite),
+      ]);
+      return (cmd, run) => {
+        for (const register of m) register(cmd, run);
+      };
+    },
+  },
+  {
+    name: 'healthcheck',
+    description: 'check database, Telegram, bot process, resources and backups; alert the owners on change (exit 0 ok, 1 warning, 2 critical, 3 unknown)',
+    load: () => import('../commands/healthcheck.js').then((m) => m.registerHealthcheck),
+  },
+  { name: 'alert', description: 'owner alerts on Telegram', load: () => import('../commands/alert.js').then((m) => m.registerAlert) },
+  { name: 'db', description: 'the shop database: schema migrations and sample data', load: () => import('../commands/db.js').then((m) => m.registerDb) },
+  {
+    name: 'logs',
+    description: 'daily log files: rotate into encrypted monthly archives, list and extract them',
+    load: () => import('../commands/logs.js').then((m) => m.registerLogs),
+  },
+  {
+    name: 'purge',
+    description: "run the bot's data-hygiene jobs once from the host (safe while the bot runs)",
+    load: () => import('../commands/purge.js').then((m) => m.registerPurge),
+  },
+  {
+    name: 'status',
+    description: 'the maintenance checklist (plan section 8) measured: backups, offsite, alerts, logs, updates, drills, audit log, bot process',
+    load: () => import('../commands/status.js').then((m) => m.registerStatus),
+  },
+  {
+    name: 'journal',
+    description: 'record manual maintenance steps in logs/maintenance/ (updates, patches, rollbacks, notes)',
+    load: () => import('../commands/journal.js').then((m) => m.registerJournal),
+  },
+  {
+    name: 'recover',
+    description: 'emergency recovery: safety backup, restore database + config + logs, check Telegram and health, tell the owner',
+    load: () => import('../commands/recover.js').then((m) => m.registerRecover),
+  },
+  {
+    name: 'preflight',
+    description: 'before go-live: settings, database + migrations, pg_dump, writable folders, a verified backup, offsite, a test alert, health',
+    load: () => import('../commands/preflight.js').then((m) => m.registerPreflight),
+  },
+  { name: 'doctor', description: 'diagnose one part of the setup', load: () => import('../commands/doctor.js').then((m) => m.registerDoctor) },
+  { name: 'config', description: 'check the settings file', load: () => import('../commands/config.js').then((m) => m.registerConfig) },
+  {
+    name: 'unlock',
+    description: "remove the tenant's locks left by dead processes (backup folder, log archives, health check); a live lock is refused (exit 4)",
+    load: () => import('../commands/unlock.js').then((m) => m.registerUnlock),
+  },
+  {
+    name: 'keygen',
+    description: 'make a new age identity for backups (0600 file) and print its recipient (public key)',
+    load: () => import('../commands/keygen.js').then((m) => m.registerKeygen),
+  },
+  {
+    name: 'demo',
+    description: 'throwaway PostgreSQL with a sample shop: backup create --offsite, list, verify; then clean up',
+    load: () => import('../commands/demo.js').then((m) => m.registerDemo),
+  },
+];
 
 /** The whole command tree. Actions receive a CliContext built from the global options. */
 export function buildProgram(io: Io, state: ProgramState): Command {
@@ -48,8 +115,11 @@ export function buildProgram(io: Io, state: ProgramState): Command {
       'an unattended run (cron, a timer, the cron scripts): every failure is told to the owners, a wrong setting too; backup create/prune: offsite follows BACKUP_AUTOMATIC_OFFSITE',
     )
     .showHelpAfterError('(run with --help for usage)')
-    .hook('preSubcommand', (_program, sub) => {
+    .hook('preSubcommand', async (_program, sub) => {
       state.command = sub.name();
+      // Commander awaits this before the subcommand parses its own arguments.
+      const entry = COMMANDS.find((c) => c.name === sub.name());
+      if (entry) (await entry.load())(sub, run);
     })
     .exitOverride()
     .configureOutput({
@@ -63,6 +133,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
       const cmd = args[args.length - 1] as Command;
       const globals = cmd.optsWithGlobals() as Omit<GlobalOptions, 'envFile'> & { envFile?: string[] } & O;
       const envFiles = globals.envFile ?? [];
+      const { CliContext } = await import('./context.js');
       const ctx = new CliContext({ envFile: envFiles[0], envFiles, json: globals.json, color: globals.color, alert: globals.alert }, io);
       ctx.scheduled = Boolean(globals.scheduled);
       state.ctx = ctx;
@@ -89,28 +160,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
       }
     };
 
-  const backup = program.command('backup').description('create, list, verify, restore, prune and drill encrypted backups');
-  registerBackupCreate(backup, run);
-  registerBackupList(backup, run);
-  registerBackupVerify(backup, run);
-  registerBackupRestore(backup, run);
-  registerBackupPrune(backup, run);
-  registerBackupDrill(backup, run);
-  registerBackupOffsite(backup, run);
-  registerHealthcheck(program, run);
-  registerAlert(program, run);
-  registerDb(program, run);
-  registerLogs(program, run);
-  registerPurge(program, run);
-  registerStatus(program, run);
-  registerJournal(program, run);
-  registerRecover(program, run);
-  registerPreflight(program, run);
-  registerDoctor(program, run);
-  registerConfig(program, run);
-  registerUnlock(program, run);
-  registerKeygen(program, run);
-  registerDemo(program, run);
+  for (const c of COMMANDS) program.command(c.name).description(c.description);
   return program;
 }
 

@@ -1,4 +1,5 @@
-import { BotctlError, ExitCode, Redactor, redactPatterns } from '@botctl/core';
+import { BotctlError, ExitCode } from '@botctl/core/errors';
+import { Redactor, redactPatterns } from '@botctl/core/secret';
 import { buildProgram, CommanderError, type ProgramState } from './program.js';
 import type { Io } from './context.js';
 

@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import type { CliContext } from '../cli/context.js';
 import type { Run } from './types.js';
 
-export function registerAlert(program: Command, run: Run): void {
-  const alert = program.command('alert').description('owner alerts on Telegram');
+export function registerAlert(cmd: Command, run: Run): void {
+  const alert = cmd;
   alert
     .command('test')
     .description('send a test message to every owner through the notification bot, to prove the path works')

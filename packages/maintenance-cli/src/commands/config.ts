@@ -2,8 +2,8 @@ import { ExitCode, inspectConfig } from '@botctl/core';
 import type { Command } from 'commander';
 import type { Run } from './types.js';
 
-export function registerConfig(program: Command, run: Run): void {
-  const config = program.command('config').description('check the settings file');
+export function registerConfig(cmd: Command, run: Run): void {
+  const config = cmd;
   config
     .command('check')
     .description('read the env file as every command does and print every problem: unreadable lines, invalid or unknown settings (exit 3 if any)')

@@ -4,8 +4,8 @@ import { type Command, Option } from 'commander';
 import { exportDatabase, importDatabase } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
-export function registerDb(program: Command, run: Run): void {
-  const db = program.command('db').description('the shop database: schema migrations and sample data');
+export function registerDb(cmd: Command, run: Run): void {
+  const db = cmd;
 
   db.command('migrate')
     .description('apply pending schema migrations (idempotent; the bot also runs this at start-up)')

@@ -3,10 +3,8 @@ import type { Command } from 'commander';
 import { runDemo } from '../demo/run-demo.js';
 import type { Run } from './types.js';
 
-export function registerDemo(program: Command, run: Run): void {
-  program
-    .command('demo')
-    .description('throwaway PostgreSQL with a sample shop: backup create --offsite, list, verify; then clean up')
+export function registerDemo(cmd: Command, run: Run): void {
+  cmd
     .option('--keep', 'keep the demo folder (PostgreSQL stopped) to look around')
     .option('--scale <n>', 'multiply the sample data', '1')
     .action(

@@ -11,8 +11,8 @@ import type { Run } from './types.js';
  * rename, delete; then free space where the backend tells it. Exit 0 when all worked, 3 when
  * rclone is missing or too old, 1 when a step failed.
  */
-export function registerDoctor(program: Command, run: Run): void {
-  const doctor = program.command('doctor').description('diagnose one part of the setup');
+export function registerDoctor(cmd: Command, run: Run): void {
+  const doctor = cmd;
   doctor
     .command('offsite')
     .description('write, read back, rename and delete a probe object offsite (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR); report free space')

@@ -10,10 +10,8 @@ interface Opts {
   textfile?: string;
 }
 
-export function registerHealthcheck(program: Command, run: Run): void {
-  program
-    .command('healthcheck')
-    .description('check database, Telegram, bot process, resources and backups; alert the owners on change (exit 0 ok, 1 warning, 2 critical, 3 unknown)')
+export function registerHealthcheck(cmd: Command, run: Run): void {
+  cmd
     .option('--no-alert', 'check and report, but do not message the owners')
     .option('--textfile <dir>', "write Prometheus metrics for node_exporter's textfile collector into DIR")
     .action(

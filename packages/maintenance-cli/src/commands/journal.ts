@@ -9,8 +9,8 @@ import type { Run } from './types.js';
  * people to record (dependency updates, patches, rollbacks) go into logs/maintenance/ in the
  * plan's format, where `botctl status` finds them.
  */
-export function registerJournal(program: Command, run: Run): void {
-  const journal = program.command('journal').description('record manual maintenance steps in logs/maintenance/ (updates, patches, rollbacks, notes)');
+export function registerJournal(cmd: Command, run: Run): void {
+  const journal = cmd;
   journal
     .command('add')
     .description('add one entry, e.g. botctl journal add --kind update "telegraf 4.16.3 -> 4.16.4, tested on staging"')

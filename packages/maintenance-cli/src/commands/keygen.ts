@@ -10,10 +10,8 @@ interface Opts {
   dataKey?: boolean;
 }
 
-export function registerKeygen(program: Command, run: Run): void {
-  program
-    .command('keygen')
-    .description('make a new age identity for backups (0600 file) and print its recipient (public key)')
+export function registerKeygen(cmd: Command, run: Run): void {
+  cmd
     .option('-o, --output <file>', 'where to write the identity (never overwritten)', 'botctl-backup-identity.txt')
     .option('--data-key', 'instead, write a new DATA_ENCRYPTION_KEY=... line (0600) for field encryption')
     .action(

@@ -8,8 +8,8 @@ import { table } from '../render/table.js';
 import { offsiteHint } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
-export function registerLogs(program: Command, run: Run): void {
-  const logs = program.command('logs').description('daily log files: rotate into encrypted monthly archives, list and extract them');
+export function registerLogs(cmd: Command, run: Run): void {
+  const logs = cmd;
 
   logs
     .command('rotate')

@@ -34,8 +34,8 @@ async function withShopDb<T>(ctx: CliContext, name: string, fn: (sql: ReturnType
  * host, through the same library functions (same log lines, in logs/maintenance/). Safe while the
  * bot runs: the purge is one DELETE; the expiry job holds a PostgreSQL advisory lock.
  */
-export function registerPurge(program: Command, run: Run): void {
-  const purge = program.command('purge').description("run the bot's data-hygiene jobs once from the host (safe while the bot runs)");
+export function registerPurge(cmd: Command, run: Run): void {
+  const purge = cmd;
 
   purge
     .command('snk')

@@ -5,7 +5,7 @@ import { fenceTheBot } from '@botctl/maintenance';
 import type { Command } from 'commander';
 import { catalogScope, resolveArchiveArg, storesIn } from '@botctl/maintenance';
 import { latestArchive, readSidecarOf } from '@botctl/maintenance';
-import { TOOL_VERSION } from '../cli/context.js';
+import { TOOL_VERSION } from '../cli/version.js';
 import { runChecks } from '@botctl/maintenance';
 import { realSystem } from '@botctl/maintenance';
 import { type RecoveryReport, type RecoveryStep, recover } from '@botctl/maintenance';
@@ -23,10 +23,8 @@ interface Opts {
  * backup (BACKUP_LOCAL_DIR/BACKUP_OFFSITE_DIR, BACKUP_AGE_IDENTITY_FILE or
  * BACKUP_ENCRYPTION_PASSWORD) come from the environment, and the .env comes back first.
  */
-export function registerRecover(program: Command, run: Run): void {
-  program
-    .command('recover')
-    .description('emergency recovery: safety backup, restore database + config + logs, check Telegram and health, tell the owner')
+export function registerRecover(cmd: Command, run: Run): void {
+  cmd
     .argument('[file]', 'archive name in BACKUP_LOCAL_DIR, or a path')
     .option('--latest', 'the newest complete backup (local, else offsite)')
     .option('--yes', 'do it (without: show what would be done)')

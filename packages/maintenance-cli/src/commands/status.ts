@@ -22,29 +22,26 @@ interface TenantRow {
  * is the worst line, Nagios style (0 ✓, 1 ⚠, 2 ✗; 3 when it could not look). Several
  * --env-file, or a folder of tenant env files, give one table for the whole host.
  */
-export function registerStatus(program: Command, run: Run): void {
-  program
-    .command('status')
-    .description('the maintenance checklist (plan section 8) measured: backups, offsite, alerts, logs, updates, drills, audit log, bot process')
-    .action(
-      run(async (ctx) => {
-        ctx.nagios = true;
-        const files = expandEnvFiles(ctx);
-        const rows: TenantRow[] = [];
-        for (const file of files) rows.push(await statusOf(ctx, file));
-        const worst = rows.reduce<Mark>((w, r) => (MARK_RANK[r.status] > MARK_RANK[w] ? r.status : w), 'ok');
-        ctx.exitCode = MARK_RANK[worst];
-        if (!isMulti(ctx)) {
-          const r = rows[0]!;
-          ctx.emit(
-            { ok: worst === 'ok', status: worst, store_name: r.store_name, env_file: r.env_file, checks: r.checks, ...(r.error ? { error: r.error } : {}) },
-            () => renderOne(ctx, r),
-          );
-          return;
-        }
-        ctx.emit({ ok: worst === 'ok', status: worst, tenants: rows }, () => renderHost(ctx, rows));
-      }),
-    );
+export function registerStatus(cmd: Command, run: Run): void {
+  cmd.action(
+    run(async (ctx) => {
+      ctx.nagios = true;
+      const files = expandEnvFiles(ctx);
+      const rows: TenantRow[] = [];
+      for (const file of files) rows.push(await statusOf(ctx, file));
+      const worst = rows.reduce<Mark>((w, r) => (MARK_RANK[r.status] > MARK_RANK[w] ? r.status : w), 'ok');
+      ctx.exitCode = MARK_RANK[worst];
+      if (!isMulti(ctx)) {
+        const r = rows[0]!;
+        ctx.emit(
+          { ok: worst === 'ok', status: worst, store_name: r.store_name, env_file: r.env_file, checks: r.checks, ...(r.error ? { error: r.error } : {}) },
+          () => renderOne(ctx, r),
+        );
+        return;
+      }
+      ctx.emit({ ok: worst === 'ok', status: worst, tenants: rows }, () => renderHost(ctx, rows));
+    }),
+  );
 }
 
 function isMulti(ctx: CliContext): boolean {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { createBackup } from '@botctl/maintenance';
 import { renderCreate } from '../../render/backup.js';
 import type { Run } from '../types.js';
-import { TOOL_VERSION } from '../../cli/context.js';
+import { TOOL_VERSION } from '../../cli/version.js';
 import { offsiteHint } from '@botctl/maintenance';
 
 interface Opts {

@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { resolveArchiveArg } from '@botctl/maintenance';
 import { restoreBackup } from '@botctl/maintenance';
 import type { TargetSpec } from '@botctl/maintenance';
-import { TOOL_VERSION } from '../../cli/context.js';
+import { TOOL_VERSION } from '../../cli/version.js';
 import { renderRestore } from '../../render/restore.js';
 import type { Run } from '../types.js';
 
