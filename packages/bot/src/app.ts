@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import {
-  type BotApi,
   BotApiError,
   BotctlError,
   ConfigError,
@@ -14,15 +13,11 @@ import {
   runExpiredPaymentsJob,
   FieldCipher,
   runSnkPurgeJob,
-  HttpBotApi,
   InputFile,
   JobRecorder,
   type Logger,
   type MaintenanceMarker,
   migrate,
-  OwnerAlerter,
-  ownerBotToken,
-  PakasirGateway,
   type PaymentGateway,
   type Redactor,
   sendOwnerAlert,
@@ -31,6 +26,7 @@ import {
   teeLogger,
   writeHeartbeat,
 } from '@botctl/core';
+import { createServices } from '@botctl/maintenance';
 import type { UserFromGetMe } from 'telegraf/types';
 import { createBot } from './create-bot.js';
 import { dailyAt, Scheduler } from './jobs/scheduler.js';
@@ -38,7 +34,6 @@ import { BotMaintenance } from './maintenance.js';
 import { startHttpServer, TELEGRAM_WEBHOOK_PATH } from './runtime/http-server.js';
 import { MaintenanceGate, rememberFence } from './runtime/maintenance-gate.js';
 import { ALLOWED_UPDATES, LongPoller, UpdateDispatcher } from './runtime/updates.js';
-import { ReliableBotApi } from './telegram/reliable-api.js';
 
 export const BOT_VERSION: string = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -68,7 +63,8 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   const sql: Sql = createSql(config.databaseUrl!, { max: 8, applicationName: 'shop-bot' });
   const stopping = new AbortController();
 
-  const alerter = new OwnerAlerter({ config, log, warn: (m) => log.warn(m), budgetMs: config.alerts.timeoutMs, signal: stopping.signal });
+  const services = createServices(config, { redactor, log, clock, signal: stopping.signal, warn: (m) => log.warn(m) });
+  const alerter = services.alerter();
   const alert = (text: string, o: { silent: boolean }) =>
     sendOwnerAlert(alerter, config.stateDir, redactor.redact(text), {
       silent: o.silent,
@@ -101,8 +97,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     throw describeDbError(error, 'cannot prepare the database');
   }
 
-  const http = new HttpBotApi({ token: config.telegram.botToken!, apiRoot: config.telegram.apiRoot, timeoutMs: 15_000 });
-  const api: BotApi = new ReliableBotApi(http, { log });
+  const api = services.shopApi!;
   let botInfo: UserFromGetMe;
   try {
     botInfo = await api.call<UserFromGetMe>('getMe');
@@ -118,21 +113,10 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     });
   }
 
-  const gateway =
-    opts.gateway ??
-    new PakasirGateway({
-      baseUrl: config.pakasir.baseUrl,
-      project: config.pakasir.projectSlug,
-      apiKey: config.pakasir.apiKey,
-      timeoutMs: config.pakasir.timeoutMs,
-    });
-  if (!config.pakasir.projectSlug || !config.pakasir.apiKey)
-    log.warn('PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY not set: QRIS invoices cannot be created (balance payments still work)');
+  const gateway = opts.gateway ?? services.gateway;
+  if (!services.gatewayConfigured) log.warn('PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY not set: QRIS invoices cannot be created (balance payments still work)');
 
-  const ownerToken = ownerBotToken(config).token;
-  const ownerApi = ownerToken
-    ? new ReliableBotApi(new HttpBotApi({ token: ownerToken, apiRoot: config.telegram.apiRoot, timeoutMs: 30_000 }), { log })
-    : undefined;
+  const ownerApi = services.ownerApi;
 
   // Backups, prunes, log rotations, health runs and drills: in the bot's log and, like botctl's,
   // in logs/maintenance/ (the plan's audit trail, which `botctl status` reads).
@@ -161,6 +145,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     clock,
     version: BOT_VERSION,
     startedAt,
+    services,
     alert,
     signal: stopping.signal,
   });
@@ -185,7 +170,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     async downloadFile(fileId) {
       const f = await api.call<{ file_path?: string }>('getFile', { file_id: fileId });
       if (!f.file_path) throw new Error('Telegram gave no file_path');
-      return http.downloadFile(f.file_path);
+      return api.downloadFile(f.file_path);
     },
     owner: {
       stats: () => maintenance.stats(),
@@ -208,7 +193,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     onRun: async (name, outcome) => recorder?.record(name, outcome),
   });
   scheduler.add('expired_payments', { cron: config.bot.expiredPaymentsCron, timeZone: config.timezone }, async () => {
-    await runExpiredPaymentsJob({ ...fulfilDeps, gateway: config.pakasir.apiKey || opts.gateway ? gateway : undefined }, clock.now());
+    await runExpiredPaymentsJob({ ...fulfilDeps, gateway: services.gatewayConfigured || opts.gateway ? gateway : undefined }, clock.now());
   });
   scheduler.add('snk_purge', { cron: config.bot.snkPurgeCron, timeZone: config.timezone }, async () => {
     await runSnkPurgeJob({ sql, log }, config.snkRetentionDays, clock.now());

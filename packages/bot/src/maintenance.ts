@@ -1,31 +1,17 @@
 import os from 'node:os';
-import {
-  BotctlError,
-  ExitCode,
-  type BotApi,
-  type Clock,
-  type Config,
-  escapeHtml,
-  formatBytes,
-  formatDuration,
-  formatDurasi,
-  type Logger,
-  type Redactor,
-  type Sql,
-} from '@botctl/core';
+import { BotctlError, ExitCode, type BotApi, type Clock, type Config, escapeHtml, formatDurasi, type Logger, type Redactor, type Sql } from '@botctl/core';
 import {
   acquireLock,
-  createArchiveDecryption,
+  type Services,
+  backupDoneText,
+  failureAlertText,
+  successAlertText,
   drillBackup,
   drillPassedText,
-  createArchiveEncryption,
   logArchiveStores,
-  offsiteStorage,
   rotateLogs,
   createBackup,
   type HealthMetrics,
-  LocalDirStorage,
-  PgDumper,
   pruneBackups,
   realSystem,
   runChecks,
@@ -44,6 +30,8 @@ export interface MaintenanceDeps {
   clock: Clock;
   version: string;
   startedAt: Date;
+  /** Storages, pg_dump, encryption and the lock, as botctl builds them. */
+  services: Services;
   /** Owner alert through the notification bot, recorded like botctl's. */
   alert(text: string, opts: { silent: boolean }): Promise<{ ok: boolean }>;
   signal?: AbortSignal;
@@ -62,12 +50,12 @@ export class BotMaintenance {
     const { config, log, clock } = this.deps;
     return {
       config,
-      local: new LocalDirStorage(config.backup.localDir, 'local'),
-      offsite: offsiteStorage(config, this.deps.redactor),
+      local: this.deps.services.local,
+      offsite: this.deps.services.offsite,
       reporter: silentReporter,
       log,
       clock,
-      lock: (command: string) => acquireLock(config.backup.localDir, command, clock, config.timezone),
+      lock: this.deps.services.lock,
       signal: this.deps.signal,
     };
   }
@@ -81,21 +69,13 @@ export class BotMaintenance {
       const result = await createBackup(
         {
           ...this.#storeDeps(),
-          dumper: new PgDumper({
-            databaseUrl: config.databaseUrl,
-            redactor: this.deps.redactor,
-            binDir: config.pgBinDir,
-            lockWaitTimeoutSeconds: 300,
-            checksumMaxBytes: config.backup.checksumMaxBytes,
-          }),
-          encryption: createArchiveEncryption(config),
+          dumper: this.deps.services.dumper(),
+          encryption: this.deps.services.encryption(),
           toolVersion: this.deps.version,
         },
         { offsite: config.backup.automaticOffsite, includeLogs: true, kind },
       );
-      const off =
-        result.offsite.status === 'ok' ? 'offsite: ya' : result.offsite.status === 'failed' ? `offsite GAGAL: ${result.offsite.error}` : 'offsite: tidak';
-      const text = `${subject} selesai: ${result.name} (${formatBytes(result.size)}, ${result.tables} tabel, ${result.rows} baris, ${formatDuration(result.duration_ms)}, ${off})`;
+      const text = backupDoneText(subject, result);
       if (result.status !== 'ok') {
         await this.deps.alert(`⚠️ ${text}`, { silent: false });
         return { ok: false, text };
@@ -113,13 +93,15 @@ export class BotMaintenance {
           log.warn(`Prune backup gagal: ${this.deps.redactor.redact((error as Error).message)}`);
         }
       }
-      await this.deps.alert(text, { silent: true });
+      await this.deps.alert(successAlertText(text), { silent: true });
       return { ok: true, text };
     } catch (error) {
       const message = this.deps.redactor.redact((error as Error).message);
-      const hint = error instanceof BotctlError && error.hint ? `\nSaran: ${error.hint}` : '';
       log.error(`${subject} GAGAL: ${message}`);
-      await this.deps.alert(`❌ ${subject} GAGAL\n${message}${hint}`, { silent: false });
+      await this.deps.alert(
+        failureAlertText(subject, error, (s) => this.deps.redactor.redact(s)),
+        { silent: false },
+      );
       return { ok: false, text: `❌ ${subject} GAGAL: ${message}` };
     }
   }
@@ -142,8 +124,8 @@ export class BotMaintenance {
         log,
         clock,
         signal: this.deps.signal,
-        encryption: () => createArchiveEncryption(config),
-        decryption: () => createArchiveDecryption(config),
+        encryption: this.deps.services.encryption,
+        decryption: this.deps.services.decryption,
         lock: (command) => acquireLock(config.logs.archiveDir, command, clock, config.timezone),
       });
     } catch (error) {
@@ -153,7 +135,10 @@ export class BotMaintenance {
       }
       const message = this.deps.redactor.redact((error as Error).message);
       log.error(`[logs] Rotasi log GAGAL: ${message}`);
-      await this.deps.alert(`❌ Rotasi log GAGAL\n${message}`, { silent: false });
+      await this.deps.alert(
+        failureAlertText('Rotasi log', error, (s) => this.deps.redactor.redact(s)),
+        { silent: false },
+      );
       throw new Error(`Rotasi log GAGAL: ${message}`);
     }
     if (!result.ok) {
@@ -174,7 +159,7 @@ export class BotMaintenance {
     const { result, error } = await drillBackup(
       {
         ...this.#storeDeps(),
-        decryption: () => createArchiveDecryption(config),
+        decryption: this.deps.services.decryption,
         redactor,
         pgBinDir: config.pgBinDir,
         env: process.env,
@@ -183,12 +168,14 @@ export class BotMaintenance {
     );
     if (error) {
       const message = redactor.redact(error.message);
-      const hint = error.hint ? `\nSaran: ${error.hint}` : '';
-      await this.deps.alert(`❌ Uji restore (drill) GAGAL\n${message}${hint}`, { silent: false });
+      await this.deps.alert(
+        failureAlertText('Uji restore (drill)', error, (s) => redactor.redact(s)),
+        { silent: false },
+      );
       throw new Error(`Uji restore (drill) GAGAL: ${message}`);
     }
     const passed = drillPassedText(result);
-    await this.deps.alert(`✅ ${passed.text}`, { silent: !passed.loud });
+    await this.deps.alert(successAlertText(passed.text), { silent: !passed.loud });
   }
 
   /** The automatic health check: checks, remembered state and owner alerts, exactly like botctl's. */

@@ -1,6 +1,5 @@
-import { BotApiError, HttpBotApi, Secret } from '@botctl/core';
+import { BotApiError, HttpBotApi, ReliableBotApi, Secret } from '@botctl/core';
 import { FAKE_SHOP_TOKEN, type FakeBotApi, startFakeBotApi } from '@botctl/test-utils';
-import { ReliableBotApi } from '../src/telegram/reliable-api.js';
 
 let api: FakeBotApi;
 beforeAll(async () => {

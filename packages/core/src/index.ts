@@ -15,6 +15,8 @@ export * from './db/inspect.js';
 export * from './crypto/field-encryption.js';
 export * from './telegram/bot-api.js';
 export * from './telegram/owner-alerts.js';
+export * from './telegram/reliable-api.js';
+export * from './telegram/clients.js';
 export * from './health/heartbeat.js';
 export * from './health/job-records.js';
 export * from './health/maintenance-marker.js';

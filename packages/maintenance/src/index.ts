@@ -24,6 +24,12 @@ export { acquireLock, type HeldLock, LOCK_FILE, readLock, type UnlockResult, unl
 // Progress and warnings go through an injected Reporter; the library never writes to the console.
 export { type Progress, type Reporter, silentReporter } from './reporter/reporter.js';
 
+// The composition root: storages, pg_dump, encryption, lock, Bot API clients, alerter, gateway.
+export { createServices, DUMP_LOCK_WAIT_SECONDS, Services, type ServicesOptions } from './services.js';
+
+// The owners' alerts for maintenance runs, one wording for botctl and the bot.
+export { backupDoneText, failureAlertText, successAlertText } from './alert-texts.js';
+
 // Backups: create, list, verify, restore, prune, drill; the pg_dump runner and restore targets.
 export { type BackupEntry, catalogScope, listBackups, type Location, resolveArchiveArg, storesIn } from './backup/catalog.js';
 export { createBackup, type CreateResult } from './backup/create-backup.js';

@@ -6,7 +6,14 @@ import type { Secret } from '../secret.js';
  * The token is part of every request URL, so no URL ever goes into an error message.
  */
 export interface BotApi {
-  call<T = unknown>(method: string, params?: Record<string, unknown>, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T>;
+  call<T = unknown>(method: string, params?: Record<string, unknown>, opts?: BotApiCallOptions): Promise<T>;
+}
+
+export interface BotApiCallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Epoch ms by which the call, retries included, must be over (the retry policy honours it). */
+  deadline?: number;
 }
 
 export type BotApiFailure = 'unauthorized' | 'forbidden' | 'bad_request' | 'rate_limited' | 'server' | 'network' | 'timeout';
@@ -66,6 +73,9 @@ export interface HttpBotApiOptions {
   timeoutMs?: number;
 }
 
+/** How long one Bot API call may take, unless the caller says otherwise. */
+export const TELEGRAM_CALL_TIMEOUT_MS = 15_000;
+
 /** Bot API over HTTPS with Node's fetch; JSON bodies; one timeout per call. */
 export class HttpBotApi implements BotApi {
   readonly #token: Secret;
@@ -75,10 +85,10 @@ export class HttpBotApi implements BotApi {
   constructor(opts: HttpBotApiOptions) {
     this.#token = opts.token;
     this.#root = opts.apiRoot.replace(/\/+$/, '');
-    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    this.#timeoutMs = opts.timeoutMs ?? TELEGRAM_CALL_TIMEOUT_MS;
   }
 
-  async call<T>(method: string, params: Record<string, unknown> = {}, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+  async call<T>(method: string, params: Record<string, unknown> = {}, opts: BotApiCallOptions = {}): Promise<T> {
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.#timeoutMs);
     const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
     let res: Response;

@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../fs/atomic.js';
 import type { Logger } from '../log/logger.js';
 import type { Secret } from '../secret.js';
 import { type BotApi, BotApiError, fitTelegramText, HttpBotApi } from './bot-api.js';
+import { GaveUpError, ReliableBotApi } from './reliable-api.js';
 
 /** What happened to one alert: who got it, who did not and why. Never holds a token. */
 export interface AlertDelivery {
@@ -33,8 +34,6 @@ export interface OwnerAlertDeps {
   signal?: AbortSignal;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** The notification bot's token: OWNER_BOT_TOKEN, else the shop bot's own (with a warning). */
 export function ownerBotToken(config: Config): { token: Secret | undefined; fallback: boolean } {
   if (config.telegram.ownerBotToken) return { token: config.telegram.ownerBotToken, fallback: false };
@@ -58,7 +57,7 @@ export function ownerAlertsProblem(config: Config): string | undefined {
  */
 export class OwnerAlerter {
   readonly #config: Config;
-  readonly #api: BotApi | undefined;
+  readonly #api: ReliableBotApi | undefined;
   readonly #deps: OwnerAlertDeps;
   readonly problem: string | undefined;
   #warned = false;
@@ -72,7 +71,18 @@ export class OwnerAlerter {
     const problem = ownerAlertsProblem(deps.config);
     // A test's own API stands in for a missing token.
     this.problem = deps.api && problem?.startsWith('neither') ? undefined : problem;
-    this.#api = deps.api ?? (token ? new HttpBotApi({ token, apiRoot: deps.config.telegram.apiRoot }) : undefined);
+    // `deps.api` is a bare transport (a test's fake); the retry policy is the one every client uses,
+    // bounded here by the alert's time budget. A duplicate alert is harmless, a lost one is not.
+    const transport = deps.api ?? (token ? new HttpBotApi({ token, apiRoot: deps.config.telegram.apiRoot }) : undefined);
+    this.#api = transport
+      ? new ReliableBotApi(transport, {
+          attempts: 10,
+          maxRetryAfterMs: Number.POSITIVE_INFINITY,
+          retryUncertainSends: true,
+          ...(deps.sleep ? { sleep: deps.sleep } : {}),
+          ...(deps.now ? { now: deps.now } : {}),
+        })
+      : undefined;
   }
 
   get configured(): boolean {
@@ -111,41 +121,28 @@ export class OwnerAlerter {
   }
 
   async #sendOne(chatId: number, text: string, silent: boolean, deadline: number): Promise<{ chat_id: number; ok: boolean; kind?: string; reason?: string }> {
-    const now = this.#deps.now ?? Date.now;
-    const sleep = this.#deps.sleep ?? defaultSleep;
-    let backoff = 500;
-    for (let attempt = 1; ; attempt++) {
-      const left = deadline - now();
-      try {
-        await this.#api!.call(
-          'sendMessage',
-          { chat_id: chatId, text, disable_notification: silent, link_preview_options: { is_disabled: true } },
-          { timeoutMs: Math.max(1000, Math.min(10_000, left)), ...(this.#deps.signal ? { signal: this.#deps.signal } : {}) },
-        );
-        return { chat_id: chatId, ok: true };
-      } catch (error) {
-        if (!(error instanceof BotApiError)) throw error;
-        const fail = (reason: string) => ({ chat_id: chatId, ok: false, kind: error.kind, reason });
-        if (error.kind === 'forbidden') {
-          return fail('the owner has not pressed /start on the notification bot (or blocked it): Telegram answered 403');
-        }
-        if (error.kind === 'bad_request' && /chat not found/i.test(error.description ?? '')) {
-          return fail('chat not found: the owner has not pressed /start on the notification bot, or the id is wrong');
-        }
-        if (error.kind === 'unauthorized') return fail(`the notification bot's token was rejected (${error.status}): check OWNER_BOT_TOKEN`);
-        if (!error.transient) return fail(error.message);
-        const told = error.kind === 'rate_limited' && error.retryAfter !== undefined;
-        const wait = told ? error.retryAfter! * 1000 : backoff;
-        if (now() + wait >= deadline) {
-          return fail(
-            error.kind === 'rate_limited'
-              ? `rate limited by Telegram (retry after ${error.retryAfter ?? '?'} s) beyond the time allowed for this alert`
-              : `${error.message} (gave up after ${attempt} attempts)`,
-          );
-        }
-        await sleep(wait);
-        if (!told) backoff = Math.min(backoff * 2, 8000);
+    try {
+      await this.#api!.call(
+        'sendMessage',
+        { chat_id: chatId, text, disable_notification: silent, link_preview_options: { is_disabled: true } },
+        { timeoutMs: 10_000, deadline, ...(this.#deps.signal ? { signal: this.#deps.signal } : {}) },
+      );
+      return { chat_id: chatId, ok: true };
+    } catch (error) {
+      if (!(error instanceof BotApiError)) throw error;
+      const fail = (reason: string) => ({ chat_id: chatId, ok: false, kind: error.kind, reason });
+      if (error.kind === 'forbidden') {
+        return fail('the owner has not pressed /start on the notification bot (or blocked it): Telegram answered 403');
       }
+      if (error.kind === 'bad_request' && /chat not found/i.test(error.description ?? '')) {
+        return fail('chat not found: the owner has not pressed /start on the notification bot, or the id is wrong');
+      }
+      if (error.kind === 'unauthorized') return fail(`the notification bot's token was rejected (${error.status}): check OWNER_BOT_TOKEN`);
+      if (!(error instanceof GaveUpError)) return fail(error.message);
+      if (error.kind === 'rate_limited' && error.gaveUp.because !== 'attempts') {
+        return fail(`rate limited by Telegram (retry after ${error.retryAfter ?? '?'} s) beyond the time allowed for this alert`);
+      }
+      return fail(`${error.message} (gave up after ${error.gaveUp.attempts} attempts)`);
     }
   }
 }

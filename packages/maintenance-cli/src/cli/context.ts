@@ -8,7 +8,8 @@ import {
   type LoadedConfig,
   loadConfig,
   type Logger,
-  OwnerAlerter,
+  type OwnerAlerter,
+  type Secret,
   sendOwnerAlert,
   Redactor,
   redactPatterns,
@@ -17,13 +18,19 @@ import {
   systemClock,
 } from '@botctl/core';
 import { Chalk, type ChalkInstance } from 'chalk';
-import { PgDumper } from '@botctl/maintenance';
-import { createArchiveDecryption, createArchiveEncryption, type ArchiveDecryption, type ArchiveEncryption } from '@botctl/maintenance';
-import { acquireLock, type HeldLock } from '@botctl/maintenance';
-import { type Reporter, silentReporter } from '@botctl/maintenance';
+import {
+  type ArchiveDecryption,
+  type ArchiveEncryption,
+  createServices,
+  type HeldLock,
+  type LocalDirStorage,
+  type OffsiteStorage,
+  type PgDumper,
+  type Reporter,
+  type Services,
+  silentReporter,
+} from '@botctl/maintenance';
 import { TextReporter } from '../reporter/text-reporter.js';
-import { LocalDirStorage } from '@botctl/maintenance';
-import { type OffsiteStorage, offsiteStorage } from '@botctl/maintenance';
 
 export interface GlobalOptions {
   envFile?: string | undefined;
@@ -82,7 +89,6 @@ export class CliContext {
     this.#loaded = loaded;
     this.#log = undefined;
     this.#alerter = undefined;
-    this.#decryption = undefined;
   }
 
   get json(): boolean {
@@ -140,36 +146,31 @@ export class CliContext {
     return this.#log;
   }
 
+  #services: Services | undefined;
+  /** The composition root for this run's configuration (rebuilt when `recover` reloads it). */
+  get services(): Services {
+    if (this.#services?.config !== this.config) {
+      this.#services = createServices(this.config, { redactor: this.redactor, log: this.log, clock: this.clock, warn: (m) => this.warn(m) });
+    }
+    return this.#services;
+  }
+
   get local(): LocalDirStorage {
-    return new LocalDirStorage(this.config.backup.localDir, 'local');
+    return this.services.local;
   }
 
   /** BACKUP_OFFSITE_REMOTE (rclone) when set, else the BACKUP_OFFSITE_DIR folder. */
   get offsite(): OffsiteStorage | undefined {
-    return offsiteStorage(this.config, this.redactor);
+    return this.services.offsite;
   }
 
-  lock = (command: string): HeldLock => acquireLock(this.config.backup.localDir, command, this.clock, this.config.timezone);
+  lock = (command: string): HeldLock => this.services.lock(command);
 
-  dumper(): PgDumper {
-    return new PgDumper({
-      databaseUrl: this.config.databaseUrl!,
-      redactor: this.loaded.redactor,
-      binDir: this.config.pgBinDir,
-      lockWaitTimeoutSeconds: 300,
-      checksumMaxBytes: this.config.backup.checksumMaxBytes,
-    });
-  }
+  dumper = (databaseUrl?: Secret): PgDumper => this.services.dumper(databaseUrl);
 
-  encryption(): ArchiveEncryption {
-    return createArchiveEncryption(this.config);
-  }
+  encryption = (): ArchiveEncryption => this.services.encryption();
 
-  #decryption: Promise<ArchiveDecryption> | undefined;
-  decryption = (): Promise<ArchiveDecryption> => {
-    this.#decryption ??= createArchiveDecryption(this.config);
-    return this.#decryption;
-  };
+  decryption = (): Promise<ArchiveDecryption> => this.services.decryption();
 
   /**
    * What the backup library (verify, restore, drill, prune) takes from the command line, built
@@ -189,6 +190,7 @@ export class CliContext {
       signal: this.io.signal,
       pgBinDir: this.config.pgBinDir,
       env: this.io.env,
+      dumperFor: this.dumper,
     };
   }
 
@@ -233,13 +235,7 @@ export class CliContext {
     const signal = this.io.signal.aborted ? undefined : this.io.signal;
     if (this.#alerter && this.#alerterSignal !== signal) this.#alerter = undefined;
     this.#alerterSignal = signal;
-    this.#alerter ??= new OwnerAlerter({
-      config: this.config,
-      log: this.log,
-      warn: (m) => this.warn(m),
-      budgetMs: this.config.alerts.timeoutMs,
-      ...(signal ? { signal } : {}),
-    });
+    this.#alerter ??= this.services.alerter(signal);
     return this.#alerter;
   }
   #alerterSignal: AbortSignal | undefined;

@@ -151,7 +151,8 @@ export function buildProgram(io: Io, state: ProgramState): Command {
         throw raw;
       }
       if (ctx.alertSubject && ctx.successAlert && ctx.alertsEnabled) {
-        const delivery = await ctx.notifyOwners(`✅ ${ctx.successAlert}`, { silent: !ctx.successAlertLoud });
+        const { successAlertText } = await import('@botctl/maintenance');
+        const delivery = await ctx.notifyOwners(successAlertText(ctx.successAlert), { silent: !ctx.successAlertLoud });
         if (delivery.configured && !delivery.ok) {
           throw new AlertDeliveryError(`${ctx.alertSubject}: done, but no owner could be told`, {
             hint: 'check OWNER_BOT_TOKEN and that every owner pressed /start on the notification bot; `botctl alert test` tries it',
@@ -179,10 +180,9 @@ function shouldAlertFailure(error: unknown, scheduled: boolean): boolean {
 }
 
 async function alertFailure(ctx: CliContext, subject: string, error: unknown): Promise<void> {
-  const message = error instanceof Error ? error.message : String(error);
-  const hint = error instanceof BotctlError && error.hint ? `\nSaran: ${error.hint}` : '';
+  const { failureAlertText } = await import('@botctl/maintenance');
   try {
-    await ctx.notifyOwners(`❌ ${subject} GAGAL\n${message}${hint}`, { silent: false });
+    await ctx.notifyOwners(failureAlertText(subject, error), { silent: false });
   } catch (alertError) {
     // The command's own failure is what the exit code reports; the alert trouble goes to stderr.
     ctx.io.stderr.write(`botctl: owner alert failed: ${ctx.scrub((alertError as Error).message)}\n`);

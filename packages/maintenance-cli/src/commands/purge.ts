@@ -3,9 +3,7 @@ import {
   createSql,
   describeDbError,
   FieldCipher,
-  HttpBotApi,
   LockedError,
-  PakasirGateway,
   requireSettings,
   runExpiredPaymentsJob,
   runSnkPurgeJob,
@@ -70,12 +68,9 @@ export function registerPurge(cmd: Command, run: Run): void {
         ctx.alertSubject = 'Job expired_payments';
         const c = ctx.config;
         await withShopDb(ctx, 'purge payments', async (sql) => {
-          const api = c.telegram.botToken ? new HttpBotApi({ token: c.telegram.botToken, apiRoot: c.telegram.apiRoot, timeoutMs: 15_000 }) : undefined;
+          const api = ctx.services.shopApi;
           if (!api) ctx.warn('TELEGRAM_BOT_TOKEN is not set: invoices are expired, but their messages stay in the chats');
-          const gateway =
-            c.pakasir.projectSlug && c.pakasir.apiKey
-              ? new PakasirGateway({ baseUrl: c.pakasir.baseUrl, project: c.pakasir.projectSlug, apiKey: c.pakasir.apiKey, timeoutMs: c.pakasir.timeoutMs })
-              : undefined;
+          const gateway = ctx.services.gatewayConfigured ? ctx.services.gateway : undefined;
           if (!gateway)
             ctx.warn(
               'PAKASIR_PROJECT_SLUG / PAKASIR_API_KEY not set: invoices are expired without asking the gateway (a late payment is still honoured by the bot)',

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BotctlError, HttpBotApi, loadConfig, RefusedError, UsageError } from '@botctl/core';
+import { BotctlError, loadConfig, RefusedError, UsageError } from '@botctl/core';
 import { fenceTheBot } from '@botctl/maintenance';
 import type { Command } from 'commander';
 import { catalogScope, resolveArchiveArg, storesIn } from '@botctl/maintenance';
@@ -105,10 +105,7 @@ export function registerRecover(cmd: Command, run: Run): void {
               config: () => ctx.config,
               reloadConfig: reload,
               log: () => ctx.log,
-              botApi: () => {
-                const c = ctx.config;
-                return c.telegram.botToken ? new HttpBotApi({ token: c.telegram.botToken, apiRoot: c.telegram.apiRoot }) : undefined;
-              },
+              botApi: () => ctx.services.shopApi,
               checks: async () =>
                 (
                   await runChecks({

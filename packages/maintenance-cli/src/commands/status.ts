@@ -1,11 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BotctlError, loadConfig, type Config, type Redactor } from '@botctl/core';
+import { BotctlError, loadConfig, type Config, type Redactor, silentLogger } from '@botctl/core';
 import type { Command } from 'commander';
 import type { CliContext } from '../cli/context.js';
-import { LocalDirStorage } from '@botctl/maintenance';
-import { offsiteStorage } from '@botctl/maintenance';
-import { MARK_ICON, MARK_RANK, type Mark, STATUS_ITEMS, type StatusLine, tenantEnvFiles, tenantStatus, worstMark } from '@botctl/maintenance';
+import { createServices, MARK_ICON, MARK_RANK, type Mark, STATUS_ITEMS, type StatusLine, tenantEnvFiles, tenantStatus, worstMark } from '@botctl/maintenance';
 import { table } from '../render/table.js';
 import type { Run } from './types.js';
 
@@ -78,10 +76,11 @@ async function statusOf(ctx: CliContext, envFile: string | undefined): Promise<T
       const message = ctx.scrub((error as Error).message);
       return { env_file: envFile ?? null, store_name: null, status: 'fail', checks: [], error: message };
     }
+  const services = isMulti(ctx) ? createServices(config, { redactor, log: silentLogger, clock: ctx.clock }) : ctx.services;
   const checks = await tenantStatus({
     config,
-    local: new LocalDirStorage(config.backup.localDir, 'local'),
-    offsite: offsiteStorage(config, redactor),
+    local: services.local,
+    offsite: services.offsite,
     clock: ctx.clock,
     redactor,
   });

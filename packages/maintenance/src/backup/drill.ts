@@ -23,7 +23,7 @@ import { latestArchive, readSidecarOf, type RestoreDeps } from './restore-backup
 import { dropStaleScratch, markScratch, scratchMark } from './scratch.js';
 import { adminSql, createDatabase, dbnameConninfo, dropDatabase, scratchTarget, targetEnv } from './targets.js';
 
-export type DrillDeps = Omit<RestoreDeps, 'encryption' | 'toolVersion'>;
+export type DrillDeps = Omit<RestoreDeps, 'encryption' | 'toolVersion' | 'dumperFor'>;
 
 interface DrillTable {
   schema: string;

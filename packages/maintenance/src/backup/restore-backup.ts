@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {
+  type Secret,
   BotctlError,
   createSql,
   databaseExists,
@@ -22,7 +23,7 @@ import type { Storage } from '../storage/storage.js';
 import { inspectArchive } from '../archive/archive-reader.js';
 import { type CatalogScope, catalogScope, listBackups, type Location, type ResolvedArchive } from './catalog.js';
 import { createBackup, type CreateResult } from './create-backup.js';
-import { PgDumper } from './dumper.js';
+import type { Dumper } from './dumper.js';
 import type { ArchiveEncryption } from '../archive/encryption.js';
 import { type Manifest, parseSidecar, type Sidecar, sidecarName, type TableCount } from '../archive/format.js';
 import { manifestIsOurs, sidecarIsOurs, storeIdentity } from '../archive/store-identity.js';
@@ -45,8 +46,9 @@ import {
 import { type VerifyDeps, verifyOne } from './verify-backup.js';
 
 export interface RestoreDeps extends VerifyDeps {
-  /** For the pre-restore safety copy. */
+  /** For the pre-restore safety copy: its encryption and its pg_dump of the target (Services.dumper). */
   encryption: () => ArchiveEncryption;
+  dumperFor: (databaseUrl: Secret) => Dumper;
   toolVersion: string;
   env: Record<string, string | undefined>;
 }
@@ -364,13 +366,7 @@ async function restoreInto(deps: RestoreDeps, opts: RestoreOptions, w: RestoreWo
           config,
           local: deps.local,
           offsite: undefined,
-          dumper: new PgDumper({
-            databaseUrl: target.url,
-            redactor: deps.redactor,
-            binDir: deps.pgBinDir,
-            lockWaitTimeoutSeconds: 300,
-            checksumMaxBytes: config.backup.checksumMaxBytes,
-          }),
+          dumper: deps.dumperFor(target.url),
           encryption: deps.encryption(),
           reporter,
           log,

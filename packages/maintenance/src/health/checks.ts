@@ -8,7 +8,7 @@ import {
   formatDuration,
   formatDurasi,
   HEALTH_CHECK_IDS,
-  HttpBotApi,
+  shopBotApi,
   readHeartbeat,
   readJobRecords,
   type Redactor,
@@ -240,10 +240,14 @@ export async function shopMetrics(sql: Sql, timeZone: string, now: Date, metrics
 async function checkTelegram(deps: HealthDeps): Promise<CheckResult> {
   const token = deps.config.telegram.botToken;
   if (!token && !deps.botApi) return r('telegram', 'unknown', 'TELEGRAM_BOT_TOKEN is not set', 'TELEGRAM_BOT_TOKEN belum diisi');
-  const api = deps.botApi ?? new HttpBotApi({ token: token!, apiRoot: deps.config.telegram.apiRoot });
+  const api = deps.botApi ?? shopBotApi(deps.config)!;
   const started = performance.now();
   try {
-    const me = await api.call<{ username?: string }>('getMe', {}, { timeoutMs: deps.config.health.telegramTimeoutMs });
+    const me = await api.call<{ username?: string }>(
+      'getMe',
+      {},
+      { timeoutMs: deps.config.health.telegramTimeoutMs, deadline: Date.now() + deps.config.health.telegramTimeoutMs },
+    );
     const ms = Math.round(performance.now() - started);
     return r('telegram', 'ok', `@${me.username ?? '?'} answered getMe in ${ms} ms`, `@${me.username ?? '?'} aktif (${ms} ms)`, ms / 1000);
   } catch (error) {

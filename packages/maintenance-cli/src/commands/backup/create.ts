@@ -1,6 +1,6 @@
-import { formatBytes, formatDuration, PartialError, requireSettings } from '@botctl/core';
+import { PartialError, requireSettings } from '@botctl/core';
 import type { Command } from 'commander';
-import { createBackup } from '@botctl/maintenance';
+import { backupDoneText, createBackup } from '@botctl/maintenance';
 import { renderCreate } from '../../render/backup.js';
 import type { Run } from '../types.js';
 import { TOOL_VERSION } from '../../cli/version.js';
@@ -41,8 +41,7 @@ export function registerBackupCreate(backup: Command, run: Run): void {
           { offsite, includeLogs: opts.logs, kind: ctx.scheduled ? 'scheduled' : 'manual' },
         );
         if (result.status === 'ok') {
-          const off = result.offsite.status === 'ok' ? 'offsite: ya' : 'offsite: tidak';
-          ctx.successAlert = `${ctx.alertSubject} selesai: ${result.name} (${formatBytes(result.size)}, ${result.tables} tabel, ${result.rows} baris, ${formatDuration(result.duration_ms)}, ${off})`;
+          ctx.successAlert = backupDoneText(ctx.alertSubject, result);
         }
         ctx.emit({ ok: result.status === 'ok', ...result }, () => renderCreate(result, ctx.style, (p) => ctx.displayPath(p)));
         if (result.status === 'partial' && result.offsite.status === 'failed') {

@@ -1,0 +1,127 @@
+import {
+  type Clock,
+  type Config,
+  type Logger,
+  OwnerAlerter,
+  ownerBotApi,
+  PakasirGateway,
+  type PaymentGateway,
+  type Redactor,
+  type Secret,
+  type ReliableBotApi,
+  shopBotApi,
+  systemClock,
+} from '@botctl/core';
+import { type ArchiveDecryption, type ArchiveEncryption, createArchiveDecryption, createArchiveEncryption } from './archive/encryption.js';
+import { PgDumper } from './backup/dumper.js';
+import { acquireLock, type HeldLock } from './lock/maintenance-lock.js';
+import { LocalDirStorage } from './storage/local-dir-storage.js';
+import { type OffsiteStorage, offsiteStorage } from './storage/offsite-storage.js';
+
+/** How long pg_dump waits for a table lock (the bot's writes) before it gives up. */
+export const DUMP_LOCK_WAIT_SECONDS = 300;
+
+export interface ServicesOptions {
+  redactor: Redactor;
+  log: Logger;
+  clock?: Clock;
+  /** Aborts the owner alerter's retries (a stopping bot, an interrupted command). */
+  signal?: AbortSignal;
+  /** Said to the person at the terminal (or the bot's log) besides the log, e.g. a fallback token. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * The composition root: everything the maintenance code and the bot talk to, built from one
+ * configuration in one place, each at first use and once. botctl's CliContext and the bot's app
+ * both take their dependencies from here, so a client or a runner cannot drift between them.
+ */
+export class Services {
+  readonly #o: ServicesOptions;
+  readonly clock: Clock;
+
+  constructor(
+    readonly config: Config,
+    options: ServicesOptions,
+  ) {
+    this.#o = options;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  #local: LocalDirStorage | undefined;
+  /** BACKUP_LOCAL_DIR. */
+  get local(): LocalDirStorage {
+    this.#local ??= new LocalDirStorage(this.config.backup.localDir, 'local');
+    return this.#local;
+  }
+
+  #offsite: { storage: OffsiteStorage | undefined } | undefined;
+  /** BACKUP_OFFSITE_REMOTE (rclone) when set, else the BACKUP_OFFSITE_DIR folder; none when neither. */
+  get offsite(): OffsiteStorage | undefined {
+    this.#offsite ??= { storage: offsiteStorage(this.config, this.#o.redactor) };
+    return this.#offsite.storage;
+  }
+
+  /** The tenant's maintenance lock (one backup, restore, prune or rotation at a time). */
+  lock = (command: string): HeldLock => acquireLock(this.config.backup.localDir, command, this.clock, this.config.timezone);
+
+  /** pg_dump of the shop's database, or of another (a restore's safety copy of its target). */
+  dumper(databaseUrl: Secret = this.config.databaseUrl!): PgDumper {
+    return new PgDumper({
+      databaseUrl,
+      redactor: this.#o.redactor,
+      binDir: this.config.pgBinDir,
+      lockWaitTimeoutSeconds: DUMP_LOCK_WAIT_SECONDS,
+      checksumMaxBytes: this.config.backup.checksumMaxBytes,
+    });
+  }
+
+  encryption = (): ArchiveEncryption => createArchiveEncryption(this.config);
+
+  #decryption: Promise<ArchiveDecryption> | undefined;
+  /** The identities of BACKUP_AGE_IDENTITY_FILE / the passphrase, read once. */
+  decryption = (): Promise<ArchiveDecryption> => {
+    this.#decryption ??= createArchiveDecryption(this.config);
+    return this.#decryption;
+  };
+
+  #shopApi: { api: ReliableBotApi | undefined } | undefined;
+  /** The shop bot's Bot API (TELEGRAM_BOT_TOKEN) through the one retry policy; none without a token. */
+  get shopApi(): ReliableBotApi | undefined {
+    this.#shopApi ??= { api: shopBotApi(this.config, { log: this.#o.log }) };
+    return this.#shopApi.api;
+  }
+
+  #ownerApi: { api: ReliableBotApi | undefined } | undefined;
+  /** The notification bot (OWNER_BOT_TOKEN, else the shop bot's token). */
+  get ownerApi(): ReliableBotApi | undefined {
+    this.#ownerApi ??= { api: ownerBotApi(this.config, { log: this.#o.log }) };
+    return this.#ownerApi.api;
+  }
+
+  /** The owners' alerts, within ALERT_TIMEOUT_MS; `signal` overrides the one given at start. */
+  alerter(signal: AbortSignal | undefined = this.#o.signal): OwnerAlerter {
+    return new OwnerAlerter({
+      config: this.config,
+      log: this.#o.log,
+      ...(this.#o.warn ? { warn: this.#o.warn } : {}),
+      budgetMs: this.config.alerts.timeoutMs,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /** True when PAKASIR_PROJECT_SLUG and PAKASIR_API_KEY are set. */
+  get gatewayConfigured(): boolean {
+    return Boolean(this.config.pakasir.projectSlug && this.config.pakasir.apiKey);
+  }
+
+  #gateway: PaymentGateway | undefined;
+  /** Pakasir. Unconfigured, each call fails with GatewayError('unconfigured'), which the shop tells the buyer. */
+  get gateway(): PaymentGateway {
+    const p = this.config.pakasir;
+    this.#gateway ??= new PakasirGateway({ baseUrl: p.baseUrl, project: p.projectSlug, apiKey: p.apiKey, timeoutMs: p.timeoutMs });
+    return this.#gateway;
+  }
+}
+
+export const createServices = (config: Config, options: ServicesOptions): Services => new Services(config, options);
