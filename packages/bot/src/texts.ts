@@ -1,4 +1,5 @@
 import { type CatalogProduct, escapeHtml, rupiah } from '@botctl/core';
+import { button } from './buttons.js';
 
 /** What buyers read, in Indonesian; one place so wording stays consistent. */
 
@@ -20,11 +21,8 @@ export const T = {
 };
 
 export const homeKeyboard = (): Keyboard => [
-  [{ text: '🛍 Lihat Produk', callback_data: 'c:0' }],
-  [
-    { text: '💰 Saldo', callback_data: 's' },
-    { text: '📦 Pesanan Saya', callback_data: 'o' },
-  ],
+  [button('🛍 Lihat Produk', { kind: 'catalog', page: 0 })],
+  [button('💰 Saldo', { kind: 'balance' }), button('📦 Pesanan Saya', { kind: 'orders' })],
 ];
 
 export function welcome(store: string, name: string | undefined): string {
@@ -32,17 +30,17 @@ export function welcome(store: string, name: string | undefined): string {
 }
 
 export function catalogView(list: { products: CatalogProduct[]; page: number; pages: number; total: number }): { text: string; keyboard: Keyboard } {
-  if (list.total === 0) return { text: 'Belum ada produk yang dijual.', keyboard: [[{ text: '🏠 Menu', callback_data: 'h' }]] };
+  if (list.total === 0) return { text: 'Belum ada produk yang dijual.', keyboard: [[button('🏠 Menu', { kind: 'home' })]] };
   const lines = [`🛍 <b>Daftar produk</b> (halaman ${list.page + 1}/${list.pages})`, ''];
   for (const p of list.products) {
     lines.push(`• <b>${escapeHtml(p.name)}</b>: ${rupiah(p.price)} (${p.stock > 0 ? `stok ${p.stock}` : 'habis'})`);
   }
-  const keyboard: Keyboard = list.products.map((p) => [{ text: `${p.name} · ${rupiah(p.price)}`, callback_data: `p:${p.id}` }]);
+  const keyboard: Keyboard = list.products.map((p) => [button(`${p.name} · ${rupiah(p.price)}`, { kind: 'product', productId: p.id })]);
   const nav: Keyboard[number] = [];
-  if (list.page > 0) nav.push({ text: '◀️ Sebelumnya', callback_data: `c:${list.page - 1}` });
-  if (list.page < list.pages - 1) nav.push({ text: 'Berikutnya ▶️', callback_data: `c:${list.page + 1}` });
+  if (list.page > 0) nav.push(button('◀️ Sebelumnya', { kind: 'catalog', page: list.page - 1 }));
+  if (list.page < list.pages - 1) nav.push(button('Berikutnya ▶️', { kind: 'catalog', page: list.page + 1 }));
   if (nav.length) keyboard.push(nav);
-  keyboard.push([{ text: '🏠 Menu', callback_data: 'h' }]);
+  keyboard.push([button('🏠 Menu', { kind: 'home' })]);
   return { text: lines.join('\n'), keyboard };
 }
 
@@ -54,9 +52,9 @@ export function productView(p: CatalogProduct, maxQty: number): { text: string; 
   const qtys = [1, 2, 3, 5, 10].filter((q) => q <= Math.min(p.stock, maxQty));
   if (qtys.length) {
     lines.push('', 'Pilih jumlah:');
-    keyboard.push(qtys.map((q) => ({ text: `${q}`, callback_data: `q:${p.id}:${q}` })));
+    keyboard.push(qtys.map((q) => button(`${q}`, { kind: 'quantity', productId: p.id, quantity: q })));
   }
-  keyboard.push([{ text: '⬅️ Kembali', callback_data: 'c:0' }]);
+  keyboard.push([button('⬅️ Kembali', { kind: 'catalog', page: 0 })]);
   return { text: lines.join('\n'), keyboard };
 }
 
@@ -70,9 +68,9 @@ export function confirmView(p: CatalogProduct, qty: number, balance: number): { 
     '',
     'Pilih cara bayar:',
   ].join('\n');
-  const keyboard: Keyboard = [[{ text: '📱 Bayar QRIS', callback_data: `b:${p.id}:${qty}:q` }]];
-  if (balance >= total) keyboard.push([{ text: `💰 Bayar pakai saldo`, callback_data: `b:${p.id}:${qty}:s` }]);
-  keyboard.push([{ text: '⬅️ Kembali', callback_data: `p:${p.id}` }]);
+  const keyboard: Keyboard = [[button('📱 Bayar QRIS', { kind: 'buy', productId: p.id, quantity: qty, pay: 'qris' })]];
+  if (balance >= total) keyboard.push([button('💰 Bayar pakai saldo', { kind: 'buy', productId: p.id, quantity: qty, pay: 'balance' })]);
+  keyboard.push([button('⬅️ Kembali', { kind: 'product', productId: p.id })]);
   return { text, keyboard };
 }
 
@@ -93,7 +91,6 @@ export function invoiceFallback(o: { publicId: string; what: string; amount: num
   text: string;
   keyboard: Keyboard;
 } {
-  const k = o.kind === 'order' ? 'o' : 'd';
   return {
     text: [
       `🧾 <b>Invoice ${escapeHtml(o.publicId)}</b>`,
@@ -104,7 +101,10 @@ export function invoiceFallback(o: { publicId: string; what: string; amount: num
       '',
       'Gambar QRIS belum bisa dikirim. Tekan <b>🔄 Kirim ulang QR</b> untuk mencoba lagi, atau <b>❌ Batalkan</b> bila tidak jadi.',
     ].join('\n'),
-    keyboard: [[{ text: '🔄 Kirim ulang QR', callback_data: `i:r:${k}:${o.id}` }], [{ text: '❌ Batalkan', callback_data: `i:x:${k}:${o.id}` }]],
+    keyboard: [
+      [button('🔄 Kirim ulang QR', { kind: 'invoice', action: 'retry', invoice: o.kind, id: o.id })],
+      [button('❌ Batalkan', { kind: 'invoice', action: 'cancel', invoice: o.kind, id: o.id })],
+    ],
   };
 }
 
@@ -113,11 +113,11 @@ export function balanceView(balance: number, min: number): { text: string; keybo
   if (amounts.length === 0) amounts.push(min);
   return {
     text: `💰 Saldo Anda: <b>${rupiah(balance)}</b>\n\nIsi saldo (deposit) dengan QRIS, lalu bayar pesanan langsung dari saldo.\n${T.depositUsage(min)}`,
-    keyboard: [amounts.map((a) => ({ text: rupiah(a), callback_data: `d:${a}` })), [{ text: '🏠 Menu', callback_data: 'h' }]],
+    keyboard: [amounts.map((a) => button(rupiah(a), { kind: 'deposit', amount: a })), [button('🏠 Menu', { kind: 'home' })]],
   };
 }
 
-export const STATUS_ID: Record<string, string> = {
+const STATUS_ID: Record<string, string> = {
   pending: 'menunggu pembayaran',
   paid: 'dibayar',
   delivered: 'terkirim',
@@ -125,3 +125,14 @@ export const STATUS_ID: Record<string, string> = {
   failed: 'gagal',
   cancelled: 'dibatalkan',
 };
+
+/** A buyer's latest orders, with a button to see the goods of each paid one again. */
+export function ordersView(list: { id: string; publicId: string; status: string; total: number }[]): { text: string; keyboard: Keyboard } {
+  const lines = ['📦 <b>Pesanan terakhir Anda</b>', ''];
+  for (const o of list) lines.push(`<code>${escapeHtml(o.publicId)}</code>: ${rupiah(o.total)}, ${STATUS_ID[o.status] ?? o.status}`);
+  const keyboard: Keyboard = list
+    .filter((o) => o.status === 'paid' || o.status === 'delivered')
+    .map((o) => [button(`Lihat ${o.publicId}`, { kind: 'order', orderId: o.id })]);
+  keyboard.push([button('🏠 Menu', { kind: 'home' })]);
+  return { text: lines.join('\n'), keyboard };
+}
