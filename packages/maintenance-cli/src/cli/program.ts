@@ -26,20 +26,7 @@ const COMMANDS: CommandEntry[] = [
   {
     name: 'backup',
     description: 'create, list, verify, restore, prune and drill encrypted backups',
-    load: async () => {
-      const m = await Promise.all([
-        import('../commands/backup/create.js').then((x) => x.registerBackupCreate),
-        import('../commands/backup/list.js').then((x) => x.registerBackupList),
-        import('../commands/backup/verify.js').then((x) => x.registerBackupVerify),
-        import('../commands/backup/restore.js').then((x) => x.registerBackupRestore),
-        import('../commands/backup/prune.js').then((x) => x.registerBackupPrune),
-        import('../commands/backup/drill.js').then((x) => x.registerBackupDrill),
-        import('../commands/backup/offsite.js').then((x) => x.registerBackupOffsite),
-      ]);
-      return (cmd, run) => {
-        for (const register of m) register(cmd, run);
-      };
-    },
+    load: () => import('../commands/backup/index.js').then((m) => m.registerBackup),
   },
   {
     name: 'healthcheck',
