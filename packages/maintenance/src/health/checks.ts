@@ -27,6 +27,7 @@ import {
   judgeDrill,
   judgeJobs,
   type Judgement,
+  type Level,
   judgeOffsite,
   judgeSpace,
   newestBackup,
@@ -35,7 +36,8 @@ import { lockHolderAlive, readLock } from '../lock/maintenance-lock.js';
 import { isOffsiteUnusable, type Storage } from '../storage/storage.js';
 import type { SystemProbe } from './system.js';
 
-export type HealthStatus = 'ok' | 'warning' | 'critical' | 'unknown';
+/** A check's result: a judgement's level, or unknown when it could not be checked. */
+export type HealthStatus = Level | 'unknown';
 
 /** Nagios order: the exit code is the worst status's rank. */
 export const STATUS_RANK: Record<HealthStatus, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };

@@ -192,7 +192,7 @@ async function rotateMonth(
   decryption: ArchiveDecryption | undefined,
   now: Date,
 ): Promise<RotatedArchive> {
-  const { config, log } = deps;
+  const { log } = deps;
   const encryption = deps.encryption();
   const staging = `${plan.name}.new`;
   await deps.local.remove(staging);
@@ -201,9 +201,68 @@ async function rotateMonth(
   // checked against the archive's own manifest while it is read.
   const oldSidecar = plan.mode === 'merged' ? await readLogSidecar(deps.local, plan.name) : undefined;
   const oldNames = new Map((oldSidecar?.files ?? []).map((f) => [f.name, f.sha256]));
+  const { adds, alreadyArchived } = await sortAgainstArchive(files, oldNames);
+  if (adds.length === 0 && oldSidecar) return await finishAlreadyArchived(deps, month, plan, oldSidecar, alreadyArchived);
 
-  // A file already in the archive with the same content only needs removing; a different file
-  // under a taken name (logs restored from a backup and appended to) is kept under `<name>.N`.
+  async function* sources(): AsyncGenerator<PackSource> {
+    if (plan.mode === 'merged') yield* membersOf(deps, plan.name, decryption!, oldSidecar, oldNames, now);
+    for (const a of adds) yield fileSource(a.file, a.member);
+  }
+  const { packed, verified } = await packAndVerify(deps, staging, encryption, sources(), decryption, {
+    month,
+    part: parseLogArchiveName(plan.name)?.part ?? 1,
+    store_name: deps.config.storeName,
+    store_id: deps.config.storeId,
+    created_at: isoWithOffset(now, deps.config.timezone),
+  });
+  const sidecarText = await commitArchive(deps, staging, plan.name, month, packed, verified, encryption.info, now);
+
+  const out: RotatedArchive = {
+    name: plan.name,
+    month,
+    mode: plan.mode,
+    files_added: adds.map((a) => a.member),
+    files_total: packed.members.length,
+    size_bytes: packed.size,
+    sha256: packed.sha256,
+    verified,
+    offsite: deps.offsite ? 'copied' : 'not_configured',
+    removed: 0,
+    kept: [],
+  };
+  if (deps.offsite) {
+    try {
+      await copyOffsite(deps.local, deps.offsite, plan.name, packed, sidecarText, deps.signal);
+    } catch (error) {
+      out.offsite = 'failed';
+      out.offsite_error = (error as Error).message;
+    }
+  }
+  if (out.offsite === 'failed') {
+    log.error(
+      `[logs] Rotasi log ${month}: arsip ${plan.name} dibuat (${packed.members.length} file), tetapi salinan offsite GAGAL: ${out.offsite_error}; ${files.length} file log tetap disimpan`,
+    );
+    out.kept = files.map((f) => f.member);
+    return out;
+  }
+
+  // Only now, with the archive checked here (and offsite), do the daily files go.
+  await removeSources([...adds.map((a) => a.file), ...alreadyArchived], out);
+  log.info(
+    `[logs] Rotasi log ${month}: ${adds.length} file diarsipkan ke ${plan.name} (${packed.members.length} file, ${verified === 'decrypted' ? 'diverifikasi' : 'hash diverifikasi'}, offsite ${out.offsite === 'copied' ? 'OK' : 'tidak diatur'}), ${out.removed} file dihapus${out.kept.length ? `, ${out.kept.length} disimpan (berubah)` : ''}`,
+  );
+  return out;
+}
+
+/**
+ * Which daily files go into the archive and under what member name: a file already in it with
+ * the same content only needs removing; a different file under a taken name (logs restored from
+ * a backup and appended to) is added as `<name>.N`.
+ */
+async function sortAgainstArchive(
+  files: DailyLogFile[],
+  oldNames: Map<string, string>,
+): Promise<{ adds: { file: DailyLogFile; member: string }[]; alreadyArchived: DailyLogFile[] }> {
   const adds: { file: DailyLogFile; member: string }[] = [];
   const alreadyArchived: DailyLogFile[] = [];
   for (const f of files) {
@@ -220,213 +279,203 @@ async function rotateMonth(
     while (oldNames.has(`${f.member}.${n}`)) n++;
     adds.push({ file: f, member: `${f.member}.${n}` });
   }
+  return { adds, alreadyArchived };
+}
 
-  if (adds.length === 0 && oldSidecar) {
-    // Every eligible file is already in the archive, byte for byte: check the archive is still
-    // what its sidecar says, then the copies can go.
-    const back = await hashStored(deps.local, plan.name);
-    if (back.sha256 !== oldSidecar.sha256) throw new IntegrityError(`${plan.name} no longer matches its sidecar; not removing any log file`);
-    const out: RotatedArchive = {
-      name: plan.name,
-      month,
-      mode: plan.mode,
-      files_added: [],
-      files_total: oldSidecar.files.length,
-      size_bytes: oldSidecar.size,
-      sha256: oldSidecar.sha256,
-      verified: 'hash',
-      offsite: deps.offsite ? 'copied' : 'not_configured',
-      removed: 0,
-      kept: [],
-    };
-    if (deps.offsite && (await deps.offsite.stat(plan.name))?.size !== oldSidecar.size) {
-      try {
-        await copyOffsite(deps.local, deps.offsite, plan.name, oldSidecar, `${JSON.stringify(oldSidecar, null, 2)}\n`, deps.signal);
-      } catch (error) {
-        out.offsite = 'failed';
-        out.offsite_error = (error as Error).message;
-        out.kept = alreadyArchived.map((f) => f.member);
-        return out;
-      }
-    }
-    await removeSources(alreadyArchived, out);
-    log.info(`[logs] Rotasi log ${month}: ${out.removed} file sudah ada di ${plan.name}, dihapus`);
-    return out;
-  }
-
-  const sources = async function* (): AsyncGenerator<PackSource> {
-    if (plan.mode === 'merged') {
-      // Old members stream straight from the decrypted archive into the new one.
-      const queue: PackSource[] = [];
-      let wake: (() => void) | undefined;
-      let done = false;
-      let failed: unknown;
-      // readLogArchive drives a callback per member; bridge it to this generator one member at a time.
-      let release: (() => void) | undefined;
-      const reading = readLogArchive(
-        deps.local,
-        plan.name,
-        decryption!,
-        async (m) => {
-          const chunks: Buffer[] = [];
-          for await (const c of m.body) chunks.push(c);
-          const data = Buffer.concat(chunks);
-          queue.push({
-            name: m.name,
-            size: data.length,
-            mtime: m.mtime ?? now,
-            data: async function* () {
-              yield data;
-            },
-          });
-          wake?.();
-          await new Promise<void>((r) => (release = r));
-          return undefined;
-        },
-        oldSidecar?.encryption,
-      ).then((seen) => {
-        const want = [...oldNames.keys()].sort().join('\n');
-        if (
-          oldSidecar &&
-          seen
-            .map((s) => s.name)
-            .sort()
-            .join('\n') !== want
-        ) {
-          throw new IntegrityError(`${plan.name} does not hold the files its sidecar lists`);
-        }
-      });
-      reading.then(
-        () => {
-          done = true;
-          wake?.();
-        },
-        (error: unknown) => {
-          failed = error;
-          done = true;
-          wake?.();
-        },
-      );
-      for (;;) {
-        if (queue.length > 0) {
-          const next = queue.shift()!;
-          yield next;
-          release?.();
-          continue;
-        }
-        if (failed) throw failed;
-        if (done) break;
-        await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-      }
-      if (failed) throw failed;
-    }
-    for (const a of adds) {
-      yield {
-        name: a.member,
-        size: a.file.size,
-        mtime: a.file.mtime,
-        data: () => fs.createReadStream(a.file.path, { start: 0, end: Math.max(0, a.file.size - 1), highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>,
-      };
-    }
+/**
+ * Every eligible file is already in the archive, byte for byte: check the archive is still what
+ * its sidecar says (and offsite), then the copies can go.
+ */
+async function finishAlreadyArchived(
+  deps: LogRotateDeps,
+  month: string,
+  plan: { name: string; mode: RotatedArchive['mode'] },
+  oldSidecar: LogArchiveSidecar,
+  alreadyArchived: DailyLogFile[],
+): Promise<RotatedArchive> {
+  const back = await hashStored(deps.local, plan.name);
+  if (back.sha256 !== oldSidecar.sha256) throw new IntegrityError(`${plan.name} no longer matches its sidecar; not removing any log file`);
+  const out: RotatedArchive = {
+    name: plan.name,
+    month,
+    mode: plan.mode,
+    files_added: [],
+    files_total: oldSidecar.files.length,
+    size_bytes: oldSidecar.size,
+    sha256: oldSidecar.sha256,
+    verified: 'hash',
+    offsite: deps.offsite ? 'copied' : 'not_configured',
+    removed: 0,
+    kept: [],
   };
+  if (deps.offsite && (await deps.offsite.stat(plan.name))?.size !== oldSidecar.size) {
+    try {
+      await copyOffsite(deps.local, deps.offsite, plan.name, oldSidecar, `${JSON.stringify(oldSidecar, null, 2)}\n`, deps.signal);
+    } catch (error) {
+      out.offsite = 'failed';
+      out.offsite_error = (error as Error).message;
+      out.kept = alreadyArchived.map((f) => f.member);
+      return out;
+    }
+  }
+  await removeSources(alreadyArchived, out);
+  deps.log.info(`[logs] Rotasi log ${month}: ${out.removed} file sudah ada di ${plan.name}, dihapus`);
+  return out;
+}
 
-  const packed = await packLogArchive(
+/**
+ * The members of an existing archive, streamed from its decryption one at a time (merge mode);
+ * fails when the archive does not hold exactly the files its sidecar lists.
+ */
+async function* membersOf(
+  deps: LogRotateDeps,
+  name: string,
+  decryption: ArchiveDecryption,
+  oldSidecar: LogArchiveSidecar | undefined,
+  oldNames: Map<string, string>,
+  now: Date,
+): AsyncGenerator<PackSource> {
+  const queue: PackSource[] = [];
+  let wake: (() => void) | undefined;
+  let done = false;
+  let failed: unknown;
+  // readLogArchive drives a callback per member; bridge it to this generator one member at a time.
+  let release: (() => void) | undefined;
+  const reading = readLogArchive(
     deps.local,
-    staging,
-    encryption,
-    sources(),
-    {
-      month,
-      part: parseLogArchiveName(plan.name)?.part ?? 1,
-      store_name: config.storeName,
-      store_id: config.storeId,
-      created_at: isoWithOffset(now, config.timezone),
+    name,
+    decryption,
+    async (m) => {
+      const chunks: Buffer[] = [];
+      for await (const c of m.body) chunks.push(c);
+      const data = Buffer.concat(chunks);
+      queue.push({
+        name: m.name,
+        size: data.length,
+        mtime: m.mtime ?? now,
+        data: async function* () {
+          yield data;
+        },
+      });
+      wake?.();
+      await new Promise<void>((r) => (release = r));
+      return undefined;
     },
-    deps.signal,
-  ).catch(async (error: unknown) => {
+    oldSidecar?.encryption,
+  ).then((seen) => {
+    const want = [...oldNames.keys()].sort().join('\n');
+    if (
+      oldSidecar &&
+      seen
+        .map((s) => s.name)
+        .sort()
+        .join('\n') !== want
+    ) {
+      throw new IntegrityError(`${name} does not hold the files its sidecar lists`);
+    }
+  });
+  reading.then(
+    () => {
+      done = true;
+      wake?.();
+    },
+    (error: unknown) => {
+      failed = error;
+      done = true;
+      wake?.();
+    },
+  );
+  for (;;) {
+    if (queue.length > 0) {
+      const next = queue.shift()!;
+      yield next;
+      release?.();
+      continue;
+    }
+    if (failed) throw failed;
+    if (done) break;
+    await new Promise<void>((r) => (wake = r));
+    wake = undefined;
+  }
+  if (failed) throw failed;
+}
+
+/** A daily log file as an archive member. */
+function fileSource(file: DailyLogFile, member: string): PackSource {
+  return {
+    name: member,
+    size: file.size,
+    mtime: file.mtime,
+    data: () => fs.createReadStream(file.path, { start: 0, end: Math.max(0, file.size - 1), highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>,
+  };
+}
+
+/**
+ * Packs the members into `staging` and reads it back before anything is replaced or removed:
+ * the same bytes as written, and (with a key) every member decrypts and matches what was packed.
+ * On any failure the staging file is removed.
+ */
+async function packAndVerify(
+  deps: LogRotateDeps,
+  staging: string,
+  encryption: ArchiveEncryption,
+  sources: AsyncIterable<PackSource>,
+  decryption: ArchiveDecryption | undefined,
+  meta: Parameters<typeof packLogArchive>[4],
+): Promise<{ packed: Awaited<ReturnType<typeof packLogArchive>>; verified: RotatedArchive['verified'] }> {
+  const packed = await packLogArchive(deps.local, staging, encryption, sources, meta, deps.signal).catch(async (error: unknown) => {
     await deps.local.remove(staging).catch(() => undefined);
     throw error;
   });
-
-  // Read back before anything is replaced or removed: same bytes as written, and (with a key)
-  // every member decrypts and matches what was packed.
-  let verified: RotatedArchive['verified'] = 'hash';
   try {
     const back = await hashStored(deps.local, staging);
     if (back.sha256 !== packed.sha256 || back.size !== packed.size) {
       throw new IntegrityError(`${staging} reads back different from what was written (disk or filesystem trouble)`);
     }
-    if (decryption) {
-      const seen = await readLogArchive(deps.local, staging, decryption, async () => undefined, encryption.info);
-      const key = (m: LogMember) => `${m.name}:${m.size}:${m.sha256}`;
-      if (seen.map(key).sort().join('\n') !== packed.members.map(key).sort().join('\n')) {
-        throw new IntegrityError(`${staging} does not hold what was packed into it`);
-      }
-      verified = 'decrypted';
+    if (!decryption) return { packed, verified: 'hash' };
+    const seen = await readLogArchive(deps.local, staging, decryption, async () => undefined, encryption.info);
+    const key = (m: LogMember) => `${m.name}:${m.size}:${m.sha256}`;
+    if (seen.map(key).sort().join('\n') !== packed.members.map(key).sort().join('\n')) {
+      throw new IntegrityError(`${staging} does not hold what was packed into it`);
     }
+    return { packed, verified: 'decrypted' };
   } catch (error) {
     await deps.local.remove(staging).catch(() => undefined);
     throw error;
   }
+}
 
-  await deps.local.rename(staging, plan.name);
-  const part = parseLogArchiveName(plan.name)?.part ?? 1;
+/** Puts the checked archive in place, then its sidecar (the commit marker); returns the sidecar's text. */
+async function commitArchive(
+  deps: LogRotateDeps,
+  staging: string,
+  name: string,
+  month: string,
+  packed: Awaited<ReturnType<typeof packLogArchive>>,
+  verified: RotatedArchive['verified'],
+  encryptionInfo: ArchiveEncryption['info'],
+  now: Date,
+): Promise<string> {
+  const { config } = deps;
+  await deps.local.rename(staging, name);
   const sidecar: LogArchiveSidecar = {
     format: 'botctl-logs-sidecar',
     format_version: 1,
-    name: plan.name,
+    name,
     month,
-    part,
+    part: parseLogArchiveName(name)?.part ?? 1,
     created_at: isoWithOffset(now, config.timezone),
     store_name: config.storeName,
     store_id: config.storeId,
     size: packed.size,
     sha256: packed.sha256,
-    encryption: encryption.info,
+    encryption: encryptionInfo,
     files: packed.members,
     verified,
   };
   const sidecarText = `${JSON.stringify(sidecar, null, 2)}\n`;
-  await deps.local.writeSmall(logSidecarName(plan.name), sidecarText);
-
-  const out: RotatedArchive = {
-    name: plan.name,
-    month,
-    mode: plan.mode,
-    files_added: adds.map((a) => a.member),
-    files_total: packed.members.length,
-    size_bytes: packed.size,
-    sha256: packed.sha256,
-    verified,
-    offsite: deps.offsite ? 'copied' : 'not_configured',
-    removed: 0,
-    kept: [],
-  };
-
-  if (deps.offsite) {
-    try {
-      await copyOffsite(deps.local, deps.offsite, plan.name, packed, sidecarText, deps.signal);
-    } catch (error) {
-      out.offsite = 'failed';
-      out.offsite_error = (error as Error).message;
-    }
-  }
-
-  if (out.offsite === 'failed') {
-    log.error(
-      `[logs] Rotasi log ${month}: arsip ${plan.name} dibuat (${packed.members.length} file), tetapi salinan offsite GAGAL: ${out.offsite_error}; ${files.length} file log tetap disimpan`,
-    );
-    out.kept = files.map((f) => f.member);
-    return out;
-  }
-
-  // Only now, with the archive checked here (and offsite), do the daily files go.
-  await removeSources([...adds.map((a) => a.file), ...alreadyArchived], out);
-  log.info(
-    `[logs] Rotasi log ${month}: ${adds.length} file diarsipkan ke ${plan.name} (${packed.members.length} file, ${verified === 'decrypted' ? 'diverifikasi' : 'hash diverifikasi'}, offsite ${out.offsite === 'copied' ? 'OK' : 'tidak diatur'}), ${out.removed} file dihapus${out.kept.length ? `, ${out.kept.length} disimpan (berubah)` : ''}`,
-  );
-  return out;
+  await deps.local.writeSmall(logSidecarName(name), sidecarText);
+  return sidecarText;
 }
 
 /** Removes archived daily files, keeping any that changed since they were read. */

@@ -67,136 +67,156 @@ function readJson<T>(file: string): T | undefined {
   }
 }
 
+/** What every line is judged from: the backups here and offsite, read once. */
+interface StatusInput {
+  c: Config;
+  now: Date;
+  deps: StatusDeps;
+  local: BackupEntry[];
+  offsite: { entries: BackupEntry[] | undefined; problem: { message: string; fatal: boolean } | undefined };
+}
+
+/** A line's judgement, in the health check's levels; the checklist shows it as a mark. */
+interface Finding {
+  level: Level;
+  fact: string;
+}
+
+const LEVEL_RANK: Record<Level, number> = { ok: 0, warning: 1, critical: 2 };
+const worse = (a: Level, b: Level): Level => (LEVEL_RANK[b] > LEVEL_RANK[a] ? b : a);
+
 /** Every line of the checklist for one tenant, each from a fact on disk (never from memory). */
 export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
-  const { config: c } = deps;
-  const now = deps.clock.now();
-  const label = (id: StatusId) => STATUS_ITEMS.find(([i]) => i === id)![1];
-  const line = (id: StatusId, mark: Mark, fact: string): StatusLine => ({ id, label: label(id), mark, fact });
-
-  const scope = catalogScope(c, now);
-  const local = await listBackups([{ location: 'local', storage: deps.local }], scope).catch(() => [] as BackupEntry[]);
-  let offsite: BackupEntry[] | undefined;
-  let offsiteError: string | undefined;
-  let offsiteFatal = false;
-  if (deps.offsite) {
-    try {
-      await deps.offsite.ready?.();
-      offsite = await listBackups([{ location: 'offsite', storage: deps.offsite }], scope);
-    } catch (error) {
-      offsiteError = deps.redactor ? deps.redactor.redact((error as Error).message) : (error as Error).message;
-      offsiteFatal = isOffsiteUnusable(error);
-    }
-  }
+  const input = await readBackups(deps);
   const lines: StatusLine[] = [];
-
-  // 1. Automatic backups: the newest backup's age against the daily schedule (the same
-  // judgement as healthcheck's backup_age).
-  {
-    const v = judgeBackupAge(c, local, now);
-    const schedule = `daily at ${c.backup.time}${c.backup.enableAuto ? ' (bot)' : ' (cron)'}`;
-    lines.push(line('backups', markOf(v.level), `${v.fact}; schedule ${schedule}`));
-  }
-
-  // 2. Offsite: the newest backup is there with the same SHA-256 (healthcheck's backup_offsite).
-  {
-    const v = judgeOffsite(c, local, {
-      configured: Boolean(deps.offsite),
-      offsite,
-      problem: offsiteError ? { message: offsiteError, fatal: offsiteFatal } : undefined,
-    });
-    lines.push(line('offsite', markOf(v.level), v.fact));
-  }
-
-  // 3. Monitoring and owner alerts: the last health check run and the last alert delivery.
-  const health = readJson<{ last_run_at: string | null }>(path.join(c.stateDir, HEALTH_STATE_FILE));
-  const alerts = readJson<AlertStateFile>(path.join(c.stateDir, ALERT_STATE_FILE));
-  {
-    const parts: string[] = [];
-    let mark: Mark = 'ok';
-    const worse = (m: Mark) => (mark = MARK_RANK[m] > MARK_RANK[mark] ? m : mark);
-    if (!health?.last_run_at) {
-      worse('fail');
-      parts.push('no health check has run (cron_healthcheck.sh or ENABLE_AUTO_HEALTHCHECK)');
-    } else {
-      const age = now.getTime() - Date.parse(health.last_run_at);
-      const expected = Math.max(15, 3 * c.health.intervalMinutes) * 60_000;
-      if (age > DAY) worse('fail');
-      else if (age > expected) worse('warn');
-      parts.push(`last health check ${ago(age)} (every ${c.health.intervalMinutes} min)`);
-    }
-    const off = ownerAlertsProblem(c);
-    if (off) {
-      // Switched off on purpose is a choice to see; not set up at all is a gap.
-      worse(c.alerts.enabled ? 'fail' : 'warn');
-      parts.push(c.alerts.enabled ? `owner alerts cannot be sent: ${off}` : `${off}: the owners hear of no problem`);
-    } else if (!alerts) {
-      worse('warn');
-      parts.push('no owner alert sent yet (try `botctl alert test`)');
-    } else {
-      const okAt = alerts.last_ok_at ? Date.parse(alerts.last_ok_at) : undefined;
-      const failAt = alerts.last_failure ? Date.parse(alerts.last_failure.at) : undefined;
-      if (failAt !== undefined && (okAt === undefined || failAt > okAt)) {
-        worse('fail');
-        parts.push(`last alert FAILED ${ago(now.getTime() - failAt)}: ${alerts.last_failure!.reason}`);
-      } else if (okAt !== undefined) parts.push(`last alert delivered ${ago(now.getTime() - okAt)}`);
-    }
-    lines.push(line('monitoring', mark, parts.join('; ')));
-  }
-
-  // 4. Log rotation and retention: the oldest daily file against LOG_RETENTION_DAYS.
-  {
-    const files = await scanDailyLogs(c.logPath);
-    const archives = (await listLogArchives(logArchiveStores(c, deps.redactor)).catch(() => ({ archives: [] }))).archives;
-    const newestArchive = archives[0];
-    const arch = newestArchive ? `newest archive ${newestArchive.name}${newestArchive.offsite ? ' (offsite too)' : ' (not offsite)'}` : 'no archive yet';
-    if (files.length === 0) lines.push(line('logs', 'fail', `no daily log files in ${c.logPath}: is logging on?`));
-    else {
-      const today = zonedDate(now, c.timezone);
-      const oldestDays = daysBetween(files[0]!.date, today);
-      const retention = c.logs.retentionDays;
-      const mark: Mark = oldestDays > retention + 7 ? 'fail' : oldestDays > retention + 1 ? 'warn' : newestArchive && !newestArchive.offsite ? 'warn' : 'ok';
-      lines.push(line('logs', mark, `oldest log ${files[0]!.member} (${oldestDays} days, retention ${retention}); ${arch}`));
-    }
-  }
-
-  // 5. Updates and patches recorded in the maintenance journal.
-  {
-    const entry = await newestJournalEntry(c.logPath, c.timezone, ['update', 'patch']);
-    if (!entry) lines.push(line('updates', 'warn', 'no update or patch recorded (`botctl journal add --kind update "…"`)'));
-    else {
-      const age = now.getTime() - entry.at.getTime();
-      lines.push(line('updates', age > c.updateMaxDays * DAY ? 'warn' : 'ok', `last ${entry.kind} ${ago(age)}: ${entry.text}`));
-    }
-  }
-
-  // 6. Recovery tested: the last successful restore drill (healthcheck's backup_drill).
-  {
-    const v = judgeDrill(c, local, now);
-    lines.push(line('recovery', markOf(v.level), `${v.fact}; runbook docs/runbooks/recovery.md`));
-  }
-
-  // 7. The maintenance audit log exists and is being written.
-  {
-    const last = await newestMaintenanceLine(c.logPath, c.timezone);
-    if (!last) lines.push(line('audit', 'fail', `no maintenance log in ${path.join(c.logPath, 'maintenance')}`));
-    else {
-      const age = now.getTime() - last.at.getTime();
-      lines.push(line('audit', age > 7 * DAY ? 'fail' : age > 26 * 3_600_000 ? 'warn' : 'ok', `last entry ${ago(age)} in ${path.basename(last.file)}`));
-    }
-  }
-
-  // 8. The bot process, by its heartbeat and its jobs' records (healthcheck's bot_process, jobs).
-  {
-    const v = judgeBotProcess(c, readHeartbeat(c.stateDir, 'bot'), now);
-    const jobs = judgeJobs(c, readJobRecords(c.stateDir));
-    const mark = MARK_RANK[markOf(jobs.level)] > MARK_RANK[markOf(v.level)] ? markOf(jobs.level) : markOf(v.level);
-    lines.push(line('bot', mark, jobs.level === 'ok' ? v.fact : `${v.fact}; jobs: ${jobs.fact}`));
+  for (const [id, label] of STATUS_ITEMS) {
+    const f = await CHECKS[id](input);
+    lines.push({ id, label, mark: markOf(f.level), fact: f.fact });
   }
   return lines;
 }
 
-/** healthcheck's level as a checklist mark. */
+async function readBackups(deps: StatusDeps): Promise<StatusInput> {
+  const c = deps.config;
+  const now = deps.clock.now();
+  const scope = catalogScope(c, now);
+  const local = await listBackups([{ location: 'local', storage: deps.local }], scope).catch(() => [] as BackupEntry[]);
+  let entries: BackupEntry[] | undefined;
+  let problem: StatusInput['offsite']['problem'];
+  if (deps.offsite) {
+    try {
+      await deps.offsite.ready?.();
+      entries = await listBackups([{ location: 'offsite', storage: deps.offsite }], scope);
+    } catch (error) {
+      const message = (error as Error).message;
+      problem = { message: deps.redactor ? deps.redactor.redact(message) : message, fatal: isOffsiteUnusable(error) };
+    }
+  }
+  return { c, now, deps, local, offsite: { entries, problem } };
+}
+
+/** The plan's section 8, one check per line, in STATUS_ITEMS' order. */
+const CHECKS: Record<StatusId, (i: StatusInput) => Finding | Promise<Finding>> = {
+  backups: checkBackups,
+  offsite: checkOffsite,
+  monitoring: checkMonitoring,
+  logs: checkLogs,
+  updates: checkUpdates,
+  recovery: checkRecovery,
+  audit: checkAudit,
+  bot: checkBot,
+};
+
+/** 1. Automatic backups: the newest backup's age against the daily schedule (healthcheck's backup_age). */
+function checkBackups({ c, local, now }: StatusInput): Finding {
+  const v = judgeBackupAge(c, local, now);
+  return { level: v.level, fact: `${v.fact}; schedule daily at ${c.backup.time}${c.backup.enableAuto ? ' (bot)' : ' (cron)'}` };
+}
+
+/** 2. Offsite: the newest backup is there with the same SHA-256 (healthcheck's backup_offsite). */
+function checkOffsite({ c, deps, local, offsite }: StatusInput): Finding {
+  return judgeOffsite(c, local, { configured: Boolean(deps.offsite), offsite: offsite.entries, problem: offsite.problem });
+}
+
+/** 3. Monitoring and owner alerts: the last health check run and the last alert delivery. */
+function checkMonitoring({ c, now }: StatusInput): Finding {
+  const health = readJson<{ last_run_at: string | null }>(path.join(c.stateDir, HEALTH_STATE_FILE));
+  const alerts = readJson<AlertStateFile>(path.join(c.stateDir, ALERT_STATE_FILE));
+  const parts: string[] = [];
+  let level: Level = 'ok';
+  if (!health?.last_run_at) {
+    level = 'critical';
+    parts.push('no health check has run (cron_healthcheck.sh or ENABLE_AUTO_HEALTHCHECK)');
+  } else {
+    const age = now.getTime() - Date.parse(health.last_run_at);
+    const expected = Math.max(15, 3 * c.health.intervalMinutes) * 60_000;
+    if (age > DAY) level = 'critical';
+    else if (age > expected) level = 'warning';
+    parts.push(`last health check ${ago(age)} (every ${c.health.intervalMinutes} min)`);
+  }
+  const off = ownerAlertsProblem(c);
+  if (off) {
+    // Switched off on purpose is a choice to see; not set up at all is a gap.
+    level = worse(level, c.alerts.enabled ? 'critical' : 'warning');
+    parts.push(c.alerts.enabled ? `owner alerts cannot be sent: ${off}` : `${off}: the owners hear of no problem`);
+  } else if (!alerts) {
+    level = worse(level, 'warning');
+    parts.push('no owner alert sent yet (try `botctl alert test`)');
+  } else {
+    const okAt = alerts.last_ok_at ? Date.parse(alerts.last_ok_at) : undefined;
+    const failAt = alerts.last_failure ? Date.parse(alerts.last_failure.at) : undefined;
+    if (failAt !== undefined && (okAt === undefined || failAt > okAt)) {
+      level = 'critical';
+      parts.push(`last alert FAILED ${ago(now.getTime() - failAt)}: ${alerts.last_failure!.reason}`);
+    } else if (okAt !== undefined) parts.push(`last alert delivered ${ago(now.getTime() - okAt)}`);
+  }
+  return { level, fact: parts.join('; ') };
+}
+
+/** 4. Log rotation and retention: the oldest daily file against LOG_RETENTION_DAYS, the newest archive offsite. */
+async function checkLogs({ c, deps, now }: StatusInput): Promise<Finding> {
+  const files = await scanDailyLogs(c.logPath);
+  const archives = (await listLogArchives(logArchiveStores(c, deps.redactor)).catch(() => ({ archives: [] }))).archives;
+  const newestArchive = archives[0];
+  const arch = newestArchive ? `newest archive ${newestArchive.name}${newestArchive.offsite ? ' (offsite too)' : ' (not offsite)'}` : 'no archive yet';
+  if (files.length === 0) return { level: 'critical', fact: `no daily log files in ${c.logPath}: is logging on?` };
+  const oldestDays = daysBetween(files[0]!.date, zonedDate(now, c.timezone));
+  const retention = c.logs.retentionDays;
+  const level: Level =
+    oldestDays > retention + 7 ? 'critical' : oldestDays > retention + 1 ? 'warning' : newestArchive && !newestArchive.offsite ? 'warning' : 'ok';
+  return { level, fact: `oldest log ${files[0]!.member} (${oldestDays} days, retention ${retention}); ${arch}` };
+}
+
+/** 5. Updates and patches recorded in the maintenance journal. */
+async function checkUpdates({ c, now }: StatusInput): Promise<Finding> {
+  const entry = await newestJournalEntry(c.logPath, c.timezone, ['update', 'patch']);
+  if (!entry) return { level: 'warning', fact: 'no update or patch recorded (`botctl journal add --kind update "…"`)' };
+  const age = now.getTime() - entry.at.getTime();
+  return { level: age > c.updateMaxDays * DAY ? 'warning' : 'ok', fact: `last ${entry.kind} ${ago(age)}: ${entry.text}` };
+}
+
+/** 6. Recovery tested: the last successful restore drill (healthcheck's backup_drill). */
+function checkRecovery({ c, local, now }: StatusInput): Finding {
+  const v = judgeDrill(c, local, now);
+  return { level: v.level, fact: `${v.fact}; runbook docs/runbooks/recovery.md` };
+}
+
+/** 7. The maintenance audit log exists and is being written. */
+async function checkAudit({ c, now }: StatusInput): Promise<Finding> {
+  const last = await newestMaintenanceLine(c.logPath, c.timezone);
+  if (!last) return { level: 'critical', fact: `no maintenance log in ${path.join(c.logPath, 'maintenance')}` };
+  const age = now.getTime() - last.at.getTime();
+  return { level: age > 7 * DAY ? 'critical' : age > 26 * 3_600_000 ? 'warning' : 'ok', fact: `last entry ${ago(age)} in ${path.basename(last.file)}` };
+}
+
+/** 8. The bot process, by its heartbeat and its jobs' records (healthcheck's bot_process, jobs). */
+function checkBot({ c, now }: StatusInput): Finding {
+  const v = judgeBotProcess(c, readHeartbeat(c.stateDir, 'bot'), now);
+  const jobs = judgeJobs(c, readJobRecords(c.stateDir));
+  return { level: worse(v.level, jobs.level), fact: jobs.level === 'ok' ? v.fact : `${v.fact}; jobs: ${jobs.fact}` };
+}
+
+/** A level as the checklist's mark (the documented JSON vocabulary of `status` and `preflight`). */
 function markOf(level: Level): Mark {
   return level === 'ok' ? 'ok' : level === 'warning' ? 'warn' : 'fail';
 }
