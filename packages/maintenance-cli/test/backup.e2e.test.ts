@@ -4,22 +4,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, libpqEnv, parseDatabaseUrl } from '@botctl/core';
 import {
-  createTenant,
   databaseDigest,
-  type EphemeralCluster,
   listFiles,
-  makeTempDir,
   parseJsonOutput,
   pathWith,
   BOTCTL_MAIN,
-  removeDir,
   runBotctl,
   spawnBotctl,
-  startEphemeralCluster,
   type Tenant,
   writeFakePgDump,
   maintenanceLog,
 } from '@botctl/test-utils';
+import { botctl, botctlProcess, useCluster } from './harness.js';
 
 const DOCS = fileURLToPath(new URL('../../../docs/', import.meta.url));
 
@@ -37,20 +33,7 @@ interface CreateJson {
   log_files: number;
 }
 
-let cluster: EphemeralCluster;
-let work: string;
-
-beforeAll(async () => {
-  work = makeTempDir('botctl-e2e-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-  removeDir(work);
-});
-
-const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) => runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
+const suite = useCluster('botctl-e2e-');
 
 function decryptList(t: Tenant, archive: string): string[] {
   return execSync(`age --decrypt -i "${t.identityFile}" "${archive}" | tar -tz`, { encoding: 'utf8' }).trim().split('\n');
@@ -66,8 +49,9 @@ describe('backup create, list, verify (recipients mode)', () => {
   let created: CreateJson;
 
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work });
-    const run = await botctl(t, ['backup', 'create', '--offsite', '--json']);
+    t = await suite.tenant();
+    // A real process: the built binary end to end.
+    const run = await botctlProcess(t, ['backup', 'create', '--offsite', '--json']);
     expect(run.stderr).toBe('');
     expect(run.exitCode).toBe(ExitCode.OK);
     created = parseJsonOutput<CreateJson>(run);
@@ -112,7 +96,7 @@ describe('backup create, list, verify (recipients mode)', () => {
 
   it('restores through age, tar and pg_restore into a database identical to the source', async () => {
     const target = `${t.dbName}_copy`;
-    const targetUrl = await cluster.createDatabase(target);
+    const targetUrl = await suite.cluster.createDatabase(target);
     const env = { ...process.env, ...libpqEnv(parseDatabaseUrl(targetUrl)) };
     execSync(
       `age --decrypt -i "${t.identityFile}" "${path.join(t.localDir, created.name)}" | tar -xzO --wildcards 'database.dump.*' | pg_restore --no-owner --exit-on-error -d "${target}"`,
@@ -138,7 +122,7 @@ describe('backup create, list, verify (recipients mode)', () => {
       encoding: 'utf8',
     });
     expect(out).toContain('hash OK');
-    expect(await databaseDigest(cluster.url(target))).toEqual(await databaseDigest(t.databaseUrl));
+    expect(await databaseDigest(suite.cluster.url(target))).toEqual(await databaseDigest(t.databaseUrl));
     expect(fs.readFileSync(path.join(t.dir, 'recovered', 'config', '.env'), 'utf8')).toBe(fs.readFileSync(t.envFile, 'utf8'));
     expect(fs.existsSync(path.join(t.dir, 'recovered', 'manifest.json'))).toBe(true);
     expect(fs.readdirSync(path.join(t.dir, 'recovered')).some((f) => f.startsWith('database.dump'))).toBe(false);
@@ -189,7 +173,7 @@ describe('backup create, list, verify (recipients mode)', () => {
 
 describe('what goes into an archive', () => {
   it('takes BACKUP_EXTRA_FILES, leaves logs out with --no-logs, and lists an archive without sidecar as incomplete', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     fs.mkdirSync(path.join(t.dir, 'conf'), { recursive: true });
     fs.writeFileSync(path.join(t.dir, 'conf', 'nginx.conf'), 'server {}\n');
     t.setEnv({ BACKUP_EXTRA_FILES: 'conf/nginx.conf,conf/missing.conf' });
@@ -213,7 +197,7 @@ describe('what goes into an archive', () => {
   });
 
   it('records row counts from the snapshot the dump reads, even while the shop keeps writing', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     const bin = path.join(t.dir, 'fakebin');
     // pg_dump starts 3 s after the snapshot was exported; rows inserted meanwhile are in neither.
     writeFakePgDump(bin, { kind: 'slow', seconds: 3 });
@@ -232,7 +216,7 @@ describe('what goes into an archive', () => {
     expect(manifest.tables.find((x) => x.table === 'audit_log')?.rows).toBe(before);
     // ... and the dump agrees with the manifest, not with the database as it is now.
     const copy = `${t.dbName}_snap`;
-    const copyUrl = await cluster.createDatabase(copy);
+    const copyUrl = await suite.cluster.createDatabase(copy);
     execSync(
       `age --decrypt -i "${t.identityFile}" "${path.join(t.localDir, name)}" | tar -xzO --wildcards 'database.dump.*' | pg_restore --no-owner -d "${copy}"`,
       { env: { ...process.env, ...libpqEnv(parseDatabaseUrl(copyUrl)) } },
@@ -242,7 +226,7 @@ describe('what goes into an archive', () => {
   });
 
   it('never writes plaintext to disk: every file that appears during a backup is encrypted or metadata', async () => {
-    const t = await createTenant({ cluster, parentDir: work, scale: 3 });
+    const t = await suite.tenant({ scale: 3 });
     const tmp = path.join(t.dir, 'tmp');
     fs.mkdirSync(tmp);
     const bin = path.join(t.dir, 'fakebin');
@@ -287,7 +271,7 @@ describe('what goes into an archive', () => {
   });
 
   it('a scheduled run copies offsite when BACKUP_AUTOMATIC_OFFSITE is true (the default), and not when false', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     const first = parseJsonOutput<CreateJson>(await botctl(t, ['backup', 'create', '--scheduled', '--json']));
     expect(first.offsite.status).toBe('ok');
     t.setEnv({ BACKUP_AUTOMATIC_OFFSITE: 'false' });
@@ -298,7 +282,7 @@ describe('what goes into an archive', () => {
   });
 
   it('at a terminal, shows progress and a coloured summary; under cron, plain lines', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     // script(1) gives botctl a pseudo-terminal.
     const tty = execFileSync('script', ['-qec', `"${process.execPath}" -- "${BOTCTL_MAIN}" --env-file "${t.envFile}" backup create`, '/dev/null'], {
       cwd: t.dir,
@@ -319,7 +303,7 @@ describe('backup verify catches what is wrong, each with its own exit code', () 
   let archive: string;
 
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work });
+    t = await suite.tenant();
     const run = await botctl(t, ['backup', 'create', '--json']);
     expect(run.exitCode).toBe(0);
     name = parseJsonOutput<CreateJson>(run).name;
@@ -431,7 +415,7 @@ describe('backup verify catches what is wrong, each with its own exit code', () 
 
 describe('passphrase mode', () => {
   it('creates and fully verifies with BACKUP_ENCRYPTION_PASSWORD (scrypt 18), and the age CLI opens it', async () => {
-    const t = await createTenant({ cluster, parentDir: work, mode: 'passphrase' });
+    const t = await suite.tenant({ mode: 'passphrase' });
     const run = await botctl(t, ['backup', 'create', '--json']);
     expect(run.exitCode).toBe(0);
     const created = parseJsonOutput<CreateJson & { encryption: { mode: string; scrypt_work_factor: number } }>(run);
@@ -450,7 +434,7 @@ describe('failed backups leave nothing that looks complete', () => {
   let t: Tenant;
   let bin: string;
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work });
+    t = await suite.tenant();
     bin = path.join(t.dir, 'fakebin');
   });
   afterEach(() => fs.rmSync(bin, { recursive: true, force: true }));
@@ -459,7 +443,7 @@ describe('failed backups leave nothing that looks complete', () => {
 
   it('pg_dump failing half-way: DATABASE (6), no archive, no sidecar, no temp file, lock released', async () => {
     writeFakePgDump(bin, { kind: 'fail-halfway', bytes: 20_000 });
-    const run = await botctl(t, ['backup', 'create'], withFake());
+    const run = await botctlProcess(t, ['backup', 'create'], withFake());
     expect(run.exitCode).toBe(ExitCode.DATABASE);
     expect(run.stderr).toMatch(/^botctl: error: pg_dump failed \(exit code 1\): pg_dump: error: connection to server lost$/m);
     expect(backupFiles(t.localDir)).toEqual([]);
@@ -469,7 +453,7 @@ describe('failed backups leave nothing that looks complete', () => {
 
   it('pg_dump writing garbage: DATABASE (6), nothing left', async () => {
     writeFakePgDump(bin, { kind: 'garbage' });
-    const run = await botctl(t, ['backup', 'create'], withFake());
+    const run = await botctlProcess(t, ['backup', 'create'], withFake());
     expect(run.exitCode).toBe(ExitCode.DATABASE);
     expect(run.stderr).toMatch(/not a custom-format dump/);
     expect(backupFiles(t.localDir)).toEqual([]);
@@ -480,7 +464,7 @@ describe('failed backups leave nothing that looks complete', () => {
     t.setEnv({ BACKUP_DUMP_STALL_SECONDS: '5' });
     try {
       const started = Date.now();
-      const run = await botctl(t, ['backup', 'create'], withFake());
+      const run = await botctlProcess(t, ['backup', 'create'], withFake());
       expect(run.exitCode).toBe(ExitCode.DATABASE);
       expect(run.stderr).toMatch(/pg_dump wrote nothing for 5 s/);
       expect(Date.now() - started).toBeLessThan(30_000);
@@ -514,7 +498,7 @@ describe('failed backups leave nothing that looks complete', () => {
 
   it('pg_dump older than the server: VERSION_MISMATCH (7)', async () => {
     writeFakePgDump(bin, { kind: 'old-version', version: '14.9' });
-    const run = await botctl(t, ['backup', 'create'], withFake());
+    const run = await botctlProcess(t, ['backup', 'create'], withFake());
     expect(run.exitCode).toBe(ExitCode.VERSION_MISMATCH);
     expect(run.stderr).toMatch(/pg_dump 14\.9 is older than the server \(PostgreSQL 15\.\d+\)/);
     expect(run.stderr).toMatch(/hint: install the PostgreSQL 15 client tools/);
@@ -564,7 +548,7 @@ describe('failed backups leave nothing that looks complete', () => {
 
 describe('one operation at a time, and no secrets anywhere', () => {
   it('refuses a second concurrent create with LOCKED (4); the first one completes', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     const bin = path.join(t.dir, 'fakebin');
     writeFakePgDump(bin, { kind: 'slow', seconds: 3 });
     const first = spawnBotctl(['--env-file', t.envFile, 'backup', 'create'], { cwd: t.dir, env: { PATH: pathWith(bin) } });
@@ -578,7 +562,7 @@ describe('one operation at a time, and no secrets anywhere', () => {
   });
 
   it('keeps the database password and keys out of argv (ps), output, JSON, logs and sidecars', async () => {
-    const t = await createTenant({ cluster, parentDir: work, mode: 'passphrase' });
+    const t = await suite.tenant({ mode: 'passphrase' });
     const password = parseDatabaseUrl(t.databaseUrl).password!.reveal();
     const bin = path.join(t.dir, 'fakebin');
     const argsFile = path.join(t.dir, 'pg_dump-args.txt');
@@ -614,7 +598,7 @@ describe('one operation at a time, and no secrets anywhere', () => {
 
 describe('configuration and keys', () => {
   it('reports every configuration problem in one message with CONFIG (3)', async () => {
-    const dir = path.join(work, 'badconfig');
+    const dir = path.join(suite.work, 'badconfig');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, '.env'), 'BOT_TIMEZONE=Nowhere/Land\nHEALTH_CPU_THRESHOLD=500\n');
     const run = await runBotctl(['backup', 'create'], { cwd: dir });
@@ -624,7 +608,7 @@ describe('configuration and keys', () => {
   });
 
   it('says what is missing for a backup, all at once', async () => {
-    const dir = path.join(work, 'emptyconfig');
+    const dir = path.join(suite.work, 'emptyconfig');
     fs.mkdirSync(dir, { recursive: true });
     const run = await runBotctl(['backup', 'create', '--json'], { cwd: dir });
     expect(run.exitCode).toBe(ExitCode.CONFIG);
@@ -634,13 +618,13 @@ describe('configuration and keys', () => {
   });
 
   it('rejects unknown options with USAGE (2)', async () => {
-    const run = await runBotctl(['backup', 'create', '--offsight'], { cwd: work });
+    const run = await runBotctl(['backup', 'create', '--offsight'], { cwd: suite.work });
     expect(run.exitCode).toBe(ExitCode.USAGE);
     expect(run.stderr).toMatch(/unknown option '--offsight'/);
   });
 
   it('keygen writes a 0600 identity, prints its recipient, and never overwrites', async () => {
-    const dir = path.join(work, 'keys');
+    const dir = path.join(suite.work, 'keys');
     fs.mkdirSync(dir, { recursive: true });
     const run = await runBotctl(['keygen', '--output', 'id.txt', '--json'], { cwd: dir });
     expect(run.exitCode).toBe(0);
@@ -659,7 +643,7 @@ describe('configuration and keys', () => {
 
 describe('botctl demo', () => {
   it('runs the whole quick start on its own throwaway PostgreSQL and cleans up', async () => {
-    const run = await runBotctl(['demo', '--json'], { cwd: work, timeoutMs: 120_000 });
+    const run = await runBotctl(['demo', '--json'], { cwd: suite.work, timeoutMs: 120_000 });
     expect(run.exitCode).toBe(0);
     const out = parseJsonOutput<{ ok: boolean; dir: string; commands: { command: string; exit_code: number }[] }>(run);
     expect(out.ok).toBe(true);

@@ -1,42 +1,26 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createSql, ExitCode, type Secret, type Sql } from '@botctl/core';
-import {
-  createTenant,
-  type EphemeralCluster,
-  FAKE_OWNER_TOKEN,
-  FAKE_SHOP_TOKEN,
-  type FakeBotApi,
-  fakeTelegramEnv,
-  makeTempDir,
-  removeDir,
-  startEphemeralCluster,
-  startFakeBotApi,
-  type Tenant,
-} from '@botctl/test-utils';
-import { botctlInProcess } from './harness.js';
+import { FAKE_OWNER_TOKEN, FAKE_SHOP_TOKEN, type FakeBotApi, fakeTelegramEnv, startFakeBotApi, type Tenant } from '@botctl/test-utils';
+import { botctlInProcess, useCluster } from './harness.js';
 
 /** Owner alerts that mean something, drills that judge the restore, and the CREATEDB they need. */
 
-let cluster: EphemeralCluster;
-let work: string;
 let api: FakeBotApi;
 
+const suite = useCluster('botctl-drill-alerts-');
+
 beforeAll(async () => {
-  work = makeTempDir('botctl-drill-alerts-');
-  cluster = await startEphemeralCluster({ parentDir: work });
   api = await startFakeBotApi({ tokens: [FAKE_SHOP_TOKEN, FAKE_OWNER_TOKEN] });
 });
 afterEach(() => api.reset());
 afterAll(async () => {
   await api?.close();
-  await cluster?.destroy();
-  removeDir(work);
 });
 
 const run = (t: Tenant, args: string[], env: Record<string, string> = {}) => botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
 const ownerMessages = () => api.calls.filter((c) => c.token === FAKE_OWNER_TOKEN && c.method === 'sendMessage').map((c) => String(c.params.text));
-const tenant = (opts: { seed?: boolean } = {}) => createTenant({ cluster, parentDir: work, ...opts, extraEnv: fakeTelegramEnv(api, '7301') });
+const tenant = (opts: { seed?: boolean } = {}) => suite.tenant({ ...opts, extraEnv: fakeTelegramEnv(api, '7301') });
 
 async function withSql<T>(url: Secret, f: (sql: Sql) => Promise<T>): Promise<T> {
   const sql = createSql(url, { max: 1 });
@@ -114,12 +98,12 @@ describe('backup drill', () => {
   it('needs a role that may create databases: says so in drill, restore --new-db (--dry-run too) and preflight; BACKUP_DRILL_ADMIN_URL lends one', async () => {
     const role = `shop_nc_${process.pid}`;
     const db = `${role}_db`;
-    await withSql(cluster.url(), async (sql) => {
+    await withSql(suite.cluster.url(), async (sql) => {
       await sql.unsafe(`CREATE ROLE ${role} LOGIN PASSWORD 'pw-nc'`);
       await sql.unsafe(`CREATE DATABASE ${db} OWNER ${role}`);
     });
     const t = await tenant({ seed: false });
-    const url = `postgresql://${role}:pw-nc@${cluster.host}:${cluster.port}/${db}`;
+    const url = `postgresql://${role}:pw-nc@${suite.cluster.host}:${suite.cluster.port}/${db}`;
     t.setEnv({ DATABASE_URL: url });
     expect((await run(t, ['db', 'migrate'])).exitCode).toBe(ExitCode.OK);
     expect((await run(t, ['--no-alert', 'backup', 'create'])).exitCode).toBe(ExitCode.OK);
@@ -138,16 +122,16 @@ describe('backup drill', () => {
     expect(fs.readdirSync(path.join(t.dir, 'backups', 'local')).filter((f) => f.startsWith('pre-restore'))).toEqual([]);
 
     // A role that may: the drill runs as it; restore --new-db makes the database for the shop's role.
-    t.setEnv({ BACKUP_DRILL_ADMIN_URL: cluster.url().reveal() });
+    t.setEnv({ BACKUP_DRILL_ADMIN_URL: suite.cluster.url().reveal() });
     expect((await run(t, ['--no-alert', 'backup', 'drill'])).exitCode).toBe(ExitCode.OK);
     const pre2 = JSON.parse((await run(t, ['preflight', '--json'])).stdout) as { checks: { id: string; mark: string; fact: string }[] };
     expect(pre2.checks.find((c) => c.id === 'drill')).toMatchObject({ mark: 'ok' });
     expect(pre2.checks.find((c) => c.id === 'drill')!.fact).toMatch(/\(BACKUP_DRILL_ADMIN_URL\) may create databases/);
-    expect(JSON.stringify(pre2)).not.toContain(cluster.password.reveal());
+    expect(JSON.stringify(pre2)).not.toContain(suite.cluster.password.reveal());
     const copy = await run(t, ['--no-alert', 'backup', 'restore', '--latest', '--new-db', `${role}_copy`]);
     expect(copy.exitCode).toBe(ExitCode.OK);
     const owner = await withSql(
-      cluster.url(),
+      suite.cluster.url(),
       async (sql) => (await sql<{ o: string }[]>`SELECT pg_get_userbyid(datdba) AS o FROM pg_database WHERE datname = ${`${role}_copy`}`)[0]?.o,
     );
     expect(owner).toBe(role);

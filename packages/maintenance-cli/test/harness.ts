@@ -1,4 +1,15 @@
 import type { Clock } from '@botctl/core';
+import {
+  type CliRun,
+  createTenant,
+  type EphemeralCluster,
+  makeTempDir,
+  removeDir,
+  runBotctl,
+  startEphemeralCluster,
+  type Tenant,
+  type TenantOptions,
+} from '@botctl/test-utils';
 import { runCli } from '../src/cli/run-cli.js';
 
 export interface InProcessRun {
@@ -47,3 +58,58 @@ export async function botctlInProcess(args: string[], opts: InProcessOptions): P
   });
   return { exitCode: code, stdout: out.text(), stderr: err.text() };
 }
+
+/** One cluster and one work folder for a suite, started before its tests and removed after them. */
+export interface ClusterSuite {
+  readonly cluster: EphemeralCluster;
+  readonly work: string;
+  /** A tenant on the suite's cluster, in its work folder. */
+  tenant(opts?: Omit<TenantOptions, 'cluster' | 'parentDir'>): Promise<Tenant>;
+}
+
+/**
+ * The setup every suite shares: call at the top level of a test file. Hooks a suite adds after
+ * this call run after the cluster is up.
+ */
+export function useCluster(prefix: string): ClusterSuite {
+  let cluster: EphemeralCluster | undefined;
+  let work: string | undefined;
+  beforeAll(async () => {
+    work = makeTempDir(prefix);
+    cluster = await startEphemeralCluster({ parentDir: work });
+  });
+  afterAll(async () => {
+    await cluster?.destroy();
+    if (work) removeDir(work);
+  });
+  const ready = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`the suite's ${what} is used before beforeAll ran`);
+    return v;
+  };
+  return {
+    get cluster() {
+      return ready(cluster, 'cluster');
+    },
+    get work() {
+      return ready(work, 'work folder');
+    },
+    tenant: (opts = {}) => createTenant({ cluster: ready(cluster, 'cluster'), parentDir: ready(work, 'work folder'), ...opts }),
+  };
+}
+
+export interface TenantRunOptions {
+  env?: Record<string, string | undefined>;
+  clock?: Clock;
+  signal?: AbortSignal;
+}
+
+/** `botctl --env-file <tenant> …` in this process (the default for CLI tests). */
+export const botctl = (t: Tenant, args: string[], opts: TenantRunOptions = {}): Promise<InProcessRun> =>
+  botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir, ...opts });
+
+/**
+ * `botctl --env-file <tenant> …` as a real process: for fake tools on PATH, signals, stdin, or a
+ * few end-to-end runs per command that prove the binary itself.
+ */
+export const botctlProcess = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> =>
+  runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });

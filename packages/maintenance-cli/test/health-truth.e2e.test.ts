@@ -2,22 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ExitCode, FixedClock, writeHeartbeat } from '@botctl/core';
-import { createTenant, type EphemeralCluster, makeTempDir, removeDir, runBotctl, startEphemeralCluster, type Tenant } from '@botctl/test-utils';
-import { botctlInProcess } from './harness.js';
+import { runBotctl, type Tenant } from '@botctl/test-utils';
+import { botctlInProcess, useCluster } from './harness.js';
 
 /** Health that tells the truth: healthcheck and status agree, and see what really breaks. */
 
-let cluster: EphemeralCluster;
-let work: string;
-
-beforeAll(async () => {
-  work = makeTempDir('botctl-truth-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-});
-afterAll(async () => {
-  await cluster?.destroy();
-  removeDir(work);
-});
+const suite = useCluster('botctl-truth-');
 
 const json = <T>(r: { stdout: string }) => JSON.parse(r.stdout) as T;
 const SKIP = { HEALTH_SKIP_CHECKS: 'database,telegram,cpu,memory,disk,log_size,maintenance_lock,backup_space' };
@@ -36,7 +26,7 @@ const asMark = { ok: 'ok', warning: 'warn', critical: 'fail' } as Record<string,
 
 describe('healthcheck and status', () => {
   it('judge each shared fact the same way, scenario by scenario', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false });
+    const t = await suite.tenant({ seed: false });
     const clock = new FixedClock('2026-12-01T02:00:00+07:00');
     const run = (args: string[]) => botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir, clock });
     const pairs = [
@@ -78,7 +68,7 @@ describe('healthcheck and status', () => {
 
 describe('an offsite folder on the same disk as the local backups', () => {
   it('is not offsite: status, healthcheck, preflight and the demo say so, with how to fix it', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false, offsite: 'inside' });
+    const t = await suite.tenant({ seed: false, offsite: 'inside' });
     const clock = new FixedClock('2026-12-01T02:00:00+07:00');
     expect((await botctlInProcess(['--env-file', t.envFile, 'backup', 'create', '--offsite'], { cwd: t.dir, clock })).exitCode).toBe(ExitCode.OK);
     const { health, status } = await both(t, clock);
@@ -91,7 +81,7 @@ describe('an offsite folder on the same disk as the local backups', () => {
     const offsiteLine = json<{ checks: { id: string; mark: string; fact: string }[] }>(pre).checks.find((i) => i.id === 'offsite')!;
     expect(offsiteLine).toMatchObject({ mark: 'warn', fact: expect.stringMatching(/not offsite/) });
     // The demo runs botctl as separate commands: as a process here too.
-    const demo = await runBotctl(['demo'], { cwd: work });
+    const demo = await runBotctl(['demo'], { cwd: suite.work });
     expect(demo.exitCode).toBe(ExitCode.OK);
     expect(demo.stdout + demo.stderr).toMatch(/⚠.*not offsite/);
   });
@@ -99,7 +89,7 @@ describe('an offsite folder on the same disk as the local backups', () => {
 
 describe('pre-restore safety copies', () => {
   it('do not count as the newest backup (healthcheck backup_age, status)', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     const clock = new FixedClock('2026-11-29T20:00:00+07:00');
     const made = json<{ name: string }>(await botctlInProcess(['--env-file', t.envFile, 'backup', 'create', '--json'], { cwd: t.dir, clock }));
     clock.set('2026-12-01T02:00:00+07:00');
@@ -114,7 +104,7 @@ describe('pre-restore safety copies', () => {
 
 describe('times shown to people', () => {
   it('are in BOT_TIMEZONE with their offset: list, prune, healthcheck, journal, lock messages', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false });
+    const t = await suite.tenant({ seed: false });
     const clock = new FixedClock('2026-12-01T02:00:00+07:00');
     const run = (args: string[], env: Record<string, string> = {}) => botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir, clock, env });
     const local = /2026-12-01[ T]02:00:00 ?\+07:00/;

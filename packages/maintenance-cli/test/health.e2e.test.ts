@@ -3,36 +3,27 @@ import os from 'node:os';
 import path from 'node:path';
 import { HEALTH_CHECK_IDS, writeHeartbeat } from '@botctl/core';
 import {
-  createTenant,
   FAKE_OWNER_TOKEN as OWNER_TOKEN,
   FAKE_SHOP_TOKEN as SHOP_TOKEN,
-  type EphemeralCluster,
   type FakeBotApi,
-  makeTempDir,
   parseJsonOutput,
-  removeDir,
-  runBotctl,
-  startEphemeralCluster,
   startFakeBotApi,
   type Tenant,
   maintenanceLog,
 } from '@botctl/test-utils';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { botctl, useCluster } from './harness.js';
 
-let cluster: EphemeralCluster;
-let work: string;
 let api: FakeBotApi;
 
+const suite = useCluster('botctl-health-');
+
 beforeAll(async () => {
-  work = makeTempDir('botctl-health-');
-  cluster = await startEphemeralCluster({ parentDir: work });
   api = await startFakeBotApi({ tokens: [SHOP_TOKEN, OWNER_TOKEN] });
 });
 
 afterAll(async () => {
   await api?.close();
-  await cluster?.destroy();
-  removeDir(work);
 });
 
 interface Check {
@@ -49,8 +40,6 @@ interface Report {
   alerts: { kind: string; checks: string[]; delivered: boolean; detail: string }[];
   textfile: string | null;
 }
-
-const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) => runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
 
 const health = async (t: Tenant, args: string[] = []) => {
   const run = await botctl(t, ['healthcheck', '--json', ...args]);
@@ -71,9 +60,7 @@ const beat = (t: Tenant, at = new Date(), startedAt = new Date(Date.now() - 3_60
 
 /** A tenant whose every check is green: backup offsite, verified, drilled; bot heartbeat fresh. */
 async function healthyTenant(extra: Record<string, string> = {}): Promise<Tenant> {
-  const t = await createTenant({
-    cluster,
-    parentDir: work,
+  const t = await suite.tenant({
     extraEnv: {
       TELEGRAM_BOT_TOKEN: SHOP_TOKEN,
       OWNER_BOT_TOKEN: OWNER_TOKEN,
@@ -468,7 +455,7 @@ describe('database down (the cluster is stopped)', () => {
   it('is critical at once, alerted once, and recovers with how long it was down', async () => {
     const t = await healthyTenant();
     api.reset();
-    await cluster.stopServer();
+    await suite.cluster.stopServer();
     try {
       const down = await health(t);
       expect(down.run.exitCode).toBe(2);
@@ -478,7 +465,7 @@ describe('database down (the cluster is stopped)', () => {
       await health(t);
       expect(ownerMessages()).toEqual([]);
     } finally {
-      await cluster.startServer();
+      await suite.cluster.startServer();
     }
     const up = await health(t);
     expect(up.run.exitCode).toBe(0);

@@ -4,45 +4,37 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeHeartbeat } from '@botctl/core';
 import {
-  createTenant,
   FAKE_OWNER_TOKEN as OWNER_TOKEN,
   FAKE_SHOP_TOKEN as SHOP_TOKEN,
-  type EphemeralCluster,
   type FakeBotApi,
-  makeTempDir,
   pathWith,
   writeFakeBin,
-  removeDir,
   runBotctl,
-  startEphemeralCluster,
   startFakeBotApi,
   type Tenant,
   maintenanceLog,
 } from '@botctl/test-utils';
 import { execa } from 'execa';
+import { useCluster } from './harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-let cluster: EphemeralCluster;
-let work: string;
 let api: FakeBotApi;
 
+const suite = useCluster('botctl-wiring-');
+
 beforeAll(async () => {
-  work = makeTempDir('botctl-wiring-');
-  cluster = await startEphemeralCluster({ parentDir: work });
   api = await startFakeBotApi();
 });
 
 afterAll(async () => {
   await api?.close();
-  await cluster?.destroy();
-  removeDir(work);
 });
 
 /** Runs a script the way cron does: a bare environment, no terminal. */
 const script = (name: string, args: string[], env: Record<string, string> = {}) =>
   execa('bash', [path.join(ROOT, 'scripts', name), ...args], {
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', BOTCTL_LOCK_DIR: work, ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', BOTCTL_LOCK_DIR: suite.work, ...env },
     extendEnv: false,
     reject: false,
     stdin: 'ignore',
@@ -53,7 +45,7 @@ const script = (name: string, args: string[], env: Record<string, string> = {}) 
 async function holdLock(kind: 'backup' | 'health', envFile: string): Promise<() => void> {
   const hash = execFileSync('bash', ['-c', `printf '%s' "$(realpath "$1")" | sha256sum | cut -c1-16`, '_', envFile], { encoding: 'utf8' }).trim();
   // Its own process group, so that the sleep holding the lock dies with flock.
-  const child = spawn('flock', ['-n', path.join(work, `botctl-${kind}-${hash}.lock`), 'sleep', '60'], { stdio: 'ignore', detached: true });
+  const child = spawn('flock', ['-n', path.join(suite.work, `botctl-${kind}-${hash}.lock`), 'sleep', '60'], { stdio: 'ignore', detached: true });
   await new Promise((r) => setTimeout(r, 300));
   return () => process.kill(-child.pid!, 'SIGKILL');
 }
@@ -114,11 +106,7 @@ describe('scripts under pipefail', () => {
 describe('cron_backup.sh', () => {
   let t: Tenant;
   beforeAll(async () => {
-    t = await createTenant({
-      cluster,
-      parentDir: work,
-      extraEnv: { ...tenantEnv(), BACKUP_KEEP: '1', BACKUP_KEEP_DAILY: '0', BACKUP_KEEP_WEEKLY: '0', BACKUP_KEEP_MONTHLY: '0' },
-    });
+    t = await suite.tenant({ extraEnv: { ...tenantEnv(), BACKUP_KEEP: '1', BACKUP_KEEP_DAILY: '0', BACKUP_KEEP_WEEKLY: '0', BACKUP_KEEP_MONTHLY: '0' } });
   });
 
   it('creates a backup, copies it offsite, prunes both with the configured policy, and logs it', async () => {
@@ -159,7 +147,7 @@ describe('cron_backup.sh', () => {
   });
 
   it('honours BACKUP_AUTOMATIC_OFFSITE=false: no offsite copy, no offsite prune, still silent', async () => {
-    const local = await createTenant({ cluster, parentDir: work, seed: false, extraEnv: { ...tenantEnv(), BACKUP_AUTOMATIC_OFFSITE: 'false' } });
+    const local = await suite.tenant({ seed: false, extraEnv: { ...tenantEnv(), BACKUP_AUTOMATIC_OFFSITE: 'false' } });
     const run = await script('cron_backup.sh', [local.envFile]);
     expect(run.exitCode).toBe(0);
     expect(run.stderr + run.stdout).toBe('');
@@ -197,7 +185,7 @@ describe('cron_backup.sh', () => {
 describe('cron_healthcheck.sh', () => {
   let t: Tenant;
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work, extraEnv: tenantEnv() });
+    t = await suite.tenant({ extraEnv: tenantEnv() });
     expect((await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir })).exitCode).toBe(0);
   });
   const beat = (ageMs: number) =>
@@ -246,7 +234,7 @@ describe('cron_healthcheck.sh', () => {
 
 describe('systemd units', () => {
   it('pass systemd-analyze verify (paths pointed at this checkout)', () => {
-    const dir = path.join(work, 'units');
+    const dir = path.join(suite.work, 'units');
     fs.mkdirSync(dir);
     for (const f of fs.readdirSync(path.join(ROOT, 'deploy', 'systemd'))) {
       fs.writeFileSync(path.join(dir, f), fs.readFileSync(path.join(ROOT, 'deploy', 'systemd', f), 'utf8').replaceAll('/opt/botctl', ROOT.replace(/\/$/, '')));
@@ -276,7 +264,7 @@ describe('systemd units', () => {
   });
 
   it("the OnFailure hook tells the tenant's owners which unit failed", async () => {
-    const t = await createTenant({ cluster, parentDir: work, extraEnv: tenantEnv() });
+    const t = await suite.tenant({ extraEnv: tenantEnv() });
     api.reset();
     const tenant = path.basename(t.dir);
     const run = await script('systemd_on_failure.sh', [`botctl-backup@${tenant}.service`], { BOTCTL_TENANTS_DIR: path.dirname(t.dir) });
@@ -289,15 +277,15 @@ describe('systemd units', () => {
 
 describe('rolling_restart.sh', () => {
   it("restarts tenants one at a time, waits for each bot's heartbeat, records it, and stops at the first that does not come back", async () => {
-    const root = path.join(work, 'rolling');
+    const root = path.join(suite.work, 'rolling');
     const names = ['toko1', 'toko2', 'toko3'];
     for (const n of names) {
       fs.mkdirSync(path.join(root, n, 'state'), { recursive: true });
       fs.writeFileSync(path.join(root, n, 'compose.yml'), 'services: {}\n');
       fs.writeFileSync(path.join(root, n, '.env'), `BOT_STORE_NAME=${n}\n`);
     }
-    const bin = path.join(work, 'fake-docker');
-    const calls = path.join(work, 'docker-calls.txt');
+    const bin = path.join(suite.work, 'fake-docker');
+    const calls = path.join(suite.work, 'docker-calls.txt');
     // `up -d` "starts" the bot: it writes a heartbeat, unless the tenant has a BROKEN marker.
     writeFakeBin(
       bin,

@@ -1,21 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createSql, listUserTables, type Secret, tableChecksum } from '@botctl/core';
-import { createTenant, type EphemeralCluster, makeTempDir, removeDir, runBotctl, startEphemeralCluster, type Tenant } from '@botctl/test-utils';
+import { runBotctl, type Tenant } from '@botctl/test-utils';
+import { useCluster } from './harness.js';
 
-let cluster: EphemeralCluster;
-let work: string;
 let t: Tenant;
 
-beforeAll(async () => {
-  work = makeTempDir('botctl-migrate-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-  t = await createTenant({ cluster, parentDir: work, scale: 3 });
-});
+const suite = useCluster('botctl-migrate-');
 
-afterAll(async () => {
-  await cluster?.destroy();
-  removeDir(work);
+beforeAll(async () => {
+  t = await suite.tenant({ scale: 3 });
 });
 
 /** Every table's row count and content checksum (order-independent). */
@@ -36,7 +30,7 @@ async function snapshot(url: Secret): Promise<Record<string, string>> {
 describe('db export / db import (migration to a new server)', () => {
   for (const format of ['sql', 'csv'] as const) {
     it(`round-trips the shop through ${format}: the import equals the source, table by table`, async () => {
-      const out = path.join(work, `export-${format}`);
+      const out = path.join(suite.work, `export-${format}`);
       const exp = await runBotctl(['--env-file', t.envFile, '--json', 'db', 'export', '--format', format, '--out', out], { cwd: t.dir });
       expect(exp.stderr).toBe('');
       expect(exp.exitCode).toBe(0);
@@ -46,10 +40,10 @@ describe('db export / db import (migration to a new server)', () => {
       if (format === 'csv') expect(fs.readFileSync(path.join(out, 'public.products.csv'), 'utf8').split('\n')[0]).toMatch(/^id,/);
 
       // The new server: an empty database.
-      const newUrl = await cluster.createDatabase(`moved_${format}`);
-      const newEnv = path.join(work, `new-${format}.env`);
+      const newUrl = await suite.cluster.createDatabase(`moved_${format}`);
+      const newEnv = path.join(suite.work, `new-${format}.env`);
       fs.writeFileSync(newEnv, `DATABASE_URL=${newUrl.reveal()}\n`, { mode: 0o600 });
-      const imp = await runBotctl(['--env-file', newEnv, '--json', 'db', 'import', out], { cwd: work });
+      const imp = await runBotctl(['--env-file', newEnv, '--json', 'db', 'import', out], { cwd: suite.work });
       expect(imp.stderr).toBe('');
       expect(imp.exitCode).toBe(0);
       expect(JSON.parse(imp.stdout).tables.every((x: { expected: number; imported: number }) => x.expected === x.imported)).toBe(true);
@@ -58,7 +52,7 @@ describe('db export / db import (migration to a new server)', () => {
   }
 
   it('imports only into an empty database, and refuses a tampered or unfinished export', async () => {
-    const out = path.join(work, 'export-refuse');
+    const out = path.join(suite.work, 'export-refuse');
     expect((await runBotctl(['--env-file', t.envFile, 'db', 'export', '--format', 'csv', '--out', out], { cwd: t.dir })).exitCode).toBe(0);
     // Into the source itself (not empty): refused, nothing touched.
     const before = await snapshot(t.databaseUrl);
@@ -69,15 +63,15 @@ describe('db export / db import (migration to a new server)', () => {
     // Exporting into a non-empty folder is refused too.
     expect((await runBotctl(['--env-file', t.envFile, 'db', 'export', '--format', 'csv', '--out', out], { cwd: t.dir })).exitCode).toBe(14);
 
-    const fresh = await cluster.createDatabase('moved_tampered');
-    const envFile = path.join(work, 'fresh.env');
+    const fresh = await suite.cluster.createDatabase('moved_tampered');
+    const envFile = path.join(suite.work, 'fresh.env');
     fs.writeFileSync(envFile, `DATABASE_URL=${fresh.reveal()}\n`);
     fs.appendFileSync(path.join(out, 'public.orders.csv'), '999999,broken\n');
-    const tampered = await runBotctl(['--env-file', envFile, 'db', 'import', out], { cwd: work });
+    const tampered = await runBotctl(['--env-file', envFile, 'db', 'import', out], { cwd: suite.work });
     expect(tampered.exitCode).toBe(8);
     expect(tampered.stderr).toMatch(/public\.orders\.csv .* differs from the manifest/);
     fs.rmSync(path.join(out, 'manifest.json'));
-    const unfinished = await runBotctl(['--env-file', envFile, 'db', 'import', out], { cwd: work });
+    const unfinished = await runBotctl(['--env-file', envFile, 'db', 'import', out], { cwd: suite.work });
     expect(unfinished.exitCode).toBe(8);
     expect(unfinished.stderr).toMatch(/no readable manifest\.json/);
   });

@@ -5,44 +5,33 @@ import path from 'node:path';
 import { ExitCode } from '@botctl/core';
 import {
   type CliRun,
-  createTenant,
   databaseDigest,
-  type EphemeralCluster,
   listFiles,
-  makeTempDir,
   maintenanceLog,
   parseJsonOutput,
   pathWith,
   type RcloneServer,
-  removeDir,
   runBotctl,
   spawnBotctl,
-  startEphemeralCluster,
   startRcloneServer,
   type Tenant,
   writeFakeBin,
 } from '@botctl/test-utils';
+import { useCluster } from './harness.js';
 
 // Issue 7: offsite on an rclone remote, against real `rclone serve sftp|webdav` on 127.0.0.1.
 
-let cluster: EphemeralCluster;
-let work: string;
 const servers: RcloneServer[] = [];
 const REAL_RCLONE = execFileSync('sh', ['-c', 'command -v rclone'], { encoding: 'utf8' }).trim();
 
-beforeAll(async () => {
-  work = makeTempDir('botctl-remote-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-});
+const suite = useCluster('botctl-remote-');
 
 afterAll(async () => {
   for (const s of servers) await s.stop();
-  await cluster?.destroy();
-  removeDir(work);
 });
 
 async function server(protocol: 'sftp' | 'webdav', name: string, readOnly = false): Promise<RcloneServer> {
-  const s = await startRcloneServer({ protocol, dir: path.join(work, name, 'served'), stateDir: path.join(work, name, 'state'), readOnly });
+  const s = await startRcloneServer({ protocol, dir: path.join(suite.work, name, 'served'), stateDir: path.join(suite.work, name, 'state'), readOnly });
   servers.push(s);
   return s;
 }
@@ -69,10 +58,10 @@ describe('offsite on an rclone SFTP remote', () => {
   beforeAll(async () => {
     sftp = await server('sftp', 'sftp');
     // rclone through a wrapper that records its arguments: no secret may be among them.
-    binDir = path.join(work, 'sftp-bin');
-    argsLog = path.join(work, 'rclone-args.log');
+    binDir = path.join(suite.work, 'sftp-bin');
+    argsLog = path.join(suite.work, 'rclone-args.log');
     writeFakeBin(binDir, 'rclone', `printf '%s\\n' "$*" >> '${argsLog}'\nexec '${REAL_RCLONE}' "$@"`);
-    t = await createTenant({ cluster, parentDir: work, extraEnv: { ...sftp.env, BACKUP_OFFSITE_REMOTE: `${sftp.remoteName}:shops/toko1` } });
+    t = await suite.tenant({ extraEnv: { ...sftp.env, BACKUP_OFFSITE_REMOTE: `${sftp.remoteName}:shops/toko1` } });
   });
 
   it('create --offsite streams the archive to the remote, checks it, and puts the sidecar last', async () => {
@@ -159,7 +148,7 @@ describe('offsite on an rclone SFTP remote', () => {
     const out = parseJsonOutput<{ status: string; plan: { archive: { location: string; name: string } } }>(restore);
     expect(out.status).toBe('restored');
     expect(out.plan.archive.location).toBe('offsite');
-    expect(await databaseDigest(cluster.url(`${t.dbName}_fromremote`))).toEqual(before);
+    expect(await databaseDigest(suite.cluster.url(`${t.dbName}_fromremote`))).toEqual(before);
 
     const drill = await botctl(['backup', 'drill', '--latest', '--json']);
     expect(drill.exitCode).toBe(0);
@@ -190,7 +179,7 @@ describe('offsite on an rclone SFTP remote', () => {
 
     // Only the remote copy left: extract still works.
     fs.rmSync(path.join(t.dir, 'backups', 'logs'), { recursive: true, force: true });
-    const out = path.join(work, 'extracted-logs');
+    const out = path.join(suite.work, 'extracted-logs');
     const extract = await botctl(['logs', 'extract', '2026-05', '--out', out, '--json']);
     expect(extract.exitCode).toBe(0);
     expect(fs.readFileSync(path.join(out, 'bot-order', '2026-05-11.log'), 'utf8')).toContain('old line 2026-05-11');
@@ -230,7 +219,7 @@ describe('offsite on an rclone WebDAV remote: failures', () => {
   });
 
   it('an upload cut half-way (server killed) leaves no remote sidecar and exits 5 (partial); the local backup stands', async () => {
-    const t = await createTenant({ cluster, parentDir: work, extraEnv: { ...dav.env, BACKUP_OFFSITE_REMOTE: `${dav.remoteName}:toko2` } });
+    const t = await suite.tenant({ extraEnv: { ...dav.env, BACKUP_OFFSITE_REMOTE: `${dav.remoteName}:toko2` } });
     // A big, incompressible log so the upload takes a few seconds at 512 KiB/s.
     fs.writeFileSync(path.join(t.logDir, 'bot-order', '2026-11-21.log'), randomBytes(3 * 1024 * 1024).toString('base64'));
     const remote = path.join(dav.dir, 'toko2');
@@ -269,7 +258,7 @@ describe('offsite on an rclone WebDAV remote: failures', () => {
   });
 
   it('doctor offsite on WebDAV: all steps pass, free space unknown (the server does not tell)', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false, extraEnv: { ...dav.env, BACKUP_OFFSITE_REMOTE: `${dav.remoteName}:doc` } });
+    const t = await suite.tenant({ seed: false, extraEnv: { ...dav.env, BACKUP_OFFSITE_REMOTE: `${dav.remoteName}:doc` } });
     const run = await runBotctl(['--env-file', t.envFile, 'doctor', 'offsite'], { cwd: t.dir });
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(/✓ rename/);
@@ -279,7 +268,7 @@ describe('offsite on an rclone WebDAV remote: failures', () => {
 
   it('a remote that rejects writes: create exits 5 with the reason, doctor fails at write', async () => {
     const ro = await server('webdav', 'webdav-ro', true);
-    const t = await createTenant({ cluster, parentDir: work, extraEnv: { ...ro.env, BACKUP_OFFSITE_REMOTE: `${ro.remoteName}:toko3` } });
+    const t = await suite.tenant({ extraEnv: { ...ro.env, BACKUP_OFFSITE_REMOTE: `${ro.remoteName}:toko3` } });
     const run = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir });
     expect(run.exitCode).toBe(ExitCode.PARTIAL);
     expect(run.stderr).toMatch(
@@ -299,7 +288,7 @@ describe('offsite on an rclone WebDAV remote: failures', () => {
 
 describe('rclone missing or not needed', () => {
   it('with a remote configured: a clear error (doctor exit 3, create exit 5 with the local backup kept, healthcheck critical)', async () => {
-    const t = await createTenant({ cluster, parentDir: work, extraEnv: { BACKUP_OFFSITE_REMOTE: 'nowhere:shop' } });
+    const t = await suite.tenant({ extraEnv: { BACKUP_OFFSITE_REMOTE: 'nowhere:shop' } });
     const env = { PATH: '/nonexistent-bin' };
     const doctor = await runBotctl(['--env-file', t.envFile, 'doctor', 'offsite'], { cwd: t.dir, env });
     expect(doctor.exitCode).toBe(ExitCode.CONFIG);
@@ -322,8 +311,8 @@ describe('rclone missing or not needed', () => {
   });
 
   it('an rclone older than 1.60 is refused by name', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false, extraEnv: { BACKUP_OFFSITE_REMOTE: 'nowhere:shop' } });
-    const bin = path.join(work, 'old-rclone');
+    const t = await suite.tenant({ seed: false, extraEnv: { BACKUP_OFFSITE_REMOTE: 'nowhere:shop' } });
+    const bin = path.join(suite.work, 'old-rclone');
     writeFakeBin(bin, 'rclone', `[ "$1" = version ] && { echo 'rclone v1.53.3-DEV'; exit 0; }\nexit 1`);
     const run = await runBotctl(['--env-file', t.envFile, 'doctor', 'offsite'], { cwd: t.dir, env: { PATH: pathWith(bin) } });
     expect(run.exitCode).toBe(ExitCode.CONFIG);
@@ -331,14 +320,14 @@ describe('rclone missing or not needed', () => {
   });
 
   it('without a remote, nothing needs rclone', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     const run = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite'], { cwd: t.dir, env: { PATH: '/nonexistent-bin' } });
     expect(run.exitCode).toBe(0);
     expect(filesIn(t.offsiteDir).filter((f) => f.endsWith('.meta.json'))).toHaveLength(1);
   });
 
   it('a secret in a connection-string remote is refused before anything runs', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false, extraEnv: { BACKUP_OFFSITE_REMOTE: ':sftp,host=nas,pass=hunter22hunter:backups' } });
+    const t = await suite.tenant({ seed: false, extraEnv: { BACKUP_OFFSITE_REMOTE: ':sftp,host=nas,pass=hunter22hunter:backups' } });
     const run = await runBotctl(['--env-file', t.envFile, 'doctor', 'offsite'], { cwd: t.dir });
     expect(run.exitCode).toBe(ExitCode.CONFIG);
     expect(run.stderr).toMatch(/BACKUP_OFFSITE_REMOTE must not contain a password, key or token/);
@@ -348,7 +337,7 @@ describe('rclone missing or not needed', () => {
 
 describe('BACKUP_OFFSITE_REQUIRE_MOUNT', () => {
   it('refuses an offsite folder that is not a mount point, and the health check says so', async () => {
-    const t = await createTenant({ cluster, parentDir: work, offsite: 'inside', extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' } });
+    const t = await suite.tenant({ offsite: 'inside', extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' } });
     const create = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite', '--json'], { cwd: t.dir });
     expect(create.exitCode).toBe(ExitCode.PARTIAL);
     const out = parseJsonOutput<{ offsite: { status: string; error: string } }>(create);
@@ -374,11 +363,7 @@ describe('BACKUP_OFFSITE_REQUIRE_MOUNT', () => {
   (shm && shm.dev !== fs.statSync('/').dev ? it : it.skip)('accepts a folder on a filesystem of its own', async () => {
     const dir = fs.mkdtempSync('/dev/shm/botctl-offsite-');
     try {
-      const t = await createTenant({
-        cluster,
-        parentDir: work,
-        extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true', BACKUP_OFFSITE_DIR: path.join(dir, 'toko') },
-      });
+      const t = await suite.tenant({ extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true', BACKUP_OFFSITE_DIR: path.join(dir, 'toko') } });
       const create = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--offsite', '--json'], { cwd: t.dir });
       expect(create.exitCode).toBe(0);
       expect(filesIn(path.join(dir, 'toko')).filter((f) => f.endsWith('.meta.json'))).toHaveLength(1);

@@ -2,33 +2,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeHeartbeat } from '@botctl/core';
 import {
-  createTenant,
-  type EphemeralCluster,
   FAKE_OWNER_TOKEN,
   FAKE_SHOP_TOKEN,
   type FakeBotApi,
-  makeTempDir,
-  removeDir,
   runBotctl,
-  startEphemeralCluster,
   startFakeBotApi,
   type Tenant,
   writeFakePgDump,
   fakeTelegramEnv,
 } from '@botctl/test-utils';
+import { useCluster } from './harness.js';
 
-let cluster: EphemeralCluster;
-let work: string;
 let api: FakeBotApi;
 let t: Tenant;
 
+const suite = useCluster('botctl-preflight-');
+
 beforeAll(async () => {
-  work = makeTempDir('botctl-preflight-');
-  cluster = await startEphemeralCluster({ parentDir: work });
   api = await startFakeBotApi({ tokens: [FAKE_SHOP_TOKEN, FAKE_OWNER_TOKEN] });
-  t = await createTenant({
-    cluster,
-    parentDir: work,
+  t = await suite.tenant({
     extraEnv: {
       ...fakeTelegramEnv(api, '7100'),
       PAKASIR_PROJECT_SLUG: 'toko',
@@ -40,8 +32,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await api?.close();
-  await cluster?.destroy();
-  removeDir(work);
 });
 
 const beat = () =>
@@ -115,12 +105,12 @@ describe('botctl preflight', () => {
     expect(down.marks).toMatchObject({ database: 'fail', pg_dump: 'fail' });
     expect(down.facts.database).not.toContain(url);
 
-    const emptyDb = await cluster.createDatabase('preflight_empty');
+    const emptyDb = await suite.cluster.createDatabase('preflight_empty');
     const unmigrated = await without({ DATABASE_URL: emptyDb.reveal() });
     expect(unmigrated.marks.database).toBe('fail');
     expect(unmigrated.facts.database).toMatch(/migration\(s\) pending: 0001_shop_schema/);
 
-    const oldBin = path.join(work, 'old-pg');
+    const oldBin = path.join(suite.work, 'old-pg');
     fs.mkdirSync(oldBin);
     writeFakePgDump(oldBin, { kind: 'old-version', version: '11.22' });
     const oldDump = await without({ PG_BIN_DIR: oldBin });

@@ -11,38 +11,29 @@ import {
   upsertUser,
 } from '@botctl/core';
 import {
-  createTenant,
-  type EphemeralCluster,
   FAKE_OWNER_TOKEN,
   FAKE_SHOP_TOKEN,
   type FakeBotApi,
   type FakeGateway,
-  makeTempDir,
-  removeDir,
-  runBotctl,
-  startEphemeralCluster,
   startFakeBotApi,
   startFakeGateway,
   type Tenant,
   maintenanceLog,
   fakeTelegramEnv,
 } from '@botctl/test-utils';
+import { botctl, useCluster } from './harness.js';
 
-let cluster: EphemeralCluster;
-let work: string;
 let api: FakeBotApi;
 let gw: FakeGateway;
 let t: Tenant;
 let sql: Sql;
 
+const suite = useCluster('botctl-purge-');
+
 beforeAll(async () => {
-  work = makeTempDir('botctl-purge-');
-  cluster = await startEphemeralCluster({ parentDir: work });
   api = await startFakeBotApi({ tokens: [FAKE_SHOP_TOKEN, FAKE_OWNER_TOKEN] });
   gw = await startFakeGateway();
-  t = await createTenant({
-    cluster,
-    parentDir: work,
+  t = await suite.tenant({
     extraEnv: {
       ...fakeTelegramEnv(api, '9001'),
       PAKASIR_BASE_URL: gw.url,
@@ -57,11 +48,9 @@ afterAll(async () => {
   await sql?.end({ timeout: 5 });
   await gw?.close();
   await api?.close();
-  await cluster?.destroy();
-  removeDir(work);
 });
 
-const botctl = (...args: string[]) => runBotctl(['--env-file', t.envFile, '--no-alert', ...args], { cwd: t.dir });
+const purgeRun = (...args: string[]) => botctl(t, ['--no-alert', ...args]);
 
 describe('botctl purge (the bot jobs, run once from the host)', () => {
   it('purge snk: counts with --dry-run, deletes only submissions older than the retention, logs the plan line', async () => {
@@ -74,21 +63,21 @@ describe('botctl purge (the bot jobs, run once from the host)', () => {
     await sql`UPDATE product_term_submissions SET created_at = now() - interval '40 days' WHERE id IN ${sql([ids[0]!.id, ids[1]!.id])}`;
     await sql`UPDATE product_term_submissions SET created_at = now() - interval '10 days' WHERE id = ${ids[2]!.id}`;
 
-    const dry = await botctl('--json', 'purge', 'snk', '--dry-run');
+    const dry = await purgeRun('--json', 'purge', 'snk', '--dry-run');
     expect(dry.exitCode).toBe(0);
     expect(JSON.parse(dry.stdout)).toEqual({ ok: true, dry_run: true, days: 30, would_delete: 2 });
 
-    const real = await botctl('--json', 'purge', 'snk');
+    const real = await purgeRun('--json', 'purge', 'snk');
     expect(real.exitCode).toBe(0);
     expect(JSON.parse(real.stdout)).toMatchObject({ deleted: 2, days: 30 });
     const [after] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM product_term_submissions`;
     expect(Number(after!.n)).toBe(total - 2);
     expect(maintenanceLog(t)).toMatch(/\[INFO\] \[snk\] Purge 2 submission SNK lebih lama dari 30 hari/);
 
-    const days = await botctl('--json', 'purge', 'snk', '--days', '7');
+    const days = await purgeRun('--json', 'purge', 'snk', '--days', '7');
     expect(JSON.parse(days.stdout)).toMatchObject({ deleted: 1, days: 7 });
 
-    const bad = await botctl('purge', 'snk', '--days', 'ten');
+    const bad = await purgeRun('purge', 'snk', '--days', 'ten');
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/--days must be a whole number/);
   });
@@ -110,7 +99,7 @@ describe('botctl purge (the bot jobs, run once from the host)', () => {
     const paid = await due(700_002);
     gw.pay(paid);
 
-    const run = await botctl('--json', 'purge', 'payments');
+    const run = await purgeRun('--json', 'purge', 'payments');
     expect(run.stderr).toBe('');
     expect(run.exitCode).toBe(0);
     const out = JSON.parse(run.stdout);
@@ -128,7 +117,7 @@ describe('botctl purge (the bot jobs, run once from the host)', () => {
     const conn = await sql.reserve();
     try {
       await conn`SELECT pg_advisory_lock(${EXPIRY_LOCK})`;
-      const run = await botctl('purge', 'payments');
+      const run = await purgeRun('purge', 'payments');
       expect(run.exitCode).toBe(4);
       expect(run.stderr).toMatch(/running elsewhere/);
     } finally {

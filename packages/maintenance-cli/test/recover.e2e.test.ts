@@ -4,46 +4,36 @@ import { execFileSync } from 'node:child_process';
 import { createSql, readHeartbeat, type Sql } from '@botctl/core';
 import {
   type BotProcess,
-  createTenant,
-  type EphemeralCluster,
   FAKE_OWNER_TOKEN,
   FAKE_SHOP_TOKEN,
   type FakeBotApi,
-  makeTempDir,
-  removeDir,
   runBotctl,
   startBotProcess,
-  startEphemeralCluster,
   startFakeBotApi,
   maintenanceLog,
   fakeTelegramEnv,
   type SupervisedBot,
   superviseBot,
 } from '@botctl/test-utils';
+import { useCluster } from './harness.js';
 
 const OWNER = 9100;
-let cluster: EphemeralCluster;
-let work: string;
 let api: FakeBotApi;
 const bots: BotProcess[] = [];
 
+const suite = useCluster('botctl-recover-');
+
 beforeAll(async () => {
-  work = makeTempDir('botctl-recover-');
-  cluster = await startEphemeralCluster({ parentDir: work });
   api = await startFakeBotApi({ tokens: [FAKE_SHOP_TOKEN, FAKE_OWNER_TOKEN] });
 });
 
 afterAll(async () => {
   await Promise.all(bots.map((b) => b.stop('SIGTERM')));
   await api?.close();
-  await cluster?.destroy();
-  removeDir(work);
 });
 
 const tenant = () =>
-  createTenant({
-    cluster,
-    parentDir: work,
+  suite.tenant({
     extraEnv: {
       ...fakeTelegramEnv(api, String(OWNER)),
       BOT_HTTP_PORT: '0',
@@ -156,9 +146,7 @@ describe('botctl recover', () => {
 
   it('under a supervisor that restarts the bot all along: the bot waits behind the fence, recover succeeds, the shop comes back whole', async () => {
     // Enough data that the restore takes a few seconds: the supervisor restarts the bot during it.
-    const t = await createTenant({
-      cluster,
-      parentDir: work,
+    const t = await suite.tenant({
       scale: 120,
       extraEnv: { ...fakeTelegramEnv(api, String(OWNER)), BOT_HTTP_PORT: '0', ENABLE_AUTO_HEALTHCHECK: 'false', HEALTH_SKIP_CHECKS: 'cpu,memory,disk' },
     });
@@ -177,7 +165,7 @@ describe('botctl recover', () => {
       await waitFor(() => bot!.lines.some((l) => /Bot @\S+ started/.test(l)), 30_000);
 
       // The disaster: the database and the .env are gone; the bot dies and is restarted again and again.
-      const admin = createSql(cluster.url(), { max: 1 });
+      const admin = createSql(suite.cluster.url(), { max: 1 });
       await admin.unsafe(`DROP DATABASE "${t.dbName}" WITH (FORCE)`);
       await admin.end({ timeout: 5 });
       fs.rmSync(t.envFile);

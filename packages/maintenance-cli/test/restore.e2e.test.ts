@@ -2,43 +2,17 @@ import { execFileSync, execSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createSql, ExitCode, findPgTool, libpqEnv, parseDatabaseUrl, type Secret } from '@botctl/core';
-import {
-  createTenant,
-  databaseDigest,
-  type EphemeralCluster,
-  listFiles,
-  makeTempDir,
-  parseJsonOutput,
-  pathWith,
-  removeDir,
-  runBotctl,
-  startEphemeralCluster,
-  type Tenant,
-  writeFakeBin,
-  maintenanceLog,
-} from '@botctl/test-utils';
+import { databaseDigest, listFiles, parseJsonOutput, pathWith, type Tenant, writeFakeBin, maintenanceLog } from '@botctl/test-utils';
+import { botctl, botctlProcess, useCluster } from './harness.js';
 
-let cluster: EphemeralCluster;
-let work: string;
-
-beforeAll(async () => {
-  work = makeTempDir('botctl-restore-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-  removeDir(work);
-});
-
-const botctl = (t: Tenant, args: string[], env: Record<string, string | undefined> = {}) => runBotctl(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
+const suite = useCluster('botctl-restore-');
 
 async function psql(url: Secret, sql: string): Promise<void> {
   execFileSync(findPgTool('psql'), ['-qX', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env: { ...process.env, ...libpqEnv(parseDatabaseUrl(url)) } });
 }
 
 async function databases(): Promise<string[]> {
-  const sql = createSql(cluster.url(), { max: 1 });
+  const sql = createSql(suite.cluster.url(), { max: 1 });
   try {
     return (await sql<{ datname: string }[]>`SELECT datname FROM pg_database ORDER BY 1`).map((r) => r.datname);
   } finally {
@@ -58,20 +32,21 @@ describe('backup restore', () => {
   let original: Awaited<ReturnType<typeof databaseDigest>>;
 
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work });
+    t = await suite.tenant();
     name = await makeBackup(t, ['--offsite']);
     original = await databaseDigest(t.databaseUrl);
   });
 
   it('--new-db creates a database with contents identical to the source', async () => {
-    const run = await botctl(t, ['backup', 'restore', name, '--new-db', `${t.dbName}_copy`, '--json']);
+    // A real process: the built binary end to end.
+    const run = await botctlProcess(t, ['backup', 'restore', name, '--new-db', `${t.dbName}_copy`, '--json']);
     expect(run.exitCode).toBe(0);
     const out = parseJsonOutput<{ status: string; plan: { action: string }; tables: { expected: number; restored: number }[]; safety_backup: null }>(run);
     expect(out.status).toBe('restored');
     expect(out.plan.action).toBe('create-database');
     expect(out.safety_backup).toBeNull();
     expect(out.tables.every((x) => x.expected === x.restored)).toBe(true);
-    expect(await databaseDigest(cluster.url(`${t.dbName}_copy`))).toEqual(original);
+    expect(await databaseDigest(suite.cluster.url(`${t.dbName}_copy`))).toEqual(original);
     // Config and logs are staged, not put in place.
     const staged = path.join(t.dir, 'restore', name.replace('.tar.gz.enc', ''));
     expect(listFiles(staged)).toEqual(expect.arrayContaining(['config/.env', 'logs/bot-order/2026-11-20.log']));
@@ -120,7 +95,7 @@ describe('backup restore', () => {
 
     // The safety copy holds the state before the restore.
     await botctl(t, ['backup', 'restore', out.safety_backup.name, '--new-db', `${t.dbName}_before`]);
-    expect(await databaseDigest(cluster.url(`${t.dbName}_before`))).toEqual(changed);
+    expect(await databaseDigest(suite.cluster.url(`${t.dbName}_before`))).toEqual(changed);
     const list = parseJsonOutput<{ backups: { name: string; kind: string }[] }>(await botctl(t, ['backup', 'list', '--json']));
     expect(list.backups.find((b) => b.name === out.safety_backup.name)?.kind).toBe('pre-restore');
     const log = maintenanceLog(t);
@@ -135,7 +110,7 @@ describe('backup restore', () => {
     const bin = path.join(t.dir, 'fakebin');
     const real = findPgTool('pg_restore');
     writeFakeBin(bin, 'pg_restore', `head -c 30000 | "${real}" "$@"`);
-    const run = await botctl(t, ['backup', 'restore', name, '--yes'], { PATH: pathWith(bin) });
+    const run = await botctlProcess(t, ['backup', 'restore', name, '--yes'], { PATH: pathWith(bin) });
     expect(run.exitCode).toBe(ExitCode.DATABASE);
     expect(run.stderr).toMatch(/pg_restore failed; the database was left as it was/);
     expect(await databaseDigest(t.databaseUrl)).toEqual(before);
@@ -156,7 +131,7 @@ describe('backup restore', () => {
   });
 
   it("refuses another store's backup unless --allow-other-store", async () => {
-    const other = await createTenant({ cluster, parentDir: work });
+    const other = await suite.tenant();
     const foreign = path.join(t.localDir, name);
     const run = await botctl(other, ['backup', 'restore', foreign, '--new-db', `${other.dbName}_x`]);
     expect(run.exitCode).toBe(ExitCode.REFUSED);
@@ -174,7 +149,7 @@ describe('backup restore', () => {
   });
 
   it('--latest uses the offsite copy when the local folder has none', async () => {
-    const t2 = await createTenant({ cluster, parentDir: work });
+    const t2 = await suite.tenant();
     const n = await makeBackup(t2, ['--offsite']);
     fs.rmSync(t2.localDir, { recursive: true });
     const run = await botctl(t2, ['backup', 'restore', '--latest', '--new-db', `${t2.dbName}_off`, '--json']);
@@ -186,7 +161,7 @@ describe('backup restore', () => {
 describe('crafted archives are rejected before anything is written', () => {
   let t: Tenant;
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work });
+    t = await suite.tenant();
   });
 
   /** An archive built with GNU tar from `dir` (members in the given order), encrypted with the age CLI, with a matching sidecar. */
@@ -268,7 +243,7 @@ describe('backup drill', () => {
   let t: Tenant;
   let name: string;
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work });
+    t = await suite.tenant();
     name = await makeBackup(t);
   });
 
@@ -356,7 +331,7 @@ describe('backup prune', () => {
   }
 
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work, seed: false });
+    t = await suite.tenant({ seed: false });
     // Five days, one backup a day, in the past: copies of one real backup.
     const fake = await makeBackup(t);
     names = fabricate(t, fake, ['20261101-020000', '20261102-020000', '20261103-020000', '20261104-020000', '20261105-020000']);

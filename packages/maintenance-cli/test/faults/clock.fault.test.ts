@@ -1,20 +1,10 @@
 import { ExitCode, FixedClock } from '@botctl/core';
-import { createTenant, type EphemeralCluster, makeTempDir, removeDir, startEphemeralCluster, type Tenant } from '@botctl/test-utils';
-import { botctlInProcess } from '../harness.js';
+import type { Tenant } from '@botctl/test-utils';
+import { botctlInProcess, useCluster } from '../harness.js';
 
 /** Retention and health with a clock that jumped (docs/reliability.md, "Clock"). */
 
-let cluster: EphemeralCluster;
-let work: string;
-
-beforeAll(async () => {
-  work = makeTempDir('botctl-fault-clock-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-});
-afterAll(async () => {
-  await cluster?.destroy();
-  removeDir(work);
-});
+const suite = useCluster('botctl-fault-clock-');
 
 const DAY = 86_400_000;
 const json = <T>(r: { stdout: string }) => JSON.parse(r.stdout) as T;
@@ -30,7 +20,7 @@ const kept = (p: PruneJson) => p.locations[0]!.decisions.filter((d) => d.action 
  * real nightly backups follow. Returns the tenant, the clock (now right) and the names.
  */
 async function jumpedClock(extraEnv: Record<string, string> = {}): Promise<{ t: Tenant; clock: FixedClock; future: string[]; real: string[] }> {
-  const t = await createTenant({ cluster, parentDir: work, seed: false, extraEnv });
+  const t = await suite.tenant({ seed: false, extraEnv });
   const clock = new FixedClock('2030-01-01T02:00:00+07:00');
   const make = async () => json<{ name: string }>(await botctlInProcess(['--env-file', t.envFile, 'backup', 'create', '--json'], { cwd: t.dir, clock })).name;
   const future: string[] = [];
@@ -94,7 +84,7 @@ describe('a jumped clock with only "keep the last N" configured', () => {
 
 describe('health with future-dated backups', () => {
   it('healthcheck and status are not ok when the only fresh-looking backup is dated in the future', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false });
+    const t = await suite.tenant({ seed: false });
     const clock = new FixedClock('2030-01-01T02:00:00+07:00');
     expect((await botctlInProcess(['--env-file', t.envFile, 'backup', 'create'], { cwd: t.dir, clock })).exitCode).toBe(ExitCode.OK);
     clock.set('2026-12-01T02:00:00+07:00');
@@ -116,12 +106,7 @@ describe('health with future-dated backups', () => {
 
 describe('retention flags on the command line', () => {
   it('--keep N alone means N: the env file daily, weekly and monthly tiers do not add to it', async () => {
-    const t = await createTenant({
-      cluster,
-      parentDir: work,
-      seed: false,
-      extraEnv: { BACKUP_KEEP_DAILY: '30', BACKUP_KEEP_WEEKLY: '8', BACKUP_KEEP_MONTHLY: '12' },
-    });
+    const t = await suite.tenant({ seed: false, extraEnv: { BACKUP_KEEP_DAILY: '30', BACKUP_KEEP_WEEKLY: '8', BACKUP_KEEP_MONTHLY: '12' } });
     const clock = new FixedClock('2026-11-20T02:00:00+07:00');
     const names: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -141,7 +126,7 @@ describe('retention flags on the command line', () => {
   });
 
   it('--keep-yearly and --keep-within DURATION keep what they say, with their reasons', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false });
+    const t = await suite.tenant({ seed: false });
     const clock = new FixedClock('2024-06-01T02:00:00+07:00');
     const names: string[] = [];
     for (const at of ['2024-06-01', '2025-03-01', '2025-09-01', '2026-11-25', '2026-11-28', '2026-11-30']) {

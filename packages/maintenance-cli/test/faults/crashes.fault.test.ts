@@ -8,9 +8,7 @@ import {
   type FakeBotApi,
   fakeTelegramEnv,
   listFiles,
-  makeTempDir,
   pathWith,
-  removeDir,
   runBotctl,
   spawnBotctl,
   startEphemeralCluster,
@@ -18,23 +16,19 @@ import {
   type Tenant,
   writeFakePgDump,
 } from '@botctl/test-utils';
-import { botctlInProcess } from '../harness.js';
+import { botctlInProcess, useCluster } from '../harness.js';
 
 /** Leftovers and crashes (docs/reliability.md, "Crashes"). */
 
-let cluster: EphemeralCluster;
-let work: string;
 let api: FakeBotApi;
 
+const suite = useCluster('botctl-fault-crash-');
+
 beforeAll(async () => {
-  work = makeTempDir('botctl-fault-crash-');
-  cluster = await startEphemeralCluster({ parentDir: work });
   api = await startFakeBotApi();
 });
 afterAll(async () => {
   await api?.close();
-  await cluster?.destroy();
-  removeDir(work);
 });
 
 const run = (t: Tenant, args: string[], env: Record<string, string> = {}) => botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir, env });
@@ -50,7 +44,7 @@ async function query<T>(url: Secret, text: string): Promise<T[]> {
   }
 }
 
-const scratchDatabases = async (c: EphemeralCluster = cluster) =>
+const scratchDatabases = async (c: EphemeralCluster = suite.cluster) =>
   (await query<{ datname: string }>(c.url(), "SELECT datname FROM pg_database WHERE datname LIKE 'botctl\\_drill\\_%'")).map((r) => r.datname);
 
 /** A fake pg_dump (first on PATH) for one run. */
@@ -65,8 +59,8 @@ const archives = (dir: string) => (fs.existsSync(dir) ? listFiles(dir) : []);
 
 describe('the database session lost during backup create', () => {
   it('idle_in_transaction_session_timeout shorter than the dump: the snapshot session sets its own, the backup succeeds', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
-    await query(cluster.url(), `ALTER DATABASE "${t.dbName}" SET idle_in_transaction_session_timeout = '1s'`);
+    const t = await suite.tenant();
+    await query(suite.cluster.url(), `ALTER DATABASE "${t.dbName}" SET idle_in_transaction_session_timeout = '1s'`);
     // A process: the fake pg_dump is found on that process's PATH.
     const r = await runBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--json'], {
       cwd: t.dir,
@@ -78,7 +72,7 @@ describe('the database session lost during backup create', () => {
   });
 
   it('the snapshot session ended by pg_terminate_backend once the rows are counted: a complete archive is a success', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     const env = fakeDump(t, { kind: 'slow-output', seconds: 2 });
     const proc = spawnBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--json'], { cwd: t.dir, env });
     // Once the rows are counted (the snapshot session sits idle in its transaction; pg_dump has
@@ -110,9 +104,9 @@ describe('the database session lost during backup create', () => {
   });
 
   it('PostgreSQL restarting before the archive is complete: one line, DATABASE (6), nothing left, the owners told', async () => {
-    const own = await startEphemeralCluster({ parentDir: work });
+    const own = await startEphemeralCluster({ parentDir: suite.work });
     try {
-      const t = await createTenant({ cluster: own, parentDir: work, scale: 10, extraEnv: fakeTelegramEnv(api, 7001) });
+      const t = await createTenant({ cluster: own, parentDir: suite.work, scale: 10, extraEnv: fakeTelegramEnv(api, 7001) });
       api.reset();
       const proc = spawnBotctl(['--env-file', t.envFile, 'backup', 'create', '--scheduled'], {
         cwd: t.dir,
@@ -140,7 +134,7 @@ describe('the database session lost during backup create', () => {
 
 describe('interrupted backups', () => {
   it('SIGTERM during a scheduled backup create: nothing left, and the owners are told', async () => {
-    const t = await createTenant({ cluster, parentDir: work, extraEnv: fakeTelegramEnv(api, 7002) });
+    const t = await suite.tenant({ extraEnv: fakeTelegramEnv(api, 7002) });
     api.reset();
     const proc = spawnBotctl(['--env-file', t.envFile, 'backup', 'create', '--scheduled'], { cwd: t.dir, env: fakeDump(t, { kind: 'hang' }) });
     for (let i = 0; i < 100 && !archives(t.localDir).some((f) => f.includes('.partial-')); i++) await sleep(100);
@@ -155,7 +149,7 @@ describe('interrupted backups', () => {
 
 describe('a drill killed with -9', () => {
   it('leaves its scratch database; the next drill and the health check drop it (and only their own)', async () => {
-    const t = await createTenant({ cluster, parentDir: work, scale: 60 });
+    const t = await suite.tenant({ scale: 60 });
     expect((await run(t, ['backup', 'create'])).exitCode).toBe(ExitCode.OK);
     const proc = spawnBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'drill'], { cwd: t.dir });
     for (let i = 0; i < 400 && (await scratchDatabases()).length === 0; i++) await sleep(10);
@@ -165,9 +159,9 @@ describe('a drill killed with -9', () => {
     expect(left).toHaveLength(1);
     // Another tenant's drill database on the same cluster, its drill still running (this process).
     const other = 'botctl_drill_20261201_010101_other';
-    await query(cluster.url(), `CREATE DATABASE ${other}`);
+    await query(suite.cluster.url(), `CREATE DATABASE ${other}`);
     await query(
-      cluster.url(),
+      suite.cluster.url(),
       `COMMENT ON DATABASE ${other} IS '${JSON.stringify({ botctl: 'drill', store_id: 'some-other-store', pid: process.pid, host: 'elsewhere' })}'`,
     );
 
@@ -193,12 +187,12 @@ describe('a drill killed with -9', () => {
 
 describe('prune against a broken destination', () => {
   it('an unusable offsite path, a missing mount and a read-only folder are clear errors with their codes, never "a bug"', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false });
+    const t = await suite.tenant({ seed: false });
     expect((await run(t, ['backup', 'create'])).exitCode).toBe(ExitCode.OK);
     expect((await run(t, ['backup', 'create'])).exitCode).toBe(ExitCode.OK);
 
     // BACKUP_OFFSITE_DIR is a file.
-    const file = path.join(work, 'not-a-folder');
+    const file = path.join(suite.work, 'not-a-folder');
     fs.writeFileSync(file, 'x');
     t.setEnv({ BACKUP_OFFSITE_DIR: file });
     const notDir = await run(t, ['backup', 'prune', '--offsite', '--keep', '1']);
@@ -207,7 +201,7 @@ describe('prune against a broken destination', () => {
     expect(notDir.stderr).toMatch(/offsite was not pruned: .*not-a-folder/);
 
     // The mount is required and missing.
-    t.setEnv({ BACKUP_OFFSITE_DIR: path.join(work, 'unmounted'), BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' });
+    t.setEnv({ BACKUP_OFFSITE_DIR: path.join(suite.work, 'unmounted'), BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' });
     const unmounted = await run(t, ['backup', 'prune', '--offsite', '--keep', '1']);
     expect(unmounted.exitCode).toBe(ExitCode.PARTIAL);
     expect(unmounted.stderr).toMatch(/offsite was not pruned: .*is not a mount point/);
@@ -232,7 +226,7 @@ describe('prune against a broken destination', () => {
 
 describe('an offsite copy that failed', () => {
   it('is made by a later run (or backup offsite sync); list and health show what lacks its copy meanwhile', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false, offsite: 'inside', extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' } });
+    const t = await suite.tenant({ seed: false, offsite: 'inside', extraEnv: { BACKUP_OFFSITE_REQUIRE_MOUNT: 'true' } });
     const failed = await run(t, ['backup', 'create', '--offsite', '--json']);
     expect(failed.exitCode).toBe(ExitCode.PARTIAL);
     const first = json<{ name: string }>(failed).name;
@@ -262,7 +256,7 @@ describe('an offsite copy that failed', () => {
 describe('corruption told apart from a wrong key', () => {
   it('a damaged header with the right identity is INTEGRITY (8); another identity is WRONG_KEY (9)', async () => {
     for (const mode of ['recipients', 'passphrase'] as const) {
-      const t = await createTenant({ cluster, parentDir: work, seed: false, mode });
+      const t = await suite.tenant({ seed: false, mode });
       const name = json<{ name: string }>(await run(t, ['backup', 'create', '--json'])).name;
       const file = path.join(t.localDir, name);
       const bytes = fs.readFileSync(file);
@@ -278,7 +272,7 @@ describe('corruption told apart from a wrong key', () => {
       const v = await run(t, ['backup', 'verify', damaged]);
       expect(`${mode}: ${v.exitCode}`).toBe(`${mode}: ${ExitCode.INTEGRITY}`);
       expect(v.stderr).toMatch(/damaged|modified|corrupt/);
-      const other = await createTenant({ cluster, parentDir: work, seed: false, mode });
+      const other = await suite.tenant({ seed: false, mode });
       t.setEnv(mode === 'recipients' ? { BACKUP_AGE_IDENTITY_FILE: other.identityFile } : { BACKUP_ENCRYPTION_PASSWORD: other.passphrase });
       const wrong = await run(t, ['backup', 'verify', file]);
       expect(`${mode}: ${wrong.exitCode}`).toBe(`${mode}: ${ExitCode.WRONG_KEY}`);

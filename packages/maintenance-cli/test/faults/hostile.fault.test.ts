@@ -2,36 +2,15 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ExitCode } from '@botctl/core';
-import {
-  createTenant,
-  type EphemeralCluster,
-  listFiles,
-  makeTempDir,
-  packArchive,
-  readSidecarFile,
-  removeDir,
-  startEphemeralCluster,
-  type Tenant,
-  unpackArchive,
-} from '@botctl/test-utils';
-import { botctlInProcess } from '../harness.js';
+import { createTenant, listFiles, packArchive, readSidecarFile, type Tenant, unpackArchive } from '@botctl/test-utils';
+import { botctlInProcess, useCluster } from '../harness.js';
 
 /**
  * Hostile or broken archives (docs/reliability.md, "Hostile archives"): built with the real age
  * and GNU tar CLIs, as someone who controls the offsite storage and has the public key could.
  */
 
-let cluster: EphemeralCluster;
-let work: string;
-
-beforeAll(async () => {
-  work = makeTempDir('botctl-fault-hostile-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-});
-afterAll(async () => {
-  await cluster?.destroy();
-  removeDir(work);
-});
+const suite = useCluster('botctl-fault-hostile-');
 
 const run = (t: Tenant, args: string[]) => botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir });
 const json = <T>(r: { stdout: string }) => JSON.parse(r.stdout) as T;
@@ -46,10 +25,10 @@ async function databases(): Promise<string[]> {
   return execFileSync('psql', ['-Atc', 'SELECT datname FROM pg_database'], {
     env: {
       ...process.env,
-      PGHOST: cluster.host,
-      PGPORT: String(cluster.port),
-      PGUSER: cluster.user,
-      PGPASSWORD: cluster.password.reveal(),
+      PGHOST: suite.cluster.host,
+      PGPORT: String(suite.cluster.port),
+      PGUSER: suite.cluster.user,
+      PGPASSWORD: suite.cluster.password.reveal(),
       PGDATABASE: 'postgres',
     },
     encoding: 'utf8',
@@ -68,7 +47,7 @@ function tamper(
   recomputeManifest = true,
 ): string {
   const src = path.join(t.localDir, name);
-  const u = unpackArchive(src, t.identityFile, path.join(work, `unpacked-${label}`));
+  const u = unpackArchive(src, t.identityFile, path.join(suite.work, `unpacked-${label}`));
   const members = edit(u.dir, u.manifest, u.members) ?? u.members;
   const crafted = `backup-2026010${(label.length % 9) + 1}-01${String(label.length).padStart(2, '0')}00.tar.gz.enc`;
   if (!recomputeManifest) fs.writeFileSync(path.join(u.dir, 'manifest.json'), `${JSON.stringify(u.manifest, null, 2)}\n`);
@@ -80,12 +59,12 @@ describe('paths from the archive are never trusted', () => {
   let t: Tenant;
   let name: string;
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work, seed: false });
+    t = await suite.tenant({ seed: false });
     name = await backup(t);
   });
 
   it('a manifest naming a config file outside the tenant does not make --with-config write there', async () => {
-    const target = path.join(work, `pwned-${Date.now()}`, 'authorized_keys');
+    const target = path.join(suite.work, `pwned-${Date.now()}`, 'authorized_keys');
     const crafted = tamper(t, name, 'outside', (dir, manifest, members) => {
       const member = `config/external${target}`;
       fs.mkdirSync(path.dirname(path.join(dir, member)), { recursive: true });
@@ -101,7 +80,7 @@ describe('paths from the archive are never trusted', () => {
   });
 
   it('--with-logs does not follow a symlinked log folder; nothing is restored or created', async () => {
-    const elsewhere = path.join(work, 'elsewhere');
+    const elsewhere = path.join(suite.work, 'elsewhere');
     fs.mkdirSync(elsewhere, { recursive: true });
     fs.rmSync(path.join(t.logDir, 'bot-order'), { recursive: true, force: true });
     fs.symlinkSync(elsewhere, path.join(t.logDir, 'bot-order'));
@@ -141,15 +120,15 @@ describe('paths from the archive are never trusted', () => {
 describe('a decompression bomb', () => {
   it('a 1 GiB member in a small archive is refused before staging: there is no room for it', async () => {
     if (process.getuid?.() !== 0) return; // needs a small filesystem of its own (tmpfs)
-    const mnt = path.join(work, 'bomb-fs');
+    const mnt = path.join(suite.work, 'bomb-fs');
     fs.mkdirSync(mnt, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'tmpfs', mnt]);
     try {
-      const localDir = path.join(work, 'bomb-backups');
-      const t = await createTenant({ cluster, parentDir: mnt, seed: false, extraEnv: { BACKUP_LOCAL_DIR: localDir } });
+      const localDir = path.join(suite.work, 'bomb-backups');
+      const t = await createTenant({ cluster: suite.cluster, parentDir: mnt, seed: false, extraEnv: { BACKUP_LOCAL_DIR: localDir } });
       const name = await backup(t);
       const src = path.join(localDir, name);
-      const u = unpackArchive(src, t.identityFile, path.join(work, 'bomb-unpacked'));
+      const u = unpackArchive(src, t.identityFile, path.join(suite.work, 'bomb-unpacked'));
       // 1 GiB of zeros (a sparse file, so building it is cheap), honestly declared in the manifest.
       const bomb = 'logs/bot-order/2026-11-19.log';
       execFileSync('truncate', ['-s', '1G', path.join(u.dir, bomb)]);
@@ -181,8 +160,8 @@ describe('a decompression bomb', () => {
 
 describe('the sidecar is plain text', () => {
   it("editing its store name does not let another store's archive pass as this one's", async () => {
-    const a = await createTenant({ cluster, parentDir: work, seed: false });
-    const b = await createTenant({ cluster, parentDir: work, seed: false });
+    const a = await suite.tenant({ seed: false });
+    const b = await suite.tenant({ seed: false });
     const theirs = await backup(b);
     const aSc = readSidecarFile(path.join(a.localDir, await backup(a)));
     // Someone copies B's archive into A's folder with a sidecar claiming it is A's.

@@ -5,32 +5,19 @@ import { createSql, ExitCode, type Secret } from '@botctl/core';
 import {
   createTenant,
   databaseDigest,
-  type EphemeralCluster,
   listFiles,
-  makeTempDir,
   packArchive,
   readSidecarFile,
-  removeDir,
   spawnBotctl,
   startEphemeralCluster,
   type Tenant,
   unpackArchive,
 } from '@botctl/test-utils';
-import { botctlInProcess } from '../harness.js';
+import { botctlInProcess, useCluster } from '../harness.js';
 
 /** Restore: equal to the backup, or unchanged (docs/reliability.md, "Restore"). */
 
-let cluster: EphemeralCluster;
-let work: string;
-
-beforeAll(async () => {
-  work = makeTempDir('botctl-fault-restore-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-});
-afterAll(async () => {
-  await cluster?.destroy();
-  removeDir(work);
-});
+const suite = useCluster('botctl-fault-restore-');
 
 const run = (t: Tenant, args: string[]) => botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir });
 const json = <T>(r: { stdout: string }) => JSON.parse(r.stdout) as T;
@@ -101,7 +88,7 @@ describe('restore --yes over a database', () => {
   let objects: string[];
 
   beforeAll(async () => {
-    t = await createTenant({ cluster, parentDir: work });
+    t = await suite.tenant();
     name = await backup(t);
     original = await databaseDigest(t.databaseUrl);
     objects = await tablesOf(t.databaseUrl);
@@ -132,7 +119,7 @@ describe('restore --yes over a database', () => {
   it('checks row counts against the manifest before committing: a mismatch leaves the target as it was', async () => {
     // An archive whose manifest records one row more in products than its dump holds.
     const src = path.join(t.localDir, name);
-    const u = unpackArchive(src, t.identityFile, path.join(work, 'count-mismatch'));
+    const u = unpackArchive(src, t.identityFile, path.join(suite.work, 'count-mismatch'));
     const tables = u.manifest.tables as { table: string; rows: number }[];
     tables.find((x) => x.table === 'products')!.rows += 1;
     const crafted = `${name.replace('.tar.gz.enc', '').replace(/\d{6}$/, '235959')}.tar.gz.enc`;
@@ -205,7 +192,7 @@ describe('restore --yes over a database', () => {
     const safety = json<{ safety_backup: { name: string } }>(r).safety_backup.name;
     expect((await run(t, ['backup', 'restore', safety, '--new-db', `${t.dbName}_safety`])).exitCode).toBe(ExitCode.OK);
     const marks = async (db: string) => {
-      const s = createSql(cluster.url(db), { max: 1 });
+      const s = createSql(suite.cluster.url(db), { max: 1 });
       try {
         return (await s.unsafe<{ action: string }[]>("SELECT action FROM audit_log WHERE actor = 'fault'")).map((x) => x.action);
       } finally {
@@ -223,7 +210,7 @@ describe('restore --yes over a database', () => {
 
 describe('a restore killed at any moment', () => {
   it('with kill -9, SIGINT or SIGTERM, leaves the target unchanged or equal to the backup, never in between', async () => {
-    const t = await createTenant({ cluster, parentDir: work, scale: 40 });
+    const t = await suite.tenant({ scale: 40 });
     const name = await backup(t);
     const backupDigest = await databaseDigest(t.databaseUrl);
     const outcomes: string[] = [];
@@ -254,30 +241,30 @@ describe('a restore killed at any moment', () => {
 
 describe('restore --new-db killed before it committed', () => {
   it('leaves an empty database marked as its own; the next --new-db of the same name drops it and restores', async () => {
-    const t = await createTenant({ cluster, parentDir: work, scale: 40 });
+    const t = await suite.tenant({ scale: 40 });
     const name = await backup(t);
     const target = `${t.dbName}_killed`;
     const proc = spawnBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'restore', name, '--new-db', target], { cwd: t.dir });
-    const admin = createSql(cluster.url(), { max: 1 });
+    const admin = createSql(suite.cluster.url(), { max: 1 });
     const exists = async () => (await admin.unsafe(`SELECT 1 FROM pg_database WHERE datname = '${target}'`)).length > 0;
     for (let i = 0; i < 400 && !(await exists()); i++) await new Promise((r) => setTimeout(r, 10));
     proc.kill('SIGKILL');
     await proc;
     await admin.end({ timeout: 5 });
-    await restoreSessionsGone(cluster.url());
+    await restoreSessionsGone(suite.cluster.url());
     const again = await run(t, ['backup', 'restore', name, '--new-db', target, '--json']);
     expect(again.exitCode).toBe(ExitCode.OK);
     const out = json<{ warnings: string[] }>(again);
     expect(out.warnings.join(' ')).toMatch(new RegExp(`dropped "${target}", left empty by an earlier restore that died`));
-    expect(await databaseDigest(cluster.url(target))).toEqual(await databaseDigest(t.databaseUrl));
+    expect(await databaseDigest(suite.cluster.url(target))).toEqual(await databaseDigest(t.databaseUrl));
   });
 });
 
 describe('PostgreSQL restarting during a restore', () => {
   it('PostgreSQL down when the restore starts: says the target was left as it was', async () => {
-    const own = await startEphemeralCluster({ parentDir: work });
+    const own = await startEphemeralCluster({ parentDir: suite.work });
     try {
-      const t = await createTenant({ cluster: own, parentDir: work, scale: 5 });
+      const t = await createTenant({ cluster: own, parentDir: suite.work, scale: 5 });
       const name = await backup(t);
       await own.stopServer();
       const res = await spawnBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'restore', name, '--yes'], { cwd: t.dir });
@@ -290,9 +277,9 @@ describe('PostgreSQL restarting during a restore', () => {
   });
 
   it('leaves the target unchanged or equal to the backup, and says which', async () => {
-    const own = await startEphemeralCluster({ parentDir: work });
+    const own = await startEphemeralCluster({ parentDir: suite.work });
     try {
-      const t = await createTenant({ cluster: own, parentDir: work, scale: 40 });
+      const t = await createTenant({ cluster: own, parentDir: suite.work, scale: 40 });
       const name = await backup(t);
       const backupDigest = await databaseDigest(t.databaseUrl);
       await sql(t.databaseUrl, 'UPDATE products SET price = price + 1');
@@ -319,11 +306,11 @@ describe('PostgreSQL restarting during a restore', () => {
 describe('config and log files', () => {
   it('a tenant folder without room for the logs is refused before anything changes (nothing fails after the commit)', async () => {
     if (process.getuid?.() !== 0) return; // needs a small filesystem of its own (tmpfs)
-    const mnt = path.join(work, 'small-fs');
+    const mnt = path.join(suite.work, 'small-fs');
     fs.mkdirSync(mnt, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m,mode=0755', 'tmpfs', mnt]);
     try {
-      const t = await createTenant({ cluster, parentDir: mnt, extraEnv: { BACKUP_LOCAL_DIR: path.join(work, 'small-fs-backups') } });
+      const t = await createTenant({ cluster: suite.cluster, parentDir: mnt, extraEnv: { BACKUP_LOCAL_DIR: path.join(suite.work, 'small-fs-backups') } });
       // A big log, backed up, then gone; the disk then fills up.
       const big = path.join(t.logDir, 'bot-order', '2026-11-21.log');
       fs.writeFileSync(big, `${'x'.repeat(20 * 1024 * 1024)}\n`);
@@ -345,7 +332,7 @@ describe('config and log files', () => {
   });
 
   it('the plaintext .env: 0600 in a 0700 folder when staged, and not left behind once put back', async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     const name = await backup(t);
     const staged = path.join(t.dir, 'restore', name.replace('.tar.gz.enc', ''));
     expect((await run(t, ['backup', 'restore', name, '--new-db', `${t.dbName}_s1`])).exitCode).toBe(ExitCode.OK);
@@ -358,7 +345,7 @@ describe('config and log files', () => {
   });
 
   it("--with-logs keeps today's maintenance log and merges in what only the backup had; no .bak copies of logs", async () => {
-    const t = await createTenant({ cluster, parentDir: work });
+    const t = await suite.tenant();
     const name = await backup(t);
     const botLog = path.join(t.logDir, 'bot-order', '2026-11-20.log');
     fs.appendFileSync(botLog, '[2026-11-20 11:00:00] [INFO] after the backup\n');

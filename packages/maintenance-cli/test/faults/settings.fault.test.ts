@@ -2,24 +2,12 @@ import { execFileSync, execSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ExitCode } from '@botctl/core';
-import { createTenant, type EphemeralCluster, makeTempDir, removeDir, startEphemeralCluster, type Tenant } from '@botctl/test-utils';
-import { botctlInProcess } from '../harness.js';
+import type { Tenant } from '@botctl/test-utils';
+import { botctl, useCluster } from '../harness.js';
 
 /** Settings that mean what the operator wrote (docs/reliability.md, "Settings"). */
 
-let cluster: EphemeralCluster;
-let work: string;
-
-beforeAll(async () => {
-  work = makeTempDir('botctl-fault-settings-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-});
-afterAll(async () => {
-  await cluster?.destroy();
-  removeDir(work);
-});
-
-const botctl = (t: Tenant, args: string[]) => botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir });
+const suite = useCluster('botctl-fault-settings-');
 
 /** Replaces one line of the tenant's env file with raw text, exactly as written. */
 function writeRaw(t: Tenant, key: string, rawLine: string): void {
@@ -32,7 +20,7 @@ function writeRaw(t: Tenant, key: string, rawLine: string): void {
 
 describe('env files are read as Docker Compose and python-dotenv read them', () => {
   it('an unquoted # inside BACKUP_ENCRYPTION_PASSWORD is part of it: the age CLI opens the archive with the whole password', async () => {
-    const t = await createTenant({ cluster, parentDir: work, mode: 'passphrase', seed: false });
+    const t = await suite.tenant({ mode: 'passphrase', seed: false });
     writeRaw(t, 'BACKUP_ENCRYPTION_PASSWORD', 'BACKUP_ENCRYPTION_PASSWORD=TokoRahasiaKu#2024');
     const run = await botctl(t, ['backup', 'create', '--json']);
     expect(run.exitCode).toBe(ExitCode.OK);
@@ -47,7 +35,7 @@ describe('env files are read as Docker Compose and python-dotenv read them', () 
   });
 
   it('reads CRLF line ends, a byte order mark, export lines, comments after whitespace and quoted values', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false });
+    const t = await suite.tenant({ seed: false });
     const body = fs
       .readFileSync(t.envFile, 'utf8')
       .split('\n')
@@ -69,7 +57,7 @@ describe('env files are read as Docker Compose and python-dotenv read them', () 
   });
 
   it('refuses a value Compose would expand ($) with the line number and the fix, never printing the value', async () => {
-    const t = await createTenant({ cluster, parentDir: work, mode: 'passphrase', seed: false });
+    const t = await suite.tenant({ mode: 'passphrase', seed: false });
     writeRaw(t, 'BACKUP_ENCRYPTION_PASSWORD', 'BACKUP_ENCRYPTION_PASSWORD=Rahasia$Toko2024');
     const run = await botctl(t, ['backup', 'create']);
     expect(run.exitCode).toBe(ExitCode.CONFIG);
@@ -83,7 +71,7 @@ describe('env files are read as Docker Compose and python-dotenv read them', () 
 
 describe('unknown settings', () => {
   it('warns on every command with the closest known name; config check lists them and exits 3', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false });
+    const t = await suite.tenant({ seed: false });
     writeRaw(t, 'BACKUP_KEPP', 'BACKUP_KEPP=1');
     writeRaw(t, 'BACKUP_KEEP_DAYLY', 'BACKUP_KEEP_DAYLY=30');
     const list = await botctl(t, ['backup', 'list']);
@@ -100,7 +88,7 @@ describe('unknown settings', () => {
 
 describe('a key where a path belongs', () => {
   it('refuses an age identity pasted into BACKUP_AGE_IDENTITY_FILE and never echoes it', async () => {
-    const t = await createTenant({ cluster, parentDir: work, seed: false });
+    const t = await suite.tenant({ seed: false });
     const key = fs
       .readFileSync(t.identityFile, 'utf8')
       .split('\n')

@@ -1,39 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ExitCode, FixedClock } from '@botctl/core';
-import {
-  createTenant,
-  folderApart,
-  type EphemeralCluster,
-  listFiles,
-  makeTempDir,
-  packArchive,
-  readSidecarFile,
-  removeDir,
-  sha256File,
-  startEphemeralCluster,
-  startRcloneServer,
-  type Tenant,
-  unpackArchive,
-} from '@botctl/test-utils';
-import { botctlInProcess } from '../harness.js';
+import { folderApart, listFiles, packArchive, readSidecarFile, sha256File, startRcloneServer, type Tenant, unpackArchive } from '@botctl/test-utils';
+import { botctlInProcess, useCluster } from '../harness.js';
 
 /**
  * Several tenants, one offsite destination (docs/reliability.md, "Shared offsite"): each tenant
  * only ever counts, keeps, verifies, restores or deletes its own archives.
  */
 
-let cluster: EphemeralCluster;
-let work: string;
-
-beforeAll(async () => {
-  work = makeTempDir('botctl-fault-shared-');
-  cluster = await startEphemeralCluster({ parentDir: work });
-});
-afterAll(async () => {
-  await cluster?.destroy();
-  removeDir(work);
-});
+const suite = useCluster('botctl-fault-shared-');
 
 const clock = new FixedClock('2026-12-01T02:00:00+07:00');
 const run = (t: Tenant, args: string[], env: Record<string, string> = {}) => botctlInProcess(['--env-file', t.envFile, ...args], { cwd: t.dir, clock, env });
@@ -47,8 +23,8 @@ interface ListJson {
 const archivesUnder = (dir: string) => listFiles(dir).filter((f) => f.endsWith('.tar.gz.enc'));
 
 async function twoTenants(offsite: Record<string, string>): Promise<[Tenant, Tenant]> {
-  const a = await createTenant({ cluster, parentDir: work, extraEnv: offsite });
-  const b = await createTenant({ cluster, parentDir: work, extraEnv: offsite });
+  const a = await suite.tenant({ extraEnv: offsite });
+  const b = await suite.tenant({ extraEnv: offsite });
   return [a, b];
 }
 
@@ -60,7 +36,7 @@ describe('two tenants sharing one offsite folder', () => {
 
   beforeAll(async () => {
     // One offsite mount for both (on another filesystem, as a real one is).
-    shared = folderApart(work, 'shared-offsite') ?? path.join(work, 'shared-offsite');
+    shared = folderApart(suite.work, 'shared-offsite') ?? path.join(suite.work, 'shared-offsite');
     [a, b] = await twoTenants({ BACKUP_OFFSITE_DIR: shared });
     // Both back up in the same seconds, as two cron lines at 02:00 do.
     for (let i = 0; i < 2; i++) {
@@ -152,7 +128,7 @@ describe('two tenants sharing one offsite folder', () => {
       expect(r.exitCode).toBe(ExitCode.OK);
     }
     expect(listFiles(shared).filter((f) => /logs-2026-08\.tar\.gz\.enc$/.test(f))).toHaveLength(2);
-    const out = path.join(work, 'extract-a');
+    const out = path.join(suite.work, 'extract-a');
     const r = await run(a, ['logs', 'extract', '2026-08', '--out', out, '--json']);
     expect(r.exitCode).toBe(ExitCode.OK);
     expect(fs.readFileSync(path.join(out, 'bot-order', '2026-08-01.log'), 'utf8')).toContain(a.env().BOT_STORE_NAME);
@@ -161,13 +137,13 @@ describe('two tenants sharing one offsite folder', () => {
 
 describe('archives written in the flat layout of earlier versions', () => {
   it('are still listed, verified and restored, and never taken for another tenant', async () => {
-    const shared = path.join(work, 'flat-offsite');
+    const shared = path.join(suite.work, 'flat-offsite');
     const [a, b] = await twoTenants({ BACKUP_OFFSITE_DIR: shared });
     const made = json<{ name: string }>(await run(a, ['backup', 'create', '--json']));
     // Rewrite A's archive as an earlier botctl wrote it: no store id or sequence, flat in the
     // offsite root, sidecar beside it.
     const src = path.join(a.localDir, made.name);
-    const u = unpackArchive(src, a.identityFile, path.join(work, 'flat-unpacked'));
+    const u = unpackArchive(src, a.identityFile, path.join(suite.work, 'flat-unpacked'));
     delete u.manifest.store;
     delete u.manifest.sequence;
     const sc = readSidecarFile(src);
@@ -194,7 +170,7 @@ describe('archives written in the flat layout of earlier versions', () => {
 
 describe('two tenants sharing one rclone remote', () => {
   it('keep their archives apart, and prune never crosses over', async () => {
-    const server = await startRcloneServer({ protocol: 'sftp', dir: path.join(work, 'sftp-root'), stateDir: path.join(work, 'sftp-state') });
+    const server = await startRcloneServer({ protocol: 'sftp', dir: path.join(suite.work, 'sftp-root'), stateDir: path.join(suite.work, 'sftp-state') });
     try {
       const [a, b] = await twoTenants({ BACKUP_OFFSITE_REMOTE: `${server.remoteName}:shops`, ...server.env });
       for (const t of [a, b, a, b]) {
@@ -212,7 +188,7 @@ describe('two tenants sharing one rclone remote', () => {
 
 describe('two tenants sharing one local backup folder', () => {
   it('each lists and prunes only its own; recover without the .env refuses to guess which store, and takes the one named', async () => {
-    const shared = path.join(work, 'shared-local');
+    const shared = path.join(suite.work, 'shared-local');
     const [a, b] = await twoTenants({ BACKUP_LOCAL_DIR: shared });
     for (const t of [a, b, a, b]) expect((await run(t, ['backup', 'create'])).exitCode).toBe(ExitCode.OK);
     clock.advance(3_600_000);
@@ -238,7 +214,7 @@ describe('two tenants sharing one local backup folder', () => {
 
 describe('two tenants sharing one LOG_ARCHIVE_DIR', () => {
   it("the second one's logs rotate refuses to touch the first one's month archive", async () => {
-    const shared = path.join(work, 'shared-log-archives');
+    const shared = path.join(suite.work, 'shared-log-archives');
     const [a, b] = await twoTenants({ LOG_ARCHIVE_DIR: shared });
     for (const t of [a, b]) {
       fs.mkdirSync(path.join(t.logDir, 'bot-order'), { recursive: true });
