@@ -47,3 +47,18 @@ describe('one JSON object per run', () => {
     expect(JSON.parse(objects[0]!)).toMatchObject({ ok: false });
   });
 });
+
+describe('commands load when they run, and --help still shows them whole', () => {
+  it('--help lists every command with its options and arguments; a command help shows its own options', async () => {
+    const top = await botctlInProcess(['--help'], { cwd: dir });
+    expect(top.exitCode).toBe(ExitCode.OK);
+    for (const term of ['backup ', 'healthcheck [options]', 'recover [options] [file]', 'unlock [options]', 'keygen [options]', 'demo [options]', 'status ']) {
+      expect(top.stdout).toContain(`  ${term}`);
+    }
+    const restore = await botctlInProcess(['backup', 'restore', '--help'], { cwd: dir });
+    expect(restore.exitCode).toBe(ExitCode.OK);
+    expect(restore.stdout).toMatch(/--new-db/);
+    const version = await botctlInProcess(['--version'], { cwd: dir });
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});

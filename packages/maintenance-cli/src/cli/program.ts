@@ -1,5 +1,5 @@
 import { AlertDeliveryError, BotctlError, ExitCode, InterruptedError, UsageError } from '@botctl/core/errors';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Help, Option } from 'commander';
 import type { Run } from '../commands/types.js';
 import type { CliContext, GlobalOptions, Io } from './context.js';
 import { TOOL_VERSION } from './version.js';
@@ -18,6 +18,8 @@ export interface ProgramState {
  */
 interface CommandEntry {
   name: string;
+  /** How the top-level --help lists it, when it takes options or arguments (the stub has none yet). */
+  term?: string;
   description: string;
   load: () => Promise<(cmd: Command, run: Run) => void>;
 }
@@ -30,6 +32,7 @@ const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'healthcheck',
+    term: 'healthcheck [options]',
     description: 'check database, Telegram, bot process, resources and backups; alert the owners on change (exit 0 ok, 1 warning, 2 critical, 3 unknown)',
     load: () => import('../commands/healthcheck.js').then((m) => m.registerHealthcheck),
   },
@@ -57,6 +60,7 @@ const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'recover',
+    term: 'recover [options] [file]',
     description: 'emergency recovery: safety backup, restore database + config + logs, check Telegram and health, tell the owner',
     load: () => import('../commands/recover.js').then((m) => m.registerRecover),
   },
@@ -69,16 +73,19 @@ const COMMANDS: CommandEntry[] = [
   { name: 'config', description: 'check the settings file', load: () => import('../commands/config.js').then((m) => m.registerConfig) },
   {
     name: 'unlock',
+    term: 'unlock [options]',
     description: "remove the tenant's locks left by dead processes (backup folder, log archives, health check); a live lock is refused (exit 4)",
     load: () => import('../commands/unlock.js').then((m) => m.registerUnlock),
   },
   {
     name: 'keygen',
+    term: 'keygen [options]',
     description: 'make a new age identity for backups (0600 file) and print its recipient (public key)',
     load: () => import('../commands/keygen.js').then((m) => m.registerKeygen),
   },
   {
     name: 'demo',
+    term: 'demo [options]',
     description: 'throwaway PostgreSQL with a sample shop: backup create --offsite, list, verify; then clean up',
     load: () => import('../commands/demo.js').then((m) => m.registerDemo),
   },
@@ -102,6 +109,9 @@ export function buildProgram(io: Io, state: ProgramState): Command {
       'an unattended run (cron, a timer, the cron scripts): every failure is told to the owners, a wrong setting too; backup create/prune: offsite follows BACKUP_AUTOMATIC_OFFSITE',
     )
     .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({
+      subcommandTerm: (cmd) => (cmd.parent?.name() === 'botctl' && COMMANDS.find((c) => c.name === cmd.name())?.term) || new Help().subcommandTerm(cmd),
+    })
     .hook('preSubcommand', async (_program, sub) => {
       state.command = sub.name();
       // Commander awaits this before the subcommand parses its own arguments.
