@@ -191,17 +191,7 @@ export class BotMaintenance {
   }
 
   #checkDeps() {
-    const s = this.#storeDeps();
-    return {
-      config: this.deps.config,
-      local: s.local,
-      offsite: s.offsite,
-      clock: this.deps.clock,
-      system: realSystem,
-      redactor: this.deps.redactor,
-      botApi: this.deps.api,
-      ...(this.deps.signal ? { signal: this.deps.signal } : {}),
-    };
+    return this.deps.services.healthInputs(this.deps.signal);
   }
 
   /** /health: runs every check now and answers with the result; the alert state is left to the schedule. */

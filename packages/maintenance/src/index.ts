@@ -48,7 +48,7 @@ export { extractLogArchive, listLogArchives } from './logs/archives.js';
 export { logArchiveStores, rotateLogs } from './logs/rotate.js';
 
 // Health checks, their judgement and the Prometheus textfile.
-export { type HealthMetrics, type HealthStatus, runChecks, shopMetrics } from './health/checks.js';
+export { type HealthDeps, type HealthMetrics, type HealthStatus, runChecks, shopMetrics } from './health/checks.js';
 export { type HealthReport, runHealthcheck, summaryLine } from './health/run-health.js';
 export { realSystem } from './health/system.js';
 

@@ -14,6 +14,8 @@ import {
 } from '@botctl/core';
 import { type ArchiveDecryption, type ArchiveEncryption, createArchiveDecryption, createArchiveEncryption } from './archive/encryption.js';
 import { PgDumper } from './backup/dumper.js';
+import type { HealthDeps } from './health/checks.js';
+import { realSystem } from './health/system.js';
 import { acquireLock, type HeldLock } from './lock/maintenance-lock.js';
 import { LocalDirStorage } from './storage/local-dir-storage.js';
 import { type OffsiteStorage, offsiteStorage } from './storage/offsite-storage.js';
@@ -108,6 +110,21 @@ export class Services {
       budgetMs: this.config.alerts.timeoutMs,
       ...(signal ? { signal } : {}),
     });
+  }
+
+  /** What the health checks read: the storages, the clock, this machine, the shop bot's API. */
+  healthInputs(signal: AbortSignal | undefined = this.#o.signal): HealthDeps {
+    const api = this.shopApi;
+    return {
+      config: this.config,
+      local: this.local,
+      offsite: this.offsite,
+      clock: this.clock,
+      system: realSystem,
+      redactor: this.#o.redactor,
+      ...(api ? { botApi: api } : {}),
+      ...(signal ? { signal } : {}),
+    };
   }
 
   /** True when PAKASIR_PROJECT_SLUG and PAKASIR_API_KEY are set. */

@@ -22,6 +22,7 @@ import {
   type ArchiveDecryption,
   type ArchiveEncryption,
   createServices,
+  type HealthDeps,
   type HeldLock,
   type LocalDirStorage,
   type OffsiteStorage,
@@ -169,6 +170,9 @@ export class CliContext {
   dumper = (databaseUrl?: Secret): PgDumper => this.services.dumper(databaseUrl);
 
   encryption = (): ArchiveEncryption => this.services.encryption();
+
+  /** The health checks' inputs for this run (interrupted with it). */
+  healthInputs = (): HealthDeps => this.services.healthInputs(this.io.signal);
 
   decryption = (): Promise<ArchiveDecryption> => this.services.decryption();
 

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { runHealthcheck } from '@botctl/maintenance';
-import { realSystem } from '@botctl/maintenance';
 import { renderHealth } from '../render/health.js';
 import type { Run } from './types.js';
 
@@ -20,13 +19,7 @@ export function registerHealthcheck(cmd: Command, run: Run): void {
         const alert = opts.alert !== false && ctx.alertsEnabled;
         const report = await runHealthcheck(
           {
-            config: ctx.config,
-            local: ctx.local,
-            offsite: ctx.offsite,
-            clock: ctx.clock,
-            system: realSystem,
-            redactor: ctx.redactor,
-            signal: ctx.io.signal,
+            ...ctx.healthInputs(),
             log: ctx.log,
             notify: alert ? (text, o) => ctx.notifyOwners(text, o) : undefined,
           },

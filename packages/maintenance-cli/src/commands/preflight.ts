@@ -2,7 +2,6 @@ import os from 'node:os';
 import { ExitCode, humanTime } from '@botctl/core';
 import type { Command } from 'commander';
 import { runChecks } from '@botctl/maintenance';
-import { realSystem } from '@botctl/maintenance';
 import { runPreflight } from '@botctl/maintenance';
 import { MARK_ICON } from '@botctl/maintenance';
 import type { Run } from './types.js';
@@ -23,18 +22,7 @@ export function registerPreflight(cmd: Command, run: Run): void {
                 silent: true,
               })
             : Promise.resolve({ configured: false, ok: false, problem: '--no-alert was given', delivered: [], failed: [] }),
-        checks: async () =>
-          (
-            await runChecks({
-              config: c,
-              local: ctx.local,
-              offsite: ctx.offsite,
-              clock: ctx.clock,
-              system: realSystem,
-              redactor: ctx.redactor,
-              signal: ctx.io.signal,
-            })
-          ).checks,
+        checks: async () => (await runChecks(ctx.healthInputs())).checks,
       });
       const failed = lines.filter((l) => l.mark === 'fail');
       ctx.log.info(`[preflight] ${failed.length ? `GAGAL: ${failed.map((l) => l.id).join(', ')}` : 'semua syarat go-live terpenuhi'}`);

@@ -7,7 +7,6 @@ import { catalogScope, resolveArchiveArg, storesIn } from '@botctl/maintenance';
 import { latestArchive, readSidecarOf } from '@botctl/maintenance';
 import { TOOL_VERSION } from '../cli/version.js';
 import { runChecks } from '@botctl/maintenance';
-import { realSystem } from '@botctl/maintenance';
 import { type RecoveryReport, type RecoveryStep, recover } from '@botctl/maintenance';
 import type { Run } from './types.js';
 
@@ -106,18 +105,7 @@ export function registerRecover(cmd: Command, run: Run): void {
               reloadConfig: reload,
               log: () => ctx.log,
               botApi: () => ctx.services.shopApi,
-              checks: async () =>
-                (
-                  await runChecks({
-                    config: ctx.config,
-                    local: ctx.local,
-                    offsite: ctx.offsite,
-                    clock: ctx.clock,
-                    system: realSystem,
-                    redactor: ctx.redactor,
-                    signal: ctx.io.signal,
-                  })
-                ).checks,
+              checks: async () => (await runChecks(ctx.healthInputs())).checks,
               notifyOwners: (text) => ctx.notifyOwners(text, { silent: false }),
               sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
               onStep: printStep,
