@@ -62,3 +62,37 @@ describe('commands load when they run, and --help still shows them whole', () =>
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 });
+
+describe('the sysadmin’s small mistakes get a clear answer', () => {
+  it('keygen -o into a folder that does not exist creates it (0700), never "unexpected error"', async () => {
+    const res = await botctlInProcess(['keygen', '-o', 'keys/new/x.txt', '--json'], { cwd: dir });
+    expect(res.stderr).not.toMatch(/unexpected error/);
+    expect(res.exitCode).toBe(ExitCode.OK);
+    expect(fs.statSync(path.join(dir, 'keys/new')).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(dir, 'keys/new/x.txt')).mode & 0o777).toBe(0o600);
+    const key = await botctlInProcess(['keygen', '--data-key', '-o', 'keys/other/data.env'], { cwd: dir });
+    expect(key.exitCode).toBe(ExitCode.OK);
+    expect(fs.readFileSync(path.join(dir, 'keys/other/data.env'), 'utf8')).toMatch(/^DATA_ENCRYPTION_KEY=/);
+  });
+
+  it('keygen -o where it cannot write says why in one line with a hint', async () => {
+    fs.writeFileSync(path.join(dir, 'a-file'), 'x');
+    const res = await botctlInProcess(['keygen', '-o', 'a-file/x.txt'], { cwd: dir });
+    expect(res.stderr).not.toMatch(/unexpected error/);
+    expect(res.stderr).toMatch(/^botctl: error: .*a-file.*\nhint: /);
+    expect(res.exitCode).toBe(ExitCode.FAILURE);
+  });
+
+  it('a usage error with --json prints a JSON error object on stdout', async () => {
+    const res = await run(['--json', 'backup', 'list', '--bogus']);
+    expect(res.exitCode).toBe(ExitCode.USAGE);
+    expect(JSON.parse(res.stdout)).toMatchObject({ ok: false, error: { code: 'USAGE', exit_code: ExitCode.USAGE } });
+  });
+
+  it('status with a wrong flag exits 3 as docs/exit-codes.md says (2 is its "a line failed")', async () => {
+    const res = await run(['status', '--bogus']);
+    expect(res.exitCode).toBe(3);
+    const json = await run(['--json', 'status', '--bogus']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { exit_code: 3 } });
+  });
+});

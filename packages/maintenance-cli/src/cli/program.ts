@@ -8,6 +8,8 @@ export interface ProgramState {
   ctx: CliContext | undefined;
   /** The top-level command commander dispatched to (known before its options are parsed). */
   command?: string;
+  /** That command reports like a check: anything that stops it from checking exits 3 (UNKNOWN). */
+  check?: boolean;
 }
 
 /**
@@ -20,6 +22,8 @@ interface CommandEntry {
   name: string;
   /** How the top-level --help lists it, when it takes options or arguments (the stub has none yet). */
   term?: string;
+  /** Its exit codes are a check's (0 ok, 1 warning, 2 critical): what stops it from checking is 3, UNKNOWN. */
+  check?: true;
   description: string;
   load: () => Promise<(cmd: Command, run: Run) => void>;
 }
@@ -32,6 +36,7 @@ const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'healthcheck',
+    check: true,
     term: 'healthcheck [options]',
     description: 'check database, Telegram, bot process, resources and backups; alert the owners on change (exit 0 ok, 1 warning, 2 critical, 3 unknown)',
     load: () => import('../commands/healthcheck.js').then((m) => m.registerHealthcheck),
@@ -50,6 +55,7 @@ const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'status',
+    check: true,
     description: 'the maintenance checklist (plan section 8) measured: backups, offsite, alerts, logs, updates, drills, audit log, bot process',
     load: () => import('../commands/status.js').then((m) => m.registerStatus),
   },
@@ -116,6 +122,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
       state.command = sub.name();
       // Commander awaits this before the subcommand parses its own arguments.
       const entry = COMMANDS.find((c) => c.name === sub.name());
+      state.check = entry?.check === true;
       if (entry) (await entry.load())(sub, run);
     })
     .exitOverride()

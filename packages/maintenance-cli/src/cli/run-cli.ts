@@ -15,7 +15,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
   const json = argv.includes('--json');
   // healthcheck (and status --nagios) speak Nagios: anything that stops them from checking is
   // UNKNOWN (3). The dispatched command decides, not a word somewhere on the command line.
-  const nagios = () => state.ctx?.nagios === true || state.command === 'healthcheck';
+  const nagios = () => state.ctx?.nagios === true || state.check === true;
   const UNKNOWN = 3;
 
   try {
@@ -24,8 +24,14 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
   } catch (raw) {
     if (raw instanceof CommanderError) {
       if (raw.code === 'commander.helpDisplayed' || raw.code === 'commander.version' || raw.code === 'commander.help') return ExitCode.OK;
-      // Commander already printed its one-line message and the --help pointer.
-      return raw.exitCode === 0 ? ExitCode.OK : nagios() ? UNKNOWN : ExitCode.USAGE;
+      if (raw.exitCode === 0) return ExitCode.OK;
+      // Commander already printed its one-line message and the --help pointer; --json gets the object too.
+      const code = nagios() ? UNKNOWN : ExitCode.USAGE;
+      if (json) {
+        const message = raw.message.replace(/^error: /, '');
+        io.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'USAGE', exit_code: code, message, hint: 'run with --help for usage' } }, null, 2)}\n`);
+      }
+      return code;
     }
     const error = io.signal.aborted && io.signal.reason instanceof BotctlError ? io.signal.reason : raw;
     let redactor: Redactor;

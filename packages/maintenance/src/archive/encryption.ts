@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { BotctlError, type Config, ConfigError, ExitCode, IntegrityError, type Secret, WrongKeyError } from '@botctl/core';
+import { BotctlError, classifyIoError, type Config, ConfigError, ExitCode, IntegrityError, type Secret, WrongKeyError } from '@botctl/core';
 // age-encryption and the stream code are loaded on first use: a backup starts pg_dump first and
 // loads them while pg_dump is still reading the catalog.
 const age = () => import('age-encryption');
@@ -167,15 +169,30 @@ export async function generateIdentityFile(file: string, createdAt: string): Pro
   const identity = await generateX25519Identity();
   const recipient = await identityToRecipient(identity);
   const text = `# created: ${createdAt}\n# public key: ${recipient}\n${identity}\n`;
+  await writeNewSecretFile(file, text, 'an identity', 'losing an identity loses every backup made for it');
+  return { recipient, file };
+}
+
+/**
+ * Writes a new key file (0600), never over an existing one. A missing folder is created (0700:
+ * it holds keys); a folder that cannot be made or written is one clear error with a hint.
+ */
+export async function writeNewSecretFile(file: string, text: string, what: string, why: string): Promise<void> {
   try {
+    await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     await fsp.writeFile(file, text, { mode: 0o600, flag: 'wx' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new BotctlError('EXISTS', ExitCode.REFUSED, `${file} already exists; refusing to overwrite an identity`, {
-        hint: 'choose another --output path; losing an identity loses every backup made for it',
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && fs.existsSync(file)) {
+      throw new BotctlError('EXISTS', ExitCode.REFUSED, `${file} already exists; refusing to overwrite ${what}`, {
+        hint: `choose another --output path; ${why}`,
       });
     }
-    throw error;
+    const io = classifyIoError(error, file);
+    if (io instanceof BotctlError) throw io;
+    throw new BotctlError('IO', ExitCode.FAILURE, `cannot write ${file}: ${code ?? (error as Error).message}`, {
+      cause: error,
+      hint: 'give --output a path in a folder you can write (a missing folder is created; a file in the way is not replaced)',
+    });
   }
-  return { recipient, file };
 }
