@@ -8,7 +8,10 @@ import { startBotApp } from './app.js';
  * directory, or `--env-file`). SIGINT/SIGTERM stop it gracefully; a second signal stops it at once.
  */
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { 'env-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  // `pnpm bot -- --env-file FILE` (the README's command): pnpm 10 passes the `--` on to us.
+  const args = process.argv.slice(2);
+  if (args[0] === '--') args.shift();
+  const { values } = parseArgs({ args, options: { 'env-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
   if (values.help) {
     process.stdout.write('usage: bot [--env-file PATH]\nStarts the Telegram shop bot. See README.md ("Running the shop bot").\n');
     return 0;

@@ -341,3 +341,13 @@ describe('Dockerfile (static: no Docker daemon on the test machine)', () => {
     expect(compose).not.toMatch(/^\s+- "(0\.0\.0\.0:)?\d+:\d+"/m);
   });
 });
+
+describe('the README’s commands, as written', () => {
+  it('`pnpm bot -- --env-file FILE` reaches the bot with its --env-file (pnpm 10 passes the `--` on)', async () => {
+    const missing = path.join(suite.work, 'no-such-tenant.env');
+    const r = await execa('pnpm', ['--silent', 'bot', '--', '--env-file', missing], { cwd: ROOT, reject: false, env: { ...process.env, NO_COLOR: '1' } });
+    expect(String(r.stderr)).not.toMatch(/Unexpected argument/);
+    expect(String(r.stderr)).toContain(missing);
+    expect(r.exitCode).toBe(3);
+  }, 120_000);
+});
