@@ -49,6 +49,21 @@ function oneLine(meaning) {
 }
 
 // '—' is no default; an _italic_ one is computed (e.g. _derived_): neither is written.
+/**
+ * What a running shop needs set: written as `KEY=` to fill in (`botctl init tenant` lists them);
+ * every other setting is commented out, with its default when it has one.
+ */
+const NEEDED = [
+  'DATABASE_URL',
+  'TELEGRAM_BOT_TOKEN',
+  'TELEGRAM_OWNER_IDS',
+  'OWNER_BOT_TOKEN',
+  'DATA_ENCRYPTION_KEY',
+  'BACKUP_AGE_RECIPIENTS',
+  'PAKASIR_PROJECT_SLUG',
+  'PAKASIR_API_KEY',
+];
+
 const docDefault = (d) => (d === '—' || /^_.*_$/.test(d) ? '' : d.replace(/^`|`$/g, ''));
 
 const keys = Object.keys(envSchema.shape);
@@ -73,7 +88,8 @@ if (problems.length) {
 const out = [
   '# Every setting of botctl and the shop bot, with its default. Generated from the config schema',
   '# and docs/configuration.md by `node scripts/gen-env-example.mjs`; do not edit by hand.',
-  '# A commented line shows the default; uncomment it to change it. An empty value means "not set".',
+  '# Lines without # are what a shop needs: fill them in. A commented line shows the default (or',
+  '# none); uncomment it to change it. An empty value means "not set".',
   '# Secrets (marked "secret") never go into a command line: keep this file 0600.',
 ];
 for (const g of groups) {
@@ -81,7 +97,7 @@ for (const g of groups) {
   for (const r of g.rows) {
     const def = schemaDefault(envSchema.shape[r.key]);
     out.push('', `# ${oneLine(r.meaning)}${r.secret ? ' (secret)' : ''}`);
-    out.push(def === '' ? `${r.key}=` : `#${r.key}=${/[\s#"'$]/.test(def) ? `"${def}"` : def}`);
+    out.push(NEEDED.includes(r.key) ? `${r.key}=` : `#${r.key}=${/[\s#"'$]/.test(def) ? `"${def}"` : def}`);
   }
 }
 const text = `${out.join('\n')}\n`;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ExitCode } from '@botctl/core';
@@ -94,5 +95,36 @@ describe('the sysadmin’s small mistakes get a clear answer', () => {
     expect(res.exitCode).toBe(3);
     const json = await run(['--json', 'status', '--bogus']);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { exit_code: 3 } });
+  });
+});
+
+describe('botctl init tenant', () => {
+  it("writes a tenant's env file (0600) from .env.example with a new identity and data key, lists what is left, and refuses to overwrite", async () => {
+    const res = await botctlInProcess(['--json', 'init', 'tenant', 'toko9'], { cwd: dir });
+    expect(res.exitCode).toBe(ExitCode.OK);
+    const out = JSON.parse(res.stdout) as { env_file: string; identity_file: string; recipient: string; to_fill: string[] };
+    expect(out.env_file).toBe(path.join(dir, 'toko9', '.env'));
+    expect(fs.statSync(out.env_file).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.dirname(out.env_file)).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(out.identity_file).mode & 0o777).toBe(0o600);
+    // The real age tool derives the same recipient from the identity.
+    expect(execFileSync('age-keygen', ['-y', out.identity_file], { encoding: 'utf8' }).trim()).toBe(out.recipient);
+    const env = fs.readFileSync(out.env_file, 'utf8');
+    expect(env).toMatch(/^BOT_STORE_NAME=toko9$/m);
+    expect(env).toContain(`BACKUP_AGE_RECIPIENTS=${out.recipient}`);
+    const key = /^DATA_ENCRYPTION_KEY=(\S+)$/m.exec(env)![1]!;
+    expect(res.stdout).not.toContain(key);
+    expect(out.to_fill).toEqual(['DATABASE_URL', 'TELEGRAM_BOT_TOKEN', 'TELEGRAM_OWNER_IDS', 'OWNER_BOT_TOKEN', 'PAKASIR_PROJECT_SLUG', 'PAKASIR_API_KEY']);
+    const check = await botctlInProcess(['--env-file', out.env_file, 'config', 'check'], { cwd: dir });
+    expect(check.exitCode).toBe(ExitCode.OK);
+    const again = await botctlInProcess(['init', 'tenant', 'toko9'], { cwd: dir });
+    expect(again.exitCode).toBe(ExitCode.REFUSED);
+    expect(fs.readFileSync(out.env_file, 'utf8')).toBe(env);
+  });
+
+  it('refuses a name that is not a folder-safe tenant name', async () => {
+    const res = await botctlInProcess(['init', 'tenant', '../etc'], { cwd: dir });
+    expect(res.exitCode).toBe(ExitCode.USAGE);
+    expect(res.stderr).toMatch(/is not a tenant name/);
   });
 });

@@ -62,5 +62,8 @@ export { recover, type RecoveryReport, type RecoveryStep } from './recover/recov
 // The checks before a tenant goes live.
 export { runPreflight } from './preflight/preflight.js';
 
+// A new tenant's settings from the template.
+export { initTenant, type InitTenantResult } from './setup/init-tenant.js';
+
 // Moving a shop between hosts.
 export { exportDatabase, importDatabase } from './migration/export-import.js';

@@ -84,6 +84,11 @@ const COMMANDS: CommandEntry[] = [
     load: () => import('../commands/unlock.js').then((m) => m.registerUnlock),
   },
   {
+    name: 'init',
+    description: 'set up a new tenant: its env file from the template, with new keys',
+    load: () => import('../commands/init.js').then((m) => m.registerInit),
+  },
+  {
     name: 'keygen',
     term: 'keygen [options]',
     description: 'make a new age identity for backups (0600 file) and print its recipient (public key)',
