@@ -30,7 +30,7 @@ trap 'rm -f "$out"' EXIT
 # 9>&- : botctl must not inherit the lock descriptor (a process it leaves behind would hold the lock).
 step() {
   local r=0
-  "$botctl" --env-file "$env_file" "$@" >"$out" 2>&1 9>&- || r=$?
+  "$botctl" --env-file "$env_file" --quiet "$@" >"$out" 2>&1 9>&- || r=$?
   if [ "$r" -ne 0 ]; then
     echo "cron_backup: botctl $* failed (exit $r):" >&2
     grep -v '^• ' "$out" >&2 || true

@@ -128,3 +128,20 @@ describe('botctl init tenant', () => {
     expect(res.stderr).toMatch(/is not a tenant name/);
   });
 });
+
+describe('--quiet', () => {
+  it('prints nothing on success, still the error line on failure, and leaves --json alone', async () => {
+    const ok = await run(['--quiet', 'backup', 'list']);
+    expect(ok.exitCode).toBe(ExitCode.OK);
+    expect(ok.stdout).toBe('');
+    expect(ok.stderr).toBe('');
+    const loud = await run(['backup', 'list']);
+    expect(loud.stdout).not.toBe('');
+    const bad = await run(['--quiet', 'backup', 'verify', 'nothere']);
+    expect(bad.exitCode).toBe(ExitCode.NOT_FOUND);
+    expect(bad.stderr).toMatch(/^botctl: error: nothere not found/m);
+    expect(bad.stderr).not.toMatch(/Verifying/);
+    const json = await run(['--quiet', '--json', 'backup', 'list']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true });
+  });
+});

@@ -43,6 +43,8 @@ export interface GlobalOptions {
   alert?: boolean;
   /** --scheduled: nobody is at a terminal (cron, a timer, the cron scripts). */
   scheduled?: boolean;
+  /** --quiet: errors only (no result text, progress or warnings on the terminal). */
+  quiet?: boolean;
 }
 
 export interface Io {
@@ -119,8 +121,12 @@ export class CliContext {
     }
   }
 
+  get quiet(): boolean {
+    return Boolean(this.options.quiet);
+  }
+
   get reporter(): Reporter {
-    if (this.json) return silentReporter;
+    if (this.json || this.quiet) return silentReporter;
     const errStyle = new Chalk({ level: this.style.level > 0 && this.io.stderr.isTTY ? 1 : 0 });
     return new TextReporter(this.io.stderr, errStyle, this.tty);
   }
@@ -211,7 +217,7 @@ export class CliContext {
   emit(result: object, render: () => string): void {
     this.resultEmitted = true;
     if (this.json) this.io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else {
+    else if (!this.quiet) {
       const text = render();
       if (text) this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     }
@@ -265,7 +271,9 @@ export class CliContext {
     return delivery;
   }
 
+  /** A warning for the person at the terminal (not with --quiet; what matters is in the log too). */
   warn(message: string): void {
+    if (this.quiet) return;
     this.io.stderr.write(`${this.style.yellow('warning:')} ${message}\n`);
   }
 }

@@ -115,6 +115,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--no-color', 'plain text, no colours (also NO_COLOR=1)')
     .option('--no-alert', 'do not tell the owners on Telegram about this run')
+    .option('-q, --quiet', 'errors only: no result text, progress or warnings (the maintenance log keeps everything); --json is unchanged')
     .option(
       '--scheduled',
       'an unattended run (cron, a timer, the cron scripts): every failure is told to the owners, a wrong setting too; backup create/prune: offsite follows BACKUP_AUTOMATIC_OFFSITE',
@@ -143,7 +144,7 @@ export function buildProgram(io: Io, state: ProgramState): Command {
       const globals = cmd.optsWithGlobals() as Omit<GlobalOptions, 'envFile'> & { envFile?: string[] } & O;
       const envFiles = globals.envFile ?? [];
       const { CliContext } = await import('./context.js');
-      const ctx = new CliContext({ envFile: envFiles[0], envFiles, json: globals.json, color: globals.color, alert: globals.alert }, io);
+      const ctx = new CliContext({ envFile: envFiles[0], envFiles, json: globals.json, color: globals.color, alert: globals.alert, quiet: globals.quiet }, io);
       ctx.scheduled = Boolean(globals.scheduled);
       state.ctx = ctx;
       if (envFiles.length > 1 && cmd.name() !== 'status') {

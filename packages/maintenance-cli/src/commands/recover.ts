@@ -91,7 +91,7 @@ export function registerRecover(cmd: Command, run: Run): void {
         }
 
         const printStep = (s: RecoveryStep) => {
-          if (ctx.json) return;
+          if (ctx.json || ctx.quiet) return;
           const mark = s.status === 'ok' ? ctx.style.green('✓') : s.status === 'skipped' ? '–' : ctx.style.red('✗');
           ctx.io.stderr.write(`${mark} ${s.label}: ${ctx.scrub(s.evidence)}\n`);
           if (s.next) ctx.io.stderr.write(`  next: ${ctx.scrub(s.next)}\n`);
