@@ -90,8 +90,19 @@ describe('healthcheck on a healthy tenant', () => {
     api.reset();
     const text = await botctl(t, ['healthcheck']);
     expect(text.exitCode).toBe(0);
-    expect(text.stdout.split('\n')[0]).toBe('OK - all 13 checks ok');
+    // Nagios: the summary, then its performance data after the `|` (label=value[unit];warn;crit;min;max).
+    const [summary, perf] = text.stdout.split('\n')[0]!.split(' | ');
+    expect(summary).toBe('OK - all 13 checks ok');
+    const items = perf!.split(' ');
+    for (const item of items) expect(item).toMatch(/^[a-z_]+=\d+(\.\d+)?(s|B|%)?;[\d.]*;[\d.]*;[\d.]*;[\d.]*$/);
+    const labels = items.map((i) => i.split('=')[0]);
+    expect(labels).toEqual(
+      expect.arrayContaining(['backup_age', 'backup_size', 'disk_used', 'memory_used', 'log_size', 'database_response', 'telegram_response']),
+    );
+    expect(items.find((i) => i.startsWith('backup_age='))).toMatch(/;93600;180000;0;$/);
     const { run, report } = await health(t);
+    // --json is unchanged: no performance data in it.
+    expect(run.stdout).not.toMatch(/perf/);
     expect(run.exitCode).toBe(0);
     expect(report.checks.map((c) => c.id)).toEqual(HEALTH_CHECK_IDS.filter((id) => id !== 'cpu'));
     expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([]);

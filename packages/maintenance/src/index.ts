@@ -49,7 +49,7 @@ export { logArchiveStores, rotateLogs } from './logs/rotate.js';
 
 // Health checks, their judgement and the Prometheus textfile.
 export { type HealthDeps, type HealthMetrics, type HealthStatus, runChecks, shopMetrics } from './health/checks.js';
-export { type HealthReport, runHealthcheck, summaryLine } from './health/run-health.js';
+export { type HealthReport, nagiosPerfData, runHealthcheck, summaryLine } from './health/run-health.js';
 export { realSystem } from './health/system.js';
 
 // Tenant status and the maintenance journal.

@@ -25,7 +25,7 @@ export function registerHealthcheck(cmd: Command, run: Run): void {
           },
           { textfileDir: opts.textfile ? path.resolve(ctx.io.cwd, opts.textfile) : undefined },
         );
-        ctx.emit({ ok: report.status === 'ok', ...report }, () => renderHealth(report, ctx.style));
+        ctx.emit({ ok: report.status === 'ok', ...report }, () => renderHealth(report, ctx.style, ctx.config));
         ctx.exitCode = report.exit_code;
       }),
     );

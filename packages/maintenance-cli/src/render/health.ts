@@ -1,14 +1,17 @@
 import type { ChalkInstance } from 'chalk';
 import type { HealthStatus } from '@botctl/maintenance';
-import type { HealthReport } from '@botctl/maintenance';
+import { type HealthReport, nagiosPerfData } from '@botctl/maintenance';
+import type { Config } from '@botctl/core';
 import { table } from './table.js';
 
 const mark = (s: HealthStatus, style: ChalkInstance) =>
   s === 'ok' ? style.green('ok') : s === 'warning' ? style.yellow('WARNING') : s === 'critical' ? style.red('CRITICAL') : style.magenta('UNKNOWN');
 
-/** First line: the Nagios-style summary; then one row per check with the fact behind it. */
-export function renderHealth(r: HealthReport, style: ChalkInstance): string {
-  const lines = [r.summary, ''];
+/** First line: the Nagios summary and its performance data; then one row per check with the fact behind it. */
+export function renderHealth(r: HealthReport, style: ChalkInstance, config: Config): string {
+  const perf = nagiosPerfData(r, config);
+  // Nagios takes the first "|" as the start of the performance data.
+  const lines = [perf ? `${r.summary.replaceAll('|', '/')} | ${perf}` : r.summary, ''];
   lines.push(
     table(
       ['CHECK', 'STATUS', 'FACT'],

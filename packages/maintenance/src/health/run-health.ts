@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type AlertDelivery, isoWithOffset, type Logger, LockedError, writeFileAtomic } from '@botctl/core';
+import { type AlertDelivery, type Config, isoWithOffset, type Logger, LockedError, writeFileAtomic } from '@botctl/core';
 import { acquireLock, type HeldLock } from '../lock/maintenance-lock.js';
 import { emptyHealthState, type HealthState, planHealthAlerts, type PlannedAlert } from './alert-policy.js';
 import { type CheckResult, type HealthDeps, type HealthMetrics, type HealthStatus, runChecks, STATUS_RANK } from './checks.js';
@@ -152,4 +152,36 @@ async function runHealthcheckLocked(deps: HealthRunDeps, opts: { textfileDir?: s
     textfile = await writeTextfile(opts.textfileDir, config.storeName, body);
   }
   return { status, exit_code: STATUS_RANK[status], summary, checked_at: isoWithOffset(now, deps.config.timezone), checks, metrics, alerts: sent, textfile };
+}
+
+/**
+ * Nagios performance data for the summary line (after its `|`), so Icinga and Nagios graph the
+ * facts: `label=value[unit];warn;crit;min;max`, ages and durations in seconds, sizes in bytes,
+ * shares in percent. Only what this run measured is there.
+ */
+export function nagiosPerfData(report: Pick<HealthReport, 'checks' | 'metrics'>, config: Config): string {
+  const h = config.health;
+  const m = report.metrics;
+  const out: string[] = [];
+  const num = (v: number) => String(Math.round(v * 1000) / 1000);
+  const add = (label: string, value: number | undefined, unit: string, warn = '', crit = '', min = '', max = '') => {
+    if (value === undefined || !Number.isFinite(value)) return;
+    out.push(`${label}=${num(value)}${unit};${warn};${crit};${min};${max}`);
+  };
+  if (m.newest_backup) {
+    add('backup_age', m.newest_backup.age_seconds, 's', String(h.backupWarnHours * 3600), String(h.backupCritHours * 3600), '0');
+    add('backup_size', m.newest_backup.size_bytes, 'B', '', '', '0');
+    add('backup_duration', m.newest_backup.duration_seconds, 's', '', '', '0');
+  }
+  const pct = (r: number | undefined) => (r === undefined ? undefined : r * 100);
+  add('disk_used', pct(m.disk_used_ratio), '%', String(h.diskThreshold), '95', '0', '100');
+  add('memory_used', pct(m.memory_used_ratio), '%', String(h.memoryThreshold), '', '0', '100');
+  add('cpu_busy', pct(m.cpu_busy_ratio), '%', String(h.cpuThreshold), '', '0', '100');
+  add('log_size', m.log_bytes, 'B', String(h.logUsageThresholdMb * 1048576), '', '0');
+  for (const id of ['database', 'telegram'] as const) {
+    const c = report.checks.find((x) => x.id === id);
+    if (c?.status === 'ok') add(`${id}_response`, c.value, 's', '', '', '0');
+  }
+  add('bot_uptime', m.bot_uptime_seconds, 's', '', '', '0');
+  return out.join(' ');
 }
