@@ -34,6 +34,8 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 python3 -c "import cryptography.fernet" >/dev/null 2>&1 || missing+=(python3-cryptography)
 # Offsite on an rclone remote (BACKUP_OFFSITE_REMOTE); the tests run real rclone sftp/webdav servers.
 command -v rclone >/dev/null 2>&1 || missing+=(rclone)
+# The Prometheus alerting rules in deploy/prometheus are checked with the real promtool.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} (apt)"
   as_root apt-get update -qq

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeHeartbeat } from '@botctl/core';
+import { HEALTH_CHECK_IDS, writeHeartbeat } from '@botctl/core';
 import {
   FAKE_OWNER_TOKEN as OWNER_TOKEN,
   FAKE_SHOP_TOKEN as SHOP_TOKEN,
@@ -350,4 +350,26 @@ describe('the README’s commands, as written', () => {
     expect(String(r.stderr)).toContain(missing);
     expect(r.exitCode).toBe(3);
   }, 120_000);
+});
+
+describe('Prometheus alerting rules (deploy/prometheus)', () => {
+  const dir = path.join(ROOT, 'deploy', 'prometheus');
+  it('pass the real promtool: check rules, and the rule tests fire what they should when they should', async () => {
+    const check = await execa('promtool', ['check', 'rules', 'botctl.rules.yml'], { cwd: dir, reject: false });
+    expect(check.exitCode).toBe(0);
+    const test = await execa('promtool', ['test', 'rules', 'botctl.rules.test.yml'], { cwd: dir, reject: false });
+    expect(`${test.stdout}${test.stderr}`).toMatch(/SUCCESS/);
+    expect(test.exitCode).toBe(0);
+  });
+
+  it('use only metrics the textfile writes and check ids the health check has', () => {
+    const rules = fs.readFileSync(path.join(dir, 'botctl.rules.yml'), 'utf8');
+    const textfile = fs.readFileSync(path.join(ROOT, 'packages/maintenance/src/health/textfile.ts'), 'utf8');
+    const metrics = new Set([...rules.matchAll(/\b(botctl_[a-z_]+)\b/g)].map((m) => m[1]!));
+    expect(metrics.size).toBeGreaterThan(4);
+    for (const m of metrics) expect(textfile).toContain(`'${m}'`);
+    for (const [, ids] of rules.matchAll(/check=~?"([^"]+)"/g)) {
+      for (const id of ids!.split('|')) expect(HEALTH_CHECK_IDS as readonly string[]).toContain(id);
+    }
+  });
 });
