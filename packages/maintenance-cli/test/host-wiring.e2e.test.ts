@@ -263,6 +263,21 @@ describe('systemd units', () => {
     }
   });
 
+  it('are hardened: systemd-analyze security scores every service 4.0 or lower (8.7 before)', () => {
+    const dir = path.join(suite.work, 'units-security');
+    fs.mkdirSync(dir);
+    for (const f of fs.readdirSync(path.join(ROOT, 'deploy', 'systemd')).filter((x) => x.endsWith('@.service'))) {
+      const inst = path.join(dir, f.replace('@.', '@toko1.'));
+      fs.copyFileSync(path.join(ROOT, 'deploy', 'systemd', f), inst);
+      const out = execFileSync('systemd-analyze', ['security', '--offline=true', '--no-pager', inst], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const score = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(out)?.[1]);
+      expect([f, score]).toEqual([f, expect.any(Number)]);
+      expect(score).toBeLessThanOrEqual(4.0);
+    }
+    // The failure hook reads the failed unit's journal as the botctl user.
+    expect(fs.readFileSync(path.join(ROOT, 'deploy/systemd/botctl-failure@.service'), 'utf8')).toMatch(/^SupplementaryGroups=systemd-journal$/m);
+  });
+
   it("the OnFailure hook tells the tenant's owners which unit failed", async () => {
     const t = await suite.tenant({ extraEnv: tenantEnv() });
     api.reset();
