@@ -145,3 +145,33 @@ describe('--quiet', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true });
   });
 });
+
+describe('botctl completion', () => {
+  it('bash: a valid script that completes commands, subcommands and options from the command definitions', async () => {
+    const res = await botctlInProcess(['completion', 'bash'], { cwd: dir });
+    expect(res.exitCode).toBe(ExitCode.OK);
+    const file = path.join(dir, 'botctl.bash');
+    fs.writeFileSync(file, res.stdout);
+    execFileSync('bash', ['-n', file]);
+    const complete = (...words: string[]) =>
+      execFileSync(
+        'bash',
+        ['-c', `source "$0"; COMP_WORDS=("$@"); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _botctl; echo "\${COMPREPLY[*]}"`, file, 'botctl', ...words],
+        {
+          encoding: 'utf8',
+        },
+      ).trim();
+    expect(complete('backup', 're')).toBe('restore');
+    expect(complete('backup', 'create', '--of')).toBe('--offsite');
+    expect(complete('--json', 'backup', 'offsite', 's')).toBe('sync');
+    expect(complete('init', 't')).toBe('tenant');
+    expect(complete('he')).toBe('healthcheck');
+  });
+
+  it('zsh and fish get their own scripts; another shell is a usage error', async () => {
+    expect((await botctlInProcess(['completion', 'zsh'], { cwd: dir })).stdout).toMatch(/^#compdef botctl\n/);
+    const fish = (await botctlInProcess(['completion', 'fish'], { cwd: dir })).stdout;
+    expect(fish).toContain("complete -c botctl -n '__fish_seen_subcommand_from backup; and __fish_seen_subcommand_from create' -l offsite");
+    expect((await botctlInProcess(['completion', 'tcsh'], { cwd: dir })).exitCode).toBe(ExitCode.USAGE);
+  });
+});

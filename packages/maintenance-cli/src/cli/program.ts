@@ -89,6 +89,12 @@ const COMMANDS: CommandEntry[] = [
     load: () => import('../commands/init.js').then((m) => m.registerInit),
   },
   {
+    name: 'completion',
+    term: 'completion <shell>',
+    description: 'print the shell completion script for bash, zsh or fish (e.g. botctl completion bash > /etc/bash_completion.d/botctl)',
+    load: () => import('../commands/completion.js').then((m) => m.registerCompletion),
+  },
+  {
     name: 'keygen',
     term: 'keygen [options]',
     description: 'make a new age identity for backups (0600 file) and print its recipient (public key)',
@@ -172,6 +178,20 @@ export function buildProgram(io: Io, state: ProgramState): Command {
     };
 
   for (const c of COMMANDS) program.command(c.name).description(c.description);
+  return program;
+}
+
+/**
+ * The whole command tree with every command's options and subcommands loaded (what `completion`
+ * and the man page describe); nothing in it runs.
+ */
+export async function fullCommandTree(io: Io): Promise<Command> {
+  const program = buildProgram(io, { ctx: undefined });
+  const idle: Run = () => async () => undefined;
+  for (const c of COMMANDS) {
+    const cmd = program.commands.find((x) => x.name() === c.name);
+    if (cmd) (await c.load())(cmd, idle);
+  }
   return program;
 }
 
