@@ -175,3 +175,19 @@ describe('botctl completion', () => {
     expect((await botctlInProcess(['completion', 'tcsh'], { cwd: dir })).exitCode).toBe(ExitCode.USAGE);
   });
 });
+
+describe('journal add --release-notes', () => {
+  it('points an update at its section of docs/08_release_notes.md, and refuses a version without one', async () => {
+    const ok = await run(['journal', 'add', '--kind', 'update', '--release-notes', '0.1.0', 'telegraf kept at 4.16.3']);
+    expect(ok.exitCode).toBe(ExitCode.OK);
+    const logDir = path.join(dir, 'logs', 'maintenance');
+    const log = fs
+      .readdirSync(logDir)
+      .map((f) => fs.readFileSync(path.join(logDir, f), 'utf8'))
+      .join('');
+    expect(log).toMatch(/\[journal\] update: telegraf kept at 4\.16\.3 \(docs\/08_release_notes\.md#010\)/);
+    const missing = await run(['journal', 'add', '--kind', 'update', '--release-notes', '9.9.9', 'x']);
+    expect(missing.exitCode).toBe(ExitCode.NOT_FOUND);
+    expect(missing.stderr).toMatch(/has no section for 9\.9\.9/);
+  });
+});

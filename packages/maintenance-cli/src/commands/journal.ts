@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import os from 'node:os';
-import { BotctlError, createLogger, DailyFileSink, ExitCode, isoWithOffset, serviceLogDir, UsageError } from '@botctl/core';
+import { fileURLToPath } from 'node:url';
+import { BotctlError, createLogger, DailyFileSink, ExitCode, isoWithOffset, NotFoundError, serviceLogDir, UsageError } from '@botctl/core';
 import { type Command, Option } from 'commander';
 import { JOURNAL_KINDS, type JournalKind, journalMessage } from '@botctl/maintenance';
 import type { Run } from './types.js';
@@ -15,10 +17,12 @@ export function registerJournal(cmd: Command, run: Run): void {
     .command('add')
     .description('add one entry, e.g. botctl journal add --kind update "telegraf 4.16.3 -> 4.16.4, tested on staging"')
     .addOption(new Option('--kind <kind>', 'what happened').choices([...JOURNAL_KINDS]).makeOptionMandatory())
+    .option('--release-notes <version>', 'an update: point at its section in docs/08_release_notes.md (checked to exist)')
     .argument('<text...>', 'what was done (one line; do not paste secrets)')
     .action(
-      run<{ kind: JournalKind }>(async (ctx, opts, args) => {
-        const text = args.join(' ').replace(/\s+/g, ' ').trim();
+      run<{ kind: JournalKind; releaseNotes?: string }>(async (ctx, opts, args) => {
+        const notes = opts.releaseNotes ? releaseNotesRef(opts.releaseNotes) : undefined;
+        const text = `${args.join(' ').replace(/\s+/g, ' ').trim()}${notes ? ` (${notes})` : ''}`;
         if (!text) throw new UsageError('the entry is empty', { hint: 'say what was done, e.g. "updated telegraf to 4.16.4"' });
         if (text.length > 1000) throw new UsageError(`the entry is ${text.length} characters; keep it under 1000`);
         const who = ctx.io.env.SUDO_USER || ctx.io.env.USER || safeUser();
@@ -47,6 +51,23 @@ export function registerJournal(cmd: Command, run: Run): void {
         );
       }),
     );
+}
+
+/** docs/08_release_notes.md beside the checkout or the installed release. */
+const RELEASE_NOTES = fileURLToPath(new URL('../../../../docs/08_release_notes.md', import.meta.url));
+
+/** `docs/08_release_notes.md#0.2.0` for a version that has its own section there. */
+function releaseNotesRef(version: string): string {
+  const text = fs.existsSync(RELEASE_NOTES) ? fs.readFileSync(RELEASE_NOTES, 'utf8') : '';
+  const headings = [...text.matchAll(/^## (\S+)/gm)].map((m) => m[1]!);
+  if (!headings.includes(version)) {
+    throw new NotFoundError(`docs/08_release_notes.md has no section for ${version}`, {
+      hint: headings.length
+        ? `add "## ${version}" with the dependency changes first (there: ${headings.join(', ')})`
+        : `add "## ${version}" to ${RELEASE_NOTES} first`,
+    });
+  }
+  return `docs/08_release_notes.md#${version.replace(/[^a-z0-9-]/gi, '').toLowerCase()}`;
 }
 
 function safeUser(): string | undefined {

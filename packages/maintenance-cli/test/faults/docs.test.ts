@@ -37,3 +37,19 @@ describe('docs/reliability.md', () => {
     expect(uncited).toEqual([]);
   });
 });
+
+describe('docs/06_risk_audit.md', () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', '06_risk_audit.md'), 'utf8');
+  const cited = [...doc.matchAll(/`(packages\/[^`]+\.test\.ts) › ([^`]+)`/g)].map((m) => ({ file: m[1]!, name: m[2]! }));
+
+  it('names only tests that exist, in the files it names', () => {
+    expect(cited.length).toBeGreaterThan(10);
+    const missing = cited.filter(({ file, name }) => {
+      const f = path.join(ROOT, file);
+      if (!fs.existsSync(f)) return true;
+      const text = fs.readFileSync(f, 'utf8');
+      return !text.includes(`'${name.replace(/'/g, "\\'")}'`) && !text.includes(`"${name}"`);
+    });
+    expect(missing).toEqual([]);
+  });
+});
