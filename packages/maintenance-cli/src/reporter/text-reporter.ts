@@ -5,7 +5,7 @@ import type { Progress, Reporter } from '@botctl/maintenance';
 
 /**
  * Human output on stderr (stdout stays for results). At a terminal: colours and a live progress
- * line (bytes, rate, elapsed). Under cron, with NO_COLOR or when not a TTY: plain lines, no bars.
+ * line (bytes, rate, elapsed, and a percentage with an ETA when the size to expect is known). Under cron, with NO_COLOR or when not a TTY: plain lines, no bars.
  */
 export class TextReporter implements Reporter {
   readonly #stream: NodeJS.WriteStream;
@@ -26,7 +26,7 @@ export class TextReporter implements Reporter {
     this.#stream.write(`${this.#style.yellow('warning:')} ${message}\n`);
   }
 
-  progress(label: string): Progress {
+  progress(label: string, expectedBytes?: number): Progress {
     if (!this.#tty) return { update: () => {}, done: () => {} };
     const started = performance.now();
     // Loaded only at a terminal: cron runs never pay for it.
@@ -34,7 +34,7 @@ export class TextReporter implements Reporter {
     const bar = new cliProgress.SingleBar(
       {
         stream: this.#stream,
-        format: `  ${label} {bytes} at {rate} · {elapsed}`,
+        format: `  ${label} {bytes}{share} at {rate} · {elapsed}{left}`,
         hideCursor: true,
         clearOnComplete: true,
         fps: 8,
@@ -43,16 +43,21 @@ export class TextReporter implements Reporter {
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(1, 0, { bytes: formatBytes(0), rate: '—', elapsed: '0 s' });
+    bar.start(1, 0, { bytes: formatBytes(0), share: '', rate: '—', elapsed: '0 s', left: '' });
     let stopped = false;
     return {
       update: (bytes) => {
         if (stopped) return;
         const secs = (performance.now() - started) / 1000;
+        const rate = secs > 0.2 ? bytes / secs : 0;
+        // An estimate (the previous backup may be smaller): never 100 % or a negative ETA before the end.
+        const share = expectedBytes && expectedBytes > 0 ? Math.min(0.99, bytes / expectedBytes) : undefined;
         bar.update(0, {
           bytes: formatBytes(bytes),
-          rate: secs > 0.2 ? `${formatBytes(bytes / secs)}/s` : '—',
+          share: share === undefined ? '' : ` (${Math.floor(share * 100)}%)`,
+          rate: rate > 0 ? `${formatBytes(rate)}/s` : '—',
           elapsed: formatDuration(performance.now() - started),
+          left: share !== undefined && rate > 0 && bytes < expectedBytes! ? ` · ETA ${formatDuration(((expectedBytes! - bytes) / rate) * 1000)}` : '',
         });
       },
       done: () => {

@@ -101,11 +101,13 @@ async function readHeaderDigest(storage: Storage, name: string): Promise<string 
  * local ones always, offsite ones too when the run copies there anyway (a server that lost its
  * disk then continues the sequence), best effort.
  */
-async function sequenceFor(deps: BackupDeps, now: Date, withOffsite: boolean): Promise<number> {
+/** This backup's place in the real creation order, and the size of the newest complete backup (the progress estimate). */
+async function sequenceFor(deps: BackupDeps, now: Date, withOffsite: boolean): Promise<{ sequence: number; previousSize: number | undefined }> {
   const scope = catalogScope(deps.config, now);
   const known = await listBackups([{ location: 'local', storage: deps.local }], scope);
+  const previousSize = known.find((b) => b.complete && b.kind !== 'pre-restore')?.size;
   if (withOffsite && deps.offsite) known.push(...(await listBackups([{ location: 'offsite', storage: deps.offsite }], scope).catch(() => [])));
-  return nextSequence(known, now);
+  return { sequence: nextSequence(known, now), previousSize };
 }
 
 function displayPath(config: Config, storage: Storage, name: string): string {
@@ -144,7 +146,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
   try {
     if (deps.signal?.aborted) throw deps.signal.reason;
     const name = await freeName(deps, kind);
-    const sequence = await sequenceFor(deps, started, opts.offsite);
+    const { sequence, previousSize } = await sequenceFor(deps, started, opts.offsite);
     log.info(`Backup dimulai: ${name} (offsite: ${opts.offsite ? 'ya' : 'tidak'})`);
     reporter.step(`Backing up to ${displayPath(config, deps.local, name)}`);
 
@@ -164,7 +166,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
     const members: MemberInfo[] = [];
     let dumpBytes = 0;
     let manifest: Manifest | undefined;
-    const progress = reporter.progress('dump');
+    const progress = reporter.progress('dump', previousSize);
     const partSize = deps.partSize ?? DEFAULT_PART_SIZE;
     const stallMs = config.backup.dumpStallSeconds * 1000;
     const mtime = started;

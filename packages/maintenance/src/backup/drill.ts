@@ -204,7 +204,7 @@ export async function drillBackup(
       signal: deps.signal,
       onFailure: (stderr) => new DatabaseError(`pg_restore failed during the drill${stderr ? `: ${stderr}` : ''}`),
     });
-    const progress = reporter.progress('drill');
+    const progress = reporter.progress('drill', sidecar.size);
     const r0 = performance.now();
     let inspected;
     try {

@@ -401,7 +401,7 @@ async function restoreInto(deps: RestoreDeps, opts: RestoreOptions, w: RestoreWo
     // to hand over its output while the archive waits for it to take more input.
     feeding.catch(() => sink.abort());
     reporter.step(`Restoring into "${target.database}"`);
-    const progress = reporter.progress('restore');
+    const progress = reporter.progress('restore', sidecar.size);
     const r0 = performance.now();
     const decryption = await deps.decryption();
     try {

@@ -123,7 +123,7 @@ export async function verifyOne(deps: VerifyDeps, storage: Storage, name: string
               hint: 'the dump inside is damaged, or pg_restore is older than the pg_dump that made it',
             }),
         });
-    const progress = deps.reporter.progress(`verify ${name}`);
+    const progress = deps.reporter.progress(`verify ${name}`, sidecar.size);
     let result;
     try {
       result = await inspectArchive(

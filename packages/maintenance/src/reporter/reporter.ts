@@ -12,7 +12,8 @@ export interface Progress {
 export interface Reporter {
   step(message: string): void;
   warn(message: string): void;
-  progress(label: string): Progress;
+  /** `expectedBytes`, when known (the archive's size, the previous backup's), gives a percentage and an ETA. */
+  progress(label: string, expectedBytes?: number): Progress;
 }
 
 const noProgress: Progress = { update: () => {}, done: () => {} };
