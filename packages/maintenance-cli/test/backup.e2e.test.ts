@@ -647,11 +647,23 @@ describe('botctl demo', () => {
     expect(run.exitCode).toBe(0);
     const out = parseJsonOutput<{ ok: boolean; dir: string; commands: { command: string; exit_code: number }[] }>(run);
     expect(out.ok).toBe(true);
-    expect(out.commands.map((c) => [c.command, c.exit_code])).toEqual([
-      ['botctl backup create --offsite', 0],
-      ['botctl backup list', 0],
-      ['botctl backup verify --latest', 0],
+    expect(out.commands.map((c) => c.command)).toEqual([
+      'botctl backup create --offsite',
+      'botctl backup verify --latest',
+      'botctl backup list',
+      'botctl backup drill --latest',
+      'botctl backup restore --latest --new-db toko_demo_restored',
+      'botctl healthcheck --no-alert',
+      'botctl status',
     ]);
+    const code = (c: string) => out.commands.find((x) => x.command === c)!.exit_code;
+    for (const c of out.commands.slice(0, 5)) expect([c.command, c.exit_code]).toEqual([c.command, 0]);
+    expect(code('botctl status')).toBeLessThanOrEqual(2);
+    expect(code('botctl healthcheck --no-alert')).toBeLessThanOrEqual(1);
+    // List after verify: the backup shows as verified; the drill reports its row counts.
+    const result = (c: string) => (out.commands.find((x) => x.command === c) as { result?: unknown }).result as Record<string, unknown>;
+    expect(JSON.stringify(result('botctl backup list'))).toMatch(/"last_verification":\{[^}]*"ok":true/);
+    expect(JSON.stringify(result('botctl backup drill --latest'))).toMatch(/"rows"/);
     expect(fs.existsSync(out.dir)).toBe(false);
   });
 });

@@ -39,6 +39,8 @@ export interface DemoResult {
   database: string;
   seeded: Record<string, number>;
   commands: { command: string; exit_code: number; result?: unknown }[];
+  /** The first step that did not end as it should. */
+  failed?: { command: string; exit_code: number };
 }
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -46,8 +48,8 @@ const TZ = 'Asia/Jakarta';
 
 /**
  * `botctl demo`: a throwaway PostgreSQL with a sample shop, a tenant folder with its .env and an
- * age identity, then the real commands a sysadmin would type (backup create --offsite, list,
- * verify), run as separate botctl processes. Everything lives in one temp folder, removed at the
+ * age identity, then the real commands a sysadmin would type (backup create --offsite, verify,
+ * list, drill, restore --new-db, status, healthcheck), run as separate botctl processes. Everything lives in one temp folder, removed at the
  * end unless --keep.
  */
 export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<DemoResult> {
@@ -96,6 +98,8 @@ export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<De
         'BACKUP_LOCAL_DIR=backups/local',
         'BACKUP_OFFSITE_DIR=backups/offsite',
         'BOT_LOG_PATH=logs',
+        '# No shop bot runs in the demo: its Telegram and process checks are left out.',
+        'HEALTH_SKIP_CHECKS=telegram,bot_process,jobs',
         '',
       ].join('\n'),
       { mode: 0o600 },
@@ -134,8 +138,26 @@ export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<De
       return r.exitCode ?? 1;
     };
 
-    const codes = [await runCli(['backup', 'create', '--offsite']), await runCli(['backup', 'list']), await runCli(['backup', 'verify', '--latest'])];
-    const ok = codes.every((c) => c === 0);
+    // The whole promise, in the order a sysadmin would see it: a backup, proven readable (list after
+    // verify shows it verified), restored into a scratch database by the drill with its row counts,
+    // restored into a new database, then the health check and the checklist. The health check may
+    // warn (offsite on the same disk); the checklist judges this demo honestly: no shop bot runs and
+    // no owner is set, so those lines fail (2). Neither may be unable to look (3).
+    const steps: { args: string[]; ok: (code: number) => boolean }[] = [
+      { args: ['backup', 'create', '--offsite'], ok: (c) => c === 0 },
+      { args: ['backup', 'verify', '--latest'], ok: (c) => c === 0 },
+      { args: ['backup', 'list'], ok: (c) => c === 0 },
+      { args: ['backup', 'drill', '--latest'], ok: (c) => c === 0 },
+      { args: ['backup', 'restore', '--latest', '--new-db', 'toko_demo_restored'], ok: (c) => c === 0 },
+      { args: ['healthcheck', '--no-alert'], ok: (c) => c <= 1 },
+      { args: ['status'], ok: (c) => c <= 2 },
+    ];
+    let failed: { command: string; exit_code: number } | undefined;
+    for (const s of steps) {
+      const code = await runCli(s.args);
+      if (!s.ok(code)) failed ??= { command: `botctl ${s.args.join(' ')}`, exit_code: code };
+    }
+    const ok = failed === undefined;
 
     if (!opts.json) {
       opts.stderr.write('\n');
@@ -171,6 +193,7 @@ export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<De
         snk_submissions: seeded.snkSubmissions,
       },
       commands,
+      ...(failed ? { failed } : {}),
     };
   } finally {
     if (cluster) await cluster.stopServer();
@@ -179,7 +202,7 @@ export async function runDemo(reporter: Reporter, opts: DemoOptions): Promise<De
     } else {
       await cluster?.destroy();
       fs.rmSync(dir, { recursive: true, force: true });
-      reporter.step(`Cleaned up ${dir}`);
+      reporter.step(`Cleaned up ${dir}. To keep the folder and look around: botctl demo --keep`);
     }
   }
 }
