@@ -191,3 +191,16 @@ describe('journal add --release-notes', () => {
     expect(missing.stderr).toMatch(/has no section for 9\.9\.9/);
   });
 });
+
+describe('botctl man', () => {
+  it('prints botctl(1) that groff reads without a warning, with every command and option from the definitions', async () => {
+    const res = await botctlInProcess(['man'], { cwd: dir });
+    expect(res.exitCode).toBe(ExitCode.OK);
+    const file = path.join(dir, 'botctl.1');
+    fs.writeFileSync(file, res.stdout);
+    execFileSync('groff', ['-man', '-Tutf8', '-ww', '-z', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const text = execFileSync('groff', ['-man', '-Tutf8', file], { encoding: 'utf8', env: { ...process.env, GROFF_NO_SGR: '1' } }).replace(/.\u0008/g, '');
+    for (const s of ['botctl backup restore', '--new-db', 'botctl init tenant', 'botctl completion', '--quiet', 'EXIT STATUS', '14 REFUSED'])
+      expect(text).toContain(s);
+  });
+});

@@ -95,6 +95,11 @@ const COMMANDS: CommandEntry[] = [
     load: () => import('../commands/completion.js').then((m) => m.registerCompletion),
   },
   {
+    name: 'man',
+    description: 'print the botctl(1) manual page, from the command definitions (botctl man | man -l -)',
+    load: () => import('../commands/man.js').then((m) => m.registerMan),
+  },
+  {
     name: 'keygen',
     term: 'keygen [options]',
     description: 'make a new age identity for backups (0600 file) and print its recipient (public key)',
