@@ -36,6 +36,8 @@ python3 -c "import cryptography.fernet" >/dev/null 2>&1 || missing+=(python3-cry
 command -v rclone >/dev/null 2>&1 || missing+=(rclone)
 # The Prometheus alerting rules in deploy/prometheus are checked with the real promtool.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# botctl man is checked with groff.
+command -v groff >/dev/null 2>&1 || missing+=(groff-base)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} (apt)"
   as_root apt-get update -qq
