@@ -25,6 +25,12 @@ fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
+# Under systemd (stderr is the journal stream JOURNAL_STREAM names), failure lines are priority 3.
+pri=""
+if [ -n "${JOURNAL_STREAM:-}" ] && [ "$(stat -L -c '%d:%i' "/proc/$$/fd/2" 2>/dev/null)" = "$JOURNAL_STREAM" ]; then
+  pri="<3>"
+fi
+
 # step ARGS...: runs botctl for this tenant, its output kept; on failure, prints what it said
 # (the progress lines left out) and returns its exit code.
 # 9>&- : botctl must not inherit the lock descriptor (a process it leaves behind would hold the lock).
@@ -32,8 +38,8 @@ step() {
   local r=0
   "$botctl" --env-file "$env_file" --quiet "$@" >"$out" 2>&1 9>&- || r=$?
   if [ "$r" -ne 0 ]; then
-    echo "cron_backup: botctl $* failed (exit $r):" >&2
-    grep -v '^• ' "$out" >&2 || true
+    echo "${pri}cron_backup: botctl $* failed (exit $r):" >&2
+    grep -v '^• ' "$out" | sed "s/^/${pri}/" >&2 || true
   fi
   return "$r"
 }

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -386,5 +386,42 @@ describe('Prometheus alerting rules (deploy/prometheus)', () => {
     for (const [, ids] of rules.matchAll(/check=~?"([^"]+)"/g)) {
       for (const id of ids!.split('|')) expect(HEALTH_CHECK_IDS as readonly string[]).toContain(id);
     }
+  });
+});
+
+describe('the systemd journal', () => {
+  /** Runs a command with stderr into a file that JOURNAL_STREAM names, as systemd sets it up. */
+  function underJournal(cmd: string, args: string[], env: Record<string, string> = {}): string {
+    const file = path.join(suite.work, `journal-${Math.random().toString(16).slice(2)}`);
+    const fd = fs.openSync(file, 'w');
+    try {
+      const st = fs.fstatSync(fd);
+      // The file itself is the child's stderr (a pipe would have another inode), as the journal stream is.
+      spawnSync(cmd, args, {
+        cwd: suite.work,
+        stdio: ['ignore', 'ignore', fd],
+        env: {
+          PATH: process.env.PATH!,
+          HOME: process.env.HOME ?? '/tmp',
+          LANG: 'C.UTF-8',
+          BOTCTL_LOCK_DIR: suite.work,
+          JOURNAL_STREAM: `${st.dev}:${st.ino}`,
+          ...env,
+        },
+        timeout: 120_000,
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+    return fs.readFileSync(file, 'utf8');
+  }
+
+  it('cron_backup.sh prints a failed step at priority 3 under systemd', async () => {
+    const t = await suite.tenant();
+    t.setEnv({ DATABASE_URL: 'postgresql://shop@127.0.0.1:1/shop' });
+    const out = underJournal('bash', [path.join(ROOT, 'scripts', 'cron_backup.sh'), t.envFile]);
+    const lines = out.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^<3>cron_backup: botctl backup create --scheduled failed \(exit \d+\):$/);
+    expect(lines.every((l) => l.startsWith('<3>'))).toBe(true);
   });
 });
