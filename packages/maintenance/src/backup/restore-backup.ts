@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import {
   type Secret,
@@ -6,6 +7,7 @@ import {
   databaseExists,
   DatabaseError,
   describeDbError,
+  quoteIdent,
   formatDuration,
   IncompleteBackupError,
   IntegrityError,
@@ -340,10 +342,19 @@ async function restoreInto(deps: RestoreDeps, opts: RestoreOptions, w: RestoreWo
   const lockTimeoutSeconds = opts.lockTimeoutSeconds ?? config.backup.restoreLockTimeoutSeconds;
   try {
     if (target.create) {
-      await createDatabase(admin, target.database, config, { owner: ownerForNewDatabase(config, target) });
+      // Made under a name of its own, marked, and only then renamed: the target's name never
+      // exists unmarked, so a restore killed at any moment leaves nothing under it, or a marked
+      // database the next --new-db of that name drops. The mark is cleared when the restore commits.
+      const temp = `botctl_newdb_${process.pid}_${randomBytes(3).toString('hex')}`;
+      await createDatabase(admin, temp, config, { owner: ownerForNewDatabase(config, target) });
+      try {
+        await markScratch(admin, temp, scratchMark('restore', config.storeId, deps.clock.now()));
+        await admin.unsafe(`ALTER DATABASE ${quoteIdent(temp)} RENAME TO ${quoteIdent(target.database)}`);
+      } catch (error) {
+        await admin.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(temp)}`).catch(() => undefined);
+        throw describeDbError(error, `cannot create database "${target.database}"`);
+      }
       created = true;
-      // Marked until the restore commits (the mark is cleared in the same transaction).
-      await markScratch(admin, target.database, scratchMark('restore', config.storeId, deps.clock.now()));
       reporter.step(`Created database "${target.database}"`);
     }
     session = await RestoreSession.begin({
