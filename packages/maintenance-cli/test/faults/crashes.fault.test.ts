@@ -112,10 +112,14 @@ describe('the database session lost during backup create', () => {
         cwd: t.dir,
         env: fakeDump(t, { kind: 'slow-output', seconds: 3 }),
       });
-      for (let i = 0; i < 50; i++) {
+      // The backup's snapshot session lives until the archive is complete (pg_dump's own may end
+      // sooner): stop PostgreSQL while it is there, and say so if the run never got that far.
+      let seen = false;
+      for (let i = 0; i < 300 && !seen; i++) {
         await sleep(100);
-        if ((await query(t.databaseUrl, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'botctl pg_dump'")).length) break;
+        seen = (await query(t.databaseUrl, "SELECT 1 FROM pg_stat_activity WHERE application_name IN ('botctl backup', 'botctl pg_dump')")).length > 0;
       }
+      if (!seen) throw new Error('the backup never opened its database session: nothing to interrupt');
       await own.stopServer();
       const res = await proc;
       await own.startServer();
