@@ -1,7 +1,23 @@
 #!/usr/bin/env -S node --
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BotctlError, createLogger, DailyFileSink, ExitCode, loadConfig, requireSettings, serviceLogDir, StreamSink, systemClock } from '@botctl/core';
+import {
+  activeMaintenance,
+  BotctlError,
+  ConfigError,
+  createLogger,
+  DailyFileSink,
+  ExitCode,
+  type LoadedConfig,
+  loadConfig,
+  requireSettings,
+  serviceLogDir,
+  StreamSink,
+  systemClock,
+} from '@botctl/core';
 import { startBotApp } from './app.js';
+import { describeFence } from './runtime/maintenance-gate.js';
 
 /**
  * `pnpm bot [--env-file PATH]`: the shop bot. Settings as for botctl (`.env` in the working
@@ -16,7 +32,7 @@ async function main(): Promise<number> {
     process.stdout.write('usage: bot [--env-file PATH]\nStarts the Telegram shop bot. See README.md ("Running the shop bot").\n');
     return 0;
   }
-  const { config, redactor, warnings } = loadConfig({ envFile: values['env-file'] });
+  const { config, redactor, warnings } = await loadConfigBehindFence(values['env-file']);
   requireSettings(config, ['database', 'telegram']);
   if (!config.dataEncryptionKey) {
     throw new BotctlError('CONFIG', ExitCode.CONFIG, 'DATA_ENCRYPTION_KEY is not set: stock secrets and SNK answers are encrypted with it', {
@@ -59,6 +75,44 @@ async function main(): Promise<number> {
       },
     );
   });
+}
+
+/**
+ * The settings, waiting for them while botctl recovers the shop: `recover` with the .env gone puts
+ * the maintenance fence up in the tenant's state folder, then the .env back. A bot its supervisor
+ * restarts meanwhile waits for the file behind that fence instead of exiting at once (systemd's
+ * start limit would give up restarting it, and the shop would stay down after a good recovery).
+ * Without a fence, a missing file is the configuration error it always was.
+ */
+async function loadConfigBehindFence(envFile: string | undefined): Promise<LoadedConfig> {
+  if (!envFile) return loadConfig({});
+  const file = path.resolve(envFile);
+  // The .env that could name another BOT_STATE_DIR is the missing file: the environment's, else the default.
+  const stateDir = path.resolve(path.dirname(file), process.env.BOT_STATE_DIR || 'state');
+  const timeZone = validTimeZone(process.env.BOT_TIMEZONE) ?? 'Asia/Jakarta';
+  const log = createLogger({ timeZone, sinks: [new StreamSink(process.stdout)] });
+  let said: string | undefined;
+  for (;;) {
+    try {
+      return loadConfig({ envFile: file });
+    } catch (error) {
+      const fence = error instanceof ConfigError && !fs.existsSync(file) ? activeMaintenance(stateDir) : undefined;
+      if (!fence) throw error;
+      if (said !== fence.token) {
+        said = fence.token;
+        log.warn(`[maintenance] ${describeFence(fence, timeZone)}: waiting for ${file} before starting`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+function validTimeZone(tz: string | undefined): string | undefined {
+  try {
+    return tz ? new Intl.DateTimeFormat('en', { timeZone: tz }).resolvedOptions().timeZone : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 main().then(

@@ -5,6 +5,7 @@ import {
   FieldCipher,
   newPublicId,
   payWithBalance,
+  raiseFence,
   readHeartbeat,
   Secret,
   SNK_CONTENT_CONTEXT,
@@ -30,7 +31,7 @@ import {
   type Tenant,
   BOT_MAIN,
 } from '@botctl/test-utils';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 
 const OWNER = 9001;
 let cluster: EphemeralCluster;
@@ -646,6 +647,62 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     const [n] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM orders o JOIN users u ON u.id = o.user_id WHERE u.telegram_id = ${B}`;
     expect(Number(n!.n)).toBe(1);
     expect(again.lines.some((l) => /ERROR/.test(l))).toBe(false);
+  });
+
+  it('its .env gone while botctl recovers: waits behind the fence for it instead of exiting (a supervisor would give up), starts once it is back', async () => {
+    const { t } = await shop();
+    const saved = `${t.envFile}.saved`;
+    fs.renameSync(t.envFile, saved);
+    // botctl recover's fence, in the tenant's default state folder (the .env that names another is gone).
+    const fence = raiseFence(path.join(t.dir, 'state'), { command: 'recover', database: t.dbName });
+    const lines: string[] = [];
+    const child = spawn(process.execPath, ['--', BOT_MAIN, '--env-file', t.envFile], {
+      cwd: t.dir,
+      env: { PATH: process.env.PATH ?? '', TZ: 'UTC', HOME: '/tmp' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const feed = (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    child.stdout.on('data', feed);
+    child.stderr.on('data', feed);
+    const until = async (re: RegExp, ms = 20_000) => {
+      const deadline = Date.now() + ms;
+      while (!lines.some((l) => re.test(l))) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no line matching ${re}; output:\n${lines.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      await until(/\[maintenance\] database "[^"]+" is being restored by botctl recover .*waiting for .*\.env/);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(child.exitCode).toBeNull();
+      // recover puts the .env back: the bot reads it and waits on behind the same fence.
+      fs.renameSync(saved, t.envFile);
+      await until(/\[maintenance\] database "[^"]+" is being restored by botctl recover .*not migrating or serving until it is done/);
+      fence.release();
+      await until(/Bot @\S+ started/);
+    } finally {
+      fence.release();
+      child.kill('SIGTERM');
+      await exited;
+    }
+
+    // The fence gone and the .env still missing: the one-line configuration error and exit 3, as before.
+    fs.renameSync(t.envFile, saved);
+    const again = raiseFence(path.join(t.dir, 'state'), { command: 'recover', database: t.dbName });
+    const run = new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const c = execFile(
+        process.execPath,
+        ['--', BOT_MAIN, '--env-file', t.envFile],
+        { cwd: t.dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', TZ: 'UTC' }, timeout: 30_000 },
+        (_e, _o, stderr) => resolve({ status: c.exitCode, stderr }),
+      );
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    again.release();
+    const r = await run;
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/^bot: invalid configuration: cannot read env file .*\.env: no such file\n {2}hint: /m);
   });
 
   it('refuses to start with a clear one-line error and exit 3 when Telegram rejects the token or a setting is missing', async () => {

@@ -53,7 +53,7 @@ export class MaintenanceGate {
       }
       if (waited?.token !== m.token) {
         waited = m;
-        this.#log.warn(`[maintenance] ${describe(m, this.#timeZone)}: not migrating or serving until it is done`);
+        this.#log.warn(`[maintenance] ${describeFence(m, this.#timeZone)}: not migrating or serving until it is done`);
         await onFence(m).catch((e: unknown) => this.#log.warn(`[maintenance] owners not told: ${(e as Error).message}`));
       }
       if (signal?.aborted) return waited;
@@ -74,7 +74,7 @@ export class MaintenanceGate {
         const m = this.current();
         if (m && !this.#paused) {
           this.#paused = m;
-          this.#log.warn(`[maintenance] ${describe(m, this.#timeZone)}: pausing (no updates, jobs or payment notices until it is done)`);
+          this.#log.warn(`[maintenance] ${describeFence(m, this.#timeZone)}: pausing (no updates, jobs or payment notices until it is done)`);
           await handlers.onPause(m).catch((e: unknown) => this.#log.warn(`[maintenance] pause: ${(e as Error).message}`));
         } else if (!m && this.#paused) {
           const was = this.#paused;
@@ -97,7 +97,8 @@ export class MaintenanceGate {
   }
 }
 
-function describe(m: MaintenanceMarker, timeZone: string): string {
+/** `database "shop" is being restored by botctl recover (pid 7 on host, since …)`. */
+export function describeFence(m: MaintenanceMarker, timeZone: string): string {
   return `database "${m.database}" is being restored by botctl ${m.command} (pid ${m.pid} on ${m.host}, since ${shownTime(m.started_at, timeZone)})`;
 }
 
