@@ -20,7 +20,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
-    '^@botctl/core/(errors|secret)$': '<rootDir>/packages/core/src/$1.ts',
+    '^@botctl/core/(errors|secret|shipped)$': '<rootDir>/packages/core/src/$1.ts',
     '^@botctl/(core|test-utils|maintenance|bot)$': '<rootDir>/packages/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

@@ -3,7 +3,9 @@
 #   systemd_on_failure.sh botctl-backup@toko1.service
 # Tells the tenant's owners that the unit failed, with the last lines of its journal, through
 # the notification bot. botctl reports its own failures; this catches what it cannot (killed,
-# out of memory, timed out). Tenant env files live in $BOTCTL_TENANTS_DIR/<tenant>/.env.
+# out of memory, timed out). The tenant's env file: /etc/botctl/tenants/<tenant>.env (install.sh;
+# BOTCTL_ETC_DIR moves /etc/botctl), else $BOTCTL_TENANTS_DIR/<tenant>/.env (/srv/botctl, the
+# tenant-folder layout).
 set -euo pipefail
 
 unit=${1:?usage: systemd_on_failure.sh <failed unit>}
@@ -11,7 +13,8 @@ tenant=${unit#*@}
 tenant=${tenant%.service}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 botctl=${BOTCTL:-$root/bin/botctl}
-env_file="${BOTCTL_TENANTS_DIR:-/srv/botctl}/$tenant/.env"
+env_file="${BOTCTL_ETC_DIR:-/etc/botctl}/tenants/$tenant.env"
+[ -e "$env_file" ] || env_file="${BOTCTL_TENANTS_DIR:-/srv/botctl}/$tenant/.env"
 [ -r "$env_file" ] || { echo "systemd_on_failure: cannot read $env_file" >&2; exit 3; }
 
 journal=""

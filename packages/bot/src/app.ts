@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import {
   BotApiError,
   BotctlError,
@@ -26,6 +25,7 @@ import {
   teeLogger,
   writeHeartbeat,
 } from '@botctl/core';
+import { shippedVersion } from '@botctl/core/shipped';
 import { createServices } from '@botctl/maintenance';
 import type { UserFromGetMe } from 'telegraf/types';
 import { createBot } from './create-bot.js';
@@ -35,7 +35,7 @@ import { startHttpServer, TELEGRAM_WEBHOOK_PATH } from './runtime/http-server.js
 import { MaintenanceGate, rememberFence } from './runtime/maintenance-gate.js';
 import { ALLOWED_UPDATES, LongPoller, UpdateDispatcher } from './runtime/updates.js';
 
-export const BOT_VERSION: string = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const BOT_VERSION: string = shippedVersion(new URL('../package.json', import.meta.url));
 
 export interface AppOptions {
   config: Config;

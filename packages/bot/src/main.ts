@@ -15,6 +15,7 @@ import {
   serviceLogDir,
   StreamSink,
   systemClock,
+  tenantBaseDir,
 } from '@botctl/core';
 import { startBotApp } from './app.js';
 import { describeFence } from './runtime/maintenance-gate.js';
@@ -87,8 +88,9 @@ async function main(): Promise<number> {
 async function loadConfigBehindFence(envFile: string | undefined): Promise<LoadedConfig> {
   if (!envFile) return loadConfig({});
   const file = path.resolve(envFile);
-  // The .env that could name another BOT_STATE_DIR is the missing file: the environment's, else the default.
-  const stateDir = path.resolve(path.dirname(file), process.env.BOT_STATE_DIR || 'state');
+  // The .env that could name another BOT_STATE_DIR is the missing file: the environment's, else the default
+  // (in the tenant's folder, /var/lib/botctl/NAME for an installed one).
+  const stateDir = path.resolve(tenantBaseDir(file), process.env.BOT_STATE_DIR || 'state');
   const timeZone = validTimeZone(process.env.BOT_TIMEZONE) ?? 'Asia/Jakarta';
   const log = createLogger({ timeZone, sinks: [new StreamSink(process.stdout)] });
   let said: string | undefined;

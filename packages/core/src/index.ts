@@ -3,6 +3,7 @@ export * from './secret.js';
 export * from './time.js';
 export * from './config/schema.js';
 export * from './config/load.js';
+export * from './config/layout.js';
 export * from './config/env-file.js';
 export * from './log/logger.js';
 export * from './fs/atomic.js';

@@ -117,9 +117,24 @@ describe('botctl init tenant', () => {
     expect(out.to_fill).toEqual(['DATABASE_URL', 'TELEGRAM_BOT_TOKEN', 'TELEGRAM_OWNER_IDS', 'OWNER_BOT_TOKEN', 'PAKASIR_PROJECT_SLUG', 'PAKASIR_API_KEY']);
     const check = await botctlInProcess(['--env-file', out.env_file, 'config', 'check'], { cwd: dir });
     expect(check.exitCode).toBe(ExitCode.OK);
+    // Valid, but not ready to run: what the bot and the scheduled backups need is still empty.
+    const ready = await botctlInProcess(['--env-file', out.env_file, 'config', 'check', '--ready'], { cwd: dir });
+    expect(ready.exitCode).toBe(ExitCode.CONFIG);
+    expect(ready.stdout).toMatch(/✗ DATABASE_URL is not set/);
+    expect(ready.stdout).toMatch(/✗ TELEGRAM_BOT_TOKEN/);
+    expect(ready.stdout).not.toMatch(/DATA_ENCRYPTION_KEY|encryption/);
     const again = await botctlInProcess(['init', 'tenant', 'toko9'], { cwd: dir });
     expect(again.exitCode).toBe(ExitCode.REFUSED);
     expect(fs.readFileSync(out.env_file, 'utf8')).toBe(env);
+  });
+
+  it("puts an installed tenant's identity in its data folder, not beside the settings in /etc", async () => {
+    const env = { BOTCTL_ETC_DIR: path.join(dir, 'etc'), BOTCTL_VAR_DIR: path.join(dir, 'var') };
+    fs.mkdirSync(path.join(dir, 'etc', 'tenants'), { recursive: true });
+    const res = await botctlInProcess(['--json', 'init', 'tenant', 'toko8', '--out', path.join(dir, 'etc', 'tenants', 'toko8.env')], { cwd: dir, env });
+    expect(res.exitCode).toBe(ExitCode.OK);
+    expect(JSON.parse(res.stdout).identity_file).toBe(path.join(dir, 'var', 'toko8', 'backup-identity.txt'));
+    expect(fs.readdirSync(path.join(dir, 'etc', 'tenants'))).toEqual(['toko8.env']);
   });
 
   it('refuses a name that is not a folder-safe tenant name', async () => {

@@ -244,6 +244,7 @@ describe('systemd units', () => {
       for (const ext of ['service', 'timer']) instances.push([`botctl-${kind}@toko1.${ext}`, `botctl-${kind}@.${ext}`]);
     }
     instances.push(['botctl-failure@botctl-backup@toko1.service.service', 'botctl-failure@.service']);
+    instances.push(['botctl-bot@toko1.service', 'botctl-bot@.service']);
     for (const [inst, tpl] of instances) fs.symlinkSync(tpl, path.join(dir, inst));
     let out = '';
     try {
@@ -258,9 +259,20 @@ describe('systemd units', () => {
     expect(out).toBe('');
     // Every timer survives downtime and every service that can fail tells the owners.
     for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('@.timer'))) expect(fs.readFileSync(path.join(dir, f), 'utf8')).toContain('Persistent=true');
-    for (const kind of ['backup', 'verify', 'drill']) {
+    for (const kind of ['backup', 'verify', 'drill', 'bot']) {
       expect(fs.readFileSync(path.join(dir, `botctl-${kind}@.service`), 'utf8')).toContain('OnFailure=botctl-failure@%n.service');
     }
+    // The installed layout (install.sh): settings in /etc/botctl/tenants, data in /var/lib/botctl.
+    for (const f of fs.readdirSync(path.join(ROOT, 'deploy', 'systemd')).filter((x) => x.endsWith('.service'))) {
+      const text = fs.readFileSync(path.join(ROOT, 'deploy', 'systemd', f), 'utf8');
+      expect([f, text.includes('/srv/botctl/%i')]).toEqual([f, false]);
+      if (/--env-file|cron_/.test(text)) expect([f, text]).toEqual([f, expect.stringContaining('/etc/botctl/tenants/%i.env')]);
+      expect([f, text]).toEqual([f, expect.stringMatching(/^ReadWritePaths=\/var\/lib\/botctl /m)]);
+    }
+    // The shop bot is kept running and never given up on.
+    const bot = fs.readFileSync(path.join(dir, 'botctl-bot@.service'), 'utf8');
+    expect(bot).toMatch(/^Restart=always$/m);
+    expect(bot).toMatch(/^StartLimitIntervalSec=0$/m);
   });
 
   it('are hardened: systemd-analyze security scores every service 4.0 or lower (8.7 before)', () => {

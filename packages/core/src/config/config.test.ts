@@ -4,6 +4,7 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigError, ExitCode } from '../errors.js';
 import { loadConfig, requireSettings } from './load.js';
+import { tenantBaseDir } from './layout.js';
 import { parseConfig } from './schema.js';
 
 const base = { baseDir: '/srv/shop' };
@@ -212,6 +213,35 @@ describe('loadConfig', () => {
       expect(e.problems).toHaveLength(2);
       expect(e.message).toMatch(/DATABASE_URL/);
       expect(e.message).toMatch(/BACKUP_AGE_RECIPIENTS/);
+    }
+  });
+});
+
+describe('an installed tenant (install.sh layout)', () => {
+  it('resolves relative paths of /etc/botctl/tenants/NAME.env against /var/lib/botctl/NAME, even when the file is missing', () => {
+    expect(tenantBaseDir('/etc/botctl/tenants/toko1.env', {})).toBe('/var/lib/botctl/toko1');
+    expect(tenantBaseDir('/etc/botctl/tenants/../tenants/toko1.env', {})).toBe('/var/lib/botctl/toko1');
+    expect(tenantBaseDir('/x/etc/tenants/toko1.env', { BOTCTL_ETC_DIR: '/x/etc', BOTCTL_VAR_DIR: '/x/var' })).toBe('/x/var/toko1');
+    // Anywhere else, and names that are not tenant names: the file's own folder, as always.
+    expect(tenantBaseDir('/srv/toko1/.env', {})).toBe('/srv/toko1');
+    expect(tenantBaseDir('/etc/botctl/tenants/Toko 1.env', {})).toBe('/etc/botctl/tenants');
+    expect(tenantBaseDir('/etc/botctl/tenants/toko1.conf', {})).toBe('/etc/botctl/tenants');
+    expect(tenantBaseDir('/etc/botctl/toko1.env', {})).toBe('/etc/botctl');
+  });
+
+  it('loadConfig puts its backups, logs and state under the data folder', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'botctl-layout-'));
+    try {
+      const env = { BOTCTL_ETC_DIR: path.join(root, 'etc'), BOTCTL_VAR_DIR: path.join(root, 'var') };
+      fs.mkdirSync(path.join(root, 'etc', 'tenants'), { recursive: true });
+      const file = path.join(root, 'etc', 'tenants', 'toko1.env');
+      fs.writeFileSync(file, 'BOT_STORE_NAME=toko1\n');
+      const { config } = loadConfig({ envFile: file, env });
+      expect(config.baseDir).toBe(path.join(root, 'var', 'toko1'));
+      expect(config.stateDir).toBe(path.join(root, 'var', 'toko1', 'state'));
+      expect(config.backup.localDir.startsWith(path.join(root, 'var', 'toko1'))).toBe(true);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
     }
   });
 });

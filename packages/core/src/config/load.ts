@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { Redactor } from '../secret.js';
 import { closestName, parseEnvFile } from './env-file.js';
+import { tenantBaseDir } from './layout.js';
 import { type Config, envSchema, isRcloneSecretVariable, parseConfig, type RawEnv } from './schema.js';
 
 export interface LoadConfigOptions {
@@ -93,7 +94,7 @@ export function inspectConfig(options: LoadConfigOptions = {}): ConfigInspection
     problems.push(...read.problems);
     warnings.push(...read.warnings);
     merged = { ...env, ...read.values };
-    baseDir = path.dirname(envFile);
+    baseDir = tenantBaseDir(envFile, env);
   } else {
     const dotenv = path.join(cwd, '.env');
     if (fs.existsSync(dotenv)) {

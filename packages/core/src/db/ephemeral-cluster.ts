@@ -71,7 +71,9 @@ function runAsForCurrentUser(): RunAs | undefined {
       hint: 'install PostgreSQL (apt-get install -y postgresql) or run as a normal user',
     });
   }
-  return { ...pg, prefix: ['runuser', '-u', 'postgres', '--'] };
+  // runuser lives in /usr/sbin, which a PATH without the sbin folders (cron, env -i) lacks.
+  const runuser = ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser'].find((p) => fs.existsSync(p)) ?? 'runuser';
+  return { ...pg, prefix: [runuser, '-u', 'postgres', '--'] };
 }
 
 export interface StartOptions {
@@ -114,9 +116,14 @@ export async function startEphemeralCluster(options: StartOptions = {}): Promise
     await run(initdb, ['-D', dataDir, '-U', user, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-sync']);
   } catch (error) {
     cleanup();
-    throw new BotctlError('INITDB_FAILED', ExitCode.FAILURE, `initdb failed: ${(error as { stderr?: string }).stderr ?? String(error)}`, {
-      hint: 'check that PostgreSQL server binaries are installed (apt-get install -y postgresql)',
-    });
+    throw new BotctlError(
+      'INITDB_FAILED',
+      ExitCode.FAILURE,
+      `initdb failed: ${(error as { stderr?: string }).stderr?.trim() || (error as { shortMessage?: string }).shortMessage || String(error)}`,
+      {
+        hint: 'check that PostgreSQL server binaries are installed (apt-get install -y postgresql)',
+      },
+    );
   }
   fs.rmSync(pwfile, { force: true });
 

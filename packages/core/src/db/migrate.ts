@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { shippedPath } from '../shipped.js';
 import type { Sql } from './connection.js';
 
-/** packages/core/migrations, from both src/db (tests) and dist/db (runtime). */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+/** packages/core/migrations in a checkout; share/migrations in the release tree. */
+export const MIGRATIONS_DIR = shippedPath('migrations');
 
 export interface Migration {
   version: number;

@@ -1,11 +1,4 @@
-import fs from 'node:fs';
+import { shippedVersion } from '@botctl/core/shipped';
 
-/** botctl's version, from its package.json. */
-export const TOOL_VERSION: string = (() => {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
-  } catch {
-    return '0.0.0';
-  }
-})();
+/** botctl's version: the release's, or its package.json's in a checkout. */
+export const TOOL_VERSION: string = shippedVersion(new URL('../../package.json', import.meta.url));

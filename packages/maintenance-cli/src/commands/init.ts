@@ -1,12 +1,12 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { isoWithOffset, systemClock } from '@botctl/core';
+import { isoWithOffset, systemClock, tenantBaseDir } from '@botctl/core';
 import { initTenant } from '@botctl/maintenance';
 import type { Command } from 'commander';
 import type { Run } from './types.js';
+import { shippedPath } from '@botctl/core/shipped';
 
 /** .env.example beside the checkout or the installed release. */
-const TEMPLATE = fileURLToPath(new URL('../../../../.env.example', import.meta.url));
+const TEMPLATE = shippedPath('envExample');
 
 export function registerInit(cmd: Command, run: Run): void {
   cmd
@@ -17,7 +17,13 @@ export function registerInit(cmd: Command, run: Run): void {
       run<{ out?: string }>(async (ctx, opts, args) => {
         const name = args[0]!;
         const envFile = path.resolve(ctx.io.cwd, opts.out ?? path.join(name, '.env'));
-        const r = await initTenant({ name, envFile, templateFile: TEMPLATE, createdAt: isoWithOffset(systemClock.now(), 'UTC') });
+        const r = await initTenant({
+          name,
+          envFile,
+          dataDir: tenantBaseDir(envFile, ctx.io.env),
+          templateFile: TEMPLATE,
+          createdAt: isoWithOffset(systemClock.now(), 'UTC'),
+        });
         ctx.emit({ ok: true, ...r }, () =>
           [
             `Wrote ${r.env_file} (0600): store ${name}, backups encrypted to ${r.recipient}, a new DATA_ENCRYPTION_KEY.`,

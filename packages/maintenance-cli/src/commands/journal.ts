@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { BotctlError, createLogger, DailyFileSink, ExitCode, isoWithOffset, NotFoundError, serviceLogDir, UsageError } from '@botctl/core';
 import { type Command, Option } from 'commander';
 import { JOURNAL_KINDS, type JournalKind, journalMessage } from '@botctl/maintenance';
 import type { Run } from './types.js';
+import { shippedPath } from '@botctl/core/shipped';
 
 /**
  * `botctl journal add --kind update|patch|rollback|note "…"`: the manual steps the plan asks
@@ -54,7 +54,7 @@ export function registerJournal(cmd: Command, run: Run): void {
 }
 
 /** docs/08_release_notes.md beside the checkout or the installed release. */
-const RELEASE_NOTES = fileURLToPath(new URL('../../../../docs/08_release_notes.md', import.meta.url));
+const RELEASE_NOTES = shippedPath('releaseNotes');
 
 /** `docs/08_release_notes.md#0.2.0` for a version that has its own section there. */
 function releaseNotesRef(version: string): string {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BotctlError, loadConfig, RefusedError, UsageError } from '@botctl/core';
+import { BotctlError, loadConfig, RefusedError, tenantBaseDir, UsageError } from '@botctl/core';
 import { fenceTheBot } from '@botctl/maintenance';
 import type { Command } from 'commander';
 import { catalogScope, resolveArchiveArg, storesIn } from '@botctl/maintenance';
@@ -42,7 +42,7 @@ export function registerRecover(cmd: Command, run: Run): void {
         const reload = () => ctx.useConfig(loadConfig({ envFile: envPath, cwd: ctx.io.cwd, env: ctx.io.env }));
         if (configMissing) {
           // Bootstrap from the environment, with the tenant folder as the base of relative paths.
-          const bootstrap = (env: Record<string, string | undefined>) => ctx.useConfig(loadConfig({ cwd: path.dirname(envPath), env }));
+          const bootstrap = (env: Record<string, string | undefined>) => ctx.useConfig(loadConfig({ cwd: tenantBaseDir(envPath, ctx.io.env), env }));
           bootstrap(ctx.io.env);
           // Whose backups to look for: named in the environment, else the one store whose backups
           // are in the local folder (never a guess between several).

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   createSql,
   type EphemeralCluster,
@@ -19,6 +18,7 @@ import {
 import { execa } from 'execa';
 import { generateIdentityFile } from '@botctl/maintenance';
 import type { Reporter } from '@botctl/maintenance';
+import { shippedPath } from '@botctl/core/shipped';
 
 export interface DemoOptions {
   keep: boolean;
@@ -43,7 +43,7 @@ export interface DemoResult {
   failed?: { command: string; exit_code: number };
 }
 
-const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+const MAIN = shippedPath('cli');
 const TZ = 'Asia/Jakarta';
 
 /**

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { BotctlError, ExitCode, FieldCipher, NotFoundError, RefusedError } from '@botctl/core';
+import { BotctlError, ExitCode, FieldCipher, NotFoundError, RefusedError, TENANT_NAME, tenantBaseDir } from '@botctl/core';
 import { generateIdentityFile } from '../archive/encryption.js';
 
 export interface InitTenantOptions {
@@ -11,6 +11,8 @@ export interface InitTenantOptions {
   /** The settings template (.env.example). */
   templateFile: string;
   createdAt: string;
+  /** The tenant's folder (the age identity goes there): by default tenantBaseDir(envFile). */
+  dataDir?: string;
 }
 
 export interface InitTenantResult {
@@ -21,15 +23,13 @@ export interface InitTenantResult {
   to_fill: string[];
 }
 
-const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-
 /**
  * A new tenant's env file (0600, in a 0700 folder) from the template: its store name, a new age
  * identity (kept beside it, to be moved off the server) whose recipient encrypts the backups, and
  * a new DATA_ENCRYPTION_KEY. Nothing is overwritten; nothing secret is printed.
  */
 export async function initTenant(o: InitTenantOptions): Promise<InitTenantResult> {
-  if (!NAME.test(o.name)) {
+  if (!TENANT_NAME.test(o.name)) {
     throw new BotctlError('USAGE', ExitCode.USAGE, `"${o.name}" is not a tenant name`, {
       hint: 'use lower-case letters, digits, - and _ (e.g. toko1), at most 63',
     });
@@ -41,7 +41,9 @@ export async function initTenant(o: InitTenantOptions): Promise<InitTenantResult
   }
   if (fs.existsSync(o.envFile))
     throw new RefusedError(`${o.envFile} already exists; refusing to overwrite a tenant's settings`, { hint: 'choose another --out, or edit that file' });
-  const dir = path.dirname(o.envFile);
+  await fsp.mkdir(path.dirname(o.envFile), { recursive: true, mode: 0o700 });
+  // In the tenant's folder (an installed tenant's is /var/lib/botctl/NAME, not /etc).
+  const dir = o.dataDir ?? tenantBaseDir(o.envFile);
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const identityFile = path.join(dir, 'backup-identity.txt');
   const { recipient } = await generateIdentityFile(identityFile, o.createdAt);
