@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Nightly backup of one tenant, for cron or a systemd timer:
-#   0 2 * * *  /opt/botctl/scripts/cron_backup.sh /srv/toko1/.env
+#   0 2 * * *  /opt/botctl/scripts/cron_backup.sh /etc/botctl/tenants/toko1.env
 # Makes an encrypted backup (copied offsite when BACKUP_AUTOMATIC_OFFSITE=true, the default),
 # then applies the retention policy (BACKUP_KEEP, BACKUP_KEEP_DAILY/WEEKLY/MONTHLY/YEARLY) to the
 # local folder and, likewise, offsite, then rotates the logs (daily files older than

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Health check of one tenant, for cron or a systemd timer:
-#   */5 * * * *  /opt/botctl/scripts/cron_healthcheck.sh /srv/botctl/toko1/.env [--textfile DIR]
+#   */5 * * * *  /opt/botctl/scripts/cron_healthcheck.sh /etc/botctl/tenants/toko1.env [--textfile DIR]
 # botctl tells the owners on Telegram when a check starts failing, reminds them, and tells them
 # when it recovers; it logs to logs/maintenance/. Extra arguments go to `botctl healthcheck`.
 # Quiet when everything is ok (cron mails only problems). Exit code: botctl's, Nagios style

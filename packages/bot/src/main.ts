@@ -9,6 +9,7 @@ import {
   createLogger,
   DailyFileSink,
   ExitCode,
+  isJournalStream,
   type LoadedConfig,
   loadConfig,
   requireSettings,
@@ -44,7 +45,7 @@ async function main(): Promise<number> {
     timeZone: config.timezone,
     level: config.logLevel,
     redactor,
-    sinks: [new StreamSink(process.stdout), new DailyFileSink(serviceLogDir(config.logPath, 'bot-order'), config.timezone)],
+    sinks: [new StreamSink(process.stdout, { journal: isJournalStream(1) }), new DailyFileSink(serviceLogDir(config.logPath, 'bot-order'), config.timezone)],
     onSinkError: (e) => process.stderr.write(`bot: cannot write the log file: ${(e as Error).message}\n`),
   });
   for (const w of warnings) log.warn(w);
@@ -92,7 +93,7 @@ async function loadConfigBehindFence(envFile: string | undefined): Promise<Loade
   // (in the tenant's folder, /var/lib/botctl/NAME for an installed one).
   const stateDir = path.resolve(tenantBaseDir(file), process.env.BOT_STATE_DIR || 'state');
   const timeZone = validTimeZone(process.env.BOT_TIMEZONE) ?? 'Asia/Jakarta';
-  const log = createLogger({ timeZone, sinks: [new StreamSink(process.stdout)] });
+  const log = createLogger({ timeZone, sinks: [new StreamSink(process.stdout, { journal: isJournalStream(1) })] });
   let said: string | undefined;
   for (;;) {
     try {
@@ -124,7 +125,9 @@ main().then(
   (error: unknown) => {
     const e = error as BotctlError;
     const hint = e instanceof BotctlError && e.hint ? `\n  hint: ${e.hint}` : '';
-    process.stderr.write(`bot: ${e?.message ?? String(error)}${hint}\n`);
+    // Under systemd the journal reads `<3>` as the error priority (each line carries its own).
+    const pri = isJournalStream(2) ? '<3>' : '';
+    process.stderr.write(`${pri}bot: ${e?.message ?? String(error)}${hint.replace('\n', `\n${pri}`)}\n`);
     process.exitCode = e instanceof BotctlError ? e.exitCode : 1;
   },
 );

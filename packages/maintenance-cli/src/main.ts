@@ -1,4 +1,5 @@
 #!/usr/bin/env -S node --
+import fs from 'node:fs';
 import { ExitCode, InterruptedError } from '@botctl/core/errors';
 import { redactPatterns } from '@botctl/core/secret';
 import { runCli } from './cli/run-cli.js';
@@ -14,7 +15,16 @@ const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
 process.on('SIGINT', () => onSignal('SIGINT'));
 process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-runCli(process.argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: controller.signal }).then(
+// systemd sets JOURNAL_STREAM to the journal stream's device:inode; stderr is the journal when it is that file.
+// Asked only when there is something to print at a priority, never at start-up.
+const journal = () => {
+  const named = process.env.JOURNAL_STREAM;
+  if (!named) return false;
+  const st = fs.fstatSync(2);
+  return named === `${st.dev}:${st.ino}`;
+};
+
+runCli(process.argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: controller.signal, journal }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -13,6 +13,7 @@ import {
   startFakeBotApi,
   type Tenant,
   maintenanceLog,
+  BOTCTL_MAIN,
 } from '@botctl/test-utils';
 import { execa } from 'execa';
 import { useCluster } from './harness.js';
@@ -427,6 +428,27 @@ describe('the systemd journal', () => {
     }
     return fs.readFileSync(file, 'utf8');
   }
+
+  it('botctl prints its errors at priority 3 and warnings at 4 when stderr is the journal, and plain lines when it is not', async () => {
+    const t = await suite.tenant();
+    t.setEnv({ DATABASE_URL: 'postgresql://shop@127.0.0.1:1/shop' });
+    const out = underJournal(process.execPath, ['--', BOTCTL_MAIN, '--env-file', t.envFile, '--no-alert', 'backup', 'create']);
+    expect(out).toMatch(/^<3>botctl: error: .*\n<3>hint: /m);
+    expect(out.split('\n').filter((l) => /^(botctl: error|hint|warning):/.test(l))).toEqual([]);
+    t.setEnv({ BOGUS_SETTING: '1' });
+    const typo = underJournal(process.execPath, ['--', BOTCTL_MAIN, '--env-file', t.envFile, '--no-alert', 'backup', 'list']);
+    expect(typo).toMatch(/^<4>warning: .*unknown setting BOGUS_SETTING/m);
+    // JOURNAL_STREAM inherited, but stderr a pipe (a script capturing it): plain lines, and the command runs.
+    const piped = spawnSync(process.execPath, ['--', BOTCTL_MAIN, '--env-file', t.envFile, '--no-alert', 'backup', 'create'], {
+      cwd: suite.work,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', JOURNAL_STREAM: '1:1' },
+      timeout: 120_000,
+    });
+    expect(piped.stderr).toMatch(/^botctl: error: /m);
+    expect(piped.stderr).not.toContain('<3>');
+    expect(piped.stderr).not.toMatch(/unexpected error/);
+  });
 
   it('cron_backup.sh prints a failed step at priority 3 under systemd', async () => {
     const t = await suite.tenant();

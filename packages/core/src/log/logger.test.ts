@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redactor } from '../secret.js';
 import { FixedClock } from '../time.js';
-import { createLogger, DailyFileSink, formatLogLine, LOG_LINE } from './logger.js';
+import { createLogger, DailyFileSink, formatLogLine, isJournalStream, LOG_LINE, StreamSink } from './logger.js';
 
 describe('logs', () => {
   it("writes the plan's line format in the zone", () => {
@@ -32,6 +32,38 @@ describe('logs', () => {
       expect(fs.readFileSync(path.join(dir, '2026-11-25.log'), 'utf8')).toBe('[2026-11-25 00:00:01] [WARN] after midnight\n');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('StreamSink under the systemd journal', () => {
+  it("prefixes each line with its level's priority (<3> error, <4> warning, <6> info), and nothing otherwise", () => {
+    const lines: string[] = [];
+    const stream = { write: (s: string) => lines.push(s) } as unknown as NodeJS.WritableStream;
+    const at = new Date('2026-12-01T10:00:00Z');
+    const journal = new StreamSink(stream, { journal: true });
+    const plain = new StreamSink(stream);
+    for (const level of ['ERROR', 'WARN', 'INFO'] as const) journal.write(formatLogLine(at, level, 'x', 'UTC'));
+    plain.write(formatLogLine(at, 'ERROR', 'x', 'UTC'));
+    expect(lines).toEqual([
+      '<3>[2026-12-01 10:00:00] [ERROR] x\n',
+      '<4>[2026-12-01 10:00:00] [WARN] x\n',
+      '<6>[2026-12-01 10:00:00] [INFO] x\n',
+      '[2026-12-01 10:00:00] [ERROR] x\n',
+    ]);
+  });
+
+  it('knows the journal stream by the device:inode JOURNAL_STREAM names', () => {
+    const file = path.join(os.tmpdir(), `botctl-journal-${process.pid}`);
+    const fd = fs.openSync(file, 'w');
+    try {
+      const st = fs.fstatSync(fd);
+      expect(isJournalStream(fd, { JOURNAL_STREAM: `${st.dev}:${st.ino}` })).toBe(true);
+      expect(isJournalStream(fd, { JOURNAL_STREAM: `${st.dev}:${st.ino + 1}` })).toBe(false);
+      expect(isJournalStream(fd, {})).toBe(false);
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
     }
   });
 });

@@ -56,13 +56,34 @@ export class DailyFileSink implements LogSink {
   }
 }
 
+const JOURNAL_PRIORITY: Record<string, string> = { DEBUG: '<7>', INFO: '<6>', WARN: '<4>', ERROR: '<3>' };
+
 export class StreamSink implements LogSink {
   readonly #stream: NodeJS.WritableStream;
-  constructor(stream: NodeJS.WritableStream) {
+  readonly #journal: boolean;
+  /** `journal`: the stream is the systemd journal; each line gets its level's priority prefix. */
+  constructor(stream: NodeJS.WritableStream, opts: { journal?: boolean } = {}) {
     this.#stream = stream;
+    this.#journal = opts.journal === true;
   }
   write(line: string): void {
-    this.#stream.write(`${line}\n`);
+    const pri = this.#journal ? (JOURNAL_PRIORITY[LOG_LINE.exec(line)?.[2] ?? ''] ?? '') : '';
+    this.#stream.write(`${pri}${line}\n`);
+  }
+}
+
+/**
+ * True when file descriptor `fd` is the systemd journal stream (JOURNAL_STREAM names its
+ * device:inode), as under a systemd service whose output goes to the journal.
+ */
+export function isJournalStream(fd: number, env: Record<string, string | undefined> = process.env): boolean {
+  const named = env.JOURNAL_STREAM;
+  if (!named) return false;
+  try {
+    const st = fs.fstatSync(fd);
+    return named === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
   }
 }
 

@@ -56,6 +56,11 @@ export interface Io {
   signal: AbortSignal;
   /** The clock every command reads (tests set one). */
   clock?: Clock;
+  /**
+   * True when stderr is the systemd journal (JOURNAL_STREAM names it): errors are then printed
+   * with the `<3>` priority prefix and warnings with `<4>`, which the journal reads as levels.
+   */
+  journal?: () => boolean;
 }
 
 /**
@@ -73,6 +78,7 @@ export class CliContext {
   /** Set by `healthcheck`: failures exit 3 (UNKNOWN) in the Nagios convention, not botctl's codes. */
   nagios = false;
   #loaded: LoadedConfig | undefined;
+  #journal: boolean | undefined;
   #log: Logger | undefined;
 
   constructor(options: GlobalOptions, io: Io, clock: Clock = io.clock ?? systemClock) {
@@ -128,7 +134,7 @@ export class CliContext {
   get reporter(): Reporter {
     if (this.json || this.quiet) return silentReporter;
     const errStyle = new Chalk({ level: this.style.level > 0 && this.io.stderr.isTTY ? 1 : 0 });
-    return new TextReporter(this.io.stderr, errStyle, this.tty);
+    return new TextReporter(this.io.stderr, errStyle, this.tty, this.#priority('<4>'));
   }
 
   /** `logs/maintenance/YYYY-MM-DD.log`: every maintenance action, in the plan's format. */
@@ -146,7 +152,7 @@ export class CliContext {
         onSinkError: (error) => {
           if (warned) return;
           warned = true;
-          this.io.stderr.write(`warning: cannot write the maintenance log in ${sink.dir}: ${(error as Error).message}\n`);
+          this.io.stderr.write(`${this.#priority('<4>')}warning: cannot write the maintenance log in ${sink.dir}: ${(error as Error).message}\n`);
         },
       });
     }
@@ -266,7 +272,9 @@ export class CliContext {
       onRecordError: (error) => this.warn(`cannot record the alert outcome in ${this.config.stateDir}: ${error.message}`),
     });
     if (delivery.configured && !delivery.ok) {
-      this.io.stderr.write(`botctl: owner alert not delivered to anyone: ${delivery.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; ')}\n`);
+      this.io.stderr.write(
+        `${this.#priority('<3>')}botctl: owner alert not delivered to anyone: ${delivery.failed.map((f) => `${f.chat_id}: ${f.reason}`).join('; ')}\n`,
+      );
     }
     return delivery;
   }
@@ -274,6 +282,18 @@ export class CliContext {
   /** A warning for the person at the terminal (not with --quiet; what matters is in the log too). */
   warn(message: string): void {
     if (this.quiet) return;
-    this.io.stderr.write(`${this.style.yellow('warning:')} ${message}\n`);
+    this.io.stderr.write(`${this.#priority('<4>')}${this.style.yellow('warning:')} ${message}\n`);
+  }
+
+  /** `prefix` when stderr is the systemd journal (its priority prefix), else nothing. */
+  #priority(prefix: string): string {
+    if (this.#journal === undefined) {
+      try {
+        this.#journal = this.io.journal?.() === true;
+      } catch {
+        this.#journal = false;
+      }
+    }
+    return this.#journal ? prefix : '';
   }
 }

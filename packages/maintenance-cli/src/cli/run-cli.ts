@@ -41,10 +41,12 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       redactor = new Redactor();
     }
     const scrub = (s: string) => redactPatterns(redactor.redact(s));
+    // Under systemd, the journal reads `<3>` as the error priority.
+    const pri = safely(() => io.journal?.()) ? '<3>' : '';
     if (error instanceof BotctlError) {
       const message = scrub(error.message);
-      io.stderr.write(`botctl: error: ${message}\n`);
-      if (error.hint) io.stderr.write(`hint: ${scrub(error.hint)}\n`);
+      io.stderr.write(`${pri}botctl: error: ${message}\n`);
+      if (error.hint) io.stderr.write(`${pri}hint: ${scrub(error.hint)}\n`);
       if (json && !state.ctx?.resultEmitted) {
         const body = {
           ok: false,
@@ -55,12 +57,20 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       return nagios() ? UNKNOWN : error.exitCode;
     }
     const message = scrub(error instanceof Error ? error.message : String(error));
-    io.stderr.write(`botctl: unexpected error: ${message}\n`);
-    io.stderr.write('hint: this is a bug in botctl; run with BOTCTL_DEBUG=1 for details and report it\n');
+    io.stderr.write(`${pri}botctl: unexpected error: ${message}\n`);
+    io.stderr.write(`${pri}hint: this is a bug in botctl; run with BOTCTL_DEBUG=1 for details and report it\n`);
     if (io.env.BOTCTL_DEBUG && error instanceof Error && error.stack) io.stderr.write(`${scrub(error.stack)}\n`);
     if (json) {
       io.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'UNEXPECTED', exit_code: ExitCode.FAILURE, message, hint: null } }, null, 2)}\n`);
     }
     return nagios() ? UNKNOWN : ExitCode.FAILURE;
+  }
+}
+
+function safely(f: () => boolean | undefined): boolean {
+  try {
+    return f() === true;
+  } catch {
+    return false;
   }
 }

@@ -32,7 +32,7 @@ export function registerRecover(cmd: Command, run: Run): void {
       run<Opts>(async (ctx, opts, args) => {
         const file = args[0];
         if ((file === undefined) === !opts.latest)
-          throw new UsageError('give a backup <file> or --latest', { hint: 'botctl --env-file /srv/toko1/.env recover --latest --yes' });
+          throw new UsageError('give a backup <file> or --latest', { hint: 'botctl --env-file /etc/botctl/tenants/toko1.env recover --latest --yes' });
         const waitBot = Number(opts.waitBot);
         if (!Number.isFinite(waitBot) || waitBot < 0 || waitBot > 3600) throw new UsageError('--wait-bot must be 0..3600 seconds');
         ctx.alertSubject = 'Pemulihan (recover)';

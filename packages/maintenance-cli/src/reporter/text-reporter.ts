@@ -1,6 +1,8 @@
-import { createRequire } from 'node:module';
 import { formatBytes, formatDuration } from '@botctl/core';
 import type { ChalkInstance } from 'chalk';
+// Statically: the release bundle (esbuild) inlines only what is imported, and a require() at run
+// time finds no node_modules there.
+import cliProgress from 'cli-progress';
 import type { Progress, Reporter } from '@botctl/maintenance';
 
 /**
@@ -11,11 +13,14 @@ export class TextReporter implements Reporter {
   readonly #stream: NodeJS.WriteStream;
   readonly #tty: boolean;
   readonly #style: ChalkInstance;
+  readonly #warnPrefix: string;
 
-  constructor(stream: NodeJS.WriteStream, style: ChalkInstance, tty: boolean) {
+  /** `warnPrefix`: `<4>` when stderr is the systemd journal (the warning priority). */
+  constructor(stream: NodeJS.WriteStream, style: ChalkInstance, tty: boolean, warnPrefix = '') {
     this.#stream = stream;
     this.#style = style;
     this.#tty = tty;
+    this.#warnPrefix = warnPrefix;
   }
 
   step(message: string): void {
@@ -23,14 +28,12 @@ export class TextReporter implements Reporter {
   }
 
   warn(message: string): void {
-    this.#stream.write(`${this.#style.yellow('warning:')} ${message}\n`);
+    this.#stream.write(`${this.#warnPrefix}${this.#style.yellow('warning:')} ${message}\n`);
   }
 
   progress(label: string, expectedBytes?: number): Progress {
     if (!this.#tty) return { update: () => {}, done: () => {} };
     const started = performance.now();
-    // Loaded only at a terminal: cron runs never pay for it.
-    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
     const bar = new cliProgress.SingleBar(
       {
         stream: this.#stream,
