@@ -380,6 +380,27 @@ describe('the README’s commands, as written', () => {
   }, 120_000);
 });
 
+describe('the Grafana dashboard (deploy/grafana)', () => {
+  it('queries only metrics the textfile writes, each a valid PromQL expression for the real promtool', async () => {
+    const dash = JSON.parse(fs.readFileSync(path.join(ROOT, 'deploy/grafana/botctl.dashboard.json'), 'utf8')) as {
+      uid: string;
+      panels: { title: string; targets: { expr: string }[] }[];
+      templating: { list: { name: string }[] };
+    };
+    expect(dash.templating.list.map((v) => v.name)).toEqual(['datasource', 'store']);
+    const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThan(10);
+    const textfile = fs.readFileSync(path.join(ROOT, 'packages/maintenance/src/health/textfile.ts'), 'utf8');
+    for (const e of exprs) for (const [m] of e.matchAll(/\bbotctl_[a-z_]+\b/g)) expect([e, textfile.includes(`'${m}'`)]).toEqual([e, true]);
+    // Every query as a recording rule: promtool parses each (Grafana's $store is a regex there).
+    const rules = `groups:\n  - name: dashboard\n    rules:\n${exprs.map((e, i) => `      - record: dashboard:q${i}\n        expr: ${JSON.stringify(e.replaceAll('$store', '.*'))}\n`).join('')}`;
+    const file = path.join(suite.work, 'dashboard.rules.yml');
+    fs.writeFileSync(file, rules);
+    const check = await execa('promtool', ['check', 'rules', file], { reject: false });
+    expect([check.exitCode, check.stderr]).toEqual([0, '']);
+  });
+});
+
 describe('Prometheus alerting rules (deploy/prometheus)', () => {
   const dir = path.join(ROOT, 'deploy', 'prometheus');
   it('pass the real promtool: check rules, and the rule tests fire what they should when they should', async () => {
