@@ -95,6 +95,12 @@ describe('the release tarball and install.sh', () => {
     fs.mkdirSync(elsewhere);
     expect(await run(path.join(tree, 'bin/botctl'), ['--version'], { cwd: elsewhere })).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
     expect(await run(path.join(tree, 'bin/bot'), ['--help'], { cwd: elsewhere })).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: bot/) });
+    // The demo from the tree: the whole promise, with nothing but Node and PostgreSQL's own programs.
+    const demo = await run(path.join(tree, 'bin/botctl'), ['--json', 'demo'], { cwd: elsewhere });
+    expect([demo.code, demo.stderr.split('\n').filter((l) => /error/i.test(l))]).toEqual([0, []]);
+    const shown = JSON.parse(demo.stdout) as { commands: { command: string; exit_code: number }[]; failed?: unknown };
+    expect(shown.failed).toBeUndefined();
+    expect(shown.commands.map((c) => c.command).join('\n')).toMatch(/backup create --offsite[\s\S]*backup verify[\s\S]*backup drill[\s\S]*backup restore/);
 
     // 4. install.sh into a temporary root (as / would be), with a tenant.
     const root = path.join(work, 'root');
