@@ -72,6 +72,7 @@ describe('shell scripts', () => {
     expect(scripts.map((s) => path.relative(path.join(ROOT, 'scripts'), s)).sort()).toEqual([
       'cron_backup.sh',
       'cron_healthcheck.sh',
+      'install.sh',
       'lib/tenant.sh',
       'rolling_restart.sh',
       'setup.sh',
