@@ -30,6 +30,7 @@ import {
   startFakeGateway,
   type Tenant,
   BOT_MAIN,
+  runBotctl,
 } from '@botctl/test-utils';
 import { execFile, spawn } from 'node:child_process';
 
@@ -303,6 +304,35 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     >`SELECT count(*) AS n FROM product_stock_items s JOIN orders o ON o.id = s.order_id WHERE o.public_id = ${orderId} AND s.status = 'sold'`;
     expect(Number(sold!.n)).toBe(2);
     expect(await available(sql, spt)).toBe(before - 2);
+  });
+
+  it('sells what the owner stocked from the host while the bot runs: botctl catalog import, stock add, then a buyer gets exactly that line', async () => {
+    const { t, sql } = await shop();
+    const bot = await start(t);
+    fs.writeFileSync(path.join(t.dir, 'katalog.csv'), 'code,name,price,description,category\nGAME1,Voucher Game 50K,50000,Kode redeem,Game\n');
+    const line = 'REDEEM-7H2K-Q9X4 (pin: 0042#)';
+    fs.writeFileSync(path.join(t.dir, 'stok.txt'), `${line}\n`);
+    const botctl = (args: string[]) => runBotctl(['--env-file', t.envFile, '--no-alert', ...args], { cwd: t.dir });
+    expect(await botctl(['catalog', 'import', 'katalog.csv'])).toMatchObject({ exitCode: 0 });
+    expect(await botctl(['stock', 'add', 'GAME1', 'stok.txt'])).toMatchObject({ exitCode: 0 });
+
+    // Seen at once: the product shows its stock, no restart.
+    const B = 555_050;
+    const pid = await productId(sql, 'GAME1');
+    tap(B, `p:${pid}`);
+    const detail = await api.waitForCall((c) => sentTo(B, /Voucher Game 50K/)(c));
+    expect(String(detail.params.text)).toMatch(/Stok: 1\b/);
+    tap(B, `q:${pid}:1`);
+    await api.waitForCall((c) => sentTo(B, /Konfirmasi pesanan[\s\S]*Rp50\.000/)(c));
+    const { orderId } = await orderByQris(B, pid);
+    gw.pay(orderId);
+    expect(await gw.notify(`${bot.httpUrl}/webhook/pakasir`, orderId)).toEqual({ status: 200, body: { ok: true, outcome: 'order_paid' } });
+    const delivered = await api.waitForCall(sentTo(B, /Pembayaran diterima/));
+    // The very line added, as the buyer reads it (HTML-escaped in the message, nothing else changed).
+    expect(String(delivered.params.text)).toContain(line);
+    expect(JSON.parse((await botctl(['--json', 'stock', 'list', 'GAME1'])).stdout).products).toEqual([
+      { code: 'GAME1', name: 'Voucher Game 50K', active: true, available: 0, reserved: 0, sold: 1 },
+    ]);
   });
 
   it('expires an unpaid invoice: stock released once, invoice removed from the chat (edited when Telegram refuses the delete), buyer told', async () => {

@@ -26,6 +26,7 @@ export * from './shop/gateway.js';
 export * from './shop/field-contexts.js';
 export * from './shop/buyers.js';
 export * from './shop/catalog.js';
+export * from './shop/inventory.js';
 export * from './shop/orders.js';
 export { type InvoiceMessage, recordInvoiceMessage } from './shop/invoice-messages.js';
 export * from './shop/balance.js';

@@ -67,3 +67,14 @@ export { initTenant, type InitTenantResult } from './setup/init-tenant.js';
 
 // Moving a shop between hosts.
 export { exportDatabase, importDatabase } from './migration/export-import.js';
+
+// The catalog file (botctl catalog import/export).
+export {
+  CATALOG_COLUMNS,
+  type CatalogFormat,
+  type CatalogProblem,
+  catalogFormatOf,
+  readCatalog,
+  type ReadCatalog,
+  writeCatalog,
+} from './catalog/catalog-file.js';

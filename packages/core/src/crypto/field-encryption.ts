@@ -19,6 +19,8 @@ import type { Secret } from '../secret.js';
 interface DataKey {
   id: string;
   aes: Buffer;
+  /** HMAC key of digest(). */
+  digest: Buffer;
   fernetSigning: Buffer;
   fernetEncryption: Buffer;
 }
@@ -32,7 +34,8 @@ function decodeKey(text: string): Buffer | undefined {
 function deriveKey(raw: Buffer): DataKey {
   const aes = Buffer.from(crypto.hkdfSync('sha256', raw, Buffer.alloc(0), 'botctl field encryption v1', 32));
   const id = crypto.createHash('sha256').update('botctl key id').update(raw).digest('hex').slice(0, 8);
-  return { id, aes, fernetSigning: raw.subarray(0, 16), fernetEncryption: raw.subarray(16, 32) };
+  const digest = Buffer.from(crypto.hkdfSync('sha256', raw, Buffer.alloc(0), 'botctl field digest v1', 32));
+  return { id, aes, digest, fernetSigning: raw.subarray(0, 16), fernetEncryption: raw.subarray(16, 32) };
 }
 
 export class FieldCipher {
@@ -61,6 +64,16 @@ export class FieldCipher {
     });
     if (keys.length === 0) throw new ConfigError(['DATA_ENCRYPTION_KEY is empty']);
     return new FieldCipher(keys);
+  }
+
+  /**
+   * A keyed digest of a value for equality checks in the database (`<key id>.<hex>`), under the
+   * current key: the same value in the same context gives the same digest, and without the key a
+   * digest says nothing about the value. A digest under another key id is recomputed by its reader.
+   */
+  digest(value: string, context: string): string {
+    const key = this.#keys[0]!;
+    return `${key.id}.${crypto.createHmac('sha256', key.digest).update(context).update('\0').update(value).digest('hex')}`;
   }
 
   static generateKey(): string {

@@ -49,6 +49,16 @@ const COMMANDS: CommandEntry[] = [
     load: () => import('../commands/logs.js').then((m) => m.registerLogs),
   },
   {
+    name: 'catalog',
+    description: 'the products: import them from a CSV or JSON file, export them',
+    load: () => import('../commands/catalog.js').then((m) => m.registerCatalog),
+  },
+  {
+    name: 'stock',
+    description: 'stock items: add them from a file (encrypted), list the counts',
+    load: () => import('../commands/catalog.js').then((m) => m.registerStock),
+  },
+  {
     name: 'purge',
     description: "run the bot's data-hygiene jobs once from the host (safe while the bot runs)",
     load: () => import('../commands/purge.js').then((m) => m.registerPurge),
