@@ -3,6 +3,9 @@ import type { Update } from 'telegraf/types';
 
 export const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
 
+/** The shortest time between two empty polls. */
+const EMPTY_POLL_FLOOR_MS = 1000;
+
 /**
  * Runs updates as they come: one chat's updates strictly in order (a buyer's taps never race
  * each other), different chats in parallel. `drain()` waits until every accepted update has
@@ -70,6 +73,20 @@ export class LongPoller {
     this.#loop = this.#run();
   }
 
+  /** Waits `ms`, or less when stopping. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const signal = this.#abort.signal;
+      const done = () => {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
   async #run(): Promise<void> {
     let backoff = 1000;
     while (!this.#abort.signal.aborted) {
@@ -77,6 +94,7 @@ export class LongPoller {
       await this.#gate?.wait();
       if (this.#abort.signal.aborted) break;
       try {
+        const asked = performance.now();
         const updates = await this.#api.call<Update[]>(
           'getUpdates',
           { offset: this.#offset, timeout: 25, allowed_updates: ALLOWED_UPDATES },
@@ -88,6 +106,10 @@ export class LongPoller {
           this.#offset = u.update_id + 1;
           void this.#dispatcher.dispatch(u);
         }
+        // Telegram holds an empty poll for `timeout` seconds; a server that answers at once (a local
+        // Bot API proxy, an emulator) would be asked hundreds of times a second without a floor.
+        const took = performance.now() - asked;
+        if (updates.length === 0 && took < EMPTY_POLL_FLOOR_MS) await this.#sleep(EMPTY_POLL_FLOOR_MS - took);
       } catch (error) {
         if (this.#abort.signal.aborted) break;
         const e = error as BotApiError;
@@ -98,13 +120,7 @@ export class LongPoller {
         const wait = e instanceof BotApiError && e.retryAfter ? e.retryAfter * 1000 : backoff;
         // 409: a webhook is set or another instance polls with this token.
         this.#log.warn(`getUpdates failed: ${e.message}; retrying in ${Math.round(wait / 1000)} s`);
-        await new Promise((r) => {
-          const t = setTimeout(r, wait);
-          this.#abort.signal.addEventListener('abort', () => {
-            clearTimeout(t);
-            r(undefined);
-          });
-        });
+        await this.#sleep(wait);
         backoff = Math.min(backoff * 2, 30_000);
       }
     }

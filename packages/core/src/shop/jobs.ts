@@ -34,7 +34,8 @@ export async function runExpiredPaymentsJob(
   const { sql, log } = deps;
   const result = await expireDueInvoices({ sql, gateway: deps.gateway }, { now });
   if (!result.ran) {
-    log.info('[expired_payments] dilewati: instance lain sedang menjalankan job ini');
+    // Another bot instance (or `botctl purge payments`) has it this minute: nothing to say at INFO.
+    log.debug('[expired_payments] dilewati: instance lain sedang menjalankan job ini');
     return { ran: false, cleanup: undefined, settled: 0, redelivered: 0, gateway_errors: 0, retried: { removed: 0, edited: 0, failed: 0 } };
   }
   const api = deps.api;
