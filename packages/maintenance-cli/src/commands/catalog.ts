@@ -6,16 +6,12 @@ import {
   BotctlError,
   type CatalogChange,
   ConfigError,
-  createSql,
-  describeDbError,
   ExitCode,
   exportCatalog,
   FieldCipher,
   listStockItems,
   NotFoundError,
-  pendingMigrations,
   planCatalog,
-  requireSettings,
   type Sql,
   stockCounts,
   stockLines,
@@ -25,27 +21,11 @@ import {
 import { type CatalogFormat, catalogFormatOf, readCatalog, writeCatalog } from '@botctl/maintenance';
 import { Option, type Command } from 'commander';
 import type { CliContext } from '../cli/context.js';
+import { withShopDb } from './shop-db.js';
 import type { Run } from './types.js';
 
 /** The shop database at the current schema (the catalog's columns are in the newest migrations). */
-async function withCatalogDb<T>(ctx: CliContext, name: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
-  requireSettings(ctx.config, ['database']);
-  const sql = createSql(ctx.config.databaseUrl!, { max: 2, applicationName: `botctl ${name}` });
-  try {
-    const pending = await pendingMigrations(sql);
-    if (pending.length) {
-      throw new BotctlError('SCHEMA_BEHIND', ExitCode.REFUSED, `the shop database is missing migrations ${pending.map((m) => m.name).join(', ')}`, {
-        hint: 'apply them with `botctl db migrate` (the bot also does at start-up)',
-      });
-    }
-    return await fn(sql);
-  } catch (error) {
-    if (error instanceof BotctlError) throw error;
-    throw describeDbError(error, `${name} failed`);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
+const withCatalogDb = <T>(ctx: CliContext, name: string, fn: (sql: Sql) => Promise<T>) => withShopDb(ctx, name, fn, { currentSchema: true });
 
 function readInput(ctx: CliContext, file: string): string {
   try {

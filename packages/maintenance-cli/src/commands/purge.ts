@@ -1,31 +1,7 @@
-import {
-  countTermsSubmissionsOlderThan,
-  createSql,
-  describeDbError,
-  FieldCipher,
-  LockedError,
-  requireSettings,
-  runExpiredPaymentsJob,
-  runSnkPurgeJob,
-  UsageError,
-  BotctlError,
-} from '@botctl/core';
+import { countTermsSubmissionsOlderThan, FieldCipher, LockedError, runExpiredPaymentsJob, runSnkPurgeJob, UsageError } from '@botctl/core';
 import type { Command } from 'commander';
-import type { CliContext } from '../cli/context.js';
+import { withShopDb } from './shop-db.js';
 import type { Run } from './types.js';
-
-async function withShopDb<T>(ctx: CliContext, name: string, fn: (sql: ReturnType<typeof createSql>) => Promise<T>): Promise<T> {
-  requireSettings(ctx.config, ['database']);
-  const sql = createSql(ctx.config.databaseUrl!, { max: 2, applicationName: `botctl ${name}` });
-  try {
-    return await fn(sql);
-  } catch (error) {
-    if (error instanceof BotctlError) throw error;
-    throw describeDbError(error, `${name} failed`);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
 
 /**
  * `botctl purge snk|payments`: the bot's `snk_purge` and `expired_payments` jobs, one run from the
