@@ -18,6 +18,8 @@ export const T = {
   snkSaved: (product: string) => `✅ Terima kasih, SNK untuk ${product} sudah kami terima dan diteruskan ke pemilik toko.`,
   depositUsage: (min: number) => `Ketik /deposit JUMLAH, misalnya /deposit ${Math.max(min, 50_000)}. Minimal ${rupiah(min)}.`,
   depositTooSmall: (min: number) => `Minimal deposit ${rupiah(min)}.`,
+  depositTooLarge: (max: number) => `Maksimal deposit ${rupiah(max)} sekali isi. Untuk jumlah lebih besar, isi beberapa kali.`,
+  depositOneAmount: (min: number) => `Tulis satu jumlah saja, misalnya /deposit ${Math.max(min, 50_000)}.`,
 };
 
 export const homeKeyboard = (): Keyboard => [

@@ -165,6 +165,32 @@ describe('the shop bot handlers (in-process, createBot(deps))', () => {
     expect(replies[0]).toMatch(/Perintah tidak dikenal/);
   });
 
+  it('reads /deposit amounts as a buyer writes them, and says clearly what is wrong with one it cannot take', async () => {
+    const { bot, calls } = harness();
+    const reply = async (chat: number, body: string) => {
+      await bot.handleUpdate(text(chat, body));
+      return calls.filter((c) => Number(c.params.chat_id) === chat).map((c) => String(c.params.text ?? c.params.caption ?? ''));
+    };
+    // Two amounts were read as one (1000020000) and answered "Minimal deposit Rp10.000.".
+    expect(await reply(600_010, '/deposit 10000 20000')).toEqual([expect.stringMatching(/^Tulis satu jumlah saja/)]);
+    expect(await reply(600_011, '/deposit 200000000')).toEqual([expect.stringMatching(/^Maksimal deposit Rp100\.000\.000/)]);
+    expect(await reply(600_012, '/deposit 5000')).toEqual([expect.stringMatching(/^Minimal deposit Rp10\.000/)]);
+    expect(await reply(600_013, '/deposit 10.00')).toEqual([expect.stringMatching(/^Ketik \/deposit JUMLAH/)]);
+    // Thousands with dots and a leading "Rp" are a buyer's usual way of writing an amount.
+    for (const [chat, body] of [
+      [600_014, '/deposit Rp25.000'],
+      [600_015, '/deposit 1.500.000'],
+      [600_016, '/deposit 25000'],
+    ] as const) {
+      await bot.handleUpdate(text(chat, body));
+      expect(
+        calls.some(
+          (c) => Number(c.params.chat_id) === chat && /^send(Photo|Message)$/.test(c.method) && /Invoice DEP-/.test(String(c.params.caption ?? c.params.text)),
+        ),
+      ).toBe(true);
+    }
+  });
+
   it('slows down a buyer past BOT_RATE_LIMIT_PER_MINUTE, says so once, and serves the others', async () => {
     const { bot, calls } = harness();
     for (let i = 0; i < 8; i++) await bot.handleUpdate(text(600_005, '/start'));
