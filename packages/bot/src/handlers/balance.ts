@@ -4,13 +4,13 @@ import type { InvoiceSender } from './invoices.js';
 import type { ButtonHandlers, Ctx, Kit, ShopTelegraf } from './kit.js';
 
 /** The most one deposit tops up. */
-export const DEPOSIT_MAX_AMOUNT = 100_000_000;
+const DEPOSIT_MAX_AMOUNT = 100_000_000;
 
 /**
  * An amount as a buyer writes it: `25000`, `25.000`, `Rp25.000`, `Rp 1.500.000` (dots only as
  * thousands separators). 'several' when the text holds more than one number.
  */
-export function parseRupiahAmount(text: string): number | 'several' | undefined {
+function parseRupiahAmount(text: string): number | 'several' | undefined {
   const t = text.trim().replace(/^rp\.?\s*/i, '');
   if (/\d\s+\d/.test(t)) return 'several';
   if (!/^(\d{1,3}(\.\d{3})+|\d{1,12})$/.test(t)) return undefined;
