@@ -26,6 +26,13 @@ export class RateLimiter {
     return true;
   }
 
+  /** How long until `userId` may send again (0 when they may now). */
+  retryInMs(userId: number): number {
+    const hits = this.#hits.get(userId) ?? [];
+    if (hits.length < this.limit) return 0;
+    return Math.max(0, hits[hits.length - this.limit]! + this.windowMs - this.now());
+  }
+
   /** True the first time a limited user is seen in the current window. */
   shouldWarn(userId: number): boolean {
     const t = this.now();

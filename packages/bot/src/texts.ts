@@ -7,7 +7,7 @@ export type Keyboard = { text: string; callback_data: string }[][];
 
 export const T = {
   unknown: 'Perintah tidak dikenal. Ketik /start untuk melihat menu.',
-  rateLimited: '⏳ Terlalu banyak permintaan. Tunggu sebentar lalu coba lagi.',
+  rateLimited: (waitMs: number) => `⏳ Terlalu banyak permintaan. Coba lagi dalam ${Math.max(1, Math.ceil(waitMs / 1000))} detik.`,
   error: '⚠️ Maaf, terjadi kesalahan. Coba lagi sebentar lagi; bila berulang, hubungi admin toko.',
   gatewayDown: '⚠️ Layanan pembayaran sedang bermasalah, pesanan dibatalkan dan stok dikembalikan. Coba lagi beberapa menit lagi atau bayar pakai saldo.',
   gatewayDownDeposit: '⚠️ Layanan pembayaran sedang bermasalah, invoice deposit belum bisa dibuat. Coba lagi beberapa menit lagi.',

@@ -41,7 +41,7 @@ interface Call {
   params: Record<string, unknown>;
 }
 
-function harness(): { bot: ShopBot; calls: Call[]; owner: string[] } {
+function harness(clock = new FixedClock(new Date())): { bot: ShopBot; calls: Call[]; owner: string[] } {
   const calls: Call[] = [];
   const owner: string[] = [];
   let messageId = 100;
@@ -70,7 +70,7 @@ function harness(): { bot: ShopBot; calls: Call[]; owner: string[] } {
     cipher: FieldCipher.fromSecret(new Secret(t.dataKey)),
     gateway,
     log: silentLogger,
-    clock: new FixedClock(new Date()),
+    clock,
     botInfo: {
       id: 1,
       is_bot: true,
@@ -199,5 +199,24 @@ describe('the shop bot handlers (in-process, createBot(deps))', () => {
     expect(toBuyer.filter((x) => /Terlalu banyak permintaan/.test(x))).toHaveLength(1);
     await bot.handleUpdate(text(600_006, '/start'));
     expect(calls.some((c) => Number(c.params.chat_id) === 600_006 && /Selamat datang/.test(String(c.params.text)))).toBe(true);
+  });
+
+  it('tells a limited buyer once how long to wait, and answers again once that time has passed', async () => {
+    const clock = new FixedClock('2026-12-01T10:00:00Z');
+    const { bot, calls } = harness(clock);
+    const B = 600_007;
+    const toBuyer = () => calls.filter((c) => c.method === 'sendMessage' && Number(c.params.chat_id) === B).map((c) => String(c.params.text));
+    for (let i = 0; i < 5; i++) {
+      await bot.handleUpdate(text(B, '/start'));
+      clock.advance(1000);
+    }
+    // Hits at 0…4 s; at 10 s the oldest leaves the one-minute window at 60 s: 50 s to wait.
+    clock.set('2026-12-01T10:00:10Z');
+    await bot.handleUpdate(text(B, '/start'));
+    await bot.handleUpdate(text(B, '/start'));
+    expect(toBuyer().filter((x) => /Terlalu banyak/.test(x))).toEqual(['⏳ Terlalu banyak permintaan. Coba lagi dalam 50 detik.']);
+    clock.set('2026-12-01T10:01:00.001Z');
+    await bot.handleUpdate(text(B, '/start'));
+    expect(toBuyer().filter((x) => /Selamat datang/.test(x))).toHaveLength(6);
   });
 });

@@ -84,8 +84,10 @@ export function buyersOnly(bot: ShopTelegraf, kit: Kit): void {
     if (!ctx.from || !ctx.chat || ctx.chat.type !== 'private') return;
     if (!limiter.allow(ctx.from.id)) {
       if (limiter.shouldWarn(ctx.from.id)) {
-        if (ctx.callbackQuery) await kit.answer(ctx, T.rateLimited);
-        else await kit.send(ctx.chat.id, T.rateLimited);
+        // Once, with the wait: after it the buyer is answered again (the window slides).
+        const text = T.rateLimited(limiter.retryInMs(ctx.from.id));
+        if (ctx.callbackQuery) await kit.answer(ctx, text);
+        else await kit.send(ctx.chat.id, text);
       } else await kit.answer(ctx);
       return;
     }
