@@ -120,10 +120,14 @@ export class PgDumper implements Dumper {
     let serverVersion: PgVersion;
     let pgDumpVersion: PgVersion;
     let snapshot: string;
+    // Every step of the set-up races the session's loss too: a connection the server closes
+    // meanwhile can leave postgres.js's promise pending for ever (a restore's safety copy hung so).
+    const onSession = <T>(p: Promise<T>): Promise<T> => Promise.race([p, lostSession]);
     try {
-      reserved = await sql.reserve();
+      reserved = await onSession(sql.reserve());
+      const session = reserved;
       pgDumpVersion = await pgDumpVersionP;
-      const [v] = await reserved.unsafe<{ server_version_num: string }[]>('SHOW server_version_num');
+      const [v] = await onSession(session.unsafe<{ server_version_num: string }[]>('SHOW server_version_num'));
       serverVersion = pgVersionFromNum(Number(v?.server_version_num));
       if (pgDumpVersion.major < serverVersion.major) {
         throw new VersionMismatchError(`pg_dump ${pgDumpVersion.text} is older than the server (PostgreSQL ${serverVersion.text}) and cannot dump it`, {
@@ -133,9 +137,9 @@ export class PgDumper implements Dumper {
       // A short idle_in_transaction_session_timeout (a common production setting) would end the
       // snapshot's transaction while pg_dump still starts; the snapshot session needs neither it
       // nor a statement timeout.
-      await reserved.unsafe('SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0');
-      await reserved.unsafe('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const [s] = await reserved.unsafe<{ id: string }[]>('SELECT pg_export_snapshot() AS id');
+      await onSession(session.unsafe('SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0'));
+      await onSession(session.unsafe('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'));
+      const [s] = await onSession(session.unsafe<{ id: string }[]>('SELECT pg_export_snapshot() AS id'));
       snapshot = s!.id;
     } catch (error) {
       await closeAll();
