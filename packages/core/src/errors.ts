@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 /**
  * Exit codes botctl documents in docs/exit-codes.md. Scripts may rely on every value here;
  * any code not listed means failure. `botctl healthcheck` uses the Nagios convention instead
@@ -155,6 +156,15 @@ export class InterruptedError extends BotctlError {
 
 export function isBotctlError(error: unknown): error is BotctlError {
   return error instanceof BotctlError;
+}
+
+/**
+ * The error itself when it is one, else an Error saying what was thrown. Not `instanceof Error`:
+ * an error from another realm (Node's own, seen from a vm context such as Jest's) is no instance of
+ * this realm's Error, and wrapping it would lose its code (ENOSPC) and so its meaning.
+ */
+export function asError(e: unknown): Error {
+  return types.isNativeError(e) ? e : new Error(String(e));
 }
 
 /** Node's system errors carry a string code (ENOENT, ENOSPC, ...). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { BotctlError, IntegrityError, NotABackupError } from '@botctl/core';
+import { asError, BotctlError, IntegrityError, NotABackupError } from '@botctl/core';
 import { HashTap } from '../util/hashing.js';
 import { ageHeaderDigest, type ArchiveDecryption, classifyDecryptError } from './encryption.js';
 import { isDumpPart, MANIFEST_MEMBER, type Manifest, type MemberInfo, parseManifest, type Sidecar, dumpPartName } from './format.js';
@@ -42,7 +42,7 @@ export async function inspectArchive(
   expected?: Sidecar,
 ): Promise<InspectResult> {
   const tap = new HashTap(handlers.onCiphertextBytes, 64 * 1024);
-  forward(ciphertext, tap, (e) => (e instanceof Error ? e : new Error(String(e))));
+  forward(ciphertext, tap, asError);
   ciphertext.pipe(tap);
 
   let plain: Readable;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import {
   BotctlError,
+  asError,
   classifyIoError,
   type Clock,
   type Config,
@@ -117,8 +118,9 @@ function displayPath(config: Config, storage: Storage, name: string): string {
 }
 
 /** Among several failures of one run, the one that explains it. */
-function rootCause(signal: AbortSignal | undefined, ...errors: unknown[]): unknown {
-  if (signal?.aborted && signal.reason instanceof BotctlError) return signal.reason;
+function rootCause(signal: AbortSignal, ...errors: unknown[]): unknown {
+  // The first failure aborts the rest; what they then report is its consequence.
+  if (signal.aborted && signal.reason !== undefined) return signal.reason;
   const present = errors.filter((e) => e !== undefined);
   return present.find((e) => e instanceof BotctlError) ?? present[0];
 }
@@ -227,7 +229,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
       } catch (error) {
         progress.done();
         abort.abort(error);
-        writer.gzip.destroy(error instanceof Error ? error : new Error(String(error)));
+        writer.gzip.destroy(asError(error));
         throw error;
       }
     })();
@@ -240,7 +242,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
         return await deps.local.put(name, ciphertext, { signal: abort.signal, mode: 0o600 });
       } catch (error) {
         abort.abort(error);
-        writer.gzip.destroy(error instanceof Error ? error : new Error(String(error)));
+        writer.gzip.destroy(asError(error));
         throw error;
       }
     })();
@@ -248,7 +250,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
     const [produced, stored] = await Promise.allSettled([produce, store]);
     if (produced.status === 'rejected' || stored.status === 'rejected') {
       const cause = rootCause(
-        deps.signal,
+        abort.signal,
         produced.status === 'rejected' ? produced.reason : undefined,
         stored.status === 'rejected' ? stored.reason : undefined,
       );

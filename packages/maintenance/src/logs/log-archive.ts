@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { IntegrityError, isPartialName } from '@botctl/core';
+import { asError, IntegrityError, isPartialName } from '@botctl/core';
 import { LEVEL_TEXT, TarGzWriter } from '../archive/archive-writer.js';
 import { type ArchiveDecryption, type ArchiveEncryption, classifyDecryptError } from '../archive/encryption.js';
 import type { EncryptionInfo } from '../archive/format.js';
@@ -118,7 +118,7 @@ export async function packLogArchive(
       await writer.addEntry(LOG_MANIFEST, text.length, [text], { mode: 0o644 });
       await writer.finish();
     } catch (error) {
-      writer.gzip.destroy(error instanceof Error ? error : new Error(String(error)));
+      writer.gzip.destroy(asError(error));
       throw error;
     }
   })();
@@ -128,7 +128,7 @@ export async function packLogArchive(
       ciphertext.on('error', () => undefined);
       return await storage.put(name, ciphertext, { mode: 0o600, signal });
     } catch (error) {
-      writer.gzip.destroy(error instanceof Error ? error : new Error(String(error)));
+      writer.gzip.destroy(asError(error));
       throw error;
     }
   })();
