@@ -136,7 +136,13 @@ export class Services {
   /** Pakasir. Unconfigured, each call fails with GatewayError('unconfigured'), which the shop tells the buyer. */
   get gateway(): PaymentGateway {
     const p = this.config.pakasir;
-    this.#gateway ??= new PakasirGateway({ baseUrl: p.baseUrl, project: p.projectSlug, apiKey: p.apiKey, timeoutMs: p.timeoutMs });
+    this.#gateway ??= new PakasirGateway({
+      baseUrl: p.baseUrl,
+      project: p.projectSlug,
+      apiKey: p.apiKey,
+      timeoutMs: p.timeoutMs,
+      publicDomain: p.publicDomain,
+    });
     return this.#gateway;
   }
 }

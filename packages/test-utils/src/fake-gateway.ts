@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 /**
- * A Pakasir-compatible payment gateway on 127.0.0.1 for tests: `POST /api/transactioncreate/qris`
- * and `GET /api/transactiondetail`, with the buyer's payment simulated by `pay()`. Point
+ * A Pakasir-compatible payment gateway on 127.0.0.1 for tests: `POST /api/transactioncreate/qris`,
+ * `GET /api/transactiondetail` and `POST /api/transactioncancel`, with the buyer's payment simulated by `pay()`. Point
  * PAKASIR_BASE_URL at `url`.
  */
 export interface FakeTransaction {
@@ -171,6 +171,14 @@ export async function startFakeGateway(opts: { project?: string; apiKey?: string
           completed_at: t.completed_at,
         },
       });
+    }
+    if (req.method === 'POST' && url.pathname === '/api/transactioncancel') {
+      if (body.project !== project || body.api_key !== apiKey) return send(res, 401, { message: 'invalid project or api_key' });
+      const t = transactions.get(String(body.order_id ?? ''));
+      if (!t || t.amount !== Number(body.amount)) return send(res, 404, { message: 'transaction not found' });
+      if (t.status === 'completed') return send(res, 400, { message: 'transaction already completed' });
+      t.status = 'canceled';
+      return send(res, 200, { success: true });
     }
     return send(res, 404, { message: 'not found' });
   });

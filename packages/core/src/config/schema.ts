@@ -306,6 +306,7 @@ export const envSchema = z.object({
   PAKASIR_API_KEY: secret(),
   PAKASIR_BASE_URL: withDefault('https://app.pakasir.com').pipe(z.url({ error: 'must be an http(s) URL' })),
   PAKASIR_TIMEOUT_SECONDS: integer(15, 1, 120),
+  PAKASIR_PUBLIC_DOMAIN: z.preprocess(empty, z.url({ error: 'must be an http(s) URL, e.g. https://app.pakasir.com' }).optional()),
 
   BOT_MODE: withDefault('polling').pipe(z.enum(['polling', 'webhook'], { error: 'must be polling or webhook' })),
   BOT_WEBHOOK_URL: optionalString().refine((v) => v === undefined || /^https?:\/\/\S+$/.test(v), 'must be an http(s) URL'),
@@ -456,6 +457,8 @@ export interface Config {
     readonly apiKey: Secret | undefined;
     readonly baseUrl: string;
     readonly timeoutMs: number;
+    /** Where buyers can open the invoice's pay page (PAKASIR_PUBLIC_DOMAIN); no link when unset. */
+    readonly publicDomain: string | undefined;
   };
   readonly bot: {
     readonly mode: 'polling' | 'webhook';
@@ -589,6 +592,7 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
       apiKey: e.PAKASIR_API_KEY,
       baseUrl: e.PAKASIR_BASE_URL.replace(/\/+$/, ''),
       timeoutMs: e.PAKASIR_TIMEOUT_SECONDS * 1000,
+      publicDomain: e.PAKASIR_PUBLIC_DOMAIN?.replace(/\/+$/, ''),
     },
     bot: {
       mode: e.BOT_MODE,

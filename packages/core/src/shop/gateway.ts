@@ -9,6 +9,14 @@ export interface PaymentGateway {
   createQris(req: { orderId: string; amount: number }): Promise<GatewayInvoice>;
   /** The gateway's own record of the transaction; undefined when it does not know it. */
   getTransaction(req: { orderId: string; amount: number }): Promise<GatewayTransaction | undefined>;
+  /**
+   * Cancels an open transaction at the gateway, where it can: afterwards the buyer cannot pay it.
+   * Absent when the gateway has no such call; a failure is a GatewayError (the shop cancels on its
+   * side anyway and honours a payment that still arrives).
+   */
+  cancel?(req: { orderId: string; amount: number }): Promise<void>;
+  /** The gateway's pay page for a transaction, when it has one (Pakasir: PAKASIR_PUBLIC_DOMAIN). */
+  payUrl?(req: { orderId: string; amount: number }): string | undefined;
 }
 
 export interface GatewayInvoice {
@@ -47,6 +55,8 @@ export interface PakasirOptions {
   project: string | undefined;
   apiKey: Secret | undefined;
   timeoutMs: number;
+  /** The pay page's origin (PAKASIR_PUBLIC_DOMAIN); no link without it. */
+  publicDomain?: string | undefined;
 }
 
 const STATUS: Record<string, GatewayStatus> = {
@@ -61,7 +71,8 @@ const STATUS: Record<string, GatewayStatus> = {
 };
 
 /**
- * Pakasir (https://pakasir.com): `POST /api/transactioncreate/qris` and `GET /api/transactiondetail`.
+ * Pakasir (https://pakasir.com): `POST /api/transactioncreate/qris`, `GET /api/transactiondetail`,
+ * `POST /api/transactioncancel`, and the pay page `<domain>/pay/<project>/<amount>?order_id=…`.
  * The API key travels in the body or query as Pakasir requires; it never reaches an error message.
  */
 export class PakasirGateway implements PaymentGateway {
@@ -137,5 +148,21 @@ export class PakasirGateway implements PaymentGateway {
       status: STATUS[String(t.status ?? '').toLowerCase()] ?? 'unknown',
       completedAt: completedAt && !Number.isNaN(completedAt.getTime()) ? completedAt : undefined,
     };
+  }
+
+  async cancel(req: { orderId: string; amount: number }): Promise<void> {
+    const { project, apiKey } = this.#credentials();
+    // A 404 (the gateway does not know it: never created, or gone) leaves nothing to cancel.
+    await this.#request('/api/transactioncancel', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ project, order_id: req.orderId, amount: req.amount, api_key: apiKey }),
+    });
+  }
+
+  payUrl(req: { orderId: string; amount: number }): string | undefined {
+    if (!this.#o.publicDomain || !this.#o.project) return undefined;
+    const q = new URLSearchParams({ order_id: req.orderId, qris_only: '1' });
+    return `${this.#o.publicDomain.replace(/\/+$/, '')}/pay/${encodeURIComponent(this.#o.project)}/${req.amount}?${q}`;
   }
 }
