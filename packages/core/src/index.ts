@@ -35,5 +35,8 @@ export * from './shop/expiry.js';
 export * from './shop/terms.js';
 export * from './shop/invoice-cleanup.js';
 export * from './shop/fulfil.js';
+export * from './shop/invoice-actions.js';
+export * from './shop/broadcast.js';
 export * from './shop/texts.js';
+export * from './shop/buttons.js';
 export * from './shop/jobs.js';

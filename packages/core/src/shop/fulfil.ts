@@ -2,6 +2,7 @@ import type { FieldCipher } from '../crypto/field-encryption.js';
 import type { Sql } from '../db/connection.js';
 import type { Logger } from '../log/logger.js';
 import type { BotApi } from '../telegram/bot-api.js';
+import { button } from './buttons.js';
 import type { PaymentGateway } from './gateway.js';
 import { removeInvoiceMessages } from './invoice-cleanup.js';
 import { type Delivery, loadDelivery, markDelivered } from './orders.js';
@@ -24,7 +25,10 @@ export interface FulfilDeps {
   api: BotApi;
   cipher: FieldCipher;
   log: Logger;
-  /** Tells the owners through the notification bot; failures are logged, never thrown. */
+  /**
+   * Tells the shop's staff: the owners through the notification bot and the admins through the
+   * shop bot (`shopNotifier`); failures are logged, never thrown.
+   */
   notifyOwners: (text: string) => Promise<unknown>;
   /** Delivery attempts of a paid order before the owners are told (DELIVERY_RETRY_LIMIT, default 10). */
   deliveryRetryLimit?: number;
@@ -39,7 +43,12 @@ export async function deliverOrder(deps: FulfilDeps, orderId: string): Promise<D
   await markDelivered(deps.sql, orderId);
   for (const t of d.terms) {
     try {
-      await deps.api.call('sendMessage', { chat_id: d.chatId, text: termsPrompt({ ...t, publicId: d.publicId }), parse_mode: 'HTML' });
+      await deps.api.call('sendMessage', {
+        chat_id: d.chatId,
+        text: termsPrompt({ ...t, publicId: d.publicId }),
+        parse_mode: 'HTML',
+        reply_markup: { inline_keyboard: [[button('✅ Penuhi SNK', { kind: 'terms', orderId, productId: t.productId })]] },
+      });
     } catch (error) {
       deps.log.warn(`SNK prompt for ${d.publicId} not sent: ${(error as Error).message}`);
     }
@@ -83,6 +92,30 @@ export async function orderItemsText(sql: Sql, orderId: string): Promise<string>
   const rows = await sql<{ name: string; quantity: number }[]>`
     SELECT p.name, i.quantity FROM order_items i JOIN products p ON p.id = i.product_id WHERE i.order_id = ${orderId} ORDER BY i.id`;
   return rows.map((r) => `${r.name} ×${r.quantity}`).join(', ');
+}
+
+/**
+ * The shop's notices (new orders, payments, deliveries that failed): to the owners as
+ * `notifyOwners` sends (the notification bot), and to each admin (TELEGRAM_ADMIN_IDS) through the
+ * shop bot, the chat they run the shop in. An id that is both hears it once, as an owner.
+ */
+export function shopNotifier(o: {
+  api: BotApi;
+  log: Logger;
+  ownerIds: readonly number[];
+  adminIds: readonly number[];
+  notifyOwners: (text: string) => Promise<unknown>;
+}): (text: string) => Promise<unknown> {
+  const admins = o.adminIds.filter((id) => !o.ownerIds.includes(id));
+  return async (text) => {
+    const d = await o.notifyOwners(text).catch((e: unknown) => o.log.warn(`owners not notified: ${(e as Error).message}`));
+    for (const id of admins) {
+      await o.api.call('sendMessage', { chat_id: id, text, link_preview_options: { is_disabled: true } }).catch((e: unknown) => {
+        o.log.warn(`admin ${id} not notified: ${(e as Error).message}`);
+      });
+    }
+    return d;
+  };
 }
 
 async function tell(deps: FulfilDeps, chatId: number, text: string): Promise<void> {

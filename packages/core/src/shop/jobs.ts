@@ -5,6 +5,7 @@ import { rupiah } from './texts.js';
 import type { PaymentGateway } from './gateway.js';
 import { type CleanupResult, finishExpiry, type ExpiryCleanup, retryInvoiceCleanup } from './invoice-cleanup.js';
 import { expireDueInvoices } from './expiry.js';
+import { checkOpenInvoices } from './invoice-actions.js';
 import { purgeTermsSubmissions } from './terms.js';
 
 export interface ExpiredPaymentsRun {
@@ -15,6 +16,8 @@ export interface ExpiredPaymentsRun {
   settled: number;
   /** Paid orders whose delivery had not got through, tried again. */
   redelivered: number;
+  /** Open invoices asked about at the gateway on their backoff (a lost webhook), and how many turned out paid. */
+  open_checked: number;
   gateway_errors: number;
   /** Invoice and deposit messages whose removal failed before, tried again this run. */
   retried: CleanupResult;
@@ -36,7 +39,15 @@ export async function runExpiredPaymentsJob(
   if (!result.ran) {
     // Another bot instance (or `botctl purge payments`) has it this minute: nothing to say at INFO.
     log.debug('[expired_payments] dilewati: instance lain sedang menjalankan job ini');
-    return { ran: false, cleanup: undefined, settled: 0, redelivered: 0, gateway_errors: 0, retried: { removed: 0, edited: 0, failed: 0 } };
+    return {
+      ran: false,
+      cleanup: undefined,
+      settled: 0,
+      redelivered: 0,
+      open_checked: 0,
+      gateway_errors: 0,
+      retried: { removed: 0, edited: 0, failed: 0 },
+    };
   }
   const api = deps.api;
   // The 6 November rule: what could not be removed before is tried again, until it is gone.
@@ -45,8 +56,18 @@ export async function runExpiredPaymentsJob(
   for (const s of result.settled) await afterSettlement(deps, s);
   const cleanup = await finishExpiry({ sql, api, log }, result);
   for (const m of result.mismatches) await afterSettlement(deps, m);
+  // Open invoices whose webhook may have been lost: asked on their backoff, settled when paid.
+  const open = deps.gateway ? await checkOpenInvoices({ ...deps, gateway: deps.gateway }, now) : { checked: 0, settled: 0, errors: 0 };
   const redelivered = api ? await redeliverPaidOrders({ ...deps, api }) : 0;
-  return { ran: true, cleanup, settled: result.settled.length, redelivered, gateway_errors: result.gatewayErrors.length, retried };
+  return {
+    ran: true,
+    cleanup,
+    settled: result.settled.length + open.settled,
+    redelivered,
+    open_checked: open.checked,
+    gateway_errors: result.gatewayErrors.length + open.errors,
+    retried,
+  };
 }
 
 /**

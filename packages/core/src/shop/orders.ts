@@ -128,3 +128,69 @@ export async function findUserOrder(sql: Sql, userId: string, orderId: string): 
   const [row] = await sql<{ id: string; status: string }[]>`SELECT id, status FROM orders WHERE id = ${orderId} AND user_id = ${userId}`;
   return row ? { id: String(row.id), status: row.status } : undefined;
 }
+
+/** An order as the shop's staff see it (/order): never the goods' secrets. */
+export interface OrderDetail {
+  id: string;
+  publicId: string;
+  status: string;
+  createdAt: Date;
+  paidAt: Date | null;
+  deliveredAt: Date | null;
+  total: number;
+  paymentMethod: string;
+  buyer: { telegramId: number; username: string | null; firstName: string | null; blocked: boolean };
+  items: { productName: string; code: string; quantity: number }[];
+  payment: { gatewayOrderId: string; status: string; totalPayment: number; expiresAt: Date; paidAt: Date | null } | undefined;
+  delivery: { attempts: number; error: string | null; givenUp: boolean };
+}
+
+/** One order by its public id (INV-…) or its number; undefined when there is none. */
+export async function orderDetail(sql: Sql, ref: string): Promise<OrderDetail | undefined> {
+  const byNumber = /^\d{1,18}$/.test(ref);
+  if (!byNumber && !/^[A-Za-z0-9-]{1,64}$/.test(ref)) return undefined;
+  const [o] = await sql<
+    {
+      id: string;
+      public_id: string;
+      status: string;
+      created_at: Date;
+      paid_at: Date | null;
+      delivered_at: Date | null;
+      total_amount: string;
+      payment_method: string;
+      telegram_id: string;
+      username: string | null;
+      first_name: string | null;
+      blocked_at: Date | null;
+      delivery_attempts: number;
+      delivery_error: string | null;
+      delivery_given_up_at: Date | null;
+    }[]
+  >`
+    SELECT o.id, o.public_id, o.status, o.created_at, o.paid_at, o.delivered_at, o.total_amount, o.payment_method,
+           u.telegram_id, u.username, u.first_name, u.blocked_at, o.delivery_attempts, o.delivery_error, o.delivery_given_up_at
+      FROM orders o JOIN users u ON u.id = o.user_id
+     WHERE ${byNumber ? sql`o.id = ${ref}` : sql`upper(o.public_id) = ${ref.toUpperCase()}`}`;
+  if (!o) return undefined;
+  const items = await sql<{ name: string; code: string; quantity: number }[]>`
+    SELECT p.name, p.code, i.quantity FROM order_items i JOIN products p ON p.id = i.product_id WHERE i.order_id = ${o.id} ORDER BY i.id`;
+  const [p] = await sql<{ gateway_order_id: string; status: string; total_payment: string; expires_at: Date; paid_at: Date | null }[]>`
+    SELECT gateway_order_id, status, total_payment, expires_at, paid_at FROM payments WHERE order_id = ${o.id}`;
+  return {
+    id: String(o.id),
+    publicId: o.public_id,
+    status: o.status,
+    createdAt: o.created_at,
+    paidAt: o.paid_at,
+    deliveredAt: o.delivered_at,
+    total: n(o.total_amount),
+    paymentMethod: o.payment_method,
+    buyer: { telegramId: n(o.telegram_id), username: o.username, firstName: o.first_name, blocked: o.blocked_at !== null },
+    items: items.map((i) => ({ productName: i.name, code: i.code, quantity: i.quantity })),
+    payment: p
+      ? { gatewayOrderId: p.gateway_order_id, status: p.status, totalPayment: n(p.total_payment), expiresAt: p.expires_at, paidAt: p.paid_at }
+      : undefined,
+    delivery: { attempts: o.delivery_attempts, error: o.delivery_error, givenUp: o.delivery_given_up_at !== null },
+  };
+}

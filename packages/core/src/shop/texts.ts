@@ -45,7 +45,7 @@ export function deliveryMessages(d: Delivery): string[] {
 export function termsPrompt(t: { productName: string; content: string; publicId: string }): string {
   return (
     `📝 <b>SNK ${escapeHtml(t.productName)}</b> (pesanan <code>${escapeHtml(t.publicId)}</code>)\n\n${escapeHtml(t.content)}\n\n` +
-    'Kirim jawaban atau bukti sesuai SNK di chat ini sebagai <b>teks atau foto</b>. Data ini hanya dilihat pemilik toko.'
+    'Tekan <b>✅ Penuhi SNK</b> bila sudah siap, lalu kirim jawaban atau bukti sebagai <b>teks atau foto</b>. Data ini hanya dilihat pemilik toko.'
   );
 }
 

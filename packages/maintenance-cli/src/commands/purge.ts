@@ -79,6 +79,7 @@ export function registerPurge(cmd: Command, run: Run): void {
               deposits: { expired: d.invoices, messages_removed: d.removed, messages_edited: d.edited, messages_failed: d.failed },
               settled: r.settled,
               redelivered: r.redelivered,
+              open_checked: r.open_checked,
               gateway_errors: r.gateway_errors,
               retried: { messages_removed: r.retried.removed, messages_edited: r.retried.edited, messages_failed: r.retried.failed },
             },
@@ -86,7 +87,7 @@ export function registerPurge(cmd: Command, run: Run): void {
               [
                 `[expired_payments] ${p.invoices} invoice(s) expired, ${p.released} stock item(s) released, ${p.removed} message(s) removed, ${p.edited} edited, ${p.failed} failed`,
                 `[expired_deposits] ${d.invoices} deposit(s) expired, ${d.removed} message(s) removed, ${d.edited} edited, ${d.failed} failed`,
-                ...(r.settled ? [`${r.settled} due invoice(s) were in fact paid: confirmed and delivered`] : []),
+                ...(r.settled ? [`${r.settled} invoice(s) were in fact paid: confirmed and delivered`] : []),
                 ...(r.retried.removed + r.retried.edited + r.retried.failed
                   ? [
                       `earlier failed removals tried again: ${r.retried.removed} removed, ${r.retried.edited} edited, ${r.retried.failed} still failing (tried again later)`,
