@@ -12,6 +12,8 @@ import {
   runExpiredPaymentsJob,
   FieldCipher,
   runSnkPurgeJob,
+  runBroadcastQueue,
+  shopNotifier,
   InputFile,
   JobRecorder,
   type Logger,
@@ -149,7 +151,9 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     alert,
     signal: stopping.signal,
   });
-  const fulfilDeps = { sql, api, cipher, log, notifyOwners, deliveryRetryLimit: config.bot.deliveryRetryLimit };
+  // The shop's notices (payments, deliveries): the owners through the notification bot, the admins here.
+  const notifyShop = shopNotifier({ api, log, ownerIds: config.telegram.ownerIds, adminIds: config.telegram.adminIds, notifyOwners });
+  const fulfilDeps = { sql, api, cipher, log, notifyOwners: notifyShop, deliveryRetryLimit: config.bot.deliveryRetryLimit };
 
   const shop = createBot({
     config,
@@ -198,6 +202,8 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
   scheduler.add('snk_purge', { cron: config.bot.snkPurgeCron, timeZone: config.timezone }, async () => {
     await runSnkPurgeJob({ sql, log }, config.snkRetentionDays, clock.now());
   });
+  // Broadcasts confirmed by the staff: a queue in the database, so a restart resumes it.
+  scheduler.add('broadcast', { everyMs: 5_000 }, (signal) => runBroadcastQueue({ sql, api, log }, { budgetMs: 4_000, signal }), { recorded: false });
   scheduler.add('log_rotate', { cron: config.logs.rotateCron, timeZone: config.timezone }, () => maintenance.rotateLogs());
   if (config.backup.enableAuto) {
     scheduler.add('auto_backup', { cron: dailyAt(config.backup.time), timeZone: config.timezone }, async () => {
@@ -278,15 +284,29 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
       ],
     })
     .catch((e: unknown) => log.warn(`setMyCommands: ${(e as Error).message}`));
-  for (const id of config.telegram.ownerIds) {
+  const staffCommands = [
+    { command: 'order', description: 'Detail satu pesanan' },
+    { command: 'stok', description: 'Stok per produk' },
+    { command: 'broadcast', description: 'Pesan ke semua pembeli' },
+    { command: 'blokir', description: 'Blokir pembeli' },
+    { command: 'buka', description: 'Buka blokir pembeli' },
+    { command: 'admin', description: 'Bantuan admin' },
+  ];
+  for (const id of new Set([...config.telegram.ownerIds, ...config.telegram.adminIds])) {
+    const owner = config.telegram.ownerIds.includes(id);
     await api
       .call('setMyCommands', {
         scope: { type: 'chat', chat_id: id },
         commands: [
           { command: 'start', description: 'Menu utama' },
-          { command: 'stats', description: 'Statistik hari ini' },
-          { command: 'health', description: 'Jalankan health check' },
-          { command: 'backup', description: 'Buat backup sekarang' },
+          ...(owner
+            ? [
+                { command: 'stats', description: 'Statistik hari ini' },
+                { command: 'health', description: 'Jalankan health check' },
+                { command: 'backup', description: 'Buat backup sekarang' },
+              ]
+            : []),
+          ...staffCommands,
         ],
       })
       .catch(() => {});

@@ -1,7 +1,7 @@
 import type { BotApi, Clock, Config, FieldCipher, Logger, PaymentGateway, Sql } from '@botctl/core';
 import { Telegraf } from 'telegraf';
 import type { Update, UserFromGetMe } from 'telegraf/types';
-import { type Button, decodeButton } from './buttons.js';
+import { type Button, decodeButton } from '@botctl/core';
 import { balanceHandlers } from './handlers/balance.js';
 import { catalogHandlers } from './handlers/catalog.js';
 import { checkoutHandlers } from './handlers/checkout.js';
@@ -10,6 +10,7 @@ import { type ButtonHandlers, buyersOnly, type Ctx, createKit } from './handlers
 import { ordersHandlers } from './handlers/orders.js';
 import { ownerCommands } from './handlers/owner.js';
 import { snkHandlers } from './handlers/snk.js';
+import { staffHandlers } from './handlers/staff.js';
 import { T } from './texts.js';
 
 /** The owners' tools behind /stats, /health and /backup: each returns the reply text (HTML). */
@@ -29,7 +30,7 @@ export interface BotDeps {
   log: Logger;
   clock: Clock;
   botInfo: UserFromGetMe;
-  /** Owner messages through the notification bot. */
+  /** Owner messages through the notification bot (the admins hear the shop's notices from the shop bot). */
   notifyOwners(text: string): Promise<unknown>;
   /** Sends a photo (bytes) to the owners through the notification bot. */
   sendOwnersPhoto(photo: Buffer, caption: string): Promise<unknown>;
@@ -61,21 +62,23 @@ export function createBot(deps: BotDeps): ShopBot {
   const invoices = invoiceSender(kit);
 
   buyersOnly(bot, kit);
-  // Commands first (each area registers its own), then buttons, then free text and photos (SNK).
+  // Commands first (each area registers its own; the owners' and then the staff's last), then free
+  // text, photos (SNK) and everything else; buttons through the one codec.
+  ownerCommands(bot, kit);
   const buttons: ButtonHandlers<Button['kind']> = {
     ...catalogHandlers(bot, kit),
     ...checkoutHandlers(kit, invoices),
     ...invoices.buttons,
     ...balanceHandlers(bot, kit, invoices),
     ...ordersHandlers(bot, kit),
+    ...staffHandlers(bot, kit),
+    ...snkHandlers(bot, kit),
   };
-  ownerCommands(bot, kit);
   bot.on('callback_query', (ctx) => {
     const b = decodeButton('data' in ctx.callbackQuery ? ctx.callbackQuery.data : undefined);
     if (!b) return kit.answer(ctx, 'Tombol ini sudah tidak berlaku. Ketik /start.');
     return (buttons[b.kind] as (ctx: Ctx, b: Button) => Promise<unknown>)(ctx, b);
   });
-  snkHandlers(bot, kit);
 
   bot.catch(async (error, ctx) => {
     log.error(`update ${ctx.update.update_id} failed: ${(error as Error)?.stack?.split('\n').slice(0, 3).join(' | ') ?? String(error)}`);

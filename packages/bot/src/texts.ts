@@ -1,9 +1,9 @@
 import { type CatalogProduct, escapeHtml, rupiah } from '@botctl/core';
-import { button } from './buttons.js';
+import { button } from '@botctl/core';
 
 /** What buyers read, in Indonesian; one place so wording stays consistent. */
 
-export type Keyboard = { text: string; callback_data: string }[][];
+export type Keyboard = ({ text: string; callback_data: string } | { text: string; url: string })[][];
 
 export const T = {
   unknown: 'Perintah tidak dikenal. Ketik /start untuk melihat menu.',
@@ -20,7 +20,32 @@ export const T = {
   depositTooSmall: (min: number) => `Minimal deposit ${rupiah(min)}.`,
   depositTooLarge: (max: number) => `Maksimal deposit ${rupiah(max)} sekali isi. Untuk jumlah lebih besar, isi beberapa kali.`,
   depositOneAmount: (min: number) => `Tulis satu jumlah saja, misalnya /deposit ${Math.max(min, 50_000)}.`,
+  blocked: '🚫 Maaf, akun Anda tidak dapat berbelanja di toko ini. Hubungi admin toko bila menurut Anda ini keliru.',
+  quantityTooLarge: (max: number) => `Jumlah maksimal per pesanan adalah ${max}. Untuk lebih banyak, buat beberapa pesanan.`,
+  quantityByButtons: 'Pilih jumlah dengan tombol di halaman produk. Ketik /produk untuk melihat produk.',
+  notText: 'Maaf, saya hanya membaca teks dan tombol, bukan stiker, suara atau berkas. Ketik /start untuk melihat menu.',
+  snkTapFirst: (product: string, publicId: string) =>
+    `📝 Pesanan <code>${escapeHtml(publicId)}</code> menunggu SNK ${escapeHtml(product)}. Tekan <b>✅ Penuhi SNK</b> dulu, lalu kirim jawaban Anda.`,
+  snkAsk: (product: string, content: string) =>
+    `📝 <b>SNK ${escapeHtml(product)}</b>\n\n${escapeHtml(content)}\n\nKirim jawaban Anda <b>sekarang</b> sebagai teks atau foto (dalam 60 menit). Pesan berikutnya dari Anda dicatat sebagai jawaban SNK.`,
+  snkAnswered: 'SNK pesanan ini sudah kami terima.',
+  invoiceClosed: 'Invoice ini sudah tidak aktif.',
+  invoicePending: (publicId: string) => `Belum ada pembayaran masuk untuk ${publicId}. Status dicek otomatis; barang dikirim begitu pembayaran terkonfirmasi.`,
+  invoicePaid: '✅ Pembayaran diterima.',
+  gatewayBusy: 'Layanan pembayaran belum bisa dihubungi. Coba lagi sebentar lagi.',
 };
+
+/** The buttons under an open invoice: check it now, cancel it, and the gateway's pay page where there is one. */
+export function invoiceKeyboard(o: { kind: 'order' | 'deposit'; id: string; payUrl?: string | undefined }): Keyboard {
+  const k: Keyboard = [
+    [
+      button('🔄 Cek status', { kind: 'invoice', action: 'check', invoice: o.kind, id: o.id }),
+      button('❌ Batalkan', { kind: 'invoice', action: 'cancel', invoice: o.kind, id: o.id }),
+    ],
+  ];
+  if (o.payUrl) k.push([{ text: '🌐 Buka halaman pembayaran', url: o.payUrl }]);
+  return k;
+}
 
 export const homeKeyboard = (): Keyboard => [
   [button('🛍 Lihat Produk', { kind: 'catalog', page: 0 })],
@@ -89,7 +114,16 @@ export function invoiceCaption(o: { publicId: string; what: string; amount: numb
 }
 
 /** The invoice as text, when its QR photo could not be sent: the amount, and buttons to retry or cancel. */
-export function invoiceFallback(o: { publicId: string; what: string; amount: number; total: number; expires: string; kind: 'order' | 'deposit'; id: string }): {
+export function invoiceFallback(o: {
+  publicId: string;
+  what: string;
+  amount: number;
+  total: number;
+  expires: string;
+  kind: 'order' | 'deposit';
+  id: string;
+  payUrl?: string | undefined;
+}): {
   text: string;
   keyboard: Keyboard;
 } {
@@ -103,10 +137,7 @@ export function invoiceFallback(o: { publicId: string; what: string; amount: num
       '',
       'Gambar QRIS belum bisa dikirim. Tekan <b>🔄 Kirim ulang QR</b> untuk mencoba lagi, atau <b>❌ Batalkan</b> bila tidak jadi.',
     ].join('\n'),
-    keyboard: [
-      [button('🔄 Kirim ulang QR', { kind: 'invoice', action: 'retry', invoice: o.kind, id: o.id })],
-      [button('❌ Batalkan', { kind: 'invoice', action: 'cancel', invoice: o.kind, id: o.id })],
-    ],
+    keyboard: [[button('🔄 Kirim ulang QR', { kind: 'invoice', action: 'retry', invoice: o.kind, id: o.id })], ...invoiceKeyboard(o)],
   };
 }
 

@@ -143,10 +143,20 @@ async function invoiceMessageId(sql: Sql, orderId: string): Promise<number> {
 
 /** Buyer taps through to a QRIS invoice; returns the gateway order id and the invoice photo call. */
 async function orderByQris(buyerId: number, pid: number, qty = 1): Promise<{ orderId: string; photo: FakeBotCall }> {
+  const isInvoice = (c: FakeBotCall) => c.method === 'sendPhoto' && sentTo(buyerId, /Invoice INV-/)(c);
+  const seen = new Set(api.calls.filter(isInvoice));
   tap(buyerId, `b:${pid}:${qty}:q`);
-  const photo = await api.waitForCall((c) => c.method === 'sendPhoto' && sentTo(buyerId, /Invoice INV-/)(c), 15_000);
+  const photo = await api.waitForCall((c) => isInvoice(c) && !seen.has(c), 15_000);
   const orderId = /Invoice (INV-[A-Z0-9-]+)/.exec(String(photo.params.caption))![1]!;
   return { orderId, photo };
+}
+
+/** The buyer taps "✅ Penuhi SNK" under the SNK prompt and waits for the question. */
+async function penuhiSnk(buyerId: number, prompt: RegExp): Promise<void> {
+  const msg = await api.waitForCall(sentTo(buyerId, prompt));
+  const kb = (msg.params.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }).inline_keyboard.flat();
+  tap(buyerId, kb.find((b) => b.text === '✅ Penuhi SNK')!.callback_data);
+  await api.waitForCall(sentTo(buyerId, /Kirim jawaban Anda <b>sekarang<\/b>/));
 }
 
 describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API and gateway)', () => {
@@ -190,8 +200,9 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     expect(order!.status).toBe('delivered');
     expect(await available(sql, nfx)).toBe(stockBefore - 1);
 
-    // SNK: the product has terms; the buyer's answer is stored encrypted and forwarded to the owner.
-    await api.waitForCall(sentTo(B, /SNK Netflix Premium 1 Bulan/));
+    // SNK: the product has terms; the buyer taps "✅ Penuhi SNK", answers, and the answer is stored
+    // encrypted and forwarded to the owner.
+    await penuhiSnk(B, /SNK Netflix Premium 1 Bulan/);
     say(B, 'Sudah login, profil Budi-rahasia-42');
     await api.waitForCall(sentTo(B, /SNK untuk Netflix Premium 1 Bulan sudah kami terima/));
     const [snk] = await sql<{ content_enc: string; kind: string }[]>`
@@ -251,7 +262,7 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     tap(B, `b:${gpt}:1:s`);
     await api.waitForCall((c) => c.method === 'answerCallbackQuery' && /Saldo kurang/.test(String(c.params.text)));
 
-    await api.waitForCall(sentTo(B, /SNK ChatGPT Plus/));
+    await penuhiSnk(B, /SNK ChatGPT Plus/);
     api.pushUpdate({
       message: {
         message_id: nextMessageId++,
@@ -628,6 +639,77 @@ describe('the shop bot, end to end (real bot process, PostgreSQL, fake Bot API a
     say(OWNER, '/backup');
     await api.waitForCall(sentTo(OWNER, /^Backup selesai: backup-\d{8}-\d{6}\.tar\.gz\.enc/), 60_000);
     expect(fs.readdirSync(t.localDir).filter((f) => f.endsWith('.tar.gz.enc'))).toHaveLength(1);
+  });
+
+  it('invoice buttons through the Pakasir client: the pay page link, "🔄 Cek status" finds a payment whose webhook was lost, "❌ Batalkan" cancels at the gateway', async () => {
+    const { t, sql } = await shop({ PAKASIR_PUBLIC_DOMAIN: 'https://pay.toko.example/' });
+    await start(t);
+    const B = 555_070;
+    const spt = await productId(sql, 'SPT1');
+    const first = await orderByQris(B, spt);
+    const kb = (first.photo.params.reply_markup as { inline_keyboard: { text: string; callback_data?: string; url?: string }[][] }).inline_keyboard.flat();
+    expect(kb.find((b) => b.url)!.url).toBe(`https://pay.toko.example/pay/${gw.project}/25000?order_id=${first.orderId}&qris_only=1`);
+    // Paid; the webhook never comes. The tap asks the gateway and the goods arrive.
+    gw.pay(first.orderId);
+    tap(B, kb.find((b) => b.text === '🔄 Cek status')!.callback_data!);
+    await api.waitForCall((c) => c.method === 'answerCallbackQuery' && c.params.text === '✅ Pembayaran diterima.');
+    await api.waitForCall(sentTo(B, /Spotify Premium 1 Bulan/));
+    const [o1] = await sql<{ status: string }[]>`SELECT status FROM orders WHERE public_id = ${first.orderId}`;
+    expect(o1!.status).toBe('delivered');
+
+    const before = await available(sql, spt);
+    const second = await orderByQris(B, spt);
+    expect(await available(sql, spt)).toBe(before - 1);
+    const kb2 = (second.photo.params.reply_markup as { inline_keyboard: { text: string; callback_data?: string }[][] }).inline_keyboard.flat();
+    tap(B, kb2.find((b) => b.text === '❌ Batalkan')!.callback_data!);
+    await api.waitForCall(sentTo(B, new RegExp(`Pesanan ${second.orderId} dibatalkan dan stoknya dikembalikan`)));
+    expect(gw.transactions.get(second.orderId)!.status).toBe('canceled');
+    expect(gw.requests.some((r) => r.path === '/api/transactioncancel' && (r.body as { order_id?: string }).order_id === second.orderId)).toBe(true);
+    expect(await available(sql, spt)).toBe(before);
+    expect(api.callsTo('deleteMessage', SHOP_TOKEN).map((c) => Number(c.params.message_id))).toContain(await invoiceMessageId(sql, second.orderId));
+  });
+
+  it('broadcasts from an admin after a confirm step, through a queue that survives a restart: each buyer once, blocked and failed counted, the author told', async () => {
+    const ADMIN = 9003;
+    const { t, sql } = await shop({ TELEGRAM_ADMIN_IDS: String(ADMIN) });
+    // Enough buyers that the broadcast takes several seconds at its pace of 20 a second.
+    for (let i = 0; i < 80; i++) await upsertUser(sql, { id: 556_000 + i, first_name: `B${i}` });
+    await sql`UPDATE users SET blocked_at = now() WHERE telegram_id = 556079`;
+    api.forChat(556_001, { status: 403, description: 'Forbidden: bot was blocked by the user' });
+    api.forChat(556_002, { status: 400, description: 'Bad Request: chat not found' });
+    const bot = await start(t);
+    say(ADMIN, '/broadcast Promo akhir tahun: diskon 20%!');
+    const confirm = await api.waitForCall(sentTo(ADMIN, /Pratinjau broadcast #\d+ di atas\. Kirim ke <b>\d+<\/b> pembeli/));
+    const [audience] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM users WHERE blocked_at IS NULL AND telegram_id <> ${ADMIN}`;
+    // The preview is the message itself, as buyers will get it; nobody else has it yet.
+    const promo = (c: FakeBotCall) => c.method === 'sendMessage' && c.params.text === 'Promo akhir tahun: diskon 20%!';
+    expect(api.calls.filter(promo).map((c) => Number(c.params.chat_id))).toEqual([ADMIN]);
+    const send = (confirm.params.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }).inline_keyboard.flat()[0]!;
+    expect(send.text).toBe(`✅ Kirim ke ${audience!.n} pembeli`);
+    tap(ADMIN, send.callback_data);
+    await api.waitForCall(sentTo(ADMIN, new RegExp(`diantrikan ke ${audience!.n} pembeli`)));
+
+    // Stopped part way; a new process finishes the queue.
+    for (let i = 0; i < 300 && api.calls.filter(promo).length < 30; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await bot.stop('SIGTERM')).toBe(0);
+    const sentBefore = api.calls.filter(promo).length;
+    expect(sentBefore).toBeLessThan(Number(audience!.n));
+    await start(t);
+    const report = await api.waitForCall(sentTo(ADMIN, /Broadcast #\d+ selesai/), 60_000);
+    const tries = api.calls.filter(promo).filter((c) => Number(c.params.chat_id) !== ADMIN);
+    const delivered = Number(audience!.n) - 2;
+    expect(String(report.params.text)).toMatch(new RegExp(`selesai: ${delivered} terkirim, 1 memblokir bot, 1 gagal\\.`));
+    // Each buyer exactly once (the two who cannot get it were tried once: neither error passes).
+    const perChat = new Map<number, number>();
+    for (const c of tries) perChat.set(Number(c.params.chat_id), (perChat.get(Number(c.params.chat_id)) ?? 0) + 1);
+    expect(perChat.size).toBe(Number(audience!.n));
+    expect([...perChat.values()].every((n) => n === 1)).toBe(true);
+    expect(perChat.has(556_079)).toBe(false);
+    // Under Telegram's limit: never more than 20 sends in one second.
+    const at = tries.map((c) => c.at).sort((a, b) => a - b);
+    for (let i = 20; i < at.length; i++) expect(at[i]! - at[i - 20]!).toBeGreaterThanOrEqual(900);
+    api.forChat(556_001, undefined);
+    api.forChat(556_002, undefined);
   });
 
   it('rotates old daily logs in its own log_rotate job (same archives as `botctl logs rotate`)', async () => {

@@ -32,7 +32,8 @@ export function catalogHandlers(bot: ShopTelegraf, kit: Kit): ButtonHandlers<'ho
     async quantity(ctx, b) {
       const p = await getProduct(sql, b.productId);
       if (!p) return kit.answer(ctx, T.unavailable);
-      if (b.quantity < 1 || b.quantity > config.bot.orderMaxQuantity) return kit.answer(ctx, T.unavailable);
+      if (b.quantity < 1) return kit.answer(ctx, T.quantityByButtons);
+      if (b.quantity > config.bot.orderMaxQuantity) return kit.answer(ctx, T.quantityTooLarge(config.bot.orderMaxQuantity));
       if (p.stock < b.quantity) return kit.answer(ctx, T.outOfStock(p.stock));
       await kit.answer(ctx);
       const v = confirmView(p, b.quantity, ctx.shopUser!.balance);

@@ -21,7 +21,8 @@ export function checkoutHandlers(kit: Kit, invoices: InvoiceSender): ButtonHandl
     async buy(ctx, b) {
       const user = ctx.shopUser!;
       const qty = b.quantity;
-      if (qty < 1 || qty > config.bot.orderMaxQuantity) return kit.answer(ctx, T.unavailable);
+      if (qty < 1) return kit.answer(ctx, T.quantityByButtons);
+      if (qty > config.bot.orderMaxQuantity) return kit.answer(ctx, T.quantityTooLarge(config.bot.orderMaxQuantity));
       const now = clock.now();
       const publicId = newPublicId('INV', now);
       const chatId = ctx.chat!.id;
@@ -38,9 +39,7 @@ export function checkoutHandlers(kit: Kit, invoices: InvoiceSender): ButtonHandl
         if (d.ok) await kit.send(chatId, `Sisa saldo: ${rupiah(r.balance)}.`).catch(() => {});
         else log.error(`[payment] ${publicId} dibayar dengan saldo, barang belum terkirim (percobaan ke-${d.attempts}): ${d.error}`);
         const items = d.ok ? d.delivery.items.map((i) => `${i.productName} ×${i.quantity}`).join(', ') : await orderItemsText(sql, r.orderId);
-        await kit.deps
-          .notifyOwners(`💰 Pesanan ${publicId} dibayar dengan saldo: ${rupiah(r.total)} (${items}) oleh pembeli ${chatId}.${d.ok ? '' : undeliveredNote(d)}`)
-          .catch(() => {});
+        await kit.notify(`💰 Pesanan ${publicId} dibayar dengan saldo: ${rupiah(r.total)} (${items}) oleh pembeli ${chatId}.${d.ok ? '' : undeliveredNote(d)}`);
         return;
       }
 
@@ -72,6 +71,7 @@ export function checkoutHandlers(kit: Kit, invoices: InvoiceSender): ButtonHandl
         qris: invoice.qrisString,
       });
       log.info(`[payment] invoice ${publicId} dibuat: ${r.product.name} ×${qty}, ${rupiah(invoice.totalPayment)}, pembeli ${chatId}`);
+      await kit.notify(`🆕 Pesanan baru ${publicId}: ${r.product.name} ×${qty}, ${rupiah(r.total)}, pembeli ${chatId}; menunggu pembayaran QRIS.`);
     },
   };
 }

@@ -1,6 +1,6 @@
-import { type FulfilDeps, type ShopUser, upsertUser } from '@botctl/core';
+import { claimBlockedNotice, type FulfilDeps, type ShopUser, shopNotifier, upsertUser } from '@botctl/core';
 import type { Context, Telegraf } from 'telegraf';
-import type { Button, ButtonKind } from '../buttons.js';
+import type { Button, ButtonKind } from '@botctl/core';
 import type { BotDeps } from '../create-bot.js';
 import { RateLimiter } from '../rate-limit.js';
 import { type Keyboard, T } from '../texts.js';
@@ -22,6 +22,10 @@ export interface Kit {
   answer(ctx: Ctx, text?: string): Promise<unknown>;
   /** A time for buyers, in BOT_TIMEZONE. */
   zoned(d: Date): string;
+  /** The shop's notices (new orders, payments): the owners (notification bot) and the admins (this bot). */
+  notify(text: string): Promise<unknown>;
+  /** Owners and admins (TELEGRAM_OWNER_IDS, TELEGRAM_ADMIN_IDS): they run the shop from the bot. */
+  isStaff(telegramId: number | undefined): boolean;
   fulfil: FulfilDeps;
 }
 
@@ -44,9 +48,19 @@ export function createKit(deps: BotDeps): Kit {
     minute: '2-digit',
     timeZoneName: 'short',
   });
+  const notify = shopNotifier({
+    api,
+    log: deps.log,
+    ownerIds: config.telegram.ownerIds,
+    adminIds: config.telegram.adminIds,
+    notifyOwners: deps.notifyOwners,
+  });
+  const staff = new Set([...config.telegram.ownerIds, ...config.telegram.adminIds]);
   return {
     deps,
     send,
+    notify,
+    isStaff: (id) => id !== undefined && staff.has(id),
     async show(ctx, text, keyboard) {
       const msg = ctx.callbackQuery?.message;
       if (msg && 'text' in msg) {
@@ -72,11 +86,14 @@ export function createKit(deps: BotDeps): Kit {
         ? api.call('answerCallbackQuery', { callback_query_id: ctx.callbackQuery.id, ...(text ? { text, show_alert: text.length > 60 } : {}) }).catch(() => {})
         : Promise.resolve(),
     zoned: (d) => zone.format(d),
-    fulfil: { sql: deps.sql, api, cipher: deps.cipher, log: deps.log, notifyOwners: deps.notifyOwners, deliveryRetryLimit: config.bot.deliveryRetryLimit },
+    fulfil: { sql: deps.sql, api, cipher: deps.cipher, log: deps.log, notifyOwners: notify, deliveryRetryLimit: config.bot.deliveryRetryLimit },
   };
 }
 
-/** Private chats only (a shop does its business one to one), rate-limited per buyer; the buyer is known from here on. */
+/**
+ * Private chats only (a shop does its business one to one), rate-limited per buyer; the buyer is
+ * known from here on. A buyer the staff blocked (/blokir) is told so once, then ignored.
+ */
 export function buyersOnly(bot: ShopTelegraf, kit: Kit): void {
   const { config, sql, clock } = kit.deps;
   const limiter = new RateLimiter(config.bot.rateLimitPerMinute, 60_000, () => clock.now().getTime());
@@ -92,6 +109,11 @@ export function buyersOnly(bot: ShopTelegraf, kit: Kit): void {
       return;
     }
     ctx.shopUser = await upsertUser(sql, ctx.from);
+    if (ctx.shopUser.blocked && !kit.isStaff(ctx.from.id)) {
+      if (await claimBlockedNotice(sql, ctx.shopUser.id)) await kit.send(ctx.chat.id, T.blocked);
+      await kit.answer(ctx);
+      return;
+    }
     await next();
   });
 }
