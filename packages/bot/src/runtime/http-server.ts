@@ -39,6 +39,15 @@ function reply(res: http.ServerResponse, status: number, body: object): void {
   res.end(JSON.stringify(body));
 }
 
+/**
+ * 413 and the connection closed: the rest of the body is still on it, unread, and the next request
+ * on a kept-alive connection would wait behind it for ever.
+ */
+function tooLarge(res: http.ServerResponse, body: object): void {
+  res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+  res.end(JSON.stringify(body));
+}
+
 function sameSecret(given: string | undefined, expected: string): boolean {
   if (!given) return false;
   const a = crypto.createHash('sha256').update(given).digest();
@@ -62,7 +71,7 @@ export async function startHttpServer(deps: HttpDeps, host: string, port: number
   const handlePayment = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (deps.paused?.()) return reply(res, 503, { ok: false, error: 'maintenance: the database is being restored; try again later' });
     const raw = await readBody(req);
-    if (!raw) return reply(res, 413, { ok: false, error: 'body too large' });
+    if (!raw) return tooLarge(res, { ok: false, error: 'body too large' });
     let orderId: unknown;
     try {
       orderId = (JSON.parse(raw.toString('utf8')) as { order_id?: unknown }).order_id;
@@ -94,7 +103,7 @@ export async function startHttpServer(deps: HttpDeps, host: string, port: number
       return reply(res, 401, { ok: false });
     }
     const raw = await readBody(req);
-    if (!raw) return reply(res, 413, { ok: false });
+    if (!raw) return tooLarge(res, { ok: false });
     let update: Update;
     try {
       update = JSON.parse(raw.toString('utf8')) as Update;
