@@ -78,3 +78,6 @@ export {
   type ReadCatalog,
   writeCatalog,
 } from './catalog/catalog-file.js';
+
+// WAL archiving of a cluster (its own env file)
+export { fetchWalFile, isWalFileName, pushWalFile, type WalFetchResult, WalNotFoundError, type WalPushResult, type WalStores } from './wal/wal-archive.js';

@@ -1,6 +1,7 @@
 import {
   type Clock,
   type Config,
+  ConfigError,
   type Logger,
   OwnerAlerter,
   ownerBotApi,
@@ -19,6 +20,7 @@ import { realSystem } from './health/system.js';
 import { acquireLock, type HeldLock } from './lock/maintenance-lock.js';
 import { LocalDirStorage } from './storage/local-dir-storage.js';
 import { type OffsiteStorage, offsiteStorage } from './storage/offsite-storage.js';
+import type { WalStores } from './wal/wal-archive.js';
 
 /** How long pg_dump waits for a table lock (the bot's writes) before it gives up. */
 export const DUMP_LOCK_WAIT_SECONDS = 300;
@@ -62,6 +64,24 @@ export class Services {
   get offsite(): OffsiteStorage | undefined {
     this.#offsite ??= { storage: offsiteStorage(this.config, this.#o.redactor) };
     return this.#offsite.storage;
+  }
+
+  /**
+   * A cluster's WAL archive (its own env file: a cluster is shared by tenants):
+   * `<BACKUP_LOCAL_DIR>/wal` and `<offsite destination>/<store id>/wal`.
+   */
+  walStores(): WalStores {
+    return { local: this.local.sub('wal'), offsite: this.offsite?.sub('wal') };
+  }
+
+  /** WAL is encrypted to age recipients only: a passphrase would cost a scrypt run per segment. */
+  walEncryption(): ArchiveEncryption {
+    if (this.config.backup.ageRecipients.length === 0) {
+      throw new ConfigError(['WAL archiving needs BACKUP_AGE_RECIPIENTS in the cluster env file'], {
+        hint: 'make a key with `botctl keygen -o FILE` and put its recipient (age1…) in BACKUP_AGE_RECIPIENTS; keep the identity off this host',
+      });
+    }
+    return createArchiveEncryption(this.config);
   }
 
   /** The tenant's maintenance lock (one backup, restore, prune or rotation at a time). */

@@ -107,7 +107,7 @@ const nodeFor = new Map<string, string>();
  * (mode 0700), which another user cannot enter: then a copy in a world-readable temp folder
  * (removed when this process exits), as a server would have Node in /usr/bin.
  */
-function nodeBinaryFor(user: string): string {
+export function nodeBinaryFor(user: string): string {
   const known = nodeFor.get(user);
   if (known) return known;
   let bin = process.execPath;

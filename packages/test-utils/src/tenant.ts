@@ -159,3 +159,9 @@ export function maintenanceLog(t: Pick<Tenant, 'logDir'>): string {
     .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
     .join('');
 }
+
+/** A new age X25519 identity and its recipient. */
+export async function ageKeyPair(): Promise<{ identity: string; recipient: string }> {
+  const identity = await generateX25519Identity();
+  return { identity, recipient: await identityToRecipient(identity) };
+}

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { BotctlError, ExitCode } from '../errors.js';
 
-export type PgTool = 'pg_dump' | 'pg_restore' | 'psql' | 'initdb' | 'pg_ctl' | 'postgres' | 'createdb';
+export type PgTool = 'pg_dump' | 'pg_restore' | 'psql' | 'initdb' | 'pg_ctl' | 'postgres' | 'createdb' | 'pg_basebackup' | 'pg_waldump';
 
 function onPath(name: string, envPath = process.env.PATH ?? ''): string | undefined {
   for (const dir of envPath.split(path.delimiter)) {

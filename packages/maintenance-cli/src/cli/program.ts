@@ -85,6 +85,11 @@ const COMMANDS: CommandEntry[] = [
     description: 'before go-live: settings, database + migrations, pg_dump, writable folders, a verified backup, offsite, a test alert, health',
     load: () => import('../commands/preflight.js').then((m) => m.registerPreflight),
   },
+  {
+    name: 'wal',
+    description: "a PostgreSQL cluster's WAL archive (its own env file): push and fetch, as PostgreSQL's archive_command and restore_command",
+    load: () => import('../commands/wal.js').then((m) => m.registerWal),
+  },
   { name: 'doctor', description: 'diagnose one part of the setup', load: () => import('../commands/doctor.js').then((m) => m.registerDoctor) },
   { name: 'config', description: 'check the settings file', load: () => import('../commands/config.js').then((m) => m.registerConfig) },
   {

@@ -1,0 +1,45 @@
+import path from 'node:path';
+import { fetchWalFile, pushWalFile } from '@botctl/maintenance';
+import type { Command } from 'commander';
+import type { Run } from './types.js';
+
+/**
+ * `botctl wal`: a PostgreSQL cluster's WAL archive, with the cluster's own env file (its age
+ * recipients, its local and offsite folders). PostgreSQL runs these itself:
+ *   archive_command = 'botctl --env-file /etc/botctl/clusters/main.env --quiet wal push %p'
+ *   restore_command = 'botctl --env-file /etc/botctl/clusters/main.env --quiet wal fetch %f %p'
+ * Quiet on success (the archiver calls it once a segment); exit 0 only when the file is durably stored.
+ */
+export function registerWal(cmd: Command, run: Run): void {
+  cmd
+    .command('push')
+    .description("store one WAL file (PostgreSQL's archive_command, %p): compressed, encrypted with age, locally then offsite, each copy fsynced before exit 0")
+    .argument('<file>', 'the WAL file, as PostgreSQL passes it (%p, relative to the data directory)')
+    .action(
+      run(async (ctx, _opts, args) => {
+        const file = path.resolve(ctx.io.cwd, args[0]!);
+        const s = ctx.services;
+        const r = await pushWalFile({ ...s.walStores(), encryption: s.walEncryption() }, file);
+        ctx.log.debug(`[wal] push ${r.name}: ${r.stored.map((x) => `${x.location} ${x.outcome}`).join(', ')}`);
+        ctx.emit(
+          { ok: true, ...r },
+          () => `${r.name}: ${r.stored.map((x) => `${x.location} ${x.outcome === 'already' ? 'already stored' : 'stored'}`).join(', ')}`,
+        );
+      }),
+    );
+  cmd
+    .command('fetch')
+    .description(
+      "restore one WAL file (PostgreSQL's restore_command, %f %p): from the local copy, else offsite; its SHA-256 checked (exit 12 when it is not archived)",
+    )
+    .argument('<name>', 'the WAL file name PostgreSQL asks for (%f)')
+    .argument('<dest>', 'where to write it (%p, relative to the data directory)')
+    .action(
+      run(async (ctx, _opts, args) => {
+        const dest = path.resolve(ctx.io.cwd, args[1]!);
+        const r = await fetchWalFile({ ...ctx.services.walStores(), decryption: await ctx.decryption() }, args[0]!, dest);
+        ctx.log.debug(`[wal] fetch ${r.name} from ${r.from}`);
+        ctx.emit({ ok: true, ...r, dest }, () => `${r.name}: restored from the ${r.from} copy to ${ctx.displayPath(dest)}`);
+      }),
+    );
+}

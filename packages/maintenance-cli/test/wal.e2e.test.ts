@@ -1,0 +1,303 @@
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createSql, type EphemeralCluster, findPgTool, freePort, type Sql } from '@botctl/core';
+import { ageKeyPair, BOTCTL_MAIN, makeTempDir, nodeBinaryFor, removeDir, startEphemeralCluster } from '@botctl/test-utils';
+import { execa } from 'execa';
+import { botctlInProcess } from './harness.js';
+
+// A cluster with archiving on, whose real archiver runs `botctl wal push` from the cluster's own
+// env file; as root the server runs as `postgres`, so that user owns the cluster's folder.
+const asRoot = process.getuid?.() === 0;
+const pgOwner = (() => {
+  if (!asRoot) return undefined;
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
+  const f = line?.split(':');
+  return f ? { uid: Number(f[2]), gid: Number(f[3]) } : undefined;
+})();
+
+let work: string;
+let home: string;
+let envFile: string;
+let identityFile: string;
+let localWal: string;
+let offsiteWal: string;
+let cluster: EphemeralCluster;
+let sql: Sql;
+
+function chownTree(p: string): void {
+  if (!pgOwner) return;
+  fs.chownSync(p, pgOwner.uid, pgOwner.gid);
+  if (fs.statSync(p).isDirectory()) for (const e of fs.readdirSync(p)) chownTree(path.join(p, e));
+}
+
+/** Runs a PostgreSQL server program as the cluster's owner (postgres when we are root). */
+const asOwner = (file: string, args: string[], env: Record<string, string> = {}) =>
+  asRoot ? execa('runuser', ['-u', 'postgres', '--', file, ...args], { env }) : execa(file, args, { env });
+
+const wal = (args: string[], env: Record<string, string> = {}) => botctlInProcess(['--env-file', envFile, ...args], { cwd: home, env });
+
+/** Every object stored under a WAL folder (`<folder>/<16 hex>/<name>-<sha256>.gz.age`). */
+function objects(root: string): string[] {
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root)
+    .flatMap((d) => fs.readdirSync(path.join(root, d)).map((f) => path.join(d, f)))
+    .sort();
+}
+
+async function archivedUpTo(segment: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const [r] = await sql<{ last: string | null; failed: string }[]>`SELECT last_archived_wal AS last, failed_count::text AS failed FROM pg_stat_archiver`;
+    if (r!.last && r!.last >= segment) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const log = fs.readFileSync(path.join(cluster.rootDir, 'postgres.log'), 'utf8').slice(-2000);
+  throw new Error(`${segment} was not archived within 30 s; the server's log ends:\n${log}`);
+}
+
+beforeAll(async () => {
+  work = makeTempDir('botctl-wal-');
+  home = path.join(work, 'cluster-main');
+  fs.mkdirSync(home, { mode: 0o750 });
+  localWal = path.join(home, 'backups', 'wal');
+  offsiteWal = '';
+  const { identity, recipient } = await ageKeyPair();
+  identityFile = path.join(work, 'cluster-identity.txt');
+  fs.writeFileSync(identityFile, `${identity}\n`, { mode: 0o600 });
+  const offsite = path.join(work, 'offsite');
+  fs.mkdirSync(offsite);
+  envFile = path.join(home, 'cluster.env');
+  fs.writeFileSync(
+    envFile,
+    [
+      'BOT_STORE_NAME=cluster-main',
+      'BACKUP_STORE_ID=cluster-main',
+      'BOT_TIMEZONE=Asia/Jakarta',
+      'BACKUP_LOCAL_DIR=backups',
+      `BACKUP_OFFSITE_DIR=${offsite}`,
+      `BACKUP_AGE_RECIPIENTS=${recipient}`,
+      'BOT_LOG_PATH=logs',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  offsiteWal = path.join(offsite, 'cluster-main', 'wal');
+  chownTree(home);
+  chownTree(offsite);
+  const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
+  cluster = await startEphemeralCluster({
+    parentDir: work,
+    settings: {
+      wal_level: 'replica',
+      archive_mode: 'on',
+      archive_command: `'${node} -- ${BOTCTL_MAIN} --env-file ${envFile} --quiet wal push %p'`,
+    },
+  });
+  sql = createSql(cluster.url(), { max: 2 });
+  await sql`CREATE TABLE orders_wal_test (id serial PRIMARY KEY, note text)`;
+});
+
+afterAll(async () => {
+  await sql?.end({ timeout: 5 });
+  await cluster?.destroy();
+  if (work) removeDir(work);
+});
+
+describe('botctl wal push (archive_command) and wal fetch (restore_command)', () => {
+  it("PostgreSQL's own archiver stores each segment, encrypted and compressed, locally and offsite; age, gunzip and pg_waldump read it back", async () => {
+    await sql`INSERT INTO orders_wal_test (note) SELECT 'pesanan ' || g FROM generate_series(1, 2000) g`;
+    const [s] = await sql<{ seg: string }[]>`SELECT pg_walfile_name(pg_current_wal_lsn()) AS seg`;
+    await sql`SELECT pg_switch_wal()`;
+    await archivedUpTo(s!.seg);
+    const mine = objects(localWal).filter((o) => path.basename(o).startsWith(`${s!.seg}-`));
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatch(new RegExp(`^${s!.seg.slice(0, 16)}/${s!.seg}-[0-9a-f]{64}\\.gz\\.age$`));
+    expect(objects(offsiteWal)).toContain(mine[0]);
+    // 0600, no plaintext anywhere, a compressed 16 MiB segment.
+    const file = path.join(localWal, mine[0]!);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(file).size).toBeLessThan(4 * 1024 * 1024);
+    expect(fs.readFileSync(file).subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    // Standard tools only: age -d | gunzip gives the segment, whose SHA-256 is in its name.
+    const plain = execFileSync('sh', ['-c', `age -d -i "${identityFile}" "${file}" | gunzip`], { maxBuffer: 64 * 1024 * 1024 });
+    expect(plain.length).toBe(16 * 1024 * 1024);
+    expect(createHash('sha256').update(plain).digest('hex')).toBe(/-([0-9a-f]{64})\.gz\.age$/.exec(mine[0]!)![1]);
+    const segFile = path.join(work, s!.seg);
+    fs.writeFileSync(segFile, plain);
+    const waldump = findPgTool('pg_waldump');
+    const dump = execFileSync(waldump, [segFile], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).split('\n');
+    expect(dump.some((l) => /rmgr: Heap .*INSERT/.test(l))).toBe(true);
+    // Quiet success: the archiver ran it with --quiet, the server's log has no botctl line.
+    const [a] = await sql<{ failed: string }[]>`SELECT failed_count::text AS failed FROM pg_stat_archiver`;
+    expect(a!.failed).toBe('0');
+    fs.rmSync(segFile);
+  });
+
+  it('a second push of the same file succeeds and changes nothing; another file under an archived name is refused (8) and nothing is replaced', async () => {
+    const seg = path.join(work, '0000000100000000000000F1');
+    fs.writeFileSync(seg, Buffer.alloc(1024 * 1024, 7));
+    const first = await wal(['--json', 'wal', 'push', seg], { BACKUP_AGE_IDENTITY_FILE: identityFile });
+    expect(first.exitCode).toBe(0);
+    expect(JSON.parse(first.stdout).stored.map((x: { location: string; outcome: string }) => `${x.location}:${x.outcome}`)).toEqual([
+      'local:stored',
+      'offsite:stored',
+    ]);
+    const before = objects(localWal).filter((o) => o.includes('0000000100000000000000F1'));
+    const again = await wal(['--json', 'wal', 'push', seg]);
+    expect(again.exitCode).toBe(0);
+    expect(JSON.parse(again.stdout).stored.map((x: { outcome: string }) => x.outcome)).toEqual(['already', 'already']);
+    fs.writeFileSync(seg, Buffer.alloc(1024 * 1024, 8));
+    const other = await wal(['wal', 'push', seg]);
+    expect(other.exitCode).toBe(8);
+    expect(other.stderr).toMatch(
+      /^botctl: error: 0000000100000000000000F1 is already archived in .* with other content; an archived WAL file is never replaced\nhint: /,
+    );
+    expect(objects(localWal).filter((o) => o.includes('0000000100000000000000F1'))).toEqual(before);
+    // An offsite copy that failed once is made by the next push of the same file.
+    fs.rmSync(path.join(offsiteWal, before[0]!));
+    fs.writeFileSync(seg, Buffer.alloc(1024 * 1024, 7));
+    const heal = await wal(['--json', 'wal', 'push', seg]);
+    expect(JSON.parse(heal.stdout).stored.map((x: { location: string; outcome: string }) => `${x.location}:${x.outcome}`)).toEqual([
+      'local:already',
+      'offsite:stored',
+    ]);
+  });
+
+  it('fetch writes the file where PostgreSQL asks, from the local copy, else offsite; a damaged copy is named; a missing one exits 12', async () => {
+    const seg = path.join(work, '0000000100000000000000F2');
+    const content = Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => i % 251));
+    fs.writeFileSync(seg, content);
+    expect((await wal(['wal', 'push', seg])).exitCode).toBe(0);
+    const dest = path.join(work, 'restored', 'RECOVERYXLOG');
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    const withKey = { BACKUP_AGE_IDENTITY_FILE: identityFile };
+    const got = await wal(['--json', 'wal', 'fetch', '0000000100000000000000F2', dest], withKey);
+    expect(got.exitCode).toBe(0);
+    expect(JSON.parse(got.stdout).from).toBe('local');
+    expect(fs.readFileSync(dest).equals(content)).toBe(true);
+    expect(fs.readdirSync(path.dirname(dest))).toEqual(['RECOVERYXLOG']);
+    fs.rmSync(dest);
+
+    // The local copy damaged: the offsite one is used.
+    const [obj] = objects(localWal).filter((o) => o.includes('0000000100000000000000F2'));
+    const local = path.join(localWal, obj!);
+    const bytes = fs.readFileSync(local);
+    bytes[bytes.length - 100]! ^= 0xff;
+    fs.writeFileSync(local, bytes);
+    const fallback = await wal(['--json', 'wal', 'fetch', '0000000100000000000000F2', dest], withKey);
+    expect(fallback.exitCode).toBe(0);
+    expect(JSON.parse(fallback.stdout).from).toBe('offsite');
+    expect(fs.readFileSync(dest).equals(content)).toBe(true);
+    fs.rmSync(dest);
+
+    // Both damaged: an integrity error naming the copy, nothing written.
+    fs.writeFileSync(path.join(offsiteWal, obj!), bytes);
+    const bad = await wal(['wal', 'fetch', '0000000100000000000000F2', dest], withKey);
+    expect(bad.exitCode).toBe(8);
+    expect(bad.stderr).toMatch(new RegExp(`^botctl: error: ${local.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*(damaged|authentication)`));
+    expect(fs.readdirSync(path.dirname(dest))).toEqual([]);
+
+    const missing = await wal(['wal', 'fetch', '0000000100000000000000F9', dest], withKey);
+    expect(missing.exitCode).toBe(12);
+    expect(missing.stderr).toBe('botctl: error: 0000000100000000000000F9 is not in the WAL archive\n');
+  });
+
+  it('refuses what is not a WAL file name (2), a fetch without the identity (3) and WAL encrypted with a passphrase (3)', async () => {
+    const notWal = path.join(work, 'postgresql.conf');
+    fs.writeFileSync(notWal, 'x');
+    const r = await wal(['wal', 'push', notWal]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^botctl: error: postgresql\.conf is not a WAL file name/);
+    const traversal = await wal(['wal', 'fetch', '../../etc/passwd', path.join(work, 'x')], { BACKUP_AGE_IDENTITY_FILE: identityFile });
+    expect(traversal.exitCode).toBe(2);
+    const noKey = await wal(['wal', 'fetch', '0000000100000000000000F2', path.join(work, 'x')]);
+    expect(noKey.exitCode).toBe(3);
+    const passEnv = path.join(home, 'passphrase.env');
+    fs.writeFileSync(passEnv, fs.readFileSync(envFile, 'utf8').replace(/^BACKUP_AGE_RECIPIENTS=.*$/m, 'BACKUP_ENCRYPTION_PASSWORD=rahasia#toko-2026'), {
+      mode: 0o600,
+    });
+    const pass = await botctlInProcess(['--env-file', passEnv, 'wal', 'push', path.join(work, '0000000100000000000000F2')], { cwd: home });
+    expect(pass.exitCode).toBe(3);
+    expect(pass.stderr).toMatch(/WAL archiving needs BACKUP_AGE_RECIPIENTS/);
+    expect(pass.stderr).not.toMatch(/rahasia/);
+  });
+
+  it('PostgreSQL recovers to a point in time from a base backup and the archive, with wal fetch as restore_command: rows before the target are there, the one after is not', async () => {
+    // The base backup by hand, as docs/runbooks/point-in-time.md says (until `botctl cluster backup`).
+    const scratch = path.join(work, 'pitr');
+    fs.mkdirSync(scratch, { mode: 0o700 });
+    chownTree(scratch);
+    const data = path.join(scratch, 'data');
+    await asOwner(
+      findPgTool('pg_basebackup'),
+      ['-h', cluster.host, '-p', String(cluster.port), '-U', cluster.user, '-D', data, '-X', 'none', '-c', 'fast', '--no-sync'],
+      {
+        PGPASSWORD: cluster.password.reveal(),
+      },
+    );
+    const at = async (note: string) => {
+      await sql`INSERT INTO orders_wal_test (note) VALUES (${note})`;
+      const [r] = await sql<{ t: string }[]>`SELECT clock_timestamp()::text AS t`;
+      await new Promise((res) => setTimeout(res, 1100));
+      return r!.t;
+    };
+    await at('pesanan pertama');
+    const second = await at('pesanan kedua');
+    await at('pesanan ketiga');
+    const [s] = await sql<{ seg: string }[]>`SELECT pg_walfile_name(pg_current_wal_lsn()) AS seg`;
+    await sql`SELECT pg_switch_wal()`;
+    await archivedUpTo(s!.seg);
+    // The target: after the second order was committed, before the third.
+    const [t] = await sql<{ t: string }[]>`SELECT (${second}::timestamptz + interval '500 milliseconds')::text AS t`;
+
+    // Recovery reads WAL only through botctl (with the identity, which the archiving host lacks).
+    const restoreEnv = path.join(home, 'restore.env');
+    fs.writeFileSync(restoreEnv, `${fs.readFileSync(envFile, 'utf8')}BACKUP_AGE_IDENTITY_FILE=${identityFile}\n`, { mode: 0o600 });
+    chownTree(restoreEnv);
+    chownTree(identityFile);
+    const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
+    const port = await freePort();
+    fs.appendFileSync(
+      path.join(data, 'postgresql.auto.conf'),
+      [
+        `port = ${port}`,
+        "listen_addresses = ''",
+        `unix_socket_directories = '${scratch}'`,
+        "archive_mode = 'off'",
+        `restore_command = '${node} -- ${BOTCTL_MAIN} --env-file ${restoreEnv} --quiet wal fetch %f %p'`,
+        `recovery_target_time = '${t!.t}'`,
+        "recovery_target_action = 'promote'",
+        '',
+      ].join('\n'),
+    );
+    fs.writeFileSync(path.join(data, 'recovery.signal'), '');
+    chownTree(scratch);
+    const pgCtl = findPgTool('pg_ctl');
+    try {
+      await asOwner(pgCtl, ['-D', data, '-l', path.join(scratch, 'recovery.log'), '-w', '-t', '60', 'start']);
+      const psql = (q: string) =>
+        execa(findPgTool('psql'), ['-h', scratch, '-p', String(port), '-U', cluster.user, '-d', 'postgres', '-XAtc', q], {
+          env: { PGPASSWORD: cluster.password.reveal() },
+        }).then((r) => r.stdout.trim());
+      for (let i = 0; i < 100 && (await psql('SELECT pg_is_in_recovery()')) === 't'; i++) await new Promise((res) => setTimeout(res, 100));
+      expect(await psql('SELECT pg_is_in_recovery()')).toBe('f');
+      expect((await psql("SELECT string_agg(note, ',' ORDER BY id) FROM orders_wal_test WHERE note LIKE 'pesanan %a'")).split(',')).toEqual([
+        'pesanan pertama',
+        'pesanan kedua',
+      ]);
+      expect(await psql("SELECT count(*) FROM orders_wal_test WHERE note = 'pesanan ketiga'")).toBe('0');
+      // The server's log shows where recovery stopped and that the segments came from the archive.
+      const log = fs.readFileSync(path.join(scratch, 'recovery.log'), 'utf8');
+      expect(log).toMatch(/restored log file "[0-9A-F]{24}" from archive/);
+      expect(log).toMatch(/recovery stopping before commit of transaction \d+, time /);
+    } finally {
+      await asOwner(pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
