@@ -98,6 +98,8 @@ beforeAll(async () => {
       archive_command: `'${node} -- ${BOTCTL_MAIN} --env-file ${envFile} --quiet wal push %p'`,
     },
   });
+  // `cluster backup` connects as the cluster's superuser (a REPLICATION role in real life).
+  fs.appendFileSync(envFile, `DATABASE_URL=${cluster.url().reveal()}\n`);
   sql = createSql(cluster.url(), { max: 2 });
   await sql`CREATE TABLE orders_wal_test (id serial PRIMARY KEY, note text)`;
 });
@@ -227,19 +229,38 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     expect(pass.stderr).not.toMatch(/rahasia/);
   });
 
-  it('PostgreSQL recovers to a point in time from a base backup and the archive, with wal fetch as restore_command: rows before the target are there, the one after is not', async () => {
-    // The base backup by hand, as docs/runbooks/point-in-time.md says (until `botctl cluster backup`).
+  it('PostgreSQL recovers to a point in time from botctl cluster backup and the WAL archive, with wal fetch as restore_command: rows before the target are there, the one after is not', async () => {
+    // The base backup through botctl: pg_basebackup → gzip → age, locally and offsite, sidecar last.
+    const made = await wal(['--json', 'cluster', 'backup', '--offsite']);
+    expect(made.exitCode).toBe(0);
+    const base = JSON.parse(made.stdout) as {
+      name: string;
+      size: number;
+      sha256: string;
+      start_lsn: string;
+      end_lsn: string;
+      timeline: number;
+      offsite: { status: string };
+    };
+    expect(base.name).toMatch(/^base-\d{8}-\d{6}\.tar\.gz\.age$/);
+    expect(base.start_lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(base.timeline).toBe(1);
+    expect(base.offsite.status).toBe('stored');
+    const archive = path.join(home, 'backups', 'base', base.name);
+    expect(fs.statSync(archive).mode & 0o777).toBe(0o600);
+    expect(createHash('sha256').update(fs.readFileSync(archive)).digest('hex')).toBe(base.sha256);
+    expect(fs.readFileSync(path.join(offsiteWal, '..', 'base', base.name)).equals(fs.readFileSync(archive))).toBe(true);
+    expect(JSON.parse(fs.readFileSync(`${archive}.meta.json`, 'utf8'))).toMatchObject({ format: 'botctl-base-backup', name: base.name, sha256: base.sha256 });
+    const listed = await wal(['--json', 'cluster', 'list']);
+    expect((JSON.parse(listed.stdout) as { base_backups: { name: string }[] }).base_backups.map((b) => b.name)).toEqual([base.name]);
+
+    // Unpacked with standard tools only, into a scratch data directory the server's user owns.
     const scratch = path.join(work, 'pitr');
     fs.mkdirSync(scratch, { mode: 0o700 });
-    chownTree(scratch);
     const data = path.join(scratch, 'data');
-    await asOwner(
-      findPgTool('pg_basebackup'),
-      ['-h', cluster.host, '-p', String(cluster.port), '-U', cluster.user, '-D', data, '-X', 'none', '-c', 'fast', '--no-sync'],
-      {
-        PGPASSWORD: cluster.password.reveal(),
-      },
-    );
+    fs.mkdirSync(data, { mode: 0o700 });
+    execFileSync('sh', ['-c', `age -d -i "${identityFile}" "${archive}" | gunzip | tar -x -C "${data}"`]);
+    chownTree(scratch);
     const at = async (note: string) => {
       await sql`INSERT INTO orders_wal_test (note) VALUES (${note})`;
       const [r] = await sql<{ t: string }[]>`SELECT clock_timestamp()::text AS t`;
@@ -277,6 +298,7 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     );
     fs.writeFileSync(path.join(data, 'recovery.signal'), '');
     chownTree(scratch);
+    fs.chmodSync(data, 0o700);
     const pgCtl = findPgTool('pg_ctl');
     try {
       await asOwner(pgCtl, ['-D', data, '-l', path.join(scratch, 'recovery.log'), '-w', '-t', '60', 'start']);
@@ -299,5 +321,20 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
       await asOwner(pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       fs.rmSync(scratch, { recursive: true, force: true });
     }
+  });
+
+  it('cluster backup that pg_basebackup cannot make is one line (6), the password nowhere, and nothing left that looks complete', async () => {
+    const badEnv = path.join(home, 'bad.env');
+    const wrong = 'salah-sekali-#2026';
+    const url = new URL(cluster.url().reveal());
+    url.password = wrong;
+    fs.writeFileSync(badEnv, fs.readFileSync(envFile, 'utf8').replace(/^DATABASE_URL=.*$/m, `DATABASE_URL=${url.href}`), { mode: 0o600 });
+    const before = fs.readdirSync(path.join(home, 'backups', 'base'));
+    const r = await botctlInProcess(['--env-file', badEnv, 'cluster', 'backup'], { cwd: home });
+    expect(r.exitCode).toBe(6);
+    expect(r.stderr).toMatch(/^botctl: error: pg_basebackup failed: .*password authentication failed/);
+    expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(2);
+    expect(r.stderr + r.stdout).not.toContain(wrong);
+    expect(fs.readdirSync(path.join(home, 'backups', 'base')).sort()).toEqual(before.sort());
   });
 });

@@ -81,3 +81,4 @@ export {
 
 // WAL archiving of a cluster (its own env file)
 export { fetchWalFile, isWalFileName, pushWalFile, type WalFetchResult, WalNotFoundError, type WalPushResult, type WalStores } from './wal/wal-archive.js';
+export { type BaseBackupResult, type BaseBackupSidecar, createBaseBackup, listBaseBackups } from './wal/base-backup.js';

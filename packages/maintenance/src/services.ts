@@ -74,6 +74,11 @@ export class Services {
     return { local: this.local.sub('wal'), offsite: this.offsite?.sub('wal') };
   }
 
+  /** A cluster's base backups: `<BACKUP_LOCAL_DIR>/base` and `<offsite destination>/<store id>/base`. */
+  baseStores(): { local: LocalDirStorage; offsite: OffsiteStorage | undefined } {
+    return { local: this.local.sub('base'), offsite: this.offsite?.sub('base') };
+  }
+
   /** WAL is encrypted to age recipients only: a passphrase would cost a scrypt run per segment. */
   walEncryption(): ArchiveEncryption {
     if (this.config.backup.ageRecipients.length === 0) {

@@ -90,6 +90,11 @@ const COMMANDS: CommandEntry[] = [
     description: "a PostgreSQL cluster's WAL archive (its own env file): push and fetch, as PostgreSQL's archive_command and restore_command",
     load: () => import('../commands/wal.js').then((m) => m.registerWal),
   },
+  {
+    name: 'cluster',
+    description: "a PostgreSQL cluster's base backups (its own env file): pg_basebackup through gzip and age, where point-in-time recovery starts",
+    load: () => import('../commands/cluster.js').then((m) => m.registerCluster),
+  },
   { name: 'doctor', description: 'diagnose one part of the setup', load: () => import('../commands/doctor.js').then((m) => m.registerDoctor) },
   { name: 'config', description: 'check the settings file', load: () => import('../commands/config.js').then((m) => m.registerConfig) },
   {
