@@ -113,7 +113,7 @@ export class LocalDirStorage implements Storage {
       throw error;
     });
     const final = this.#path(name);
-    await fsp.mkdir(this.dir, { recursive: true });
+    await this.#makeDir();
     if (fs.existsSync(final)) throw new StorageError('ALREADY_EXISTS', `${name} already exists in ${this.dir}`);
     const tmp = path.join(this.dir, partialName(name));
     const tap = new HashTap(options.onProgress);
@@ -121,6 +121,7 @@ export class LocalDirStorage implements Storage {
       // flush: fsync before close, so the data is on disk before the rename makes it visible.
       const out = fs.createWriteStream(tmp, { flags: 'wx', mode: options.mode ?? 0o600, flush: true, highWaterMark: 1024 * 1024 });
       await pipeline(source, tap, out, options.signal ? { signal: options.signal } : {});
+      await ownLikeFolder(tmp, this.dir);
       await this.#publish(tmp, final, name);
     } catch (error) {
       source.destroy();
@@ -129,6 +130,15 @@ export class LocalDirStorage implements Storage {
     }
     await fsyncDir(this.dir);
     return { size: tap.bytes, sha256: tap.digest() };
+  }
+
+  /** Creates the folder (and its parents), each owned like the folder it is made in. */
+  async #makeDir(): Promise<void> {
+    const first = await fsp.mkdir(this.dir, { recursive: true });
+    if (!first || process.getuid?.() !== 0) return;
+    const made: string[] = [];
+    for (let d = this.dir; d.length >= first.length; d = path.dirname(d)) made.unshift(d);
+    for (const d of made) await ownLikeFolder(d, path.dirname(d));
   }
 
   /** Moves the finished temp file into place without ever replacing an existing object. */
@@ -151,8 +161,9 @@ export class LocalDirStorage implements Storage {
 
   async writeSmall(name: string, data: string | Uint8Array): Promise<void> {
     await this.ready();
-    await fsp.mkdir(this.dir, { recursive: true });
+    await this.#makeDir();
     await writeFileAtomic(this.#path(name), data, 0o644);
+    await ownLikeFolder(this.#path(name), this.dir);
   }
 
   async readSmall(name: string): Promise<Buffer | undefined> {
@@ -183,4 +194,14 @@ export class LocalDirStorage implements Storage {
     await fsp.rm(this.#path(name), { force: true });
     await fsyncDir(this.dir).catch(() => undefined);
   }
+}
+
+/**
+ * Run as root, a new folder or object gets the owner of the folder it is in: storage that belongs to
+ * another user (PostgreSQL's archiver, a tenant user) must stay usable by that user after a run as root.
+ */
+async function ownLikeFolder(p: string, folder: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const st = await fsp.stat(folder);
+  if (st.uid !== 0 || st.gid !== 0) await fsp.chown(p, st.uid, st.gid);
 }
