@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createSql, type EphemeralCluster, findPgTool, freePort, type Sql } from '@botctl/core';
-import { ageKeyPair, BOTCTL_MAIN, makeTempDir, nodeBinaryFor, removeDir, startEphemeralCluster } from '@botctl/test-utils';
+import { ageKeyPair, BOTCTL_MAIN, createTenant, makeTempDir, nodeBinaryFor, removeDir, startEphemeralCluster, type Tenant } from '@botctl/test-utils';
 import { execa } from 'execa';
 import { botctlInProcess } from './harness.js';
 
@@ -337,4 +337,129 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     expect(r.stderr + r.stdout).not.toContain(wrong);
     expect(fs.readdirSync(path.join(home, 'backups', 'base')).sort()).toEqual(before.sort());
   });
+
+  it('backup restore --to-time brings one tenant back to a moment, through the safe restore; its neighbour on the cluster is untouched; the scratch server is gone', async () => {
+    const a = await createTenant({ cluster, parentDir: work, extraEnv: { WAL_CLUSTER_ENV_FILE: envFile } });
+    const b = await createTenant({ cluster, parentDir: work, extraEnv: { WAL_CLUSTER_ENV_FILE: envFile } });
+    const sqlA = createSql(a.databaseUrl, { max: 1 });
+    const sqlB = createSql(b.databaseUrl, { max: 1 });
+    try {
+      await sqlA`CREATE TABLE catatan (id serial PRIMARY KEY, isi text, dibuat timestamptz DEFAULT clock_timestamp())`;
+      await sqlB`CREATE TABLE catatan (id serial PRIMARY KEY, isi text)`;
+      expect((await wal(['cluster', 'backup'])).exitCode).toBe(0);
+      const note = async (isi: string) => {
+        const [r] = await sqlA<{ t: string }[]>`INSERT INTO catatan (isi) VALUES (${isi}) RETURNING dibuat::text AS t`;
+        await new Promise((res) => setTimeout(res, 1100));
+        return r!.t;
+      };
+      await note('pertama');
+      const second = await note('kedua');
+      const [t] = await sqlA<{ iso: string; local: string }[]>`
+        SELECT to_char((${second}::timestamptz + interval '500 milliseconds') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS iso,
+               to_char((${second}::timestamptz + interval '1 second') AT TIME ZONE 'Asia/Jakarta', 'YYYY-MM-DD HH24:MI:SS') AS local`;
+      await note('ketiga');
+      await sqlB`INSERT INTO catatan (isi) VALUES ('B sesudah')`;
+      const [s] = await sql<{ seg: string }[]>`SELECT pg_walfile_name(pg_current_wal_lsn()) AS seg`;
+      await sql`SELECT pg_switch_wal()`;
+      await archivedUpTo(s!.seg);
+
+      // As a real process whose Node the server's user can run (restore_command runs botctl too).
+      const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
+      const restoreAt = (t: Tenant, args: string[]) =>
+        execa(node, ['--', BOTCTL_MAIN, '--env-file', t.envFile, ...args], {
+          cwd: t.dir,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', NO_COLOR: '1', TZ: 'UTC', BACKUP_AGE_IDENTITY_FILE: identityFile },
+          extendEnv: false,
+          reject: false,
+          timeout: 40_000,
+        });
+      const look = await restoreAt(a, ['--json', 'backup', 'restore', '--to-time', t!.iso, '--new-db', `${a.dbName}_pitr`]);
+      expect(look.stderr).toBe('');
+      expect(look.exitCode).toBe(0);
+      const out = JSON.parse(look.stdout) as { reached: string; stopped: string; base_backup: { name: string }; status: string };
+      expect(out.stopped).toBe('at-target');
+      expect(Date.parse(out.reached)).toBeGreaterThan(Date.parse(second));
+      expect(Date.parse(out.reached)).toBeLessThan(Date.parse(t!.iso) + 1000);
+      const looked = createSql(cluster.url(`${a.dbName}_pitr`), { max: 1 });
+      try {
+        expect((await looked<{ isi: string }[]>`SELECT isi FROM catatan ORDER BY id`).map((r) => r.isi)).toEqual(['pertama', 'kedua']);
+      } finally {
+        await looked.end({ timeout: 5 });
+      }
+      const scratchLeft = () =>
+        fs.existsSync(path.join(a.dir, 'state')) ? fs.readdirSync(path.join(a.dir, 'state')).filter((f) => f.startsWith('pitr-')) : [];
+      expect(scratchLeft()).toEqual([]);
+
+      // Over the live database, the time in BOT_TIMEZONE: the safe path (a safety copy first).
+      const over = await restoreAt(a, ['--json', 'backup', 'restore', '--to-time', t!.local, '--yes']);
+      expect(over.exitCode).toBe(0);
+      expect((await sqlA<{ isi: string }[]>`SELECT isi FROM catatan ORDER BY id`).map((r) => r.isi)).toEqual(['pertama', 'kedua']);
+      expect(fs.readdirSync(a.localDir).filter((f) => f.endsWith('-pre-restore.tar.gz.enc'))).toHaveLength(1);
+      expect(scratchLeft()).toEqual([]);
+      // The neighbour on the same cluster: untouched.
+      expect((await sqlB<{ isi: string }[]>`SELECT isi FROM catatan`).map((r) => r.isi)).toEqual(['B sesudah']);
+
+      // After the archive's last transaction: PostgreSQL stops short of the target; the archive's end is then the state at it.
+      const later = await restoreAt(a, [
+        '--json',
+        'backup',
+        'restore',
+        '--to-time',
+        new Date(Date.now() + 3_600_000).toISOString(),
+        '--new-db',
+        `${a.dbName}_end`,
+      ]);
+      expect(later.exitCode).toBe(0);
+      const end = JSON.parse(later.stdout) as { reached: string | null; stopped: string };
+      expect(end.stopped).toBe('end-of-archive');
+      const atEnd = createSql(cluster.url(`${a.dbName}_end`), { max: 1 });
+      try {
+        expect((await atEnd<{ isi: string }[]>`SELECT isi FROM catatan ORDER BY id`).map((r) => r.isi)).toEqual(['pertama', 'kedua', 'ketiga']);
+      } finally {
+        await atEnd.end({ timeout: 5 });
+      }
+      expect(scratchLeft()).toEqual([]);
+
+      // Without the cluster's key (only the tenant's): refused once the scratch folder exists, which then goes.
+      const noKey = await execa(node, ['--', BOTCTL_MAIN, '--env-file', a.envFile, 'backup', 'restore', '--to-time', t!.iso, '--new-db', 'tanpa_kunci'], {
+        cwd: a.dir,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', BACKUP_AGE_IDENTITY_FILE: a.identityFile },
+        extendEnv: false,
+        reject: false,
+      });
+      expect(noKey.exitCode).toBe(9);
+      expect(noKey.stderr).toMatch(
+        /\nbotctl: error: base backup .*base-\d{8}-\d{6}\.tar\.gz\.age: cannot decrypt: .*\nhint: BACKUP_AGE_IDENTITY_FILE must hold the cluster's key/,
+      );
+      expect(scratchLeft()).toEqual([]);
+
+      // Ctrl-C while the scratch server replays: 130, the server stopped, the folder gone, nothing restored.
+      const child = execa(node, ['--', BOTCTL_MAIN, '--env-file', a.envFile, 'backup', 'restore', '--to-time', t!.iso, '--new-db', 'terputus'], {
+        cwd: a.dir,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', BACKUP_AGE_IDENTITY_FILE: identityFile },
+        extendEnv: false,
+        reject: false,
+      });
+      for (let i = 0; i < 200 && !scratchLeft().some((d) => fs.existsSync(path.join(a.dir, 'state', d, 'data', 'recovery.signal'))); i++)
+        await new Promise((res) => setTimeout(res, 50));
+      const scratch = scratchLeft()[0];
+      expect(scratch).toBeDefined();
+      await new Promise((res) => setTimeout(res, 500));
+      child.kill('SIGINT');
+      const stopped = await child;
+      expect(stopped.exitCode).toBe(130);
+      expect(scratchLeft()).toEqual([]);
+      expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(scratch!);
+      expect((await sql<{ n: string }[]>`SELECT count(*)::text AS n FROM pg_database WHERE datname = 'terputus'`)[0]!.n).toBe('0');
+
+      // Before any base backup: nothing to start from, said at once.
+      const early = await restoreAt(a, ['backup', 'restore', '--to-time', '2020-01-01 10:00:00', '--new-db', 'tidak_ada']);
+      expect(early.exitCode).toBe(12);
+      expect(early.stderr).toMatch(/^botctl: error: no base backup of cluster cluster-main finished before 2020-01-01 10:00:00/);
+      expect(scratchLeft()).toEqual([]);
+    } finally {
+      await sqlA.end({ timeout: 5 });
+      await sqlB.end({ timeout: 5 });
+    }
+  }, 240_000);
 });

@@ -82,3 +82,4 @@ export {
 // WAL archiving of a cluster (its own env file)
 export { fetchWalFile, isWalFileName, pushWalFile, type WalFetchResult, WalNotFoundError, type WalPushResult, type WalStores } from './wal/wal-archive.js';
 export { type BaseBackupResult, type BaseBackupSidecar, createBaseBackup, listBaseBackups } from './wal/base-backup.js';
+export { type PointInTimeResult, parseTargetTime, restoreToTime } from './wal/point-in-time.js';

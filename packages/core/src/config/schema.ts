@@ -239,6 +239,7 @@ export const envSchema = z.object({
     (v) => v === undefined || !/AGE-SECRET-KEY-/i.test(v),
     "holds an age secret key, not a file path: save the key in a file (0600, ideally on another machine) and put that file's path here; treat the pasted key as exposed and make a new one with `botctl keygen` if this file was shared",
   ),
+  WAL_CLUSTER_ENV_FILE: optionalString(),
   BACKUP_STORE_ID: optionalString().refine(
     (v) => v === undefined || /^[a-z0-9][a-z0-9_-]{0,63}$/.test(v),
     'must be 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit',
@@ -386,6 +387,8 @@ export interface Config {
   readonly updateMaxDays: number;
   /** Folder with pg_dump/pg_restore matching the server (else PATH). */
   readonly pgBinDir: string | undefined;
+  /** WAL_CLUSTER_ENV_FILE: the env file of the cluster whose WAL archive and base backups hold this tenant (`restore --to-time`). */
+  readonly walClusterEnvFile: string | undefined;
   readonly backup: {
     readonly encryptionPassword: Secret | undefined;
     readonly ageRecipients: readonly string[];
@@ -535,6 +538,7 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
     logs: { retentionDays: e.LOG_RETENTION_DAYS, archiveDir: resolve(e.LOG_ARCHIVE_DIR), rotateCron: e.LOG_ROTATE_CRON },
     updateMaxDays: e.MAINTENANCE_UPDATE_MAX_DAYS,
     pgBinDir: e.PG_BIN_DIR === undefined ? undefined : resolve(e.PG_BIN_DIR),
+    walClusterEnvFile: e.WAL_CLUSTER_ENV_FILE === undefined ? undefined : resolve(e.WAL_CLUSTER_ENV_FILE),
     backup: {
       encryptionPassword: e.BACKUP_ENCRYPTION_PASSWORD,
       ageRecipients: e.BACKUP_AGE_RECIPIENTS,

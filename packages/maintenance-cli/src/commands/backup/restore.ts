@@ -1,7 +1,8 @@
-import { formatDuration, UsageError } from '@botctl/core';
+import { ConfigError, formatDuration, loadConfig, UsageError } from '@botctl/core';
+import { shippedPath } from '@botctl/core/shipped';
 import { type Command, InvalidArgumentError } from 'commander';
 import { resolveArchiveArg } from '@botctl/maintenance';
-import { restoreBackup } from '@botctl/maintenance';
+import { createArchiveDecryption, createServices, parseTargetTime, restoreBackup, restoreToTime } from '@botctl/maintenance';
 import type { TargetSpec } from '@botctl/maintenance';
 import { TOOL_VERSION } from '../../cli/version.js';
 import { renderRestore } from '../../render/restore.js';
@@ -17,6 +18,7 @@ interface Opts {
   dryRun?: boolean;
   allowOtherStore?: boolean;
   lockTimeout?: number;
+  toTime?: string;
 }
 
 const seconds = (v: string) => {
@@ -29,6 +31,10 @@ export function registerBackupRestore(backup: Command, run: Run): void {
     .command('restore')
     .description('verify a backup, then restore it (safety backup first when overwriting; one transaction)')
     .argument('[file]', 'archive name in BACKUP_LOCAL_DIR, or a path')
+    .option(
+      '--to-time <time>',
+      'point in time instead of a backup: the cluster base backup and WAL archive of WAL_CLUSTER_ENV_FILE replayed to this moment ("2026-12-01 10:15:00" in BOT_TIMEZONE, or ISO with offset)',
+    )
     .option('--latest', 'the newest complete backup (local, else offsite)')
     .option('--target-db <db>', 'restore into this database (a name on the same server, or a URL without password)')
     .option('--new-db <name>', 'create this database and restore into it: the safe way to look inside a backup')
@@ -46,6 +52,7 @@ export function registerBackupRestore(backup: Command, run: Run): void {
       run<Opts>(async (ctx, opts, args) => {
         ctx.alertSubject = 'Restore backup';
         const file = args[0];
+        if (opts.toTime !== undefined) return restoreAtTime(ctx, opts, file);
         if ((file === undefined) === !opts.latest)
           throw new UsageError('give a backup <file> or --latest', { hint: 'botctl backup restore --latest --new-db toko_check' });
         if (opts.targetDb && opts.newDb) throw new UsageError('--target-db and --new-db cannot be combined');
@@ -76,4 +83,59 @@ export function registerBackupRestore(backup: Command, run: Run): void {
         ctx.emit({ ok: true, ...result }, () => renderRestore(result, ctx.style, (p) => ctx.displayPath(p)));
       }),
     );
+}
+
+type Ctx = Parameters<Parameters<Run>[0]>[0];
+
+/** `backup restore --to-time`: the tenant's database as it was then, through the same safe restore. */
+async function restoreAtTime(ctx: Ctx, opts: Opts, file: string | undefined): Promise<void> {
+  if (file !== undefined || opts.latest)
+    throw new UsageError('--to-time replaces <file> and --latest: give one of them', {
+      hint: 'botctl backup restore --to-time "2026-12-01 10:15:00" --new-db toko_check',
+    });
+  if (opts.dryRun)
+    throw new UsageError('--to-time has no --dry-run: what it restores is known only after the recovery', { hint: 'restore with --new-db NAME to look first' });
+  if (opts.targetDb && opts.newDb) throw new UsageError('--target-db and --new-db cannot be combined');
+  const c = ctx.config;
+  if (!c.walClusterEnvFile) {
+    throw new ConfigError(['WAL_CLUSTER_ENV_FILE is not set: the env file of the cluster whose WAL archive and base backups hold this database'], {
+      hint: 'see docs/runbooks/point-in-time.md',
+    });
+  }
+  const at = parseTargetTime(opts.toTime!, c.timezone);
+  ctx.alertSubject = 'Restore backup';
+  const cluster = loadConfig({ envFile: c.walClusterEnvFile, env: ctx.io.env, cwd: ctx.io.cwd }).config;
+  const clusterServices = createServices(cluster, { redactor: ctx.redactor, log: ctx.log, clock: ctx.clock });
+  const target: TargetSpec = opts.newDb ? { kind: 'new', name: opts.newDb } : opts.targetDb ? { kind: 'url', value: opts.targetDb } : { kind: 'default' };
+  const r = await restoreToTime(
+    {
+      cluster: { config: cluster, base: clusterServices.baseStores(), decryption: await createArchiveDecryption(cluster) },
+      restore: { ...ctx.backupDeps(), encryption: () => ctx.encryption(), toolVersion: TOOL_VERSION },
+      encryption: ctx.encryption(),
+      dumperFor: ctx.dumper,
+      botctl: [process.execPath, '--', shippedPath('cli')],
+    },
+    at,
+    {
+      target,
+      withConfig: false,
+      withLogs: false,
+      yes: Boolean(opts.yes),
+      allowOtherStore: false,
+      ...(opts.lockTimeout !== undefined ? { lockTimeoutSeconds: opts.lockTimeout } : {}),
+    },
+  );
+  const result = r.restore;
+  if (result.status === 'restored') {
+    ctx.successAlert =
+      `Restore selesai ke titik waktu ${r.reached ?? r.target} → database ${result.plan.target.database} ` +
+      `(${result.plan.tables.length} tabel, ${result.plan.rows} baris, ${formatDuration(result.duration_ms)})` +
+      (result.safety_backup ? `; salinan pengaman: ${result.safety_backup.name}` : '');
+  }
+  ctx.emit({ ok: true, target: r.target, base_backup: r.base_backup, reached: r.reached, stopped: r.stopped, ...result }, () =>
+    [
+      `Point in time: ${r.target} from ${r.base_backup.name}; reached ${r.reached ?? 'the start of the WAL'}${r.stopped === 'end-of-archive' ? ' (the archive holds nothing later)' : ''}`,
+      renderRestore(result, ctx.style, (p) => ctx.displayPath(p)),
+    ].join('\n'),
+  );
 }
