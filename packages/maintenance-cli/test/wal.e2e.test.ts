@@ -338,7 +338,7 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     expect(fs.readdirSync(path.join(home, 'backups', 'base')).sort()).toEqual(before.sort());
   });
 
-  it('backup restore --to-time brings one tenant back to a moment, through the safe restore; its neighbour on the cluster is untouched; the scratch server is gone', async () => {
+  it('backup restore --to-time brings one tenant back to a moment, through the safe restore; its neighbour on the cluster is untouched; a gap in the archive is named; the scratch server is gone', async () => {
     const a = await createTenant({ cluster, parentDir: work, extraEnv: { WAL_CLUSTER_ENV_FILE: envFile } });
     const b = await createTenant({ cluster, parentDir: work, extraEnv: { WAL_CLUSTER_ENV_FILE: envFile } });
     const sqlA = createSql(a.databaseUrl, { max: 1 });
@@ -457,6 +457,21 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
       expect(early.exitCode).toBe(12);
       expect(early.stderr).toMatch(/^botctl: error: no base backup of cluster cluster-main finished before 2020-01-01 10:00:00/);
       expect(scratchLeft()).toEqual([]);
+
+      // A segment the replay needs, gone from both copies while later ones are there: a gap named, not "the end".
+      await sqlB`INSERT INTO catatan (isi) VALUES ('B lagi')`;
+      const [n] = await sql<{ seg: string }[]>`SELECT pg_walfile_name(pg_current_wal_lsn()) AS seg`;
+      await sql`SELECT pg_switch_wal()`;
+      await archivedUpTo(n!.seg);
+      const gone = objects(localWal).filter((o) => path.basename(o).startsWith(`${s!.seg}-`));
+      expect(gone).toHaveLength(1);
+      fs.rmSync(path.join(localWal, gone[0]!));
+      fs.rmSync(path.join(offsiteWal, gone[0]!));
+      const gap = await restoreAt(a, ['backup', 'restore', '--to-time', t!.iso, '--new-db', `${a.dbName}_gap`]);
+      expect(gap.exitCode).toBe(8);
+      expect(gap.stderr).toMatch(new RegExp(`\\nbotctl: error: the WAL archive lacks ${s!.seg} but holds \\d+ later files? .*nothing was restored\\nhint: `));
+      expect(scratchLeft()).toEqual([]);
+      expect((await sql<{ n: string }[]>`SELECT count(*)::text AS n FROM pg_database WHERE datname = ${`${a.dbName}_gap`}`)[0]!.n).toBe('0');
     } finally {
       await sqlA.end({ timeout: 5 });
       await sqlB.end({ timeout: 5 });

@@ -29,6 +29,7 @@ import { type RestoreDeps, type RestoreOptions, type RestoreResult, restoreBacku
 import { LocalDirStorage } from '../storage/local-dir-storage.js';
 import { type Storage, storagePath } from '../storage/storage.js';
 import { type BaseBackupSidecar, listBaseBackups } from './base-backup.js';
+import { segmentsAfter, type WalStores } from './wal-archive.js';
 
 // `backup restore --to-time` for one tenant: the newest base backup of its cluster that finished
 // before the target, unpacked into a private scratch data directory, WAL replayed up to the target
@@ -39,6 +40,8 @@ import { type BaseBackupSidecar, listBaseBackups } from './base-backup.js';
 
 interface ClusterSide {
   config: Config;
+  /** The WAL archive: to tell its end from a gap in it. */
+  wal: WalStores;
   /** `<BACKUP_LOCAL_DIR>/base` and its offsite twin. */
   base: { local: Storage; offsite?: Storage | undefined };
   decryption: ArchiveDecryption;
@@ -248,7 +251,20 @@ async function recoverOnce(
     if (signal?.aborted) throw signal.reason instanceof BotctlError ? signal.reason : new InterruptedError('SIGINT');
     const text = logText();
     if (/database system is ready to accept connections/.test(text) && /(archive recovery complete|selected new timeline ID)/.test(text)) break;
-    if (/recovery ended before configured recovery target was reached/.test(text)) return { port, reached: null, stopped: 'end-of-archive', short: true };
+    if (/recovery ended before configured recovery target was reached/.test(text)) {
+      // The end of the archive, or a gap in it: the file PostgreSQL asked for last and did not get.
+      const missing = [...text.matchAll(/botctl: error: ([0-9A-F]{24}) is not in the WAL archive/g)].map((m) => m[1]!).at(-1);
+      const later = missing ? await segmentsAfter(deps.cluster.wal, missing) : [];
+      if (missing && later.length > 0) {
+        throw new IntegrityError(
+          `the WAL archive lacks ${missing} but holds ${later.length} later file${later.length === 1 ? '' : 's'} (${later[0]}…): the recovery cannot pass the gap; nothing was restored`,
+          {
+            hint: `put ${missing} back into the archive (the other copy, local or offsite?), or restore to a time before it`,
+          },
+        );
+      }
+      return { port, reached: null, stopped: 'end-of-archive', short: true };
+    }
     const fatal = /(?:FATAL|PANIC):\s+(.*)/.exec(text);
     if (fatal || (started.exitCode !== 0 && !/database system is ready/.test(text))) {
       const missing = [...text.matchAll(/botctl: error: ([0-9A-F]{24}) is not in the WAL archive/g)].map((m) => m[1]).at(-1);

@@ -148,6 +148,31 @@ async function storeOnce(
   }
 }
 
+/**
+ * Archived segments after `segment` on its timeline (in its folder and the next one): when there
+ * are, a recovery that could not get `segment` stopped at a gap, not at the end of the archive.
+ */
+export async function segmentsAfter(stores: WalStores, segment: string): Promise<string[]> {
+  const timeline = segment.slice(0, 8);
+  const log = Number.parseInt(segment.slice(8, 16), 16);
+  const folders = [segment.slice(0, 16), `${timeline}${(log + 1).toString(16).toUpperCase().padStart(8, '0')}`];
+  const found = new Set<string>();
+  for (const root of [stores.local, stores.offsite]) {
+    if (!root) continue;
+    for (const folder of folders) {
+      const objects = await root
+        .sub(folder)
+        .list()
+        .catch(() => []);
+      for (const o of objects) {
+        const m = OBJECT.exec(o.name);
+        if (m && /^[0-9A-F]{24}$/.test(m[1]!) && m[1]! > segment && m[1]!.startsWith(timeline)) found.add(m[1]!);
+      }
+    }
+  }
+  return [...found].sort();
+}
+
 export interface WalFetchDeps extends WalStores {
   decryption: ArchiveDecryption;
 }

@@ -109,7 +109,7 @@ async function restoreAtTime(ctx: Ctx, opts: Opts, file: string | undefined): Pr
   const target: TargetSpec = opts.newDb ? { kind: 'new', name: opts.newDb } : opts.targetDb ? { kind: 'url', value: opts.targetDb } : { kind: 'default' };
   const r = await restoreToTime(
     {
-      cluster: { config: cluster, base: clusterServices.baseStores(), decryption: await createArchiveDecryption(cluster) },
+      cluster: { config: cluster, base: clusterServices.baseStores(), wal: clusterServices.walStores(), decryption: await createArchiveDecryption(cluster) },
       restore: { ...ctx.backupDeps(), encryption: () => ctx.encryption(), toolVersion: TOOL_VERSION },
       encryption: ctx.encryption(),
       dumperFor: ctx.dumper,
