@@ -140,8 +140,9 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     fs.rmSync(segFile);
   });
 
+  // Made-up files live on a timeline of their own (9): the real ones are on 1.
   it('a second push of the same file succeeds and changes nothing; another file under an archived name is refused (8) and nothing is replaced', async () => {
-    const seg = path.join(work, '0000000100000000000000F1');
+    const seg = path.join(work, '0000000900000000000000F1');
     fs.writeFileSync(seg, Buffer.alloc(1024 * 1024, 7));
     const first = await wal(['--json', 'wal', 'push', seg], { BACKUP_AGE_IDENTITY_FILE: identityFile });
     expect(first.exitCode).toBe(0);
@@ -149,7 +150,7 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
       'local:stored',
       'offsite:stored',
     ]);
-    const before = objects(localWal).filter((o) => o.includes('0000000100000000000000F1'));
+    const before = objects(localWal).filter((o) => o.includes('0000000900000000000000F1'));
     const again = await wal(['--json', 'wal', 'push', seg]);
     expect(again.exitCode).toBe(0);
     expect(JSON.parse(again.stdout).stored.map((x: { outcome: string }) => x.outcome)).toEqual(['already', 'already']);
@@ -157,9 +158,9 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     const other = await wal(['wal', 'push', seg]);
     expect(other.exitCode).toBe(8);
     expect(other.stderr).toMatch(
-      /^botctl: error: 0000000100000000000000F1 is already archived in .* with other content; an archived WAL file is never replaced\nhint: /,
+      /^botctl: error: 0000000900000000000000F1 is already archived in .* with other content; an archived WAL file is never replaced\nhint: /,
     );
-    expect(objects(localWal).filter((o) => o.includes('0000000100000000000000F1'))).toEqual(before);
+    expect(objects(localWal).filter((o) => o.includes('0000000900000000000000F1'))).toEqual(before);
     // An offsite copy that failed once is made by the next push of the same file.
     fs.rmSync(path.join(offsiteWal, before[0]!));
     fs.writeFileSync(seg, Buffer.alloc(1024 * 1024, 7));
@@ -171,14 +172,14 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
   });
 
   it('fetch writes the file where PostgreSQL asks, from the local copy, else offsite; a damaged copy is named; a missing one exits 12', async () => {
-    const seg = path.join(work, '0000000100000000000000F2');
+    const seg = path.join(work, '0000000900000000000000F2');
     const content = Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => i % 251));
     fs.writeFileSync(seg, content);
     expect((await wal(['wal', 'push', seg])).exitCode).toBe(0);
     const dest = path.join(work, 'restored', 'RECOVERYXLOG');
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     const withKey = { BACKUP_AGE_IDENTITY_FILE: identityFile };
-    const got = await wal(['--json', 'wal', 'fetch', '0000000100000000000000F2', dest], withKey);
+    const got = await wal(['--json', 'wal', 'fetch', '0000000900000000000000F2', dest], withKey);
     expect(got.exitCode).toBe(0);
     expect(JSON.parse(got.stdout).from).toBe('local');
     expect(fs.readFileSync(dest).equals(content)).toBe(true);
@@ -186,12 +187,12 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     fs.rmSync(dest);
 
     // The local copy damaged: the offsite one is used.
-    const [obj] = objects(localWal).filter((o) => o.includes('0000000100000000000000F2'));
+    const [obj] = objects(localWal).filter((o) => o.includes('0000000900000000000000F2'));
     const local = path.join(localWal, obj!);
     const bytes = fs.readFileSync(local);
     bytes[bytes.length - 100]! ^= 0xff;
     fs.writeFileSync(local, bytes);
-    const fallback = await wal(['--json', 'wal', 'fetch', '0000000100000000000000F2', dest], withKey);
+    const fallback = await wal(['--json', 'wal', 'fetch', '0000000900000000000000F2', dest], withKey);
     expect(fallback.exitCode).toBe(0);
     expect(JSON.parse(fallback.stdout).from).toBe('offsite');
     expect(fs.readFileSync(dest).equals(content)).toBe(true);
@@ -199,14 +200,14 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
 
     // Both damaged: an integrity error naming the copy, nothing written.
     fs.writeFileSync(path.join(offsiteWal, obj!), bytes);
-    const bad = await wal(['wal', 'fetch', '0000000100000000000000F2', dest], withKey);
+    const bad = await wal(['wal', 'fetch', '0000000900000000000000F2', dest], withKey);
     expect(bad.exitCode).toBe(8);
     expect(bad.stderr).toMatch(new RegExp(`^botctl: error: ${local.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*(damaged|authentication)`));
     expect(fs.readdirSync(path.dirname(dest))).toEqual([]);
 
-    const missing = await wal(['wal', 'fetch', '0000000100000000000000F9', dest], withKey);
+    const missing = await wal(['wal', 'fetch', '0000000900000000000000F9', dest], withKey);
     expect(missing.exitCode).toBe(12);
-    expect(missing.stderr).toBe('botctl: error: 0000000100000000000000F9 is not in the WAL archive\n');
+    expect(missing.stderr).toBe('botctl: error: 0000000900000000000000F9 is not in the WAL archive\n');
   });
 
   it('refuses what is not a WAL file name (2), a fetch without the identity (3) and WAL encrypted with a passphrase (3)', async () => {
@@ -217,13 +218,13 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     expect(r.stderr).toMatch(/^botctl: error: postgresql\.conf is not a WAL file name/);
     const traversal = await wal(['wal', 'fetch', '../../etc/passwd', path.join(work, 'x')], { BACKUP_AGE_IDENTITY_FILE: identityFile });
     expect(traversal.exitCode).toBe(2);
-    const noKey = await wal(['wal', 'fetch', '0000000100000000000000F2', path.join(work, 'x')]);
+    const noKey = await wal(['wal', 'fetch', '0000000900000000000000F2', path.join(work, 'x')]);
     expect(noKey.exitCode).toBe(3);
     const passEnv = path.join(home, 'passphrase.env');
     fs.writeFileSync(passEnv, fs.readFileSync(envFile, 'utf8').replace(/^BACKUP_AGE_RECIPIENTS=.*$/m, 'BACKUP_ENCRYPTION_PASSWORD=rahasia#toko-2026'), {
       mode: 0o600,
     });
-    const pass = await botctlInProcess(['--env-file', passEnv, 'wal', 'push', path.join(work, '0000000100000000000000F2')], { cwd: home });
+    const pass = await botctlInProcess(['--env-file', passEnv, 'wal', 'push', path.join(work, '0000000900000000000000F2')], { cwd: home });
     expect(pass.exitCode).toBe(3);
     expect(pass.stderr).toMatch(/WAL archiving needs BACKUP_AGE_RECIPIENTS/);
     expect(pass.stderr).not.toMatch(/rahasia/);
@@ -477,4 +478,43 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
       await sqlB.end({ timeout: 5 });
     }
   }, 240_000);
+
+  it('cluster prune keeps base backups by the policy and WAL back to the first file the oldest kept one needs; --dry-run changes nothing', async () => {
+    const base = path.join(home, 'backups', 'base');
+    const make = async () => {
+      await sql`INSERT INTO orders_wal_test (note) SELECT 'prune ' || g FROM generate_series(1, 500) g`;
+      const r = await wal(['--json', 'cluster', 'backup', '--offsite']);
+      expect(r.exitCode).toBe(0);
+      // A second in between: base names carry the second.
+      await new Promise((res) => setTimeout(res, 1100));
+      return JSON.parse(r.stdout) as { name: string; start_wal: string };
+    };
+    await make();
+    const newest = await make();
+    expect(newest.start_wal).toMatch(/^[0-9A-F]{24}$/);
+    const before = { base: fs.readdirSync(base).sort(), wal: objects(localWal) };
+    const older = (o: string) => /^[0-9A-F]{24}/.test(path.basename(o)) && path.basename(o).slice(0, 24) < newest.start_wal;
+    expect(before.wal.filter(older).length).toBeGreaterThan(0);
+
+    const plan = await wal(['--json', 'cluster', 'prune', '--keep', '1', '--offsite', '--dry-run']);
+    expect(plan.exitCode).toBe(0);
+    const p = JSON.parse(plan.stdout) as {
+      locations: { location: string; base_backups: { name: string; action: string }[]; wal: { keep_from: string; remove: number } }[];
+    };
+    expect(p.locations.map((l) => l.location)).toEqual(['local', 'offsite']);
+    expect(p.locations[0]!.base_backups.filter((b) => b.action === 'keep').map((b) => b.name)).toEqual([newest.name]);
+    expect(p.locations[0]!.wal.keep_from).toBe(newest.start_wal);
+    expect(p.locations[0]!.wal.remove).toBe(before.wal.filter(older).length);
+    expect(fs.readdirSync(base).sort()).toEqual(before.base);
+    expect(objects(localWal)).toEqual(before.wal);
+
+    const done = await wal(['--json', 'cluster', 'prune', '--keep', '1', '--offsite']);
+    expect(done.exitCode).toBe(0);
+    expect(fs.readdirSync(base).sort()).toEqual([newest.name, `${newest.name}.meta.json`]);
+    expect(fs.readdirSync(path.join(offsiteWal, '..', 'base')).sort()).toEqual([newest.name, `${newest.name}.meta.json`]);
+    // Every WAL file from the kept base backup's start on is still there, locally and offsite; none before.
+    expect(objects(localWal)).toEqual(before.wal.filter((o) => !older(o)));
+    expect(objects(offsiteWal).filter(older)).toEqual([]);
+    expect(objects(localWal).some((o) => path.basename(o).startsWith(`${newest.start_wal}-`))).toBe(true);
+  });
 });

@@ -83,3 +83,4 @@ export {
 export { fetchWalFile, isWalFileName, pushWalFile, type WalFetchResult, WalNotFoundError, type WalPushResult, type WalStores } from './wal/wal-archive.js';
 export { type BaseBackupResult, type BaseBackupSidecar, createBaseBackup, listBaseBackups } from './wal/base-backup.js';
 export { type PointInTimeResult, parseTargetTime, restoreToTime } from './wal/point-in-time.js';
+export { type ClusterPruneResult, pruneCluster } from './wal/retention.js';

@@ -1,5 +1,6 @@
 import { formatBytes, PartialError, shownTime } from '@botctl/core';
-import { createBaseBackup, listBaseBackups } from '@botctl/maintenance';
+import { createBaseBackup, listBaseBackups, pruneCluster } from '@botctl/maintenance';
+import { type RetentionFlags, retentionOptions, retentionPolicy } from './backup/prune.js';
 import type { Command } from 'commander';
 import type { Run } from './types.js';
 
@@ -42,6 +43,42 @@ export function registerCluster(cmd: Command, run: Run): void {
             : list
                 .map((b) => `${b.name}  finished ${shownTime(b.finished_at, ctx.config.timezone)}  ${formatBytes(b.size)}  WAL ${b.start_lsn} … ${b.end_lsn}`)
                 .join('\n'),
+        );
+      }),
+    );
+  retentionOptions(
+    cmd
+      .command('prune')
+      .description(
+        'base backups by the retention policy (BACKUP_KEEP… of the cluster env file, or the flags), then WAL older than the first file the oldest kept base backup needs',
+      ),
+  )
+    .option('--offsite', 'the same offsite')
+    .option('--dry-run', 'print what would go and why; change nothing')
+    .action(
+      run<RetentionFlags & { offsite?: boolean; dryRun?: boolean }>(async (ctx, opts) => {
+        const s = ctx.services;
+        const r = await pruneCluster({ config: ctx.config, clock: ctx.clock, base: s.baseStores(), wal: s.walStores() }, retentionPolicy(ctx.config, opts), {
+          offsite: opts.offsite === true,
+          dryRun: opts.dryRun === true,
+        });
+        for (const l of r.locations) {
+          const gone = l.base_backups.filter((b) => b.action === 'remove').length;
+          if (!r.dry_run)
+            ctx.log.info(`[cluster] Prune ${l.location}: ${gone} base backup dihapus, ${l.wal.remove} file WAL dihapus (${formatBytes(l.wal.remove_bytes)})`);
+        }
+        ctx.emit({ ok: true, ...r }, () =>
+          r.locations
+            .map((l) =>
+              [
+                `${l.location}${r.dry_run ? ' (dry run: nothing changed)' : ''}:`,
+                ...l.base_backups.map((b) => `  ${b.action === 'keep' ? 'keep  ' : 'remove'} ${b.name}  ${b.reasons.join('; ')}`),
+                l.wal.keep_from
+                  ? `  WAL: ${r.dry_run ? 'would remove' : 'removed'} ${l.wal.remove} file(s) (${formatBytes(l.wal.remove_bytes)}) before ${l.wal.keep_from}, kept ${l.wal.keep}`
+                  : `  WAL: all ${l.wal.keep} kept (no base backup says where replay starts)`,
+              ].join('\n'),
+            )
+            .join('\n'),
         );
       }),
     );

@@ -90,6 +90,17 @@ export class LocalDirStorage implements Storage {
     return out;
   }
 
+  /** The folders directly below this one (a WAL archive's folder per timeline and log). */
+  async folders(): Promise<string[]> {
+    await this.ready();
+    try {
+      return (await fsp.readdir(this.dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
   async stat(name: string): Promise<StoredObject | undefined> {
     await this.ready();
     const st = await fsp.lstat(this.#path(name)).catch(() => undefined);

@@ -4,7 +4,7 @@ import { RcloneStorage } from './rclone-storage.js';
 import type { Storage } from './storage.js';
 
 /** An offsite destination: a folder (mounted) or an rclone remote, with a `logs` folder below it. */
-export type OffsiteStorage = Storage & { sub(name: string): OffsiteStorage };
+export type OffsiteStorage = Storage & { sub(name: string): OffsiteStorage; folders(): Promise<string[]> };
 
 /**
  * The offsite destination the settings name (BACKUP_OFFSITE_REMOTE, an rclone remote, when set;

@@ -66,4 +66,13 @@ describe('RcloneStorage', () => {
     expect(probe.space?.free).toBeGreaterThan(0);
     expect(fs.readdirSync(path.join(server.dir, 'probe'))).toEqual([]);
   }, 30_000);
+
+  it('lists the folders below it (a WAL archive per timeline and log), and none where there is nothing yet', async () => {
+    const wal = new RcloneStorage({ remote: `${server.remoteName}:wal`, env: server.env });
+    expect(await wal.folders()).toEqual([]);
+    await wal.sub('0000000100000000').put('a.gz.age', Readable.from([Buffer.from('a')]));
+    await wal.sub('0000000100000001').put('b.gz.age', Readable.from([Buffer.from('b')]));
+    await wal.put('top-level-file', Readable.from([Buffer.from('c')]));
+    expect((await wal.folders()).sort()).toEqual(['0000000100000000', '0000000100000001']);
+  }, 30_000);
 });

@@ -180,6 +180,14 @@ export class RcloneStorage implements Storage {
     return items.filter((i) => !i.IsDir).map((i) => ({ name: i.Name, size: i.Size, mtime: new Date(i.ModTime) }));
   }
 
+  /** The folders directly below this one (a WAL archive's folder per timeline and log). */
+  async folders(): Promise<string[]> {
+    const r = await this.#run(['lsjson', '--dirs-only', '--no-mimetype', this.remote]);
+    if (r.code === 3) return [];
+    if (r.code !== 0) throw this.#failure('lsjson', r.stderr, r.code);
+    return (JSON.parse(r.stdout.toString('utf8') || '[]') as { Name: string }[]).map((i) => i.Name);
+  }
+
   async stat(name: string): Promise<StoredObject | undefined> {
     const r = await this.#run(['lsjson', '--stat', '--no-mimetype', this.#path(name)]);
     if (r.code === 3 || r.code === 4) return undefined;

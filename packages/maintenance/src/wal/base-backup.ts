@@ -38,6 +38,8 @@ export interface BaseBackupSidecar {
   /** When pg_basebackup finished: a recovery can reach any moment after this one. */
   finished_at: string;
   timeline: number;
+  /** The first WAL file it needs: WAL before it can go once no kept base backup starts earlier. */
+  start_wal: string;
   start_lsn: string;
   end_lsn: string;
   compression: 'gzip';
@@ -69,14 +71,15 @@ const sidecarOf = (name: string) => `${name}.meta.json`;
  */
 function walRange() {
   let tail = '';
-  const r: { start?: string; end?: string; timeline?: number; scan: (chunk: Buffer) => void } = {
+  const r: { start?: string; startWal?: string; end?: string; timeline?: number; scan: (chunk: Buffer) => void } = {
     scan(chunk: Buffer) {
       const text = tail + chunk.toString('latin1');
       if (!r.start) {
-        const m = /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+) \(file [0-9A-F]{24}\)\n(?:[^\n]*\n)*?START TIMELINE: (\d+)\n/.exec(text);
+        const m = /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+) \(file ([0-9A-F]{24})\)\n(?:[^\n]*\n)*?START TIMELINE: (\d+)\n/.exec(text);
         if (m) {
           r.start = m[1];
-          r.timeline = Number(m[2]);
+          r.startWal = m[2];
+          r.timeline = Number(m[3]);
         }
       }
       for (const m of text.matchAll(/"End-LSN": "([0-9A-F]+\/[0-9A-F]+)"/g)) r.end = m[1];
@@ -144,6 +147,7 @@ export async function createBaseBackup(deps: BaseBackupDeps, opts: { offsite: bo
     started_at: isoWithOffset(started, config.timezone),
     finished_at: isoWithOffset(deps.clock.now(), config.timezone),
     timeline: seen.timeline ?? 0,
+    start_wal: seen.startWal ?? '',
     start_lsn: seen.start ?? '',
     end_lsn: seen.end ?? '',
     compression: 'gzip',

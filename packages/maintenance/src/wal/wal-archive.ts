@@ -23,7 +23,7 @@ import { StorageError, type Storage, storagePath } from '../storage/storage.js';
 
 /** What PostgreSQL's archiver hands over: segments, `.partial` segments, `.backup` labels and timeline `.history` files. */
 const WAL_FILE = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$/;
-const OBJECT = /^([0-9A-F.a-z]+)-([0-9a-f]{64})\.gz\.age$/;
+export const OBJECT = /^([0-9A-F.a-z]+)-([0-9a-f]{64})\.gz\.age$/;
 const SUFFIX = '.gz.age';
 
 export function isWalFileName(name: string): boolean {
@@ -36,7 +36,7 @@ function folderOf(name: string): string {
 }
 
 /** A folder of folders: a WAL archive's root. */
-type Folders = Storage & { sub(name: string): Storage };
+type Folders = Storage & { sub(name: string): Storage; folders(): Promise<string[]> };
 
 export interface WalStores {
   /** `<BACKUP_LOCAL_DIR>/wal`. */

@@ -9,13 +9,16 @@ const count = (v: string) => {
   return Number(v);
 };
 
-interface Opts {
+export interface RetentionFlags {
   keep?: number;
   keepDaily?: number;
   keepWeekly?: number;
   keepMonthly?: number;
   keepYearly?: number;
   keepWithin?: string;
+}
+
+interface Opts extends RetentionFlags {
   offsite?: boolean;
   dryRun?: boolean;
 }
@@ -24,7 +27,7 @@ interface Opts {
  * The policy of this run: the flags when any retention flag is given (the rest 0, --keep 1),
  * else the env file's.
  */
-function retentionPolicy(config: Config, opts: Opts): RetentionPolicy {
+export function retentionPolicy(config: Config, opts: RetentionFlags): RetentionPolicy {
   const r = config.backup.retention;
   const preRestoreKeepDays = config.backup.preRestoreKeepDays;
   const given = [opts.keep, opts.keepDaily, opts.keepWeekly, opts.keepMonthly, opts.keepYearly, opts.keepWithin].some((v) => v !== undefined);
@@ -40,10 +43,9 @@ function retentionPolicy(config: Config, opts: Opts): RetentionPolicy {
   };
 }
 
-export function registerBackupPrune(backup: Command, run: Run): void {
-  backup
-    .command('prune')
-    .description('apply the retention policy: keep the newest N and daily/weekly/monthly/yearly backups, remove the rest')
+/** The retention flags and how they combine with the env file (backup prune, cluster prune). */
+export function retentionOptions(cmd: Command): Command {
+  return cmd
     .option('--keep <n>', 'keep the newest N backups, in real creation order (BACKUP_KEEP)', count)
     .option('--keep-daily <d>', 'keep the newest backup of each of the last D days (BACKUP_KEEP_DAILY)', count)
     .option('--keep-weekly <w>', 'keep the newest backup of each of the last W ISO weeks (BACKUP_KEEP_WEEKLY)', count)
@@ -61,7 +63,13 @@ export function registerBackupPrune(backup: Command, run: Run): void {
         'and the newest verified one. Archives dated in the future (a clock that ran ahead) get no',
         'calendar rule; order is by real creation order, not by the dates in the names.',
       ].join('\n'),
-    )
+    );
+}
+
+export function registerBackupPrune(backup: Command, run: Run): void {
+  retentionOptions(
+    backup.command('prune').description('apply the retention policy: keep the newest N and daily/weekly/monthly/yearly backups, remove the rest'),
+  )
     .option('--offsite', 'apply the same policy offsite as well (BACKUP_OFFSITE_REMOTE or BACKUP_OFFSITE_DIR)')
     .option('--dry-run', 'print the plan (keep/remove and why) and change nothing')
     .action(
