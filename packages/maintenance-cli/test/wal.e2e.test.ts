@@ -517,4 +517,123 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     expect(objects(offsiteWal).filter(older)).toEqual([]);
     expect(objects(localWal).some((o) => path.basename(o).startsWith(`${newest.start_wal}-`))).toBe(true);
   });
+
+  it('healthcheck of a tenant on an archiving cluster shows the recovery point, and turns critical (with the metric) when archiving fails', async () => {
+    const t = await createTenant({
+      cluster,
+      parentDir: work,
+      seed: false,
+      extraEnv: { WAL_CLUSTER_ENV_FILE: envFile, HEALTH_SKIP_CHECKS: 'telegram,cpu,bot_process' },
+    });
+    const health = async () => {
+      const textfile = path.join(t.dir, 'metrics');
+      const run = await botctlInProcess(['--env-file', t.envFile, '--json', 'healthcheck', '--no-alert', '--textfile', textfile], { cwd: t.dir });
+      const out = JSON.parse(run.stdout) as { checks: { id: string; status: string; fact: string; value?: number }[] };
+      const prom = fs
+        .readdirSync(textfile)
+        .map((f) => fs.readFileSync(path.join(textfile, f), 'utf8'))
+        .join('');
+      return { check: out.checks.find((c) => c.id === 'wal_archive')!, prom };
+    };
+    const good = await health();
+    expect(good.check.status).toBe('ok');
+    expect(good.check.fact).toMatch(/^newest archived WAL [0-9A-F]{24}, .* old \(offsite too\); base backup base-\d{8}-\d{6}\.tar\.gz\.age finished .* ago$/);
+    expect(good.prom).toMatch(/^botctl_wal_archiving_failing\{store="[^"]+"\} 0$/m);
+    expect(good.prom).toMatch(/^botctl_wal_newest_offsite_timestamp_seconds\{store="[^"]+"\} \d+/m);
+
+    // The archive folder can no longer be written: PostgreSQL's archiver fails and keeps the file.
+    const lockDown = (mode: number) => {
+      fs.chmodSync(localWal, mode);
+      for (const d of fs.readdirSync(localWal)) fs.chmodSync(path.join(localWal, d), mode);
+    };
+    lockDown(0o500);
+    try {
+      await sql`INSERT INTO orders_wal_test (note) VALUES ('tidak terarsip')`;
+      await sql`SELECT pg_switch_wal()`;
+      for (let i = 0; i < 100; i++) {
+        const [a] = await sql<{ failed: string }[]>`SELECT failed_count::text AS failed FROM pg_stat_archiver`;
+        if (Number(a!.failed) > 0 && (await sql`SELECT 1 FROM pg_stat_archiver WHERE last_failed_time > coalesce(last_archived_time, '-infinity')`).length > 0)
+          break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      const bad = await health();
+      expect(bad.check.status).toBe('critical');
+      expect(bad.check.fact).toMatch(
+        /^archiving fails: [0-9A-F]{24} since .* \(\d+ failures; PostgreSQL keeps the files in pg_wal until it works\); newest archived WAL/,
+      );
+      expect(bad.prom).toMatch(/^botctl_wal_archiving_failing\{store="[^"]+"\} 1$/m);
+    } finally {
+      lockDown(0o750);
+    }
+    // Writable again: the archiver catches up on its own.
+    const [c] = await sql<{ seg: string }[]>`SELECT pg_walfile_name(pg_current_wal_lsn()) AS seg`;
+    await sql`SELECT pg_switch_wal()`;
+    await archivedUpTo(c!.seg);
+    expect((await health()).check.status).toBe('ok');
+  });
+});
+
+describe('botctl wal enable', () => {
+  it('shows the plan and changes nothing without --yes; with it, sets the four settings, says a restart is needed, and the archiver then runs botctl wal push', async () => {
+    const own = await startEphemeralCluster({ parentDir: work });
+    const home2 = path.join(work, 'cluster-two');
+    fs.mkdirSync(home2, { mode: 0o750 });
+    const env2 = path.join(home2, 'cluster.env');
+    const { recipient } = await ageKeyPair();
+    fs.writeFileSync(
+      env2,
+      `BOT_STORE_NAME=cluster-two\nBACKUP_STORE_ID=cluster-two\nBACKUP_LOCAL_DIR=backups\nBACKUP_OFFSITE_DIR=${path.join(home2, 'offsite')}\nBACKUP_AGE_RECIPIENTS=${recipient}\nBOT_LOG_PATH=logs\nWAL_ARCHIVE_TIMEOUT_SECONDS=90\nDATABASE_URL=${own.url().reveal()}\n`,
+      { mode: 0o600 },
+    );
+    chownTree(home2);
+    const sql2 = createSql(own.url(), { max: 1 });
+    // As a process whose Node the server's user can run: the archive_command it writes names it.
+    const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
+    const enable = (args: string[]) =>
+      execa(node, ['--', BOTCTL_MAIN, '--env-file', env2, '--json', 'wal', 'enable', ...args], {
+        cwd: home2,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC' },
+        extendEnv: false,
+        reject: false,
+      });
+    try {
+      const plan = await enable([]);
+      expect(plan.exitCode).toBe(0);
+      const p = JSON.parse(plan.stdout) as { applied: boolean; settings: { name: string; current: string; wanted: string; change: boolean }[] };
+      expect(p.applied).toBe(false);
+      expect(Object.fromEntries(p.settings.map((s) => [s.name, s.wanted]))).toMatchObject({ wal_level: 'replica', archive_mode: 'on', archive_timeout: '90' });
+      expect(p.settings.find((s) => s.name === 'archive_command')!.wanted).toBe(`${node} -- ${BOTCTL_MAIN} --env-file ${env2} --quiet wal push %p`);
+      expect((await sql2<{ n: string }[]>`SELECT count(*)::text AS n FROM pg_file_settings WHERE name LIKE 'archive%'`)[0]!.n).toBe('0');
+
+      const done = await enable(['--yes']);
+      expect(done.exitCode).toBe(0);
+      expect(JSON.parse(done.stdout)).toMatchObject({ applied: true, restart_needed: true });
+      // The reloadable ones are in effect now; archive_mode needs the restart.
+      expect((await sql2<{ t: string }[]>`SELECT current_setting('archive_timeout') AS t`)[0]!.t).toBe('90s');
+      await sql2.end({ timeout: 5 });
+      await own.stopServer();
+      await own.startServer();
+      const sql3 = createSql(own.url(), { max: 1 });
+      try {
+        expect((await sql3<{ m: string }[]>`SELECT current_setting('archive_mode') AS m`)[0]!.m).toBe('on');
+        await sql3`CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g`;
+        const [s] = await sql3<{ seg: string }[]>`SELECT pg_walfile_name(pg_current_wal_lsn()) AS seg`;
+        await sql3`SELECT pg_switch_wal()`;
+        for (let i = 0; i < 300; i++) {
+          const [r] = await sql3<{ last: string | null }[]>`SELECT last_archived_wal AS last FROM pg_stat_archiver`;
+          if (r!.last && r!.last >= s!.seg) break;
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        expect(objects(path.join(home2, 'backups', 'wal')).some((o) => path.basename(o).startsWith(`${s!.seg}-`))).toBe(true);
+        // Run again: nothing to change.
+        const again = JSON.parse((await enable([])).stdout) as { settings: { change: boolean }[] };
+        expect(again.settings.every((x) => !x.change)).toBe(true);
+      } finally {
+        await sql3.end({ timeout: 5 });
+      }
+    } finally {
+      await sql2.end({ timeout: 5 }).catch(() => undefined);
+      await own.destroy();
+    }
+  }, 120_000);
 });

@@ -84,3 +84,4 @@ export { fetchWalFile, isWalFileName, pushWalFile, type WalFetchResult, WalNotFo
 export { type BaseBackupResult, type BaseBackupSidecar, createBaseBackup, listBaseBackups } from './wal/base-backup.js';
 export { type PointInTimeResult, parseTargetTime, restoreToTime } from './wal/point-in-time.js';
 export { type ClusterPruneResult, pruneCluster } from './wal/retention.js';
+export { enableWalArchiving, type WalEnableResult } from './wal/enable.js';

@@ -2,6 +2,7 @@ import {
   type Clock,
   type Config,
   ConfigError,
+  loadConfig,
   type Logger,
   OwnerAlerter,
   ownerBotApi,
@@ -15,7 +16,7 @@ import {
 } from '@botctl/core';
 import { type ArchiveDecryption, type ArchiveEncryption, createArchiveDecryption, createArchiveEncryption } from './archive/encryption.js';
 import { PgDumper } from './backup/dumper.js';
-import type { HealthDeps } from './health/checks.js';
+import type { HealthDeps, WalHealthInputs } from './health/checks.js';
 import { realSystem } from './health/system.js';
 import { acquireLock, type HeldLock } from './lock/maintenance-lock.js';
 import { LocalDirStorage } from './storage/local-dir-storage.js';
@@ -79,6 +80,18 @@ export class Services {
     return { local: this.local.sub('base'), offsite: this.offsite?.sub('base') };
   }
 
+  #cluster: Services | undefined;
+  /** The cluster this tenant's database lives in (WAL_CLUSTER_ENV_FILE), read at first use. */
+  #clusterServices(envFile: string): Services {
+    this.#cluster ??= new Services(loadConfig({ envFile }).config, this.#o);
+    return this.#cluster;
+  }
+
+  /** What the health check reads of this cluster's archive (this Services built from a cluster env file). */
+  walHealth(): WalHealthInputs {
+    return { cluster: this.config, stores: this.walStores(), base: this.baseStores() };
+  }
+
   /** WAL is encrypted to age recipients only: a passphrase would cost a scrypt run per segment. */
   walEncryption(): ArchiveEncryption {
     if (this.config.backup.ageRecipients.length === 0) {
@@ -140,12 +153,14 @@ export class Services {
   /** What the health checks read: the storages, the clock, this machine, the shop bot's API. */
   healthInputs(signal: AbortSignal | undefined = this.#o.signal): HealthDeps {
     const api = this.shopApi;
+    const clusterEnv = this.config.walClusterEnvFile;
     return {
       config: this.config,
       local: this.local,
       offsite: this.offsite,
       clock: this.clock,
       system: realSystem,
+      ...(clusterEnv ? { wal: () => this.#clusterServices(clusterEnv).walHealth() } : {}),
       redactor: this.#o.redactor,
       ...(api ? { botApi: api } : {}),
       ...(signal ? { signal } : {}),

@@ -175,6 +175,7 @@ export const HEALTH_CHECK_IDS = [
   'maintenance_lock',
   'backup_space',
   'jobs',
+  'wal_archive',
 ] as const;
 
 /** A postgres:// URL, kept as a Secret (it may hold a password). */
@@ -240,6 +241,7 @@ export const envSchema = z.object({
     "holds an age secret key, not a file path: save the key in a file (0600, ideally on another machine) and put that file's path here; treat the pasted key as exposed and make a new one with `botctl keygen` if this file was shared",
   ),
   WAL_CLUSTER_ENV_FILE: optionalString(),
+  WAL_ARCHIVE_TIMEOUT_SECONDS: integer(60, 1, 86_400),
   BACKUP_STORE_ID: optionalString().refine(
     (v) => v === undefined || /^[a-z0-9][a-z0-9_-]{0,63}$/.test(v),
     'must be 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit',
@@ -389,6 +391,8 @@ export interface Config {
   readonly pgBinDir: string | undefined;
   /** WAL_CLUSTER_ENV_FILE: the env file of the cluster whose WAL archive and base backups hold this tenant (`restore --to-time`). */
   readonly walClusterEnvFile: string | undefined;
+  /** WAL_ARCHIVE_TIMEOUT_SECONDS: `wal enable` sets PostgreSQL's archive_timeout to it (the recovery point on a quiet shop). */
+  readonly walArchiveTimeoutSeconds: number;
   readonly backup: {
     readonly encryptionPassword: Secret | undefined;
     readonly ageRecipients: readonly string[];
@@ -539,6 +543,7 @@ export function parseConfig(env: RawEnv, opts: { baseDir: string; envFile?: stri
     updateMaxDays: e.MAINTENANCE_UPDATE_MAX_DAYS,
     pgBinDir: e.PG_BIN_DIR === undefined ? undefined : resolve(e.PG_BIN_DIR),
     walClusterEnvFile: e.WAL_CLUSTER_ENV_FILE === undefined ? undefined : resolve(e.WAL_CLUSTER_ENV_FILE),
+    walArchiveTimeoutSeconds: e.WAL_ARCHIVE_TIMEOUT_SECONDS,
     backup: {
       encryptionPassword: e.BACKUP_ENCRYPTION_PASSWORD,
       ageRecipients: e.BACKUP_AGE_RECIPIENTS,

@@ -1,5 +1,7 @@
 import path from 'node:path';
-import { fetchWalFile, pushWalFile } from '@botctl/maintenance';
+import { UsageError } from '@botctl/core';
+import { shippedPath } from '@botctl/core/shipped';
+import { enableWalArchiving, fetchWalFile, pushWalFile } from '@botctl/maintenance';
 import type { Command } from 'commander';
 import type { Run } from './types.js';
 
@@ -40,6 +42,43 @@ export function registerWal(cmd: Command, run: Run): void {
         const r = await fetchWalFile({ ...ctx.services.walStores(), decryption: await ctx.decryption() }, args[0]!, dest);
         ctx.log.debug(`[wal] fetch ${r.name} from ${r.from}`);
         ctx.emit({ ok: true, ...r, dest }, () => `${r.name}: restored from the ${r.from} copy to ${ctx.displayPath(dest)}`);
+      }),
+    );
+  cmd
+    .command('enable')
+    .description(
+      'check the cluster for WAL archiving (wal_level, archive_mode, archive_timeout from WAL_ARCHIVE_TIMEOUT_SECONDS, archive_command = botctl wal push) and, with --yes, set them with ALTER SYSTEM; says when a restart is needed',
+    )
+    .option('--yes', 'write the settings (without it: the plan only, nothing changed)')
+    .action(
+      run<{ yes?: boolean }>(async (ctx, opts) => {
+        const envFile = ctx.config.envFile;
+        if (!envFile)
+          throw new UsageError('wal enable needs --env-file: the cluster env file the archiver will run botctl with', {
+            hint: 'botctl --env-file /etc/botctl/clusters/main.env wal enable',
+          });
+        const r = await enableWalArchiving(ctx.config, {
+          botctl: [process.execPath, '--', shippedPath('cli')],
+          envFile: path.resolve(envFile),
+          timeoutSeconds: ctx.config.walArchiveTimeoutSeconds,
+          yes: opts.yes === true,
+        });
+        const changes = r.settings.filter((s) => s.change);
+        if (r.applied) ctx.log.info(`[wal] enable: ${changes.map((s) => s.name).join(', ')} diubah${r.restart_needed ? '; PostgreSQL perlu di-restart' : ''}`);
+        ctx.emit({ ok: true, ...r }, () =>
+          [
+            ...r.settings.map(
+              (s) => `${s.change ? (r.applied ? 'set ' : 'would set') : 'ok  '} ${s.name} = ${s.wanted}${s.change ? `  (was ${s.current || "''"})` : ''}`,
+            ),
+            changes.length === 0
+              ? 'WAL archiving is set up already.'
+              : r.applied
+                ? r.restart_needed
+                  ? 'Written with ALTER SYSTEM. Restart PostgreSQL for wal_level/archive_mode (Debian: systemctl restart postgresql@15-main), then check pg_stat_archiver.'
+                  : 'Written with ALTER SYSTEM and reloaded: in effect now.'
+                : 'Nothing changed: run again with --yes to write these settings.',
+          ].join('\n'),
+        );
       }),
     );
 }

@@ -8,6 +8,8 @@ import {
   formatDuration,
   formatDurasi,
   HEALTH_CHECK_IDS,
+  humanTime,
+  isoWithOffset,
   shopBotApi,
   readHeartbeat,
   readJobRecords,
@@ -18,6 +20,8 @@ import {
   zonedToInstant,
 } from '@botctl/core';
 import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
+import { listBaseBackups } from '../wal/base-backup.js';
+import { OBJECT, type WalStores } from '../wal/wal-archive.js';
 import { dropStaleScratch } from '../backup/scratch.js';
 import {
   CRITICAL_USED,
@@ -61,6 +65,7 @@ export const CHECK_LABELS: Record<CheckId, string> = {
   maintenance_lock: 'Lock maintenance',
   backup_space: 'Ruang untuk backup',
   jobs: 'Job otomatis bot',
+  wal_archive: 'Arsip WAL (titik pemulihan)',
   alerts: 'Alert owner',
 };
 
@@ -91,6 +96,15 @@ export interface HealthMetrics {
   last_drill?: { at: string; ok: boolean; restore_seconds: number };
   last_good_drill_at?: string;
   last_good_verification_at?: string;
+  /** The cluster's WAL archive (WAL_CLUSTER_ENV_FILE): the real recovery point. */
+  wal?: {
+    archiving_failing: boolean;
+    failed_count: number;
+    last_archived_at?: string | undefined;
+    newest_local_at?: string | undefined;
+    newest_offsite_at?: string | undefined;
+    newest_base_at?: string | undefined;
+  };
 }
 
 export interface HealthDeps {
@@ -104,6 +118,14 @@ export interface HealthDeps {
   botApi?: BotApi;
   cpuSampleMs?: number;
   signal?: AbortSignal;
+  /** The cluster's WAL archive and base backups, when WAL_CLUSTER_ENV_FILE is set (loaded when the check runs). */
+  wal?: () => WalHealthInputs;
+}
+
+export interface WalHealthInputs {
+  cluster: Config;
+  stores: WalStores;
+  base: { local: Storage; offsite?: Storage | undefined };
 }
 
 const r = (id: CheckId, status: HealthStatus, fact: string, fakta: string, value?: number): CheckResult => ({
@@ -168,9 +190,11 @@ export async function runChecks(deps: HealthDeps): Promise<{ checks: CheckResult
     maintenance_lock: async () => checkLock(deps, now),
     backup_space: async () => checkSpace(deps, (await catalog).local),
     jobs: async () => fromJudgement('jobs', judgeJobs(config, readJobRecords(config.stateDir))),
+    wal_archive: () => checkWalArchive(deps, metrics, now, scrub),
   };
 
-  const ids = CHECK_IDS.filter((id) => !skip.has(id));
+  // The WAL archive is checked only where it is set up (WAL_CLUSTER_ENV_FILE).
+  const ids = CHECK_IDS.filter((id) => !skip.has(id) && (id !== 'wal_archive' || deps.wal !== undefined));
   const checks = await Promise.all(
     ids.map(async (id) => {
       try {
@@ -441,4 +465,106 @@ async function checkSpace(deps: HealthDeps, local: BackupEntry[]): Promise<Check
   const v = judgeSpace(fsu, deps.config.health.diskThreshold, next);
   const fakta = v.fits === undefined ? `sisa ${formatBytes(fsu.available)}` : `sisa ruang cukup untuk ${v.fits} backup lagi`;
   return r('backup_space', v.level, describeSpace(v, fsu, next), fakta, fsu.available);
+}
+
+/** A base backup older than this is a warning: the replay from it gets long, and one bad file loses more. */
+const BASE_WARN_DAYS = 8;
+/** The offsite copy of the WAL this far behind the local one: the real recovery point after losing the host. */
+const WAL_OFFSITE_LAG_WARN_MS = 3_600_000;
+
+/** The newest archived WAL file of a WAL archive (its folders sorted by name, the last with files). */
+async function newestWal(root: WalStores['local']): Promise<{ name: string; at: Date } | undefined> {
+  const folders = (await root.folders())
+    .filter((f) => /^[0-9A-F]{16}$/.test(f))
+    .sort()
+    .reverse();
+  for (const f of folders) {
+    const objects = (await root.sub(f).list()).filter((o) => OBJECT.test(o.name));
+    if (objects.length === 0) continue;
+    const newest = objects.reduce((a, b) => (b.name > a.name ? b : a));
+    return { name: newest.name.slice(0, 24), at: newest.mtime };
+  }
+  return undefined;
+}
+
+async function checkWalArchive(deps: HealthDeps, metrics: HealthMetrics, now: Date, scrub: (s: string) => string): Promise<CheckResult> {
+  const inputs = deps.wal!();
+  const url = deps.config.databaseUrl;
+  if (!url) return r('wal_archive', 'unknown', 'DATABASE_URL is not set', 'DATABASE_URL belum diisi');
+  const timeoutMs = deps.config.health.dbTimeoutMs;
+  const sql = createSql(url, { max: 1, connectTimeoutSeconds: Math.ceil(timeoutMs / 1000), idleTimeoutSeconds: 1 });
+  let a: { mode: string; failed: string; last_wal: string | null; last_at: Date | null; failed_wal: string | null; failed_at: Date | null };
+  try {
+    [a] = (await withTimeout(
+      sql`SELECT current_setting('archive_mode') AS mode, failed_count::text AS failed, last_archived_wal AS last_wal, last_archived_time AS last_at,
+                 last_failed_wal AS failed_wal, last_failed_time AS failed_at FROM pg_stat_archiver`,
+      timeoutMs,
+      'pg_stat_archiver',
+    )) as unknown as [typeof a];
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+  }
+  const tz = deps.config.timezone;
+  const [local, offsite, bases] = await Promise.all([
+    newestWal(inputs.stores.local),
+    inputs.stores.offsite ? newestWal(inputs.stores.offsite).catch((e: unknown) => new Error(scrub((e as Error).message))) : Promise.resolve(undefined),
+    listBaseBackups(inputs.base.local, inputs.cluster.storeId),
+  ]);
+  const failing = a.mode !== 'off' && a.failed_at !== null && (a.last_at === null || a.failed_at > a.last_at);
+  const newestBase = bases.at(-1);
+  metrics.wal = {
+    archiving_failing: failing || a.mode === 'off',
+    failed_count: Number(a.failed),
+    last_archived_at: a.last_at ? isoWithOffset(a.last_at, tz) : undefined,
+    newest_local_at: local ? isoWithOffset(local.at, tz) : undefined,
+    newest_offsite_at: offsite && !(offsite instanceof Error) ? isoWithOffset(offsite.at, tz) : undefined,
+    newest_base_at: newestBase?.finished_at,
+  };
+  const point = local ? `newest archived WAL ${local.name}, ${ago(now.getTime() - local.at.getTime())} old` : 'no WAL archived yet';
+  const titik = local ? `titik pemulihan ${ago(now.getTime() - local.at.getTime())} lalu` : 'belum ada WAL terarsip';
+  const value = local ? (now.getTime() - local.at.getTime()) / 1000 : undefined;
+  if (a.mode === 'off') {
+    return r(
+      'wal_archive',
+      'critical',
+      `archiving is off on the cluster (archive_mode = off): the recovery point is the newest backup; ${point}`,
+      `arsip WAL mati: ${titik}`,
+      value,
+    );
+  }
+  if (failing) {
+    return r(
+      'wal_archive',
+      'critical',
+      `archiving fails: ${a.failed_wal} since ${humanTime(a.failed_at!, tz)} (${a.failed} failures; PostgreSQL keeps the files in pg_wal until it works); ${point}`,
+      `arsip WAL GAGAL sejak ${humanTime(a.failed_at!, tz)}: ${titik}`,
+      value,
+    );
+  }
+  if (!newestBase)
+    return r(
+      'wal_archive',
+      'critical',
+      `no base backup: the WAL has nothing to replay onto (botctl cluster backup); ${point}`,
+      `belum ada base backup: ${titik}`,
+      value,
+    );
+  if (!local) return r('wal_archive', 'warning', `no WAL archived yet (archive_command set?); base backup ${newestBase.name}`, titik, value);
+  const notes = [`base backup ${newestBase.name} finished ${ago(now.getTime() - Date.parse(newestBase.finished_at))} ago`];
+  if (offsite instanceof Error)
+    return r('wal_archive', 'warning', `${point}; the offsite WAL cannot be read: ${offsite.message}`, `${titik}; WAL offsite tidak terbaca`, value);
+  if (inputs.stores.offsite && (!offsite || local.at.getTime() - offsite.at.getTime() > WAL_OFFSITE_LAG_WARN_MS)) {
+    const behind = offsite ? `newest there ${offsite.name}, ${ago(local.at.getTime() - offsite.at.getTime())} behind` : 'none there';
+    return r('wal_archive', 'warning', `${point}; the offsite WAL copy lags (${behind})`, `${titik}; salinan WAL offsite tertinggal`, value);
+  }
+  if (now.getTime() - Date.parse(newestBase.finished_at) > BASE_WARN_DAYS * 86_400_000) {
+    return r(
+      'wal_archive',
+      'warning',
+      `${point}; the newest base backup is older than ${BASE_WARN_DAYS} days (${notes[0]})`,
+      `${titik}; base backup lebih dari ${BASE_WARN_DAYS} hari`,
+      value,
+    );
+  }
+  return r('wal_archive', 'ok', `${point}${offsite ? ' (offsite too)' : ''}; ${notes.join('; ')}`, titik, value);
 }

@@ -68,6 +68,30 @@ export function renderMetrics(input: { store: string; now: Date; checks: CheckRe
     ]);
   }
   const gauge = (name: string, help: string, v: number | undefined) => v !== undefined && family(name, help, [[store, v]]);
+  if (m.wal) {
+    gauge(
+      'botctl_wal_archiving_failing',
+      'Whether the cluster fails to archive WAL (1) or not (0), from pg_stat_archiver; 1 also when archive_mode is off.',
+      m.wal.archiving_failing ? 1 : 0,
+    );
+    gauge(
+      'botctl_wal_failed_count',
+      'WAL files the archiver failed to archive since the statistics were reset (pg_stat_archiver.failed_count).',
+      m.wal.failed_count,
+    );
+    gauge('botctl_wal_last_archived_timestamp_seconds', 'When the archiver last archived a WAL file (Unix time).', t(m.wal.last_archived_at));
+    gauge(
+      'botctl_wal_newest_local_timestamp_seconds',
+      'When the newest WAL file in the local archive was stored: the recovery point (Unix time).',
+      t(m.wal.newest_local_at),
+    );
+    gauge(
+      'botctl_wal_newest_offsite_timestamp_seconds',
+      'When the newest WAL file in the offsite archive was stored: the recovery point after losing the host (Unix time).',
+      t(m.wal.newest_offsite_at),
+    );
+    gauge('botctl_wal_base_backup_newest_timestamp_seconds', 'When the newest base backup of the cluster finished (Unix time).', t(m.wal.newest_base_at));
+  }
   gauge('botctl_shop_transactions_today', 'Orders created today (BOT_TIMEZONE).', m.transactions_today);
   gauge('botctl_shop_paid_today', 'Orders paid today.', m.paid_today);
   gauge('botctl_shop_failed_today', 'Orders failed today.', m.failed_today);
