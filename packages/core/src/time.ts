@@ -108,13 +108,16 @@ export function zoneOffsetMinutes(date: Date, timeZone: string): number {
   return Math.round((asUtc - whole) / 60_000);
 }
 
-/** ISO 8601 with the zone's offset: `2026-11-24T20:40:00+07:00`. */
-export function isoWithOffset(date: Date, timeZone: string): string {
+/** ISO 8601 with the zone's offset: `2026-11-24T20:40:00+07:00` (with `ms`, `…:00.123+07:00`). */
+export function isoWithOffset(date: Date, timeZone: string, opts: { ms?: boolean } = {}): string {
   const p = zonedParts(date, timeZone);
   const off = zoneOffsetMinutes(date, timeZone);
   const sign = off >= 0 ? '+' : '-';
   const abs = Math.abs(off);
-  return `${p.year}-${pad(p.month)}-${pad(p.day)}T${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}` + `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+  const frac = opts.ms ? `.${String(date.getUTCMilliseconds()).padStart(3, '0')}` : '';
+  return (
+    `${p.year}-${pad(p.month)}-${pad(p.day)}T${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}${frac}` + `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`
+  );
 }
 
 /** A time for people: `2026-11-24 20:40:00 +07:00`, in BOT_TIMEZONE with its offset. */

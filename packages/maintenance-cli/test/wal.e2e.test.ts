@@ -379,8 +379,9 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
       expect(look.exitCode).toBe(0);
       const out = JSON.parse(look.stdout) as { reached: string; stopped: string; base_backup: { name: string }; status: string };
       expect(out.stopped).toBe('at-target');
-      expect(Date.parse(out.reached)).toBeGreaterThan(Date.parse(second));
-      expect(Date.parse(out.reached)).toBeLessThan(Date.parse(t!.iso) + 1000);
+      // The point reached is the last transaction replayed: the second one's commit, before the target.
+      expect(Date.parse(out.reached)).toBeGreaterThanOrEqual(Date.parse(second));
+      expect(Date.parse(out.reached)).toBeLessThan(Date.parse(t!.iso));
       const looked = createSql(cluster.url(`${a.dbName}_pitr`), { max: 1 });
       try {
         expect((await looked<{ isi: string }[]>`SELECT isi FROM catatan ORDER BY id`).map((r) => r.isi)).toEqual(['pertama', 'kedua']);
@@ -413,6 +414,7 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
       expect(later.exitCode).toBe(0);
       const end = JSON.parse(later.stdout) as { reached: string | null; stopped: string };
       expect(end.stopped).toBe('end-of-archive');
+      expect(Date.parse(end.reached!)).toBeGreaterThan(Date.parse(t!.iso));
       const atEnd = createSql(cluster.url(`${a.dbName}_end`), { max: 1 });
       try {
         expect((await atEnd<{ isi: string }[]>`SELECT isi FROM catatan ORDER BY id`).map((r) => r.isi)).toEqual(['pertama', 'kedua', 'ketiga']);
@@ -458,6 +460,21 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
       expect(early.exitCode).toBe(12);
       expect(early.stderr).toMatch(/^botctl: error: no base backup of cluster cluster-main finished before 2020-01-01 10:00:00/);
       expect(scratchLeft()).toEqual([]);
+
+      // A segment the replay needs, damaged in both copies: named, never taken for the end of the archive.
+      const hit = objects(localWal).filter((o) => path.basename(o).startsWith(`${s!.seg}-`));
+      expect(hit).toHaveLength(1);
+      const original = fs.readFileSync(path.join(localWal, hit[0]!));
+      const broken = Buffer.from(original);
+      broken[broken.length - 50]! ^= 0xff;
+      for (const root of [localWal, offsiteWal]) fs.writeFileSync(path.join(root, hit[0]!), broken);
+      const damaged = await restoreAt(a, ['backup', 'restore', '--to-time', t!.iso, '--new-db', `${a.dbName}_damaged`]);
+      expect(damaged.exitCode).toBe(8);
+      expect(damaged.stderr).toMatch(
+        new RegExp(`\\nbotctl: error: the WAL archive's copies of ${s!.seg} are damaged: the recovery cannot pass it; nothing was restored\\nhint: `),
+      );
+      expect(scratchLeft()).toEqual([]);
+      for (const root of [localWal, offsiteWal]) fs.writeFileSync(path.join(root, hit[0]!), original);
 
       // A segment the replay needs, gone from both copies while later ones are there: a gap named, not "the end".
       await sqlB`INSERT INTO catatan (isi) VALUES ('B lagi')`;
@@ -571,6 +588,34 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     await archivedUpTo(c!.seg);
     expect((await health()).check.status).toBe('ok');
   });
+
+  it('backup drill --to-time: a canary row written now comes back from the base backup and the WAL archive; the scratch database is dropped', async () => {
+    const t = await createTenant({ cluster, parentDir: work, extraEnv: { WAL_CLUSTER_ENV_FILE: envFile } });
+    expect((await wal(['cluster', 'backup'])).exitCode).toBe(0);
+    const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
+    const run = await execa(node, ['--', BOTCTL_MAIN, '--env-file', t.envFile, '--json', 'backup', 'drill', '--to-time'], {
+      cwd: t.dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', BACKUP_AGE_IDENTITY_FILE: identityFile },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    const r = JSON.parse(run.stdout) as { ok: boolean; canary: string; written_at: string; reached: string; database: string };
+    expect(r.ok).toBe(true);
+    expect(Date.parse(r.reached)).toBeGreaterThanOrEqual(Date.parse(r.written_at) - 1000);
+    expect(r.database).toMatch(/^botctl_drill_pitr_\d{8}_\d{6}_[0-9a-f]{6}$/);
+    expect((await sql<{ n: string }[]>`SELECT count(*)::text AS n FROM pg_database WHERE datname = ${r.database}`)[0]!.n).toBe('0');
+    const live = createSql(t.databaseUrl, { max: 1 });
+    try {
+      expect(
+        (await live<{ n: string }[]>`SELECT count(*)::text AS n FROM audit_log WHERE action = 'pitr_drill_canary' AND details->>'canary' = ${r.canary}`)[0]!.n,
+      ).toBe('1');
+    } finally {
+      await live.end({ timeout: 5 });
+    }
+    expect(fs.readdirSync(path.join(t.dir, 'state')).filter((f) => f.startsWith('pitr-'))).toEqual([]);
+  }, 120_000);
 });
 
 describe('botctl wal enable', () => {

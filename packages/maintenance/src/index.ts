@@ -82,6 +82,7 @@ export {
 // WAL archiving of a cluster (its own env file)
 export { fetchWalFile, isWalFileName, pushWalFile, type WalFetchResult, WalNotFoundError, type WalPushResult, type WalStores } from './wal/wal-archive.js';
 export { type BaseBackupResult, type BaseBackupSidecar, createBaseBackup, listBaseBackups } from './wal/base-backup.js';
-export { type PointInTimeResult, parseTargetTime, restoreToTime } from './wal/point-in-time.js';
+export { type PointInTimeDeps, type PointInTimeResult, parseTargetTime, restoreToTime } from './wal/point-in-time.js';
 export { type ClusterPruneResult, pruneCluster } from './wal/retention.js';
 export { enableWalArchiving, type WalEnableResult } from './wal/enable.js';
+export { drillToTime, type PitrDrillResult } from './wal/pitr-drill.js';

@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import {
   BotctlError,
   classifyIoError,
+  createSql,
   type Config,
   ExitCode,
   findPgTool,
@@ -180,7 +181,6 @@ interface Recovered {
   port: number;
   /** The archive ended before the target: no transaction after it was archived. */
   short?: true;
-  reached: string | null;
   stopped: PointInTimeResult['stopped'];
 }
 
@@ -253,6 +253,13 @@ async function recoverOnce(
     if (/database system is ready to accept connections/.test(text) && /(archive recovery complete|selected new timeline ID)/.test(text)) break;
     if (/recovery ended before configured recovery target was reached/.test(text)) {
       // The end of the archive, or a gap in it: the file PostgreSQL asked for last and did not get.
+      // A file wal fetch found damaged in every copy is a gap too (PostgreSQL cannot tell them apart).
+      const damaged = [...text.matchAll(/botctl: error: \S*?([0-9A-F]{24})-[0-9a-f]{64}\.gz\.age\b[^\n]*/g)].at(-1);
+      if (damaged) {
+        throw new IntegrityError(`the WAL archive's copies of ${damaged[1]} are damaged: the recovery cannot pass it; nothing was restored`, {
+          hint: `${damaged[0].replace(/^botctl: error: /, '')}; restore that file from wherever else it is kept, or restore to a time before it`,
+        });
+      }
       const missing = [...text.matchAll(/botctl: error: ([0-9A-F]{24}) is not in the WAL archive/g)].map((m) => m[1]!).at(-1);
       const later = missing ? await segmentsAfter(deps.cluster.wal, missing) : [];
       if (missing && later.length > 0) {
@@ -263,7 +270,7 @@ async function recoverOnce(
           },
         );
       }
-      return { port, reached: null, stopped: 'end-of-archive', short: true };
+      return { port, stopped: 'end-of-archive', short: true };
     }
     const fatal = /(?:FATAL|PANIC):\s+(.*)/.exec(text);
     if (fatal || (started.exitCode !== 0 && !/database system is ready/.test(text))) {
@@ -283,18 +290,21 @@ async function recoverOnce(
     await new Promise((r) => setTimeout(r, 200));
   }
   const text = logText();
-  const stop = /recovery stopping (?:before|after) commit of transaction \d+, time (.+)$/m.exec(text);
-  const last = [...text.matchAll(/last completed transaction was at log time (.+)$/gm)].at(-1);
-  const at = stop?.[1] ?? last?.[1];
-  return { port, reached: at ? logTime(at, deps.restore.config.timezone) : null, stopped: stop ? 'at-target' : 'end-of-archive' };
+  // Where it stopped: the time of the last transaction replayed (the one the log names when it
+  // stops "before commit" is the first one left out).
+  const stop = /recovery stopping (?:before|after) commit of transaction \d+/.test(text);
+  return { port, stopped: stop ? 'at-target' : 'end-of-archive' };
 }
 
-/** `2026-12-01 03:15:02.123456+00` (PostgreSQL's log) as ISO with the offset of BOT_TIMEZONE. */
-function logTime(text: string, timeZone: string): string | null {
-  const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2})(?::?(\d{2}))?/.exec(text.trim());
-  if (!m) return null;
-  const t = new Date(`${m[1]}T${m[2]}${(m[3] ?? '').slice(0, 4)}${m[4]}:${m[5] ?? '00'}`);
-  return Number.isNaN(t.getTime()) ? null : isoWithOffset(t, timeZone);
+/** The commit time of the last transaction the scratch server replayed (static once promoted). */
+async function lastReplayed(url: Secret, timeZone: string): Promise<string | null> {
+  const sql = createSql(url, { max: 1 });
+  try {
+    const [r] = await sql<{ t: Date | null }[]>`SELECT pg_last_xact_replay_timestamp() AS t`;
+    return r?.t ? isoWithOffset(r.t, timeZone, { ms: true }) : null;
+  } finally {
+    await sql.end({ timeout: 5 }).catch(() => undefined);
+  }
 }
 
 /**
@@ -336,6 +346,7 @@ export async function restoreToTime(deps: PointInTimeDeps, target: Date, restore
     u.searchParams.delete('host');
     u.searchParams.delete('sslmode');
     const scratchUrl = new Secret(u.toString());
+    const reached = await lastReplayed(scratchUrl, tenant.timezone);
     const store = new LocalDirStorage(path.join(s.dir, 'archive'), 'local');
     const createDeps: BackupDeps = {
       config: { ...tenant, databaseUrl: scratchUrl },
@@ -355,9 +366,9 @@ export async function restoreToTime(deps: PointInTimeDeps, target: Date, restore
     await s.run(pgCtl, ['-D', s.data, '-m', 'fast', '-w', 'stop']);
     const result = await restoreBackup(deps.restore, { ...restore, dryRun: false, archive: { storage: store, name: made.name, location: 'local' } });
     return {
-      target: isoWithOffset(target, tenant.timezone),
+      target: isoWithOffset(target, tenant.timezone, { ms: true }),
       base_backup: { name: base.base.name, finished_at: base.base.finished_at },
-      reached: r.reached,
+      reached,
       stopped: r.stopped,
       restore: result,
     };

@@ -1,12 +1,13 @@
-import { ConfigError, formatDuration, loadConfig, UsageError } from '@botctl/core';
-import { shippedPath } from '@botctl/core/shipped';
+import { formatDuration, UsageError } from '@botctl/core';
 import { type Command, InvalidArgumentError } from 'commander';
 import { resolveArchiveArg } from '@botctl/maintenance';
-import { createArchiveDecryption, createServices, parseTargetTime, restoreBackup, restoreToTime } from '@botctl/maintenance';
+import { parseTargetTime, restoreBackup, restoreToTime } from '@botctl/maintenance';
+import { pointInTimeDeps } from './point-in-time.js';
 import type { TargetSpec } from '@botctl/maintenance';
 import { TOOL_VERSION } from '../../cli/version.js';
 import { renderRestore } from '../../render/restore.js';
 import type { Run } from '../types.js';
+import type { CliContext } from '../../cli/context.js';
 
 interface Opts {
   latest?: boolean;
@@ -85,10 +86,8 @@ export function registerBackupRestore(backup: Command, run: Run): void {
     );
 }
 
-type Ctx = Parameters<Parameters<Run>[0]>[0];
-
 /** `backup restore --to-time`: the tenant's database as it was then, through the same safe restore. */
-async function restoreAtTime(ctx: Ctx, opts: Opts, file: string | undefined): Promise<void> {
+async function restoreAtTime(ctx: CliContext, opts: Opts, file: string | undefined): Promise<void> {
   if (file !== undefined || opts.latest)
     throw new UsageError('--to-time replaces <file> and --latest: give one of them', {
       hint: 'botctl backup restore --to-time "2026-12-01 10:15:00" --new-db toko_check',
@@ -96,35 +95,18 @@ async function restoreAtTime(ctx: Ctx, opts: Opts, file: string | undefined): Pr
   if (opts.dryRun)
     throw new UsageError('--to-time has no --dry-run: what it restores is known only after the recovery', { hint: 'restore with --new-db NAME to look first' });
   if (opts.targetDb && opts.newDb) throw new UsageError('--target-db and --new-db cannot be combined');
-  const c = ctx.config;
-  if (!c.walClusterEnvFile) {
-    throw new ConfigError(['WAL_CLUSTER_ENV_FILE is not set: the env file of the cluster whose WAL archive and base backups hold this database'], {
-      hint: 'see docs/runbooks/point-in-time.md',
-    });
-  }
-  const at = parseTargetTime(opts.toTime!, c.timezone);
+  const at = parseTargetTime(opts.toTime!, ctx.config.timezone);
   ctx.alertSubject = 'Restore backup';
-  const cluster = loadConfig({ envFile: c.walClusterEnvFile, env: ctx.io.env, cwd: ctx.io.cwd }).config;
-  const clusterServices = createServices(cluster, { redactor: ctx.redactor, log: ctx.log, clock: ctx.clock });
+  const deps = await pointInTimeDeps(ctx);
   const target: TargetSpec = opts.newDb ? { kind: 'new', name: opts.newDb } : opts.targetDb ? { kind: 'url', value: opts.targetDb } : { kind: 'default' };
-  const r = await restoreToTime(
-    {
-      cluster: { config: cluster, base: clusterServices.baseStores(), wal: clusterServices.walStores(), decryption: await createArchiveDecryption(cluster) },
-      restore: { ...ctx.backupDeps(), encryption: () => ctx.encryption(), toolVersion: TOOL_VERSION },
-      encryption: ctx.encryption(),
-      dumperFor: ctx.dumper,
-      botctl: [process.execPath, '--', shippedPath('cli')],
-    },
-    at,
-    {
-      target,
-      withConfig: false,
-      withLogs: false,
-      yes: Boolean(opts.yes),
-      allowOtherStore: false,
-      ...(opts.lockTimeout !== undefined ? { lockTimeoutSeconds: opts.lockTimeout } : {}),
-    },
-  );
+  const r = await restoreToTime(deps, at, {
+    target,
+    withConfig: false,
+    withLogs: false,
+    yes: Boolean(opts.yes),
+    allowOtherStore: false,
+    ...(opts.lockTimeout !== undefined ? { lockTimeoutSeconds: opts.lockTimeout } : {}),
+  });
   const result = r.restore;
   if (result.status === 'restored') {
     ctx.successAlert =
