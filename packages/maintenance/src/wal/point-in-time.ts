@@ -252,24 +252,7 @@ async function recoverOnce(
     const text = logText();
     if (/database system is ready to accept connections/.test(text) && /(archive recovery complete|selected new timeline ID)/.test(text)) break;
     if (/recovery ended before configured recovery target was reached/.test(text)) {
-      // The end of the archive, or a gap in it: the file PostgreSQL asked for last and did not get.
-      // A file wal fetch found damaged in every copy is a gap too (PostgreSQL cannot tell them apart).
-      const damaged = [...text.matchAll(/botctl: error: \S*?([0-9A-F]{24})-[0-9a-f]{64}\.gz\.age\b[^\n]*/g)].at(-1);
-      if (damaged) {
-        throw new IntegrityError(`the WAL archive's copies of ${damaged[1]} are damaged: the recovery cannot pass it; nothing was restored`, {
-          hint: `${damaged[0].replace(/^botctl: error: /, '')}; restore that file from wherever else it is kept, or restore to a time before it`,
-        });
-      }
-      const missing = [...text.matchAll(/botctl: error: ([0-9A-F]{24}) is not in the WAL archive/g)].map((m) => m[1]!).at(-1);
-      const later = missing ? await segmentsAfter(deps.cluster.wal, missing) : [];
-      if (missing && later.length > 0) {
-        throw new IntegrityError(
-          `the WAL archive lacks ${missing} but holds ${later.length} later file${later.length === 1 ? '' : 's'} (${later[0]}…): the recovery cannot pass the gap; nothing was restored`,
-          {
-            hint: `put ${missing} back into the archive (the other copy, local or offsite?), or restore to a time before it`,
-          },
-        );
-      }
+      await refuseGap(deps, text);
       return { port, stopped: 'end-of-archive', short: true };
     }
     const fatal = /(?:FATAL|PANIC):\s+(.*)/.exec(text);
@@ -293,7 +276,32 @@ async function recoverOnce(
   // Where it stopped: the time of the last transaction replayed (the one the log names when it
   // stops "before commit" is the first one left out).
   const stop = /recovery stopping (?:before|after) commit of transaction \d+/.test(text);
+  // Replayed to where the WAL ran out: the archive's end, unless a file was missing or damaged.
+  if (!stop) await refuseGap(deps, text);
   return { port, stopped: stop ? 'at-target' : 'end-of-archive' };
+}
+
+/**
+ * The replay stopped where restore_command failed. That is the archive's end, or a gap in it: the
+ * file PostgreSQL asked for last and did not get while later ones are archived, or one wal fetch
+ * found damaged in every copy (PostgreSQL cannot tell them apart). A gap must never pass for the
+ * end: the result would be an earlier state than asked for.
+ */
+async function refuseGap(deps: PointInTimeDeps, text: string): Promise<void> {
+  const damaged = [...text.matchAll(/botctl: error: \S*?([0-9A-F]{24})-[0-9a-f]{64}\.gz\.age\b[^\n]*/g)].at(-1);
+  if (damaged) {
+    throw new IntegrityError(`the WAL archive's copies of ${damaged[1]} are damaged: the recovery cannot pass it; nothing was restored`, {
+      hint: `${damaged[0].replace(/^botctl: error: /, '')}; restore that file from wherever else it is kept, or restore to a time before it`,
+    });
+  }
+  const missing = [...text.matchAll(/botctl: error: ([0-9A-F]{24}) is not in the WAL archive/g)].map((m) => m[1]!).at(-1);
+  const later = missing ? await segmentsAfter(deps.cluster.wal, missing) : [];
+  if (missing && later.length > 0) {
+    throw new IntegrityError(
+      `the WAL archive lacks ${missing} but holds ${later.length} later file${later.length === 1 ? '' : 's'} (${later[0]}…): the recovery cannot pass the gap; nothing was restored`,
+      { hint: `put ${missing} back into the archive (the other copy, local or offsite?), or restore to a time before it` },
+    );
+  }
 }
 
 /** The commit time of the last transaction the scratch server replayed (static once promoted). */
