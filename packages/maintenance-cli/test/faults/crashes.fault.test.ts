@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createSql, ExitCode, type Secret } from '@botctl/core';
 import {
@@ -281,5 +282,30 @@ describe('corruption told apart from a wrong key', () => {
       const wrong = await run(t, ['backup', 'verify', file]);
       expect(`${mode}: ${wrong.exitCode}`).toBe(`${mode}: ${ExitCode.WRONG_KEY}`);
     }
+  });
+});
+
+describe('a drill killed between creating its scratch database and marking it', () => {
+  it('left an unmarked scratch database: the note it wrote first in BOT_STATE_DIR lets the health check (and the next drill) drop it', async () => {
+    const t = await suite.tenant({ scale: 1 });
+    // What the killed drill left: its database (no mark yet) and its note, made by a process now dead.
+    const name = 'botctl_drill_20261201_020000_dead01';
+    await query(suite.cluster.url(), `CREATE DATABASE ${name}`);
+    const dead = spawnBotctl(['--version'], { cwd: t.dir });
+    const deadPid = dead.pid!;
+    await dead;
+    const pending = path.join(t.dir, 'state', 'scratch-pending');
+    fs.mkdirSync(pending, { recursive: true });
+    fs.writeFileSync(
+      path.join(pending, `${name}.json`),
+      JSON.stringify({ botctl: 'drill', store_id: t.storeId, pid: deadPid, host: os.hostname(), at: new Date().toISOString() }),
+    );
+    const skip = {
+      HEALTH_SKIP_CHECKS: 'telegram,bot_process,cpu,memory,disk,log_size,backup_offsite,backup_verify,backup_drill,maintenance_lock,backup_space',
+    };
+    const h = json<{ checks: { id: string; fact: string }[] }>(await run(t, ['healthcheck', '--no-alert', '--json'], skip));
+    expect(h.checks.find((c) => c.id === 'database')!.fact).toMatch(new RegExp(`dropped 1 scratch database.*${name}`));
+    expect(await scratchDatabases()).not.toContain(name);
+    expect(fs.readdirSync(pending)).toEqual([]);
   });
 });

@@ -20,7 +20,7 @@ import { catalogScope, type Location, type ResolvedArchive } from './catalog.js'
 import { type DrillRecord, MAX_HISTORY, parseSidecar, sidecarName } from '../archive/format.js';
 import { startPgRestore } from './pg-restore-sink.js';
 import { latestArchive, readSidecarOf, type RestoreDeps } from './restore-backup.js';
-import { dropStaleScratch, markScratch, scratchMark } from './scratch.js';
+import { clearPending, dropStaleScratch, markScratch, notePending, scratchMark } from './scratch.js';
 import { adminSql, createDatabase, dbnameConninfo, dropDatabase, scratchTarget, targetEnv } from './targets.js';
 
 export type DrillDeps = Omit<RestoreDeps, 'encryption' | 'toolVersion' | 'dumperFor'>;
@@ -184,16 +184,20 @@ export async function drillBackup(
     const target = scratchTarget(config, scratch, deps.env);
     admin = adminSql(target, config);
     // A drill killed before it could drop its scratch database left it behind: drop it now.
-    const stale = await dropStaleScratch(admin, config.storeId).catch(() => ({ dropped: [], failed: [] }));
+    const stale = await dropStaleScratch(admin, config.storeId, config.stateDir).catch(() => ({ dropped: [], failed: [] }));
     for (const d of stale.dropped) {
       const w = `dropped the scratch database ${d.name} left by a drill that died (pid ${d.mark?.pid} on ${d.mark?.host})`;
       reporter.warn(w);
       log.warn(`Drill: ${w}`);
       result.stale_dropped.push(d.name);
     }
+    // The mark is noted first: a drill killed between CREATE and COMMENT leaves a database the next one can still tell is its own.
+    const mark = scratchMark('drill', config.storeId, deps.clock.now());
+    await notePending(config.stateDir, scratch, mark);
     await createDatabase(admin, scratch, config);
     created = true;
-    await markScratch(admin, scratch, scratchMark('drill', config.storeId, deps.clock.now()));
+    await markScratch(admin, scratch, mark);
+    await clearPending(config.stateDir, scratch);
     reporter.step(`Drill: restoring ${archive.name} into scratch database "${scratch}"`);
 
     const sink = startPgRestore({

@@ -33,7 +33,7 @@ import { startPgRestore } from './pg-restore-sink.js';
 import { checkFileSpace, type FilePlan, FileStager, type NotPlaced, type Placement, planFiles, stagingDir } from './restore-files.js';
 import { fenceTheBot, isShopDatabase } from './fence.js';
 import { RestoreSession } from './restore-session.js';
-import { listScratch, markScratch, scratchMark, staleOf, unmarkScratchSql } from './scratch.js';
+import { clearPending, listScratch, markScratch, notePending, scratchMark, staleOf, unmarkScratchSql } from './scratch.js';
 import {
   adminSql,
   cannotCreateDatabases,
@@ -346,9 +346,12 @@ async function restoreInto(deps: RestoreDeps, opts: RestoreOptions, w: RestoreWo
       // exists unmarked, so a restore killed at any moment leaves nothing under it, or a marked
       // database the next --new-db of that name drops. The mark is cleared when the restore commits.
       const temp = `botctl_newdb_${process.pid}_${randomBytes(3).toString('hex')}`;
+      const mark = scratchMark('restore', config.storeId, deps.clock.now());
+      await notePending(config.stateDir, temp, mark);
       await createDatabase(admin, temp, config, { owner: ownerForNewDatabase(config, target) });
       try {
-        await markScratch(admin, temp, scratchMark('restore', config.storeId, deps.clock.now()));
+        await markScratch(admin, temp, mark);
+        await clearPending(config.stateDir, temp);
         await admin.unsafe(`ALTER DATABASE ${quoteIdent(temp)} RENAME TO ${quoteIdent(target.database)}`);
       } catch (error) {
         await admin.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(temp)}`).catch(() => undefined);

@@ -220,7 +220,7 @@ async function checkDatabase(deps: HealthDeps, metrics: HealthMetrics, now: Date
     const ms = Math.round(performance.now() - started);
     await shopMetrics(sql, deps.config.timezone, now, metrics).catch(() => undefined);
     // Scratch databases of this store that a killed drill (or restore --new-db) left behind.
-    const scratch = await withTimeout(dropStaleScratch(sql, deps.config.storeId), timeoutMs, 'scratch databases').catch(() => undefined);
+    const scratch = await withTimeout(dropStaleScratch(sql, deps.config.storeId, deps.config.stateDir), timeoutMs, 'scratch databases').catch(() => undefined);
     const notes: string[] = [];
     if (scratch?.dropped.length)
       notes.push(`dropped ${scratch.dropped.length} scratch database(s) a dead drill or restore left: ${scratch.dropped.map((d) => d.name).join(', ')}`);
