@@ -126,6 +126,18 @@ async function makeScratch(config: Config): Promise<Scratch> {
   };
 }
 
+/**
+ * Stops the scratch server and waits until it is gone: a server that ended its own recovery is
+ * still shutting down, and its restore_command may still be writing into pg_wal.
+ */
+async function stopScratch(s: Scratch, pgCtl: string): Promise<void> {
+  await s.run(pgCtl, ['-D', s.data, '-m', 'immediate', '-w', 'stop']);
+  for (let i = 0; i < 150 && fs.existsSync(path.join(s.data, 'postmaster.pid')); i++) await new Promise((r) => setTimeout(r, 200));
+}
+
+/** Removes a folder whose last writers may still be finishing (ENOTEMPTY, EBUSY): retried a while. */
+const removeTree = (dir: string) => fsp.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+
 async function chownTree(p: string, owner: { uid: number; gid: number }): Promise<void> {
   await fsp.lchown(p, owner.uid, owner.gid);
   const st = await fsp.lstat(p);
@@ -193,7 +205,7 @@ async function recoverOnce(
 ): Promise<Recovered> {
   const { cluster } = deps;
   const signal = deps.restore.signal;
-  await fsp.rm(s.data, { recursive: true, force: true });
+  await removeTree(s.data);
   await fsp.mkdir(s.data, { mode: 0o700 });
   // Unpacked by the tar library: entries may not leave the folder (no absolute paths, no ..).
   const where = storagePath(base.storage, base.base.name);
@@ -343,7 +355,7 @@ export async function restoreToTime(deps: PointInTimeDeps, target: Date, restore
     let r = await recoverOnce(deps, s, base, target);
     if (r.short) {
       // Nothing was committed after the target in the archive: its end is the state at the target.
-      await s.run(pgCtl, ['-D', s.data, '-m', 'immediate', '-w', 'stop']);
+      await stopScratch(s, pgCtl);
       r = await recoverOnce(deps, s, base, undefined);
     }
     // The tenant's database from the scratch server, as an archive like any backup (in the scratch folder).
@@ -381,7 +393,9 @@ export async function restoreToTime(deps: PointInTimeDeps, target: Date, restore
       restore: result,
     };
   } finally {
-    await s.run(pgCtl, ['-D', s.data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
-    await fsp.rm(s.dir, { recursive: true, force: true });
+    await stopScratch(s, pgCtl).catch(() => undefined);
+    await removeTree(s.dir).catch((e: unknown) =>
+      reporter.warn(`the scratch folder ${s.dir} could not be removed: ${(e as Error).message}; remove it by hand`),
+    );
   }
 }
