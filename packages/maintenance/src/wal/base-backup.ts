@@ -125,17 +125,17 @@ export async function createBaseBackup(deps: BaseBackupDeps, opts: { offsite: bo
   tarStream.on('error', (e) => gz.destroy(e));
   tarStream.on('data', seen.scan);
   tarStream.pipe(gz);
-  let put: { size: number; sha256: string };
-  try {
-    const [stored] = await Promise.all([deps.local.put(name, await deps.encryption.encrypt(gz), { mode: 0o600 }), exited]);
-    put = stored;
-  } catch (error) {
+  // Both settled before anything is decided: a put still cleaning up its temporary file when
+  // pg_basebackup's failure is reported would leave that file behind (seen on Node 24).
+  const storing = (async () => deps.local.put(name, await deps.encryption.encrypt(gz), { mode: 0o600 }))();
+  const [stored, ran] = await Promise.allSettled([storing, exited]);
+  if (stored.status === 'rejected' || ran.status === 'rejected') {
     sub.kill();
     await exited.catch(() => undefined);
-    await deps.local.remove(name).catch(() => undefined);
-    throw error;
+    if (stored.status === 'fulfilled') await deps.local.remove(name).catch(() => undefined);
+    throw ran.status === 'rejected' ? ran.reason : stored.status === 'rejected' ? stored.reason : undefined;
   }
-  await exited;
+  const put = stored.value;
   const sidecar: BaseBackupSidecar = {
     format: 'botctl-base-backup',
     format_version: 1,
