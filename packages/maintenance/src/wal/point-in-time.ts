@@ -254,7 +254,10 @@ async function recoverOnce(
       .join('\n')}\n`,
   );
   if (s.owner) await chownTree(s.dir, s.owner);
-  const log = path.join(s.dir, 'recovery.log');
+  // A log of its own per attempt: the retry must not read the first attempt's "recovery ended" and
+  // take a server still replaying for done (a drill once dumped the database before its canary).
+  const log = path.join(s.dir, `recovery-${target ? 'target' : 'end'}.log`);
+  await fsp.rm(log, { force: true });
   const pgCtl = findPgTool('pg_ctl', { binDir: cluster.config.pgBinDir });
   const started = await s.run(pgCtl, ['-D', s.data, '-l', log, '-w', '-t', '3600', 'start'], { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' });
   const logText = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
@@ -316,11 +319,17 @@ async function refuseGap(deps: PointInTimeDeps, text: string): Promise<void> {
   }
 }
 
-/** The commit time of the last transaction the scratch server replayed (static once promoted). */
+/**
+ * The commit time of the last transaction the scratch server replayed (static once promoted).
+ * Also the last check that it is promoted: a dump from a server still replaying would be an
+ * earlier state than asked for.
+ */
 async function lastReplayed(url: Secret, timeZone: string): Promise<string | null> {
   const sql = createSql(url, { max: 1 });
   try {
-    const [r] = await sql<{ t: Date | null }[]>`SELECT pg_last_xact_replay_timestamp() AS t`;
+    const [r] = await sql<{ t: Date | null; replaying: boolean }[]>`SELECT pg_last_xact_replay_timestamp() AS t, pg_is_in_recovery() AS replaying`;
+    if (r?.replaying)
+      throw new BotctlError('PITR_FAILED', ExitCode.FAILURE, 'the scratch server is still replaying WAL after it said it was done; nothing was restored');
     return r?.t ? isoWithOffset(r.t, timeZone, { ms: true }) : null;
   } finally {
     await sql.end({ timeout: 5 }).catch(() => undefined);
