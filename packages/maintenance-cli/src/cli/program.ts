@@ -87,7 +87,7 @@ const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'wal',
-    description: "a PostgreSQL cluster's WAL archive (its own env file): push and fetch, as PostgreSQL's archive_command and restore_command",
+    description: "a PostgreSQL cluster's WAL archive (its own env file): enable archiving, push and fetch (PostgreSQL's archive_command and restore_command)",
     load: () => import('../commands/wal.js').then((m) => m.registerWal),
   },
   {
