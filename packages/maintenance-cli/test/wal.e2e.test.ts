@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createSql, type EphemeralCluster, findPgTool, freePort, type Sql } from '@botctl/core';
 import { ageKeyPair, BOTCTL_MAIN, createTenant, makeTempDir, nodeBinaryFor, removeDir, startEphemeralCluster, type Tenant } from '@botctl/test-utils';
@@ -536,6 +537,78 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     expect(objects(offsiteWal).filter(older)).toEqual([]);
     expect(objects(localWal).some((o) => path.basename(o).startsWith(`${newest.start_wal}-`))).toBe(true);
   });
+
+  it('cluster prune while a restore --to-time replays keeps the base backup and the WAL it uses; a hold left by a dead process does not', async () => {
+    const t = await createTenant({ cluster, parentDir: work, extraEnv: { WAL_CLUSTER_ENV_FILE: envFile } });
+    const holds = path.join(home, 'backups', 'holds');
+    const base = path.join(home, 'backups', 'base');
+    const live = createSql(t.databaseUrl, { max: 1 });
+    try {
+      await live`CREATE TABLE pegangan (isi text)`;
+      const first = JSON.parse((await wal(['--json', 'cluster', 'backup'])).stdout) as { name: string; start_wal: string };
+      await live`INSERT INTO pegangan VALUES ('sebelum')`;
+      await new Promise((res) => setTimeout(res, 1100));
+      const target = new Date().toISOString();
+      await new Promise((res) => setTimeout(res, 1100));
+      const second = JSON.parse((await wal(['--json', 'cluster', 'backup'])).stdout) as { name: string };
+      await live`INSERT INTO pegangan VALUES ('sesudah')`;
+      const [s] = await sql<{ seg: string }[]>`SELECT pg_walfile_name(pg_current_wal_lsn()) AS seg`;
+      await sql`SELECT pg_switch_wal()`;
+      await archivedUpTo(s!.seg);
+
+      const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
+      const restoring = execa(
+        node,
+        ['--', BOTCTL_MAIN, '--env-file', t.envFile, '--json', 'backup', 'restore', '--to-time', target, '--new-db', `${t.dbName}_held`],
+        {
+          cwd: t.dir,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', BACKUP_AGE_IDENTITY_FILE: identityFile },
+          extendEnv: false,
+          reject: false,
+        },
+      );
+      const holdFiles = () => (fs.existsSync(holds) ? fs.readdirSync(holds) : []);
+      for (let i = 0; i < 400 && holdFiles().length === 0; i++) await new Promise((res) => setTimeout(res, 25));
+      expect(holdFiles()).toHaveLength(1);
+      // The policy keeps only the newest; the one being replayed from stays, and the WAL from its start.
+      const during = await wal(['--json', 'cluster', 'prune', '--keep', '1']);
+      expect(during.exitCode).toBe(0);
+      const p = JSON.parse(during.stdout) as {
+        holds: { base: string; command: string }[];
+        locations: { base_backups: { name: string; action: string; reasons: string[] }[]; wal: { keep_from: string } }[];
+      };
+      expect(p.holds.map((h) => [h.base, h.command])).toEqual([[first.name, `backup restore --to-time (${t.storeId})`]]);
+      const decision = p.locations[0]!.base_backups.find((b) => b.name === first.name)!;
+      expect([decision.action, decision.reasons.join(';')]).toEqual(['keep', expect.stringMatching(/^in use by backup restore --to-time/)]);
+      expect(p.locations[0]!.wal.keep_from).toBe(first.start_wal);
+      expect(fs.existsSync(path.join(base, first.name))).toBe(true);
+      expect(objects(localWal).some((o) => path.basename(o).startsWith(`${first.start_wal}-`))).toBe(true);
+
+      const done = await restoring;
+      expect(done.stderr).toBe('');
+      expect(done.exitCode).toBe(0);
+      expect((JSON.parse(done.stdout) as { base_backup: { name: string } }).base_backup.name).toBe(first.name);
+      const restored = createSql(cluster.url(`${t.dbName}_held`), { max: 1 });
+      try {
+        expect((await restored<{ isi: string }[]>`SELECT isi FROM pegangan`).map((r) => r.isi)).toEqual(['sebelum']);
+      } finally {
+        await restored.end({ timeout: 5 });
+      }
+      expect(holdFiles()).toEqual([]);
+
+      // A restore killed with -9 leaves its hold; its process is gone, so the next prune removes both.
+      const dead = Number(execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim());
+      const stale = { pid: dead, host: os.hostname(), started_at: new Date().toISOString(), command: 'x', base: first.name, start_wal: first.start_wal };
+      fs.writeFileSync(path.join(holds, 'stale.json'), JSON.stringify(stale));
+      const after = await wal(['--json', 'cluster', 'prune', '--keep', '1']);
+      expect(after.exitCode).toBe(0);
+      expect((JSON.parse(after.stdout) as { holds: unknown[] }).holds).toEqual([]);
+      expect(holdFiles()).toEqual([]);
+      expect(fs.readdirSync(base).filter((f) => f.endsWith('.age'))).toEqual([second.name]);
+    } finally {
+      await live.end({ timeout: 5 });
+    }
+  }, 120_000);
 
   it('healthcheck of a tenant on an archiving cluster shows the recovery point, and turns critical (with the metric) when archiving fails', async () => {
     const t = await createTenant({

@@ -68,8 +68,9 @@ export function registerCluster(cmd: Command, run: Run): void {
             ctx.log.info(`[cluster] Prune ${l.location}: ${gone} base backup dihapus, ${l.wal.remove} file WAL dihapus (${formatBytes(l.wal.remove_bytes)})`);
         }
         ctx.emit({ ok: true, ...r }, () =>
-          r.locations
-            .map((l) =>
+          [
+            ...r.holds.map((h) => `held: ${h.base} and the WAL from ${h.start_wal}, by ${h.command} (pid ${h.pid} on ${h.host})`),
+            ...r.locations.map((l) =>
               [
                 `${l.location}${r.dry_run ? ' (dry run: nothing changed)' : ''}:`,
                 ...l.base_backups.map((b) => `  ${b.action === 'keep' ? 'keep  ' : 'remove'} ${b.name}  ${b.reasons.join('; ')}`),
@@ -77,8 +78,8 @@ export function registerCluster(cmd: Command, run: Run): void {
                   ? `  WAL: ${r.dry_run ? 'would remove' : 'removed'} ${l.wal.remove} file(s) (${formatBytes(l.wal.remove_bytes)}) before ${l.wal.keep_from}, kept ${l.wal.keep}`
                   : `  WAL: all ${l.wal.keep} kept (no base backup says where replay starts)`,
               ].join('\n'),
-            )
-            .join('\n'),
+            ),
+          ].join('\n'),
         );
       }),
     );

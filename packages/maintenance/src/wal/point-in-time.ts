@@ -30,6 +30,7 @@ import { type RestoreDeps, type RestoreOptions, type RestoreResult, restoreBacku
 import { LocalDirStorage } from '../storage/local-dir-storage.js';
 import { type Storage, storagePath } from '../storage/storage.js';
 import { type BaseBackupSidecar, listBaseBackups } from './base-backup.js';
+import { holdBaseBackup } from './holds.js';
 import { segmentsAfter, type WalStores } from './wal-archive.js';
 
 // `backup restore --to-time` for one tenant: the newest base backup of its cluster that finished
@@ -344,7 +345,30 @@ async function lastReplayed(url: Secret, timeZone: string): Promise<string | nul
 export async function restoreToTime(deps: PointInTimeDeps, target: Date, restore: Omit<RestoreOptions, 'archive' | 'dryRun'>): Promise<PointInTimeResult> {
   const tenant = deps.restore.config;
   if (!tenant.databaseUrl) throw new BotctlError('CONFIG', ExitCode.CONFIG, 'DATABASE_URL is not set');
-  const base = await pickBase(deps.cluster, target);
+  // Held against `cluster prune` until the end: the base backup and the WAL after its start.
+  const held = await holdBaseBackup(
+    deps.cluster.config.backup.localDir,
+    `backup restore --to-time (${tenant.storeId})`,
+    deps.restore.clock,
+    tenant.timezone,
+    tenant.backup.restoreLockTimeoutSeconds,
+    () => pickBase(deps.cluster, target),
+  );
+  try {
+    return await restoreFromBase(deps, target, restore, held.picked);
+  } finally {
+    held.release();
+  }
+}
+
+async function restoreFromBase(
+  deps: PointInTimeDeps,
+  target: Date,
+  restore: Omit<RestoreOptions, 'archive' | 'dryRun'>,
+  base: { base: BaseBackupSidecar; storage: Storage },
+): Promise<PointInTimeResult> {
+  const tenant = deps.restore.config;
+  if (!tenant.databaseUrl) throw new BotctlError('CONFIG', ExitCode.CONFIG, 'DATABASE_URL is not set');
   const reporter = deps.restore.reporter;
   reporter.step(
     `Point-in-time restore to ${shownTime(target.toISOString(), tenant.timezone)} from ${base.base.name} (finished ${shownTime(base.base.finished_at, tenant.timezone)})`,

@@ -2,6 +2,7 @@ import type { Clock, Config } from '@botctl/core';
 import { type PruneDecision, planPrune, type RetentionPolicy } from '../backup/prune.js';
 import type { Storage } from '../storage/storage.js';
 import { listBaseBackups } from './base-backup.js';
+import { type ClusterHold, clusterLock, liveHolds } from './holds.js';
 import { OBJECT, type WalStores } from './wal-archive.js';
 
 // Retention of a cluster's point-in-time history: base backups by the same policy as archives
@@ -24,6 +25,8 @@ interface ClusterPruneLocation {
 
 export interface ClusterPruneResult {
   dry_run: boolean;
+  /** Point-in-time restores running now: their base backups and WAL are kept whatever the policy says. */
+  holds: ClusterHold[];
   locations: ClusterPruneLocation[];
 }
 
@@ -48,6 +51,7 @@ async function pruneOne(
   wal: NonNullable<WalStores['offsite']>,
   policy: RetentionPolicy,
   dryRun: boolean,
+  holds: ClusterHold[],
 ): Promise<ClusterPruneLocation> {
   const { config } = deps;
   const bases = await listBaseBackups(base, config.storeId);
@@ -57,9 +61,16 @@ async function pruneOne(
     deps.clock.now(),
     config.timezone,
   );
+  for (const d of decisions) {
+    const h = holds.find((x) => x.base === d.name);
+    if (!h) continue;
+    if (d.action === 'remove') d.reasons = [];
+    d.action = 'keep';
+    d.reasons.push(`in use by ${h.command} (pid ${h.pid} on ${h.host}) since ${h.started_at}`);
+  }
   const kept = bases.filter((b) => decisions.some((d) => d.name === b.name && d.action === 'keep'));
-  // The oldest start among the kept; unknown when one of them does not say (then nothing goes).
-  const starts = kept.map((b) => b.start_wal);
+  // The oldest start among the kept and the held; unknown when one of them does not say (then nothing goes).
+  const starts = [...kept.map((b) => b.start_wal), ...holds.map((h) => h.start_wal)];
   const keepFrom = kept.length > 0 && starts.every((s) => /^[0-9A-F]{24}$/.test(s)) ? starts.sort()[0]! : null;
 
   const doomed: { folder: string; object: string; size: number }[] = [];
@@ -88,10 +99,23 @@ async function pruneOne(
   };
 }
 
-/** `botctl cluster prune`: base backups by the policy, WAL no longer needed by any kept base backup. */
+/** How long prune waits for the cluster's lock (another prune, or a restore writing its hold). */
+const PRUNE_LOCK_WAIT_SECONDS = 30;
+
+/**
+ * `botctl cluster prune`: base backups by the policy, WAL no longer needed by any kept base
+ * backup, under the cluster's lock; what a running point-in-time restore holds is kept.
+ */
 export async function pruneCluster(deps: ClusterPruneDeps, policy: RetentionPolicy, opts: { offsite: boolean; dryRun: boolean }): Promise<ClusterPruneResult> {
-  const locations = [await pruneOne(deps, 'local', deps.base.local, deps.wal.local, policy, opts.dryRun)];
-  if (opts.offsite && deps.base.offsite && deps.wal.offsite)
-    locations.push(await pruneOne(deps, 'offsite', deps.base.offsite, deps.wal.offsite, policy, opts.dryRun));
-  return { dry_run: opts.dryRun, locations };
+  const { config } = deps;
+  const lock = await clusterLock(config.backup.localDir, 'cluster prune', deps.clock, config.timezone, PRUNE_LOCK_WAIT_SECONDS);
+  try {
+    const holds = await liveHolds(config.backup.localDir);
+    const locations = [await pruneOne(deps, 'local', deps.base.local, deps.wal.local, policy, opts.dryRun, holds)];
+    if (opts.offsite && deps.base.offsite && deps.wal.offsite)
+      locations.push(await pruneOne(deps, 'offsite', deps.base.offsite, deps.wal.offsite, policy, opts.dryRun, holds));
+    return { dry_run: opts.dryRun, holds, locations };
+  } finally {
+    lock.release();
+  }
 }
