@@ -14,7 +14,7 @@ import { acquireLock, type HeldLock } from '../lock/maintenance-lock.js';
 // or it sees the hold. A hold whose process is gone (killed, host rebooted) is stale: the next
 // prune removes it.
 
-export const HOLDS_DIR = 'holds';
+const HOLDS_DIR = 'holds';
 
 export interface ClusterHold {
   pid: number;
