@@ -154,7 +154,12 @@ describe("botctl status: the plan's checklist from facts", () => {
     const dir = await runBotctl(['--env-file', host, 'status'], { cwd: suite.work });
     expect(dir.exitCode).toBe(2);
     const lines = dir.stdout.split('\n');
-    expect(lines[0]).toMatch(/^TENANT\s+BACKUPS\s+OFFSITE\s+MONITORING\s+LOGS\s+UPDATES\s+RECOVERY\s+AUDIT\s+BOT\s+ENV FILE$/);
+    expect(lines[0]).toMatch(/^TENANT\s+BACKUPS\s+OFFSITE\s+MONITORING\s+LOGS\s+UPDATES\s+RECOVERY\s+AUDIT\s+BOT\s+RECOVERY POINT\s+ENV FILE$/);
+    // Without WAL archiving the recovery point is the newest backup; a tenant with none has none.
+    expect(lines.find((l) => l.includes(path.relative(suite.work, t.envFile)) || l.endsWith(t.envFile))).toMatch(/ \d+[mhd] \(backup\) /);
+    expect(lines.find((l) => l.endsWith(other.envFile))).toMatch(/ none /);
+    expect(j.tenants[0].recovery_point).toMatchObject({ source: 'backup', at: expect.stringMatching(/^\d{4}-/) });
+    expect(j.tenants[1].recovery_point).toEqual({ source: 'none', at: null, offsite_at: null, fact: 'recovery point: none, no complete backup' });
     expect(lines.filter((l) => /tenant-\d+\/\.env$|broken\.env$/.test(l))).toHaveLength(3);
     expect(dir.stdout).toMatch(/BOT_TIMEZONE is not an IANA time zone/);
 

@@ -632,6 +632,16 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     expect(good.check.fact).toMatch(/^newest archived WAL [0-9A-F]{24}, .* old \(offsite too\); base backup base-\d{8}-\d{6}\.tar\.gz\.age finished .* ago$/);
     expect(good.prom).toMatch(/^botctl_wal_archiving_failing\{store="[^"]+"\} 0$/m);
     expect(good.prom).toMatch(/^botctl_wal_newest_offsite_timestamp_seconds\{store="[^"]+"\} \d+/m);
+    // status: the recovery point is the archive's newest WAL file, not the newest dump (this tenant has none).
+    const st = JSON.parse((await botctlInProcess(['--env-file', t.envFile, '--json', 'status'], { cwd: t.dir })).stdout) as {
+      recovery_point: { source: string; at: string; offsite_at: string };
+      checks: { id: string; fact: string }[];
+    };
+    expect(st.recovery_point).toMatchObject({ source: 'wal', at: expect.stringMatching(/^\d{4}-/), offsite_at: expect.stringMatching(/^\d{4}-/) });
+    expect(Date.now() - Date.parse(st.recovery_point.at)).toBeLessThan(15 * 60_000);
+    expect(st.checks.find((c) => c.id === 'recovery')!.fact).toMatch(
+      /^recovery point \d{4}-\d{2}-\d{2} \d{2}:\d{2}.* ago\), WAL archive \(offsite .* ago\)\); /,
+    );
 
     // The archive folder can no longer be written: PostgreSQL's archiver fails and keeps the file.
     const lockDown = (mode: number) => {

@@ -54,7 +54,18 @@ export { realSystem } from './health/system.js';
 
 // Tenant status and the maintenance journal.
 export { JOURNAL_KINDS, type JournalKind, journalMessage } from './status/journal.js';
-export { type Mark, MARK_ICON, MARK_RANK, STATUS_ITEMS, type StatusLine, tenantEnvFiles, tenantStatus, worstMark } from './status/status.js';
+export {
+  type Mark,
+  MARK_ICON,
+  MARK_RANK,
+  STATUS_ITEMS,
+  type RecoveryPoint,
+  type StatusLine,
+  tenantEnvFiles,
+  tenantStatus,
+  tenantStatusReport,
+  worstMark,
+} from './status/status.js';
 
 // Recovery of a lost shop from its newest good backup.
 export { recover, type RecoveryReport, type RecoveryStep } from './recover/recover.js';

@@ -3,7 +3,18 @@ import path from 'node:path';
 import { BotctlError, loadConfig, type Config, type Redactor, silentLogger } from '@botctl/core';
 import type { Command } from 'commander';
 import type { CliContext } from '../cli/context.js';
-import { createServices, MARK_ICON, MARK_RANK, type Mark, STATUS_ITEMS, type StatusLine, tenantEnvFiles, tenantStatus, worstMark } from '@botctl/maintenance';
+import {
+  createServices,
+  MARK_ICON,
+  MARK_RANK,
+  type Mark,
+  type RecoveryPoint,
+  STATUS_ITEMS,
+  type StatusLine,
+  tenantEnvFiles,
+  tenantStatusReport,
+  worstMark,
+} from '@botctl/maintenance';
 import { table } from '../render/table.js';
 import type { Run } from './types.js';
 
@@ -12,6 +23,8 @@ interface TenantRow {
   store_name: string | null;
   status: Mark;
   checks: StatusLine[];
+  /** The latest moment a restore can reach (the WAL archive's newest file, else the newest backup). */
+  recovery_point: RecoveryPoint | null;
   error?: string;
 }
 
@@ -32,7 +45,15 @@ export function registerStatus(cmd: Command, run: Run): void {
       if (!isMulti(ctx)) {
         const r = rows[0]!;
         ctx.emit(
-          { ok: worst === 'ok', status: worst, store_name: r.store_name, env_file: r.env_file, checks: r.checks, ...(r.error ? { error: r.error } : {}) },
+          {
+            ok: worst === 'ok',
+            status: worst,
+            store_name: r.store_name,
+            env_file: r.env_file,
+            recovery_point: r.recovery_point,
+            checks: r.checks,
+            ...(r.error ? { error: r.error } : {}),
+          },
           () => renderOne(ctx, r),
         );
         return;
@@ -74,17 +95,18 @@ async function statusOf(ctx: CliContext, envFile: string | undefined): Promise<T
       ({ config, redactor } = loadConfig({ envFile, cwd: ctx.io.cwd, env: ctx.io.env }));
     } catch (error) {
       const message = ctx.scrub((error as Error).message);
-      return { env_file: envFile ?? null, store_name: null, status: 'fail', checks: [], error: message };
+      return { env_file: envFile ?? null, store_name: null, status: 'fail', checks: [], recovery_point: null, error: message };
     }
   const services = isMulti(ctx) ? createServices(config, { redactor, log: silentLogger, clock: ctx.clock }) : ctx.services;
-  const checks = await tenantStatus({
+  const { checks, recovery_point } = await tenantStatusReport({
     config,
     local: services.local,
     offsite: services.offsite,
     clock: ctx.clock,
     redactor,
+    wal: services.healthInputs().wal,
   });
-  return { env_file: config.envFile ?? null, store_name: config.storeName, status: worstMark(checks), checks };
+  return { env_file: config.envFile ?? null, store_name: config.storeName, status: worstMark(checks), checks, recovery_point };
 }
 
 function paint(ctx: CliContext, m: Mark): string {
@@ -99,14 +121,23 @@ function renderOne(ctx: CliContext, r: TenantRow): string {
   return lines.join('\n');
 }
 
+/** The recovery point's age for the host table: `3m (WAL)`, `14h (backup)`, `none`. */
+function pointAge(ctx: CliContext, p: RecoveryPoint | null): string {
+  if (!p?.at) return 'none';
+  const s = Math.max(0, (ctx.clock.now().getTime() - Date.parse(p.at)) / 1000);
+  const age = s < 3600 ? `${Math.round(s / 60)}m` : s < 172_800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86_400)}d`;
+  return `${age} (${p.source === 'wal' ? 'WAL' : 'backup'})`;
+}
+
 function renderHost(ctx: CliContext, rows: TenantRow[]): string {
-  const header = ['TENANT', ...STATUS_ITEMS.map(([id]) => id.toUpperCase()), 'ENV FILE'];
+  const header = ['TENANT', ...STATUS_ITEMS.map(([id]) => id.toUpperCase()), 'RECOVERY POINT', 'ENV FILE'];
   const body = rows.map((r) => [
     r.store_name ?? '?',
     ...STATUS_ITEMS.map(([id]) => {
       const c = r.checks.find((x) => x.id === id);
       return c ? paint(ctx, c.mark) : paint(ctx, 'fail');
     }),
+    pointAge(ctx, r.recovery_point),
     r.env_file ?? '(environment)',
   ]);
   const problems = rows.flatMap((r) =>

@@ -21,7 +21,7 @@ import {
 } from '@botctl/core';
 import { type BackupEntry, catalogScope, listBackups } from '../backup/catalog.js';
 import { listBaseBackups } from '../wal/base-backup.js';
-import { OBJECT, type WalStores } from '../wal/wal-archive.js';
+import { newestArchivedWal, type WalStores } from '../wal/wal-archive.js';
 import { dropStaleScratch } from '../backup/scratch.js';
 import {
   CRITICAL_USED,
@@ -472,21 +472,6 @@ const BASE_WARN_DAYS = 8;
 /** The offsite copy of the WAL this far behind the local one: the real recovery point after losing the host. */
 const WAL_OFFSITE_LAG_WARN_MS = 3_600_000;
 
-/** The newest archived WAL file of a WAL archive (its folders sorted by name, the last with files). */
-async function newestWal(root: WalStores['local']): Promise<{ name: string; at: Date } | undefined> {
-  const folders = (await root.folders())
-    .filter((f) => /^[0-9A-F]{16}$/.test(f))
-    .sort()
-    .reverse();
-  for (const f of folders) {
-    const objects = (await root.sub(f).list()).filter((o) => OBJECT.test(o.name));
-    if (objects.length === 0) continue;
-    const newest = objects.reduce((a, b) => (b.name > a.name ? b : a));
-    return { name: newest.name.slice(0, 24), at: newest.mtime };
-  }
-  return undefined;
-}
-
 async function checkWalArchive(deps: HealthDeps, metrics: HealthMetrics, now: Date, scrub: (s: string) => string): Promise<CheckResult> {
   const inputs = deps.wal!();
   const url = deps.config.databaseUrl;
@@ -506,8 +491,8 @@ async function checkWalArchive(deps: HealthDeps, metrics: HealthMetrics, now: Da
   }
   const tz = deps.config.timezone;
   const [local, offsite, bases] = await Promise.all([
-    newestWal(inputs.stores.local),
-    inputs.stores.offsite ? newestWal(inputs.stores.offsite).catch((e: unknown) => new Error(scrub((e as Error).message))) : Promise.resolve(undefined),
+    newestArchivedWal(inputs.stores.local),
+    inputs.stores.offsite ? newestArchivedWal(inputs.stores.offsite).catch((e: unknown) => new Error(scrub((e as Error).message))) : Promise.resolve(undefined),
     listBaseBackups(inputs.base.local, inputs.cluster.storeId),
   ]);
   const failing = a.mode !== 'off' && a.failed_at !== null && (a.last_at === null || a.failed_at > a.last_at);

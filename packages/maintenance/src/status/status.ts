@@ -6,7 +6,9 @@ import {
   type Clock,
   type Config,
   formatDuration,
+  isoWithOffset,
   ownerAlertsProblem,
+  shownTime,
   type Redactor,
   readHeartbeat,
   readJobRecords,
@@ -21,6 +23,10 @@ import type { Storage } from '../storage/storage.js';
 import { newestJournalEntry, newestMaintenanceLine } from './journal.js';
 import { judgeBackupAge, judgeBotProcess, judgeDrill, judgeJobs, judgeOffsite, type Level } from '../health/judge.js';
 import { isOffsiteUnusable } from '../storage/storage.js';
+import type { WalHealthInputs } from '../health/checks.js';
+import { listBaseBackups } from '../wal/base-backup.js';
+import { newestArchivedWal } from '../wal/wal-archive.js';
+import { newestBackup } from '../health/judge.js';
 
 export type Mark = 'ok' | 'warn' | 'fail';
 export const MARK_RANK: Record<Mark, number> = { ok: 0, warn: 1, fail: 2 };
@@ -54,6 +60,21 @@ export interface StatusDeps {
   clock: Clock;
   /** Scrubs rclone's messages (its passwords) when offsite is a remote. */
   redactor?: Redactor | undefined;
+  /** The cluster's WAL archive (WAL_CLUSTER_ENV_FILE): the recovery point is its newest file. */
+  wal?: (() => WalHealthInputs) | undefined;
+}
+
+/**
+ * The latest moment a restore can bring the shop back to: with WAL archiving, the newest archived
+ * WAL file (over a base backup); else the newest complete backup. Locally and offsite (what is
+ * left when the host is lost).
+ */
+export interface RecoveryPoint {
+  source: 'wal' | 'backup' | 'none';
+  at: string | null;
+  offsite_at: string | null;
+  /** One line for people. */
+  fact: string;
 }
 
 const ago = (ms: number) => `${formatDuration(Math.max(0, ms))} ago`;
@@ -74,6 +95,7 @@ interface StatusInput {
   deps: StatusDeps;
   local: BackupEntry[];
   offsite: { entries: BackupEntry[] | undefined; problem: { message: string; fatal: boolean } | undefined };
+  recovery: RecoveryPoint;
 }
 
 /** A line's judgement, in the health check's levels; the checklist shows it as a mark. */
@@ -87,13 +109,61 @@ const worse = (a: Level, b: Level): Level => (LEVEL_RANK[b] > LEVEL_RANK[a] ? b 
 
 /** Every line of the checklist for one tenant, each from a fact on disk (never from memory). */
 export async function tenantStatus(deps: StatusDeps): Promise<StatusLine[]> {
+  return (await tenantStatusReport(deps)).checks;
+}
+
+/** The checklist and the recovery point. */
+export async function tenantStatusReport(deps: StatusDeps): Promise<{ checks: StatusLine[]; recovery_point: RecoveryPoint }> {
   const input = await readBackups(deps);
-  const lines: StatusLine[] = [];
+  const checks: StatusLine[] = [];
   for (const [id, label] of STATUS_ITEMS) {
     const f = await CHECKS[id](input);
-    lines.push({ id, label, mark: markOf(f.level), fact: f.fact });
+    checks.push({ id, label, mark: markOf(f.level), fact: f.fact });
   }
-  return lines;
+  return { checks, recovery_point: input.recovery };
+}
+
+async function readRecoveryPoint(deps: StatusDeps, now: Date, local: BackupEntry[], offsite: BackupEntry[] | undefined): Promise<RecoveryPoint> {
+  const tz = deps.config.timezone;
+  const when = (d: Date) => `${shownTime(d.toISOString(), tz)} (${ago(now.getTime() - d.getTime())})`;
+  const scrub = (m: string) => (deps.redactor ? deps.redactor.redact(m) : m);
+  let walNote = '';
+  if (deps.wal) {
+    try {
+      const w = deps.wal();
+      const [bases, wal] = await Promise.all([listBaseBackups(w.base.local, w.cluster.storeId), newestArchivedWal(w.stores.local)]);
+      if (bases.length > 0 && wal) {
+        const there = w.stores.offsite ? await newestArchivedWal(w.stores.offsite).catch((e: unknown) => new Error(scrub((e as Error).message))) : undefined;
+        const off =
+          there instanceof Error
+            ? `offsite unreadable: ${there.message}`
+            : there
+              ? `offsite ${when(there.at)}`
+              : w.stores.offsite
+                ? 'none offsite'
+                : 'no offsite';
+        return {
+          source: 'wal',
+          at: isoWithOffset(wal.at, tz),
+          offsite_at: there && !(there instanceof Error) ? isoWithOffset(there.at, tz) : null,
+          fact: `recovery point ${when(wal.at)}, WAL archive (${off})`,
+        };
+      }
+      walNote = bases.length === 0 ? '; WAL archive unusable: no base backup' : '; WAL archive empty';
+    } catch (error) {
+      walNote = `; WAL archive unreadable: ${scrub((error as Error).message)}`;
+    }
+  }
+  const mine = newestBackup(local);
+  const there = offsite ? newestBackup(offsite) : undefined;
+  if (!mine && !there) return { source: 'none', at: null, offsite_at: null, fact: `recovery point: none, no complete backup${walNote}` };
+  const off = there ? `offsite ${when(there.time)}` : deps.offsite ? 'none offsite' : 'no offsite';
+  return {
+    source: 'backup',
+    at: mine ? isoWithOffset(mine.time, tz) : null,
+    offsite_at: there ? isoWithOffset(there.time, tz) : null,
+    fact: `recovery point ${mine ? when(mine.time) : 'none here'}, newest backup (${off})${walNote}`,
+  };
 }
 
 async function readBackups(deps: StatusDeps): Promise<StatusInput> {
@@ -112,7 +182,8 @@ async function readBackups(deps: StatusDeps): Promise<StatusInput> {
       problem = { message: deps.redactor ? deps.redactor.redact(message) : message, fatal: isOffsiteUnusable(error) };
     }
   }
-  return { c, now, deps, local, offsite: { entries, problem } };
+  const recovery = await readRecoveryPoint(deps, now, local, entries);
+  return { c, now, deps, local, offsite: { entries, problem }, recovery };
 }
 
 /** The plan's section 8, one check per line, in STATUS_ITEMS' order. */
@@ -196,9 +267,9 @@ async function checkUpdates({ c, now }: StatusInput): Promise<Finding> {
 }
 
 /** 6. Recovery tested: the last successful restore drill (healthcheck's backup_drill). */
-function checkRecovery({ c, local, now }: StatusInput): Finding {
+function checkRecovery({ c, local, now, recovery }: StatusInput): Finding {
   const v = judgeDrill(c, local, now);
-  return { level: v.level, fact: `${v.fact}; runbook docs/runbooks/recovery.md` };
+  return { level: v.level, fact: `${recovery.fact}; ${v.fact}; runbook docs/runbooks/recovery.md` };
 }
 
 /** 7. The maintenance audit log exists and is being written. */

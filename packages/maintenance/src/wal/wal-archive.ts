@@ -148,6 +148,21 @@ async function storeOnce(
   }
 }
 
+/** The newest archived WAL file of a WAL archive (its folders sorted by name, the last with files): the recovery point. */
+export async function newestArchivedWal(root: WalStores['local']): Promise<{ name: string; at: Date } | undefined> {
+  const folders = (await root.folders())
+    .filter((f) => /^[0-9A-F]{16}$/.test(f))
+    .sort()
+    .reverse();
+  for (const f of folders) {
+    const objects = (await root.sub(f).list()).filter((o) => OBJECT.test(o.name));
+    if (objects.length === 0) continue;
+    const newest = objects.reduce((a, b) => (b.name > a.name ? b : a));
+    return { name: newest.name.slice(0, 24), at: newest.mtime };
+  }
+  return undefined;
+}
+
 /**
  * Archived segments after `segment` on its timeline (in its folder and the next one): when there
  * are, a recovery that could not get `segment` stopped at a gap, not at the end of the archive.
