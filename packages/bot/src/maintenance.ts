@@ -8,6 +8,8 @@ import {
   successAlertText,
   drillBackup,
   drillPassedText,
+  drillToTime,
+  pitrDrillPassedText,
   logArchiveStores,
   rotateLogs,
   createBackup,
@@ -155,27 +157,44 @@ export class BotMaintenance {
    * (a failed job in the records).
    */
   async drill(): Promise<void> {
-    const { config, redactor } = this.deps;
-    const { result, error } = await drillBackup(
-      {
-        ...this.#storeDeps(),
-        decryption: this.deps.services.decryption,
-        redactor,
-        pgBinDir: config.pgBinDir,
-        env: process.env,
-      },
-      { archive: 'latest' },
-    );
-    if (error) {
-      const message = redactor.redact(error.message);
+    const { config, redactor, services } = this.deps;
+    const drillDeps = {
+      ...this.#storeDeps(),
+      decryption: services.decryption,
+      redactor,
+      pgBinDir: config.pgBinDir,
+      env: process.env,
+    };
+    const fail = async (error: unknown): Promise<never> => {
+      const message = redactor.redact((error as Error).message);
       await this.deps.alert(
-        failureAlertText('Uji restore (drill)', error, (s) => redactor.redact(s)),
+        failureAlertText('Uji restore (drill)', error as Error, (s) => redactor.redact(s)),
         { silent: false },
       );
       throw new Error(`Uji restore (drill) GAGAL: ${message}`);
-    }
+    };
+    const { result, error } = await drillBackup(drillDeps, { archive: 'latest' });
+    if (error) await fail(error);
     const passed = drillPassedText(result);
-    await this.deps.alert(successAlertText(passed.text), { silent: !passed.loud });
+    let text = passed.text;
+    // Where the cluster archives WAL, the point-in-time path is proven too (as `backup drill` does).
+    if (config.walClusterEnvFile) {
+      try {
+        const deps = await services.pointInTimeDeps({
+          ...drillDeps,
+          encryption: () => services.encryption(),
+          dumperFor: (url) => services.dumper(url),
+          toolVersion: this.deps.version,
+        });
+        const r = await drillToTime(deps);
+        if (!r.ok) throw new BotctlError('PITR_DRILL', ExitCode.INTEGRITY, `point-in-time drill: ${r.error}`);
+        this.deps.log.info(`[drill] Uji restore titik waktu berhasil: ${r.base_backup} + WAL sampai ${r.reached ?? '?'}`);
+        text = `${text}\n${pitrDrillPassedText(r)}`;
+      } catch (e) {
+        await fail(e);
+      }
+    }
+    await this.deps.alert(successAlertText(text), { silent: !passed.loud });
   }
 
   /** The automatic health check: checks, remembered state and owner alerts, exactly like botctl's. */

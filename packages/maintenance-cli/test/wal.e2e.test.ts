@@ -4,7 +4,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createSql, type EphemeralCluster, findPgTool, freePort, type Sql } from '@botctl/core';
-import { ageKeyPair, BOTCTL_MAIN, createTenant, makeTempDir, nodeBinaryFor, removeDir, startEphemeralCluster, type Tenant } from '@botctl/test-utils';
+import {
+  ageKeyPair,
+  BOTCTL_MAIN,
+  createTenant,
+  FAKE_OWNER_TOKEN,
+  FAKE_SHOP_TOKEN,
+  makeTempDir,
+  nodeBinaryFor,
+  removeDir,
+  startBotProcess,
+  startEphemeralCluster,
+  startFakeBotApi,
+  type Tenant,
+} from '@botctl/test-utils';
 import { execa } from 'execa';
 import { botctlInProcess } from './harness.js';
 
@@ -702,6 +715,60 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     expect(fs.readdirSync(path.join(t.dir, 'state')).filter((f) => f.startsWith('pitr-'))).toEqual([]);
   }, 120_000);
 });
+
+it('the monthly drill of a tenant whose cluster archives WAL proves the point-in-time path too, from botctl and from the bot; --no-to-time skips it', async () => {
+  const t = await createTenant({ cluster, parentDir: work, extraEnv: { WAL_CLUSTER_ENV_FILE: envFile } });
+  // One identity file for both: the tenant's archives and the cluster's base backups and WAL.
+  const both = path.join(t.dir, 'identities.txt');
+  fs.writeFileSync(both, `${fs.readFileSync(t.identityFile, 'utf8').trim()}\n${fs.readFileSync(identityFile, 'utf8').trim()}\n`, { mode: 0o600 });
+  const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
+  // In the environment: it is the cluster's identity too (a cluster env file names none).
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', BACKUP_AGE_IDENTITY_FILE: both };
+  const botctl = (args: string[]) => execa(node, ['--', BOTCTL_MAIN, '--env-file', t.envFile, ...args], { cwd: t.dir, env, extendEnv: false, reject: false });
+  expect((await botctl(['backup', 'create'])).exitCode).toBe(0);
+  expect((await wal(['cluster', 'backup'])).exitCode).toBe(0);
+
+  const monthly = await botctl(['--json', 'backup', 'drill', '--latest', '--scheduled']);
+  expect(monthly.stderr).toBe('');
+  expect(monthly.exitCode).toBe(0);
+  const r = JSON.parse(monthly.stdout) as { ok: boolean; archive: string; point_in_time: { ok: boolean; canary: string; written_at: string; reached: string } };
+  expect(r.archive).toMatch(/^backup-\d{8}-\d{6}\.tar\.gz\.enc$/);
+  expect(r.point_in_time).toMatchObject({ ok: true });
+  // The canary is written after the backup: only the WAL can bring it back.
+  expect(Date.parse(r.point_in_time.reached)).toBeGreaterThanOrEqual(Date.parse(r.point_in_time.written_at) - 1000);
+  const plain = await botctl(['--json', 'backup', 'drill', '--no-to-time']);
+  expect(plain.exitCode).toBe(0);
+  expect(JSON.parse(plain.stdout)).not.toHaveProperty('point_in_time');
+
+  // The bot's own monthly drill (ENABLE_AUTO_DRILL) does the same and tells the owners.
+  const fakeApi = await startFakeBotApi({ tokens: [FAKE_SHOP_TOKEN, FAKE_OWNER_TOKEN] });
+  t.setEnv({
+    TELEGRAM_BOT_TOKEN: FAKE_SHOP_TOKEN,
+    OWNER_BOT_TOKEN: FAKE_OWNER_TOKEN,
+    TELEGRAM_OWNER_IDS: '9101',
+    TELEGRAM_API_ROOT: fakeApi.url,
+    BOT_HTTP_PORT: '0',
+    ENABLE_AUTO_HEALTHCHECK: 'false',
+    ENABLE_AUTO_DRILL: 'true',
+    BACKUP_DRILL_CRON: '*/2 * * * * *',
+  });
+  const bot = await startBotProcess({ envFile: t.envFile, cwd: t.dir, node, env: { BACKUP_AGE_IDENTITY_FILE: both } });
+  try {
+    const told = () =>
+      fakeApi.calls
+        .filter((c) => c.token === FAKE_OWNER_TOKEN && c.method === 'sendMessage')
+        .map((c) => String(c.params.text))
+        .find((m) => /Uji restore \(drill\)/.test(m));
+    for (let i = 0; i < 1200 && !told(); i++) await new Promise((res) => setTimeout(res, 100));
+    expect(told()).toMatch(
+      /✅ Uji restore \(drill\) lulus: backup-[\s\S]*\nUji restore titik waktu lulus: data sampai \d{4}-.* kembali dari base-\d{8}-\d{6}\.tar\.gz\.age \+ arsip WAL/,
+    );
+  } finally {
+    await bot.stop('SIGTERM');
+    await fakeApi.close();
+  }
+  expect(fs.readdirSync(path.join(t.dir, 'state')).filter((f) => f.startsWith('pitr-'))).toEqual([]);
+}, 240_000);
 
 describe('botctl wal enable', () => {
   it('shows the plan and changes nothing without --yes; with it, sets the four settings, says a restart is needed, and the archiver then runs botctl wal push', async () => {

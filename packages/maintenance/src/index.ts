@@ -96,4 +96,4 @@ export { type BaseBackupResult, type BaseBackupSidecar, createBaseBackup, listBa
 export { type PointInTimeDeps, type PointInTimeResult, parseTargetTime, restoreToTime } from './wal/point-in-time.js';
 export { type ClusterPruneResult, pruneCluster } from './wal/retention.js';
 export { enableWalArchiving, type WalEnableResult } from './wal/enable.js';
-export { drillToTime, type PitrDrillResult } from './wal/pitr-drill.js';
+export { drillToTime, pitrDrillPassedText, type PitrDrillResult } from './wal/pitr-drill.js';

@@ -22,6 +22,9 @@ import { acquireLock, type HeldLock } from './lock/maintenance-lock.js';
 import { LocalDirStorage } from './storage/local-dir-storage.js';
 import { type OffsiteStorage, offsiteStorage } from './storage/offsite-storage.js';
 import type { WalStores } from './wal/wal-archive.js';
+import type { PointInTimeDeps } from './wal/point-in-time.js';
+import type { RestoreDeps } from './backup/restore-backup.js';
+import { shippedPath } from '@botctl/core/shipped';
 
 /** How long pg_dump waits for a table lock (the bot's writes) before it gives up. */
 export const DUMP_LOCK_WAIT_SECONDS = 300;
@@ -85,6 +88,28 @@ export class Services {
   #clusterServices(envFile: string): Services {
     this.#cluster ??= new Services(loadConfig({ envFile }).config, this.#o);
     return this.#cluster;
+  }
+
+  /**
+   * What `restore --to-time` and the point-in-time drill need: this tenant (its safe restore
+   * path) and its cluster (WAL_CLUSTER_ENV_FILE: the WAL archive, the base backups, their key).
+   * PostgreSQL's recovery runs this botctl (`wal fetch`) as restore_command.
+   */
+  async pointInTimeDeps(restore: RestoreDeps, load: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<PointInTimeDeps> {
+    const envFile = this.config.walClusterEnvFile;
+    if (!envFile) {
+      throw new ConfigError(['WAL_CLUSTER_ENV_FILE is not set: the env file of the cluster whose WAL archive and base backups hold this database'], {
+        hint: 'see docs/runbooks/point-in-time.md',
+      });
+    }
+    const cluster = new Services(loadConfig({ envFile, ...load }).config, this.#o);
+    return {
+      cluster: { config: cluster.config, base: cluster.baseStores(), wal: cluster.walStores(), decryption: await createArchiveDecryption(cluster.config) },
+      restore,
+      encryption: this.encryption(),
+      dumperFor: (url) => this.dumper(url),
+      botctl: [process.execPath, '--', shippedPath('cli')],
+    };
   }
 
   /** What the health check reads of this cluster's archive (this Services built from a cluster env file). */

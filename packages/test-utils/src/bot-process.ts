@@ -20,8 +20,15 @@ export interface BotProcess {
 }
 
 /** Starts `bot --env-file ENV` as its own process, with a clean environment, and waits until it serves. */
-export async function startBotProcess(opts: { envFile: string; cwd: string; env?: Record<string, string>; startTimeoutMs?: number }): Promise<BotProcess> {
-  const child = spawn(process.execPath, ['--', BOT_MAIN, '--env-file', opts.envFile], {
+export async function startBotProcess(opts: {
+  envFile: string;
+  cwd: string;
+  env?: Record<string, string>;
+  startTimeoutMs?: number;
+  /** The Node binary (nodeBinaryFor: one another user can run, for programs the bot starts as that user). */
+  node?: string;
+}): Promise<BotProcess> {
+  const child = spawn(opts.node ?? process.execPath, ['--', BOT_MAIN, '--env-file', opts.envFile], {
     cwd: opts.cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', TZ: 'UTC', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { BotctlError, createSql, ExitCode, isoWithOffset, withDatabase, zonedStamp } from '@botctl/core';
+import { BotctlError, createSql, ExitCode, formatDuration, isoWithOffset, withDatabase, zonedStamp } from '@botctl/core';
 import { type PointInTimeDeps, restoreToTime } from './point-in-time.js';
 
 // `backup drill --to-time`: proves the point-in-time path end to end, as the monthly drill proves
@@ -87,4 +87,9 @@ export async function drillToTime(deps: PointInTimeDeps, opts: { archiveWaitSeco
     await admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`).catch(() => undefined);
     await admin.end({ timeout: 5 }).catch(() => undefined);
   }
+}
+
+/** The owners' line for a point-in-time drill that passed. */
+export function pitrDrillPassedText(r: PitrDrillResult): string {
+  return `Uji restore titik waktu lulus: data sampai ${r.reached ?? r.written_at} kembali dari ${r.base_backup} + arsip WAL (${formatDuration(r.duration_ms)})`;
 }
