@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Debian/Ubuntu with Node.js >= 20.19 and npm) for botctl:
-# PostgreSQL server and client tools, the age CLI (the tests read our archives with it),
+# PostgreSQL server and client tools, the age and zstd CLIs (the tests read our archives with them),
 # the shellcheck and systemd-analyze tools (the tests check the host wiring with them), the pnpm
 # version pinned in package.json, the workspace dependencies, and the build.
 # Safe to run again: it installs only what is missing.
@@ -25,6 +25,8 @@ missing=()
 have_pg_server || missing+=(postgresql)
 command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v age >/dev/null 2>&1 || missing+=(age)
+# BACKUP_COMPRESSION=zstd compresses archives with the zstd program; the tests read them back with it.
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v ps >/dev/null 2>&1 || missing+=(procps)
 command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)

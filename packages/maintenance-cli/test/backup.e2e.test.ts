@@ -1,5 +1,6 @@
 import { execFileSync, execSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, libpqEnv, parseDatabaseUrl } from '@botctl/core';
@@ -8,6 +9,7 @@ import {
   listFiles,
   parseJsonOutput,
   pathWith,
+  writeFakeBin,
   BOTCTL_MAIN,
   runBotctl,
   spawnBotctl,
@@ -410,6 +412,117 @@ describe('backup verify catches what is wrong, each with its own exit code', () 
     await botctl(t, ['backup', 'verify', file]);
     const sc = JSON.parse(fs.readFileSync(`${file}.meta.json`, 'utf8')) as { verifications: { ok: boolean; error?: string }[] };
     expect(sc.verifications.at(-1)).toMatchObject({ ok: false });
+  });
+});
+
+describe('BACKUP_COMPRESSION=zstd', () => {
+  it('pg_dump leaves its dump uncompressed and the zstd program compresses the archive (….tar.zst.enc); age, zstd and GNU tar read it; verify, restore and drill take it beside a gzip archive', async () => {
+    const t = await suite.tenant({ extraEnv: { BACKUP_COMPRESSION: 'zstd:5' } });
+    const made = await botctlProcess(t, ['backup', 'create', '--json']);
+    expect(made.stderr).toBe('');
+    expect(made.exitCode).toBe(0);
+    const zst = parseJsonOutput<CreateJson>(made);
+    expect(zst.name).toMatch(/^backup-\d{8}-\d{6}\.tar\.zst\.enc$/);
+    const archive = path.join(t.localDir, zst.name);
+    // The standard tools: age, then zstd (or GNU tar --zstd), then tar; the dump inside is pg_dump's own, uncompressed.
+    const members = execSync(`age --decrypt -i "${t.identityFile}" "${archive}" | zstd -dc | tar -t`, { encoding: 'utf8' }).trim().split('\n');
+    expect(members[0]).toBe('database.dump.0000');
+    expect(members.at(-1)).toBe('manifest.json');
+    const toc = execSync(`age --decrypt -i "${t.identityFile}" "${archive}" | tar --zstd -xO --wildcards 'database.dump.*' | pg_restore -l`, {
+      encoding: 'utf8',
+    });
+    expect(toc).toMatch(/^;\s+Compression: (0|none)$/m);
+    const target = `${t.dbName}_zst`;
+    const targetUrl = await suite.cluster.createDatabase(target);
+    execSync(
+      `age --decrypt -i "${t.identityFile}" "${archive}" | zstd -dc | tar -xO --wildcards 'database.dump.*' | pg_restore --no-owner --exit-on-error -d "${target}"`,
+      { env: { ...process.env, ...libpqEnv(parseDatabaseUrl(targetUrl)) } },
+    );
+    expect(await databaseDigest(targetUrl)).toEqual(await databaseDigest(t.databaseUrl));
+
+    // Back to gzip: the next archive is the plan's kind; both are listed, verified, restored and drilled.
+    t.setEnv({ BACKUP_COMPRESSION: 'gzip' });
+    await new Promise((r) => setTimeout(r, 1000));
+    const gz = parseJsonOutput<CreateJson>(await botctl(t, ['backup', 'create', '--json']));
+    expect(gz.name).toMatch(/\.tar\.gz\.enc$/);
+    const list = parseJsonOutput<{ backups: { name: string; complete: boolean }[] }>(await botctl(t, ['backup', 'list', '--json']));
+    expect(list.backups.map((b) => [b.name, b.complete])).toEqual([
+      [gz.name, true],
+      [zst.name, true],
+    ]);
+    const verify = await botctl(t, ['backup', 'verify', '--all', '--json']);
+    expect(verify.exitCode).toBe(0);
+    expect(
+      parseJsonOutput<{ results: { name: string; ok: boolean }[] }>(verify)
+        .results.filter((r) => r.ok)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual([gz.name, zst.name].sort());
+    const restored = await botctl(t, ['backup', 'restore', zst.name, '--new-db', `${t.dbName}_zst2`, '--json']);
+    expect(restored.exitCode).toBe(0);
+    expect(await databaseDigest(suite.cluster.url(`${t.dbName}_zst2`))).toEqual(await databaseDigest(t.databaseUrl));
+    const drill = await botctl(t, ['backup', 'drill', zst.name, '--json']);
+    expect(drill.exitCode).toBe(0);
+    expect(parseJsonOutput<{ ok: boolean; archive: string }>(drill)).toMatchObject({ ok: true, archive: zst.name });
+
+    // The manual recovery of docs/backup-format.md, as written, on the zstd archive.
+    const doc = fs.readFileSync(path.join(DOCS, 'backup-format.md'), 'utf8');
+    const block = /<!-- manual-recovery:start -->\s*```bash\n([\s\S]*?)```/.exec(doc)![1]!;
+    const info = parseDatabaseUrl(t.databaseUrl);
+    const script = block
+      .replace(/^ARCHIVE=.*$/m, `ARCHIVE=${archive}`)
+      .replace(/^IDENTITY=.*$/m, `IDENTITY=${t.identityFile}`)
+      .replace(/^TARGET_DB=.*$/m, `TARGET_DB=${t.dbName}_zst_manual`)
+      .replace(/^export PGHOST=.*$/m, `export PGHOST=${info.host} PGPORT=${info.port} PGUSER=${info.user}`);
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], {
+      cwd: t.dir,
+      env: { ...process.env, PGPASSWORD: info.password!.reveal() },
+      encoding: 'utf8',
+    });
+    expect(out).toContain('hash OK');
+    expect(await databaseDigest(suite.cluster.url(`${t.dbName}_zst_manual`))).toEqual(await databaseDigest(t.databaseUrl));
+  });
+
+  it('BACKUP_NICE: botctl, pg_dump and zstd run at that niceness (IO priority follows it); 0 leaves them as started', async () => {
+    const t = await suite.tenant({ extraEnv: { BACKUP_COMPRESSION: 'zstd' } });
+    const bin = fs.mkdtempSync(path.join(suite.work, 'nice-'));
+    const record = path.join(bin, 'record.txt');
+    writeFakePgDump(bin, { kind: 'record-nice', file: record });
+    const realZstd = execSync('command -v zstd', { encoding: 'utf8' }).trim();
+    writeFakeBin(bin, 'zstd', `echo "zstd $(nice)" >> "${record}"\nexec "${realZstd}" "$@"`);
+    const ours = os.getPriority();
+    const lines = async (env: Record<string, string>) => {
+      fs.rmSync(record, { force: true });
+      const run = await botctlProcess(t, ['backup', 'create'], { PG_BIN_DIR: bin, PATH: pathWith(bin), ...env });
+      expect(run.exitCode).toBe(0);
+      return fs.readFileSync(record, 'utf8').trim().split('\n');
+    };
+    // The default, 10 (when the runner itself is not nicer than that).
+    const byDefault = await lines({});
+    const ten = Math.max(10, ours);
+    expect(byDefault).toContain(`pg_dump ${ten} parent ${ten}`);
+    expect(byDefault.filter((l) => l.startsWith('zstd')).every((l) => l === `zstd ${ten}`)).toBe(true);
+    const off = await lines({ BACKUP_NICE: '0' });
+    expect(off).toContain(`pg_dump ${ours} parent ${ours}`);
+    expect(off).toContain(`zstd ${ours}`);
+    const bad = await botctlProcess(t, ['backup', 'create'], { BACKUP_NICE: '25' });
+    expect(bad.exitCode).toBe(ExitCode.CONFIG);
+    expect(bad.stderr).toMatch(/BACKUP_NICE/);
+  });
+
+  it('without the zstd program: one line with the install hint (3), nothing written; preflight says so', async () => {
+    const t = await suite.tenant({ extraEnv: { BACKUP_COMPRESSION: 'zstd' } });
+    // A PATH without zstd: the backup needs nothing else from it (pg_dump is found by its own rules).
+    const bin = fs.mkdtempSync(path.join(suite.work, 'nozstd-'));
+    const run = await botctlProcess(t, ['backup', 'create'], { PATH: bin });
+    expect(run.exitCode).toBe(3);
+    expect(run.stderr).toBe(
+      'botctl: error: the zstd program is not installed (BACKUP_COMPRESSION=zstd needs it)\nhint: install zstd (apt-get install -y zstd), or set BACKUP_COMPRESSION=gzip',
+    );
+    expect(fs.existsSync(t.localDir) ? fs.readdirSync(t.localDir).filter((f) => f.startsWith('backup-')) : []).toEqual([]);
+    const pre = await botctlProcess(t, ['preflight', '--json'], { PATH: bin });
+    const line = parseJsonOutput<{ checks: { id: string; mark: string; fact: string; fix?: string }[] }>(pre).checks.find((c) => c.id === 'compression');
+    expect(line).toMatchObject({ mark: 'fail', fix: 'install zstd (apt-get install -y zstd), or set BACKUP_COMPRESSION=gzip' });
   });
 });
 

@@ -84,6 +84,7 @@ describe('botctl preflight', () => {
       config: 'ok',
       database: 'ok',
       pg_dump: 'ok',
+      compression: 'ok',
       drill: 'ok',
       directories: 'ok',
       backup: 'ok',

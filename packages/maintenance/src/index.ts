@@ -72,6 +72,7 @@ export { recover, type RecoveryReport, type RecoveryStep } from './recover/recov
 
 // The checks before a tenant goes live.
 export { runPreflight } from './preflight/preflight.js';
+export { lowerPriority } from './util/priority.js';
 
 // A new tenant's settings from the template.
 export { initTenant, type InitTenantResult } from './setup/init-tenant.js';

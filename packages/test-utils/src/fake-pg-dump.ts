@@ -8,7 +8,8 @@ export type FakePgDumpBehaviour =
   | { kind: 'slow'; seconds: number }
   | { kind: 'slow-output'; seconds: number }
   | { kind: 'old-version'; version: string }
-  | { kind: 'record'; file: string };
+  | { kind: 'record'; file: string }
+  | { kind: 'record-nice'; file: string };
 
 /**
  * A `pg_dump` to put first on PATH. It answers `--version` like the real one (unless told
@@ -48,6 +49,10 @@ export function writeFakePgDump(dir: string, behaviour: FakePgDumpBehaviour): st
       break;
     case 'record':
       body = `echo "ARGS: $*" >> "${behaviour.file}"\nsleep 1\nexec "${real}" "$@"`;
+      break;
+    case 'record-nice':
+      // Its own niceness and its parent's (botctl), as the real pg_dump would run with.
+      body = `echo "pg_dump $(nice) parent $(awk '{print $19}' /proc/$PPID/stat)" >> "${behaviour.file}"\nexec "${real}" "$@"`;
       break;
   }
   return writeFakeBin(dir, 'pg_dump', `${version}\n${body}`);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import zlib from 'node:zlib';
 import { asError, BotctlError, IntegrityError, NotABackupError } from '@botctl/core';
 import { HashTap } from '../util/hashing.js';
+import { codecOf, decompressor, peek } from './compression.js';
 import { ageHeaderDigest, type ArchiveDecryption, classifyDecryptError } from './encryption.js';
 import { isDumpPart, MANIFEST_MEMBER, type Manifest, type MemberInfo, parseManifest, type Sidecar, dumpPartName } from './format.js';
 import { readTar, TarFormatError, type TarEntry, unsafeMemberName } from './tar-reader.js';
@@ -31,7 +31,7 @@ function forward(from: Readable, to: { destroy(error?: Error): void }, map: (e: 
 
 /**
  * Reads a whole archive: hashes the ciphertext, decrypts to the very end (age authenticates every
- * chunk and detects truncation only at the last one), gunzips, walks the tar and checks every
+ * chunk and detects truncation only at the last one), decompresses (gzip or zstd), walks the tar and checks every
  * member against the manifest. Errors are the documented ones: WRONG_KEY, INTEGRITY (modified,
  * truncated) and NOT_A_BACKUP (decrypts, but is not our format).
  */
@@ -57,9 +57,24 @@ export async function inspectArchive(
       actualHeader: ageHeaderDigest(tap.head),
     });
   }
-  const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 });
-  forward(plain, gunzip, (e) => classifyDecryptError(e, { fingerprints: decryption.fingerprints, expected: expected?.encryption }));
-  plain.pipe(gunzip);
+  const decryptError = (e: unknown) => classifyDecryptError(e, { fingerprints: decryption.fingerprints, expected: expected?.encryption });
+  // gzip (the plan's format) or zstd, by the plaintext's first bytes, whatever the name says.
+  let head: Buffer;
+  try {
+    head = await peek(plain, 4);
+  } catch (error) {
+    ciphertext.destroy();
+    throw decryptError(error);
+  }
+  const codec = codecOf(head);
+  if (!codec) {
+    ciphertext.destroy();
+    plain.destroy();
+    throw new NotABackupError('not a botctl backup: it decrypts, but the content is neither gzip nor zstd');
+  }
+  const unpack = decompressor(codec);
+  plain.on('error', (e) => unpack.destroy(decryptError(e)));
+  plain.pipe(unpack.input);
 
   const members: MemberInfo[] = [];
   let manifestText: string | undefined;
@@ -87,7 +102,7 @@ export async function inspectArchive(
   };
 
   try {
-    for await (const entry of readTar(gunzip)) {
+    for await (const entry of readTar(unpack.output)) {
       if (manifestText !== undefined) throw new NotABackupError(`member ${entry.name} follows manifest.json, which must be last`);
       const unsafe = unsafeMemberName(entry.name);
       if (unsafe) throw new IntegrityError(`the archive holds an unsafe entry ${JSON.stringify(entry.name)} (${unsafe}); refusing it`);
@@ -121,11 +136,18 @@ export async function inspectArchive(
     await endDump();
   } catch (error) {
     ciphertext.destroy();
+    // The zstd program stops too (it may be blocked writing what nobody reads now).
+    unpack.destroy(asError(error));
     if (error instanceof BotctlError) throw error;
     if (error instanceof TarFormatError) throw new NotABackupError(`not a botctl backup: ${error.message}`, { cause: error });
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /incorrect header check|unexpected end of file/i.test(String(error))) {
       throw new NotABackupError('not a botctl backup: it decrypts, but the content is not a gzip-compressed tar', { cause: error });
+    }
+    if (/^zstd decompression failed/.test(String((error as Error).message))) {
+      throw new NotABackupError(`not a botctl backup: it decrypts, but the content is not a zstd-compressed tar (${(error as Error).message})`, {
+        cause: error,
+      });
     }
     throw error;
   }

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { Header, Pax } from 'tar';
+import { type Codec, compressor } from './compression.js';
 import { onceDrained } from '../util/async.js';
 import type { MemberInfo } from './format.js';
 
@@ -13,42 +15,42 @@ export const LEVEL_STORED = zlib.constants.Z_NO_COMPRESSION;
 export const LEVEL_TEXT = 6;
 
 /**
- * Writes a ustar (+pax where needed) stream into a gzip stream, one member at a time, with
+ * Writes a ustar (+pax where needed) stream into a compressor, one member at a time, with
  * backpressure. A tar header needs the member's size before its data, so callers hand over
  * members whose size is known: dump parts buffered in memory, files by their stat size.
  *
- * The gzip level is switched between members (zlib's deflateParams): dump parts go in as stored
- * blocks, since compressing pg_dump's compressed output again costs seconds per GiB for a
- * 0.01 % gain; config, logs and the manifest are compressed normally. The result is one
- * ordinary gzip stream any gunzip reads.
+ * With gzip the level is switched between members (zlib's deflateParams): dump parts, already
+ * compressed by pg_dump, go in as stored blocks, since compressing them again costs seconds per
+ * GiB for a 0.01 % gain; config, logs and the manifest are compressed normally. The result is one
+ * ordinary gzip stream any gunzip reads. With zstd (pg_dump -Z0) the whole stream goes through
+ * the zstd program at one level: one ordinary zstd frame any `zstd -d` reads.
  */
-export class TarGzWriter {
-  readonly gzip: zlib.Gzip;
-  #level: number;
+export class TarWriter {
+  readonly #c: ReturnType<typeof compressor>;
+  /** The compressed stream (for the encryption). */
+  readonly output: Readable;
 
-  constructor(level = LEVEL_TEXT) {
-    this.#level = level;
-    this.gzip = zlib.createGzip({ level, chunkSize: 256 * 1024 });
+  /** `nice`: BACKUP_NICE for a compressor that is a program of its own (zstd). */
+  constructor(codec: Codec = 'gzip', level = LEVEL_TEXT, nice = 0) {
+    this.#c = compressor(codec, level, nice);
+    this.output = this.#c.output;
   }
 
   async #write(buf: Buffer): Promise<void> {
     if (buf.length === 0) return;
-    if (!this.gzip.write(buf)) await onceDrained(this.gzip);
+    const input = this.#c.input;
+    if (input.destroyed) throw this.output.errored ?? new Error('the compressor stopped');
+    if (!input.write(buf)) await onceDrained(input);
   }
 
+  /** gzip only: the level for the members from here on (zstd keeps its one level). */
   async setLevel(level: number): Promise<void> {
-    if (level === this.#level) return;
-    this.#level = level;
-    await new Promise<void>((resolve, reject) => {
-      if (this.gzip.destroyed) {
-        reject(this.gzip.errored ?? new Error('gzip stream destroyed'));
-        return;
-      }
-      // Gzip is zlib-based and has params(); @types/node only declares it on Deflate.
-      (this.gzip as unknown as zlib.ZlibParams).params(level, zlib.constants.Z_DEFAULT_STRATEGY, () =>
-        this.gzip.errored ? reject(this.gzip.errored) : resolve(),
-      );
-    });
+    await this.#c.setLevel?.(level);
+  }
+
+  /** Stops the compressor with this error (on `output`). */
+  destroy(error: Error): void {
+    this.#c.destroy(error);
   }
 
   /**
@@ -103,12 +105,13 @@ export class TarGzWriter {
     }
   }
 
-  /** End-of-archive marker, then end of the gzip stream. */
+  /** End-of-archive marker, then the end of the compressor's input. */
   async finish(): Promise<void> {
     await this.#write(ZEROS);
+    const input = this.#c.input;
     await new Promise<void>((resolve, reject) => {
-      this.gzip.once('error', reject);
-      this.gzip.end(() => resolve());
+      input.once('error', reject);
+      input.end(() => resolve());
     });
   }
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarGzWriter } from './archive-writer.js';
+import { LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarWriter } from './archive-writer.js';
 import { readTar, unsafeMemberName } from './tar-reader.js';
 import { prefetch } from '../util/async.js';
 
@@ -15,10 +15,10 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-describe('TarGzWriter', () => {
+describe('TarWriter', () => {
   it('writes a gzip tar that GNU tar lists and extracts, switching compression per member', async () => {
-    const w = new TarGzWriter(LEVEL_STORED);
-    const out = collect(w.gzip);
+    const w = new TarWriter('gzip', LEVEL_STORED);
+    const out = collect(w.output);
     const random = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7919) % 251));
     await w.addEntry('database.dump.0000', random.length, [random.subarray(0, 40_000), random.subarray(40_000)]);
     await w.setLevel(LEVEL_TEXT);
@@ -44,9 +44,46 @@ describe('TarGzWriter', () => {
     }
   });
 
+  it('writes one zstd frame that zstd -d | tar reads, the members at one level', async () => {
+    const w = new TarWriter('zstd', 3);
+    const out = collect(w.output);
+    const text = Buffer.from('order 1 paid\n'.repeat(20_000));
+    await w.addEntry('database.dump.0000', text.length, [text]);
+    await w.setLevel(LEVEL_TEXT); // no-op with zstd
+    await w.addEntry('manifest.json', 2, [Buffer.from('{}')]);
+    await w.finish();
+    const zst = await out;
+    expect(zst.subarray(0, 4).toString('hex')).toBe('28b52ffd');
+    expect(zst.length).toBeLessThan(text.length / 20);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tar-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'a.tar.zst'), zst);
+      const tarBytes = execFileSync('zstd', ['-d', '-c', path.join(dir, 'a.tar.zst')]);
+      fs.writeFileSync(path.join(dir, 'a.tar'), tarBytes);
+      expect(
+        execFileSync('tar', ['-tf', path.join(dir, 'a.tar')])
+          .toString()
+          .trim()
+          .split('\n'),
+      ).toEqual(['database.dump.0000', 'manifest.json']);
+      execFileSync('tar', ['-xf', 'a.tar'], { cwd: dir });
+      expect(fs.readFileSync(path.join(dir, 'database.dump.0000')).equals(text)).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends a zstd output with an error, never a clean end, when the compressor is stopped', async () => {
+    const w = new TarWriter('zstd', 3);
+    const out = collect(w.output);
+    await w.addEntry('a', 3, [Buffer.from('abc')]);
+    w.destroy(new Error('pg_dump failed'));
+    await expect(out).rejects.toThrow(/pg_dump failed/);
+  });
+
   it('refuses data beyond the declared size and pads a short member', async () => {
-    const w = new TarGzWriter();
-    collect(w.gzip).catch(() => undefined);
+    const w = new TarWriter();
+    collect(w.output).catch(() => undefined);
     const short = await w.addEntry('a', 10, [Buffer.from('abc')]);
     expect(short.short).toBe(7);
     expect(short.sha256).toBe(
@@ -60,8 +97,8 @@ describe('TarGzWriter', () => {
 
 describe('readTar', () => {
   it('reads back what the writer wrote, member by member', async () => {
-    const w = new TarGzWriter();
-    const gz = collect(w.gzip);
+    const w = new TarWriter();
+    const gz = collect(w.output);
     await w.addEntry('one', 3, [Buffer.from('abc')]);
     await w.addEntry(`config/${'x'.repeat(150)}`, 0, []);
     await w.addEntry('two', 600, [Buffer.alloc(600, 9)]);
@@ -83,8 +120,8 @@ describe('readTar', () => {
   });
 
   it('reports a stream without the end-of-archive marker as truncated', async () => {
-    const w = new TarGzWriter();
-    const gz = collect(w.gzip);
+    const w = new TarWriter();
+    const gz = collect(w.output);
     await w.addEntry('one', 3, [Buffer.from('abc')]);
     await w.finish();
     const tar = zlib.gunzipSync(await gz);

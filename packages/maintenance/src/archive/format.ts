@@ -1,11 +1,11 @@
 import { isPartialName } from '@botctl/core';
+import { CODEC_EXTENSION, type Codec } from './compression.js';
 
 /**
  * The backup format, version 1. Documented in docs/backup-format.md; a change here is a change
  * there, and an incompatible one bumps FORMAT_VERSION.
  */
 export const FORMAT_VERSION = 1;
-const ARCHIVE_SUFFIX = '.tar.gz.enc';
 export const SIDECAR_SUFFIX = '.meta.json';
 export const MANIFEST_MEMBER = 'manifest.json';
 export const DUMP_PART_PREFIX = 'database.dump.';
@@ -14,21 +14,24 @@ export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
 export type BackupKind = 'manual' | 'scheduled' | 'pre-restore';
 
-const NAME_RE = /^backup-(\d{8})-(\d{6})(?:-(pre-restore))?\.tar\.gz\.enc$/;
+const NAME_RE = /^backup-(\d{8})-(\d{6})(?:-(pre-restore))?\.tar\.(gz|zst)\.enc$/;
 
-/** `backup-YYYYMMDD-HHMMSS.tar.gz.enc`; pre-restore safety copies carry `-pre-restore`. */
-export function archiveName(stamp: string, kind: BackupKind = 'manual'): string {
-  return `backup-${stamp}${kind === 'pre-restore' ? '-pre-restore' : ''}${ARCHIVE_SUFFIX}`;
+/**
+ * `backup-YYYYMMDD-HHMMSS.tar.gz.enc` (the plan's name) or `….tar.zst.enc` with zstd; pre-restore
+ * safety copies carry `-pre-restore`.
+ */
+export function archiveName(stamp: string, kind: BackupKind = 'manual', codec: Codec = 'gzip'): string {
+  return `backup-${stamp}${kind === 'pre-restore' ? '-pre-restore' : ''}.tar.${CODEC_EXTENSION[codec]}.enc`;
 }
 
 export function isArchiveName(name: string): boolean {
   return NAME_RE.test(name) && !isPartialName(name);
 }
 
-export function parseArchiveName(name: string): { stamp: string; preRestore: boolean } | undefined {
+export function parseArchiveName(name: string): { stamp: string; preRestore: boolean; codec: Codec } | undefined {
   const m = NAME_RE.exec(name);
   if (!m) return undefined;
-  return { stamp: `${m[1]}-${m[2]}`, preRestore: m[3] === 'pre-restore' };
+  return { stamp: `${m[1]}-${m[2]}`, preRestore: m[3] === 'pre-restore', codec: m[4] === 'zst' ? 'zstd' : 'gzip' };
 }
 
 export function sidecarName(archive: string): string {

@@ -16,7 +16,8 @@ import type { HeldLock } from '../lock/maintenance-lock.js';
 import type { Reporter } from '../reporter/reporter.js';
 import { readHead, StorageError, type Storage } from '../storage/storage.js';
 import { prefetch, withInactivityTimeout } from '../util/async.js';
-import { DumpFormatError, LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarGzWriter } from '../archive/archive-writer.js';
+import { zstdVersion } from '../archive/compression.js';
+import { DumpFormatError, LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarWriter } from '../archive/archive-writer.js';
 import { catalogScope, listBackups, nextSequence } from './catalog.js';
 import { collectFiles } from './collect-files.js';
 import type { Dumper, DumpSession } from './dumper.js';
@@ -85,8 +86,12 @@ export interface CreateResult {
 async function freeName(deps: BackupDeps, kind: BackupKind): Promise<string> {
   const start = deps.clock.now().getTime();
   for (let i = 0; i < 120; i++) {
-    const name = archiveName(zonedStamp(new Date(start + i * 1000), deps.config.timezone), kind);
-    const taken = (await deps.local.stat(name)) || (await deps.local.stat(sidecarName(name)));
+    const stamp = zonedStamp(new Date(start + i * 1000), deps.config.timezone);
+    const name = archiveName(stamp, kind, deps.config.backup.compression.codec);
+    // One archive per second whatever its compression: the names sort and read as one series.
+    const both = [archiveName(stamp, kind, 'gzip'), archiveName(stamp, kind, 'zstd')];
+    let taken = false;
+    for (const n of both) taken ||= Boolean((await deps.local.stat(n)) || (await deps.local.stat(sidecarName(n))));
     if (!taken) return name;
   }
   throw new BotctlError('NAME_TAKEN', 1, 'could not find a free backup name', { hint: 'check the clock and BACKUP_LOCAL_DIR' });
@@ -147,6 +152,8 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
 
   try {
     if (deps.signal?.aborted) throw deps.signal.reason;
+    // Said before pg_dump starts: the compressor is a program of its own.
+    if (config.backup.compression.codec === 'zstd') await zstdVersion();
     const name = await freeName(deps, kind);
     const { sequence, previousSize } = await sequenceFor(deps, started, opts.offsite);
     log.info(`Backup dimulai: ${name} (offsite: ${opts.offsite ? 'ya' : 'tidak'})`);
@@ -162,9 +169,11 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
     session = await deps.dumper.start(abort.signal);
     reporter.step(`Dumping database "${session.database}" (PostgreSQL ${session.serverVersion.text}, pg_dump ${session.pgDumpVersion.text})`);
 
-    const writer = new TarGzWriter(LEVEL_STORED);
+    const compression = config.backup.compression;
+    // gzip: pg_dump's dump parts stored, the files after them compressed. zstd: all at its level.
+    const writer = compression.codec === 'zstd' ? new TarWriter('zstd', compression.level, config.backup.nice) : new TarWriter('gzip', LEVEL_STORED);
     // Failures reach us through `produce` and `store`; this keeps an early one from being "unhandled".
-    writer.gzip.on('error', () => undefined);
+    writer.output.on('error', () => undefined);
     const members: MemberInfo[] = [];
     let dumpBytes = 0;
     let manifest: Manifest | undefined;
@@ -229,20 +238,20 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
       } catch (error) {
         progress.done();
         abort.abort(error);
-        writer.gzip.destroy(asError(error));
+        writer.destroy(asError(error));
         throw error;
       }
     })();
 
     const store = (async () => {
       try {
-        const ciphertext = await deps.encryption.encrypt(writer.gzip);
+        const ciphertext = await deps.encryption.encrypt(writer.output);
         // Its errors reach us through put(); this keeps an early one from being "unhandled".
         ciphertext.on('error', () => undefined);
         return await deps.local.put(name, ciphertext, { signal: abort.signal, mode: 0o600 });
       } catch (error) {
         abort.abort(error);
-        writer.gzip.destroy(asError(error));
+        writer.destroy(asError(error));
         throw error;
       }
     })();

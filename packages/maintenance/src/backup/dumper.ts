@@ -1,3 +1,4 @@
+import { lowerPriority } from '../util/priority.js';
 import {
   BotctlError,
   countRows,
@@ -47,6 +48,10 @@ export interface PgDumperOptions {
   lockWaitTimeoutSeconds?: number;
   /** Tables up to this size also get a content checksum in the manifest (for the drill). */
   checksumMaxBytes?: number;
+  /** pg_dump's own compression (-Z): 0 when the archive compresses (zstd); undefined: its default. */
+  compressLevel?: number | undefined;
+  /** BACKUP_NICE: pg_dump's CPU (and so IO) priority; 0 leaves it as botctl's. */
+  nice?: number;
 }
 
 /**
@@ -156,6 +161,7 @@ export class PgDumper implements Dumper {
 
     const args = ['--format=custom', `--snapshot=${snapshot}`, '--no-password'];
     if (this.#opts.lockWaitTimeoutSeconds) args.push(`--lock-wait-timeout=${this.#opts.lockWaitTimeoutSeconds * 1000}`);
+    if (this.#opts.compressLevel !== undefined) args.push(`--compress=${this.#opts.compressLevel}`);
     const subprocess: ResultPromise<{ reject: false }> = execa(pgDump, args, {
       env: { ...libpqEnv(info), PGAPPNAME: 'botctl pg_dump' },
       extendEnv: true,
@@ -166,6 +172,7 @@ export class PgDumper implements Dumper {
       ...(signal ? { cancelSignal: signal } : {}),
       forceKillAfterDelay: 5000,
     }) as ResultPromise<{ reject: false }>;
+    lowerPriority(subprocess.pid, this.#opts.nice ?? 0);
 
     const redactor = this.#opts.redactor;
     /**

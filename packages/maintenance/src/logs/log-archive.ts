@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { asError, IntegrityError, isPartialName } from '@botctl/core';
-import { LEVEL_TEXT, TarGzWriter } from '../archive/archive-writer.js';
+import { LEVEL_TEXT, TarWriter } from '../archive/archive-writer.js';
 import { type ArchiveDecryption, type ArchiveEncryption, classifyDecryptError } from '../archive/encryption.js';
 import type { EncryptionInfo } from '../archive/format.js';
 import { readTar, TarFormatError, unsafeMemberName } from '../archive/tar-reader.js';
@@ -102,8 +102,8 @@ export async function packLogArchive(
   manifestExtra: Record<string, unknown>,
   signal?: AbortSignal,
 ): Promise<{ size: number; sha256: string; members: LogMember[] }> {
-  const writer = new TarGzWriter(LEVEL_TEXT);
-  writer.gzip.on('error', () => undefined);
+  const writer = new TarWriter('gzip', LEVEL_TEXT);
+  writer.output.on('error', () => undefined);
   const members: LogMember[] = [];
   const produce = (async () => {
     try {
@@ -118,17 +118,17 @@ export async function packLogArchive(
       await writer.addEntry(LOG_MANIFEST, text.length, [text], { mode: 0o644 });
       await writer.finish();
     } catch (error) {
-      writer.gzip.destroy(asError(error));
+      writer.destroy(asError(error));
       throw error;
     }
   })();
   const store = (async () => {
     try {
-      const ciphertext = await encryption.encrypt(writer.gzip);
+      const ciphertext = await encryption.encrypt(writer.output);
       ciphertext.on('error', () => undefined);
       return await storage.put(name, ciphertext, { mode: 0o600, signal });
     } catch (error) {
-      writer.gzip.destroy(asError(error));
+      writer.destroy(asError(error));
       throw error;
     }
   })();

@@ -20,6 +20,7 @@ import type { CheckResult } from '../health/checks.js';
 import { offsiteHint } from '../storage/offsite-storage.js';
 import { offsiteOnSameDisk } from '../health/judge.js';
 import { probeStorage } from '../storage/probe.js';
+import { zstdVersion } from '../archive/compression.js';
 import type { Storage } from '../storage/storage.js';
 import type { Mark } from '../status/status.js';
 
@@ -27,6 +28,7 @@ const PREFLIGHT_ITEMS = [
   ['config', 'configuration valid and complete for a live shop'],
   ['database', 'database reachable and migrated'],
   ['pg_dump', 'pg_dump compatible with the server'],
+  ['compression', 'the archive compressor available (BACKUP_COMPRESSION)'],
   ['drill', 'restore drill can create its scratch database'],
   ['directories', 'backup, log and state folders writable'],
   ['backup', 'a backup made and verified in the last day'],
@@ -133,6 +135,16 @@ export async function runPreflight(deps: PreflightDeps): Promise<PreflightLine[]
       }
     }
   }
+
+  // 3a. The compressor: zstd is a program of its own.
+  if (c.backup.compression.codec === 'zstd') {
+    try {
+      add('compression', 'ok', `zstd level ${c.backup.compression.level}: ${await zstdVersion()}`);
+    } catch (error) {
+      const e = error as { message: string; hint?: string };
+      add('compression', 'fail', scrub(e.message), e.hint ?? 'install zstd (apt-get install -y zstd)');
+    }
+  } else add('compression', 'ok', `gzip${c.backup.compression.level !== undefined ? ` level ${c.backup.compression.level}` : ''} (built in)`);
 
   // 3b. The drill (and restore --new-db) creates a database: the role must be allowed to.
   {

@@ -1,6 +1,6 @@
 import { PartialError, requireSettings } from '@botctl/core';
 import type { Command } from 'commander';
-import { backupDoneText, createBackup } from '@botctl/maintenance';
+import { backupDoneText, createBackup, lowerPriority } from '@botctl/maintenance';
 import { renderCreate } from '../../render/backup.js';
 import type { Run } from '../types.js';
 import { TOOL_VERSION } from '../../cli/version.js';
@@ -24,6 +24,8 @@ export function registerBackupCreate(backup: Command, run: Run): void {
         ctx.alertSubject = ctx.scheduled ? 'Backup otomatis' : 'Backup';
         requireSettings(ctx.config, ['database', 'encryption']);
         const offsite = opts.offsite ?? (ctx.scheduled ? ctx.config.backup.automaticOffsite : false);
+        // BACKUP_NICE: botctl itself yields to the shop; pg_dump and zstd start from its priority.
+        lowerPriority(process.pid, ctx.config.backup.nice);
         const result = await createBackup(
           {
             config: ctx.config,
