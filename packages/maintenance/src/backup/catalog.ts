@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type Config, deriveStoreId, isPartialName, NotFoundError, zonedToInstant } from '@botctl/core';
 import { LocalDirStorage } from '../storage/local-dir-storage.js';
 import type { Storage, StoredObject } from '../storage/storage.js';
+import { mapLimit } from '../util/async.js';
 import {
   type BackupKind,
   type DrillRecord,
@@ -114,10 +115,12 @@ export async function listBackups(
     ...(storage.legacy ? [{ location, storage: storage.legacy, legacy: true }] : []),
   ]);
   for (const { location, storage, legacy } of places) {
-    const objects = await storage.list();
-    for (const object of objects) {
-      if (!isArchiveName(object.name) || isPartialName(object.name)) continue;
-      const sidecar = await readSidecar(storage, object.name);
+    const objects = (await storage.list()).filter((o) => isArchiveName(o.name) && !isPartialName(o.name));
+    // Thousands of sidecars are read a few dozen at a time, not one after another (an rclone
+    // remote, where each read is a program, a few).
+    const sidecars = await mapLimit(objects, storage instanceof LocalDirStorage ? 32 : 4, (o) => readSidecar(storage, o.name));
+    for (const [i, object] of objects.entries()) {
+      const sidecar = sidecars[i];
       // No sidecar, or one that names no store: ours in our own folder, nobody's in a shared one.
       const claimed = sidecar && (sidecar.store_id !== undefined || sidecar.store_name !== undefined);
       const ours = claimed ? sidecarIsOurs(sidecar, scope.identity) : !legacy;

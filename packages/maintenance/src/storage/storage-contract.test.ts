@@ -81,6 +81,26 @@ function contract(name: string, make: () => Made | Promise<Made>, hooks: { befor
       expect(await storage.stat('y')).toBeUndefined();
     });
 
+    it('removes many at once where it can (removeAll), missing ones included, and lists many', async () => {
+      const names = Array.from({ length: 60 }, (_, i) => `many-${String(i).padStart(2, '0')}`);
+      for (const n of names) await storage.writeSmall(n, n);
+      expect(
+        (await storage.list())
+          .map((o) => o.name)
+          .filter((n) => n.startsWith('many-'))
+          .sort(),
+      ).toEqual(names);
+      const gone = [...names.slice(0, 50), 'never-there'];
+      if (storage.removeAll) await storage.removeAll(gone);
+      else for (const n of gone) await storage.remove(n);
+      expect(
+        (await storage.list())
+          .map((o) => o.name)
+          .filter((n) => n.startsWith('many-'))
+          .sort(),
+      ).toEqual(names.slice(50));
+    });
+
     it('renames an object over an existing one in one step', async () => {
       const read = async (n: string) => {
         const back: Buffer[] = [];

@@ -104,3 +104,20 @@ export function onceDrained(stream: NodeJS.WritableStream & { destroyed?: boolea
     stream.on('close', onClose);
   });
 }
+
+/**
+ * `fn` over `items` with at most `limit` running at once; results in the items' order. For many
+ * small file operations (thousands of sidecars), where one at a time waits on each in turn.
+ */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
