@@ -20,30 +20,73 @@ export function option(name, def) {
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 export const mib = (b) => `${(b / 1048576).toFixed(1)} MiB`;
 
-export /** Runs a command, returns wall seconds and the peak RSS (VmHWM) of the process itself. */
-function timed(cmd, args, env) {
+/** Every process below `pid` (children first), from /proc's children lists. */
+function descendants(pid) {
+  const out = [];
+  const walk = (p) => {
+    let kids = [];
+    try {
+      kids = fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      // exited
+    }
+    for (const k of kids) {
+      out.push(k);
+      walk(k);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/**
+ * Runs a command, returns wall seconds, the peak RSS (VmHWM) of the command (or, with
+ * `rssOf: 'node'`, of the Node process in its tree: botctl, not the bash around it), and, with
+ * `cpu: true`, the user + system CPU seconds of the command and every process it waited for (bash's
+ * `times`; the PostgreSQL server's own work is not in it, for either side).
+ */
+export function timed(cmd, args, env, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [c, a] = opts.cpu ? ['bash', ['-c', '"$@"; rc=$?; times >&2; exit $rc', 'bash', cmd, ...args]] : [cmd, args];
+    const child = spawn(c, a, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     let peakKb = 0;
     const poll = setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch {
-        // exited
+      const pids = opts.cpu || opts.rssOf ? descendants(child.pid) : [child.pid];
+      for (const pid of pids) {
+        try {
+          const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+          if (opts.rssOf && !status.startsWith(`Name:\t${opts.rssOf}`)) continue;
+          if (!opts.rssOf && opts.cpu && pid !== pids[0]) continue;
+          const m = /VmHWM:\s+(\d+) kB/.exec(status);
+          if (m) peakKb = Math.max(peakKb, Number(m[1]));
+        } catch {
+          // exited
+        }
       }
     }, 50);
     child.on('error', reject);
     child.on('close', (code) => {
       clearInterval(poll);
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      let cpuSecs;
+      if (opts.cpu) {
+        // times: the shell's own user/system, then its children's, as "0m1.234s 0m0.056s".
+        const lines = stderr.trim().split('\n');
+        const toS = (x) => {
+          const m = /^(\d+)m([\d.]+)s$/.exec(x);
+          return m ? Number(m[1]) * 60 + Number(m[2]) : Number.NaN;
+        };
+        const [u, sy] = (lines.at(-1) ?? '').trim().split(/\s+/).map(toS);
+        cpuSecs = u + sy;
+        stderr = lines.slice(0, -2).join('\n');
+      }
       if (code !== 0) reject(new Error(`${cmd} exited ${code}: ${stderr}`));
-      else resolve({ secs, peakKb, stdout });
+      else resolve({ secs, peakKb, stdout, cpuSecs });
     });
   });
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// pnpm bench:catalog [--archives 5000] [--keep 20] [--runs 3]
+//
+// A backup folder of many archives: one real backup of a small shop database, then --archives
+// copies of it under the names and sidecars a backup a day would have had (each a real archive
+// byte for byte, each sidecar its own name, time and sequence). Times `botctl backup list --json`
+// (medians of --runs), `backup prune --dry-run` and one `backup prune --keep K (the rest 0)` that removes
+// all but --keep, on the local folder. A benchmark prints figures; it asserts nothing.
+import fs from 'node:fs';
+import path from 'node:path';
+import { benchSetup, machine, MAIN, median, option, timed } from './common.mjs';
+
+const count = option('archives', 5000);
+const keep = option('keep', 20);
+const runs = Math.max(3, option('runs', 3));
+
+const bench = await benchSetup(10);
+try {
+  const botctl = (args, env = {}) => timed(process.execPath, ['--', MAIN, '--env-file', bench.envFile, ...args], env);
+  const made = JSON.parse((await botctl(['backup', 'create', '--no-logs', '--json'])).stdout);
+  const dir = path.dirname(made.path);
+  const archive = fs.readFileSync(made.path);
+  const sidecar = JSON.parse(fs.readFileSync(`${made.path}.meta.json`, 'utf8'));
+  fs.rmSync(made.path);
+  fs.rmSync(`${made.path}.meta.json`);
+  const ext = made.name.slice(made.name.indexOf('.tar.'));
+  console.log(`Writing ${count} archives of ${(archive.length / 1024).toFixed(0)} KiB with their sidecars into ${dir} …`);
+  const day = 86_400_000;
+  const start = Date.now() - count * day;
+  for (let i = 0; i < count; i++) {
+    const t = new Date(start + i * day);
+    const stamp = t.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    const name = `backup-${stamp}${ext}`;
+    fs.writeFileSync(path.join(dir, name), archive, { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, `${name}.meta.json`), JSON.stringify({ ...sidecar, name, created_at: t.toISOString(), sequence: t.getTime() }, null, 2));
+  }
+
+  const lists = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await botctl(['backup', 'list', '--json']);
+    lists.push(r.secs);
+    if (i === 0) console.log(`backup list: ${JSON.parse(r.stdout).backups?.length ?? '?'} archives listed`);
+  }
+  const dry = await botctl([
+    'backup',
+    'prune',
+    '--dry-run',
+    '--keep',
+    String(keep),
+    '--keep-daily',
+    '0',
+    '--keep-weekly',
+    '0',
+    '--keep-monthly',
+    '0',
+    '--keep-yearly',
+    '0',
+    '--json',
+  ]);
+  const prune = await botctl([
+    'backup',
+    'prune',
+    '--keep',
+    String(keep),
+    '--keep-daily',
+    '0',
+    '--keep-weekly',
+    '0',
+    '--keep-monthly',
+    '0',
+    '--keep-yearly',
+    '0',
+    '--json',
+  ]);
+  const left = fs.readdirSync(dir).filter((f) => f.startsWith('backup-') && !f.endsWith('.meta.json')).length;
+  const after = await botctl(['backup', 'list', '--json']);
+
+  console.log(`\nResults (${count} archives; ${machine()})`);
+  console.log(`  backup list --json, ${count} archives        median ${median(lists).toFixed(2)} s (${lists.map((s) => s.toFixed(2)).join(', ')})`);
+  console.log(`  backup prune --dry-run --keep ${keep}       ${dry.secs.toFixed(2)} s`);
+  console.log(`  backup prune --keep ${keep} (removes ${count - left})  ${prune.secs.toFixed(2)} s, ${left} left`);
+  console.log(`  backup list --json, ${left} archives            ${after.secs.toFixed(2)} s`);
+  console.log('  targets: list < 1 s at 5,000');
+} finally {
+  await bench.destroy();
+}
