@@ -41,37 +41,10 @@ try {
     lists.push(r.secs);
     if (i === 0) console.log(`backup list: ${JSON.parse(r.stdout).backups?.length ?? '?'} archives listed`);
   }
-  const dry = await botctl([
-    'backup',
-    'prune',
-    '--dry-run',
-    '--keep',
-    String(keep),
-    '--keep-daily',
-    '0',
-    '--keep-weekly',
-    '0',
-    '--keep-monthly',
-    '0',
-    '--keep-yearly',
-    '0',
-    '--json',
-  ]);
-  const prune = await botctl([
-    'backup',
-    'prune',
-    '--keep',
-    String(keep),
-    '--keep-daily',
-    '0',
-    '--keep-weekly',
-    '0',
-    '--keep-monthly',
-    '0',
-    '--keep-yearly',
-    '0',
-    '--json',
-  ]);
+  // Keep the newest `keep`, nothing by day, week, month or year.
+  const policy = ['--keep', String(keep), '--keep-daily', '0', '--keep-weekly', '0', '--keep-monthly', '0', '--keep-yearly', '0', '--json'];
+  const dry = await botctl(['backup', 'prune', '--dry-run', ...policy]);
+  const prune = await botctl(['backup', 'prune', ...policy]);
   const left = fs.readdirSync(dir).filter((f) => f.startsWith('backup-') && !f.endsWith('.meta.json')).length;
   const after = await botctl(['backup', 'list', '--json']);
 

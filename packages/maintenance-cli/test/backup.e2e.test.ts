@@ -21,6 +21,24 @@ import { botctl, botctlProcess, useCluster } from './harness.js';
 
 const DOCS = fileURLToPath(new URL('../../../docs/', import.meta.url));
 
+/** Runs the manual recovery block of docs/backup-format.md, as written, on one archive into `target`. */
+function manualRecovery(t: Tenant, archive: string, target: string): string {
+  const doc = fs.readFileSync(path.join(DOCS, 'backup-format.md'), 'utf8');
+  const block = /<!-- manual-recovery:start -->\s*```bash\n([\s\S]*?)```/.exec(doc)?.[1];
+  if (!block) throw new Error('docs/backup-format.md has no manual-recovery block');
+  const info = parseDatabaseUrl(t.databaseUrl);
+  const script = block
+    .replace(/^ARCHIVE=.*$/m, `ARCHIVE=${archive}`)
+    .replace(/^IDENTITY=.*$/m, `IDENTITY=${t.identityFile}`)
+    .replace(/^TARGET_DB=.*$/m, `TARGET_DB=${target}`)
+    .replace(/^export PGHOST=.*$/m, `export PGHOST=${info.host} PGPORT=${info.port} PGUSER=${info.user}`);
+  return execFileSync('bash', ['-euo', 'pipefail', '-c', script], {
+    cwd: t.dir,
+    env: { ...process.env, PGPASSWORD: info.password!.reveal() },
+    encoding: 'utf8',
+  });
+}
+
 interface CreateJson {
   ok: boolean;
   status: string;
@@ -108,22 +126,8 @@ describe('backup create, list, verify (recipients mode)', () => {
   });
 
   it('the manual recovery in docs/backup-format.md works as written', async () => {
-    const doc = fs.readFileSync(path.join(DOCS, 'backup-format.md'), 'utf8');
-    const block = /<!-- manual-recovery:start -->\s*```bash\n([\s\S]*?)```/.exec(doc)?.[1];
-    expect(block).toBeDefined();
-    const info = parseDatabaseUrl(t.databaseUrl);
     const target = `${t.dbName}_manual`;
-    const script = block!
-      .replace(/^ARCHIVE=.*$/m, `ARCHIVE=${path.join('backups/local', created.name)}`)
-      .replace(/^IDENTITY=.*$/m, `IDENTITY=${t.identityFile}`)
-      .replace(/^TARGET_DB=.*$/m, `TARGET_DB=${target}`)
-      .replace(/^export PGHOST=.*$/m, `export PGHOST=${info.host} PGPORT=${info.port} PGUSER=${info.user}`);
-    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], {
-      cwd: t.dir,
-      env: { ...process.env, PGPASSWORD: info.password!.reveal() },
-      encoding: 'utf8',
-    });
-    expect(out).toContain('hash OK');
+    expect(manualRecovery(t, path.join('backups/local', created.name), target)).toContain('hash OK');
     expect(await databaseDigest(suite.cluster.url(target))).toEqual(await databaseDigest(t.databaseUrl));
     expect(fs.readFileSync(path.join(t.dir, 'recovered', 'config', '.env'), 'utf8')).toBe(fs.readFileSync(t.envFile, 'utf8'));
     expect(fs.existsSync(path.join(t.dir, 'recovered', 'manifest.json'))).toBe(true);
@@ -466,20 +470,7 @@ describe('BACKUP_COMPRESSION=zstd', () => {
     expect(parseJsonOutput<{ ok: boolean; archive: string }>(drill)).toMatchObject({ ok: true, archive: zst.name });
 
     // The manual recovery of docs/backup-format.md, as written, on the zstd archive.
-    const doc = fs.readFileSync(path.join(DOCS, 'backup-format.md'), 'utf8');
-    const block = /<!-- manual-recovery:start -->\s*```bash\n([\s\S]*?)```/.exec(doc)![1]!;
-    const info = parseDatabaseUrl(t.databaseUrl);
-    const script = block
-      .replace(/^ARCHIVE=.*$/m, `ARCHIVE=${archive}`)
-      .replace(/^IDENTITY=.*$/m, `IDENTITY=${t.identityFile}`)
-      .replace(/^TARGET_DB=.*$/m, `TARGET_DB=${t.dbName}_zst_manual`)
-      .replace(/^export PGHOST=.*$/m, `export PGHOST=${info.host} PGPORT=${info.port} PGUSER=${info.user}`);
-    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], {
-      cwd: t.dir,
-      env: { ...process.env, PGPASSWORD: info.password!.reveal() },
-      encoding: 'utf8',
-    });
-    expect(out).toContain('hash OK');
+    expect(manualRecovery(t, archive, `${t.dbName}_zst_manual`)).toContain('hash OK');
     expect(await databaseDigest(suite.cluster.url(`${t.dbName}_zst_manual`))).toEqual(await databaseDigest(t.databaseUrl));
   });
 
