@@ -14,6 +14,17 @@ export function isPartialName(name: string): boolean {
   return name.includes(PARTIAL_MARKER);
 }
 
+/**
+ * A write stream on a new file (`wx`) that exists once this resolves. `fs.createWriteStream(path)`
+ * opens the file later, on its own; when the data source fails first, a cleanup that removes the
+ * temp file can run before the open and leave it behind. Open first, then stream.
+ */
+export async function openExclusiveWriteStream(file: string, mode = 0o600, options: { highWaterMark?: number } = {}): Promise<fs.WriteStream> {
+  const fh = await fsp.open(file, 'wx', mode);
+  // flush: fsync before close, so the data is on disk before a rename makes it visible.
+  return fs.createWriteStream(file, { fd: fh, flush: true, ...options });
+}
+
 /** fsync a directory so a rename or unlink inside it survives a power cut. */
 export async function fsyncDir(dir: string): Promise<void> {
   let fh: fsp.FileHandle | undefined;

@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fsyncDir, partialName, writeFileAtomic } from '@botctl/core';
+import { fsyncDir, openExclusiveWriteStream, partialName, writeFileAtomic } from '@botctl/core';
 import { mapLimit } from '../util/async.js';
 import { HashTap } from '../util/hashing.js';
 import { mountProblem } from './mount-guard.js';
@@ -131,8 +131,7 @@ export class LocalDirStorage implements Storage {
     const tmp = path.join(this.dir, partialName(name));
     const tap = new HashTap(options.onProgress);
     try {
-      // flush: fsync before close, so the data is on disk before the rename makes it visible.
-      const out = fs.createWriteStream(tmp, { flags: 'wx', mode: options.mode ?? 0o600, flush: true, highWaterMark: 1024 * 1024 });
+      const out = await openExclusiveWriteStream(tmp, options.mode ?? 0o600, { highWaterMark: 1024 * 1024 });
       await pipeline(source, tap, out, options.signal ? { signal: options.signal } : {});
       await ownLikeFolder(tmp, this.dir);
       await this.#publish(tmp, final, name);

@@ -54,6 +54,18 @@ function contract(name: string, make: () => Made | Promise<Made>, hooks: { befor
       expect((await storage.list()).filter((o) => o.name.startsWith('b.bin'))).toEqual([]);
     });
 
+    it('leaves no temporary file when the source failed before the write began', async () => {
+      // A producer (pg_dump, age) that dies at once: the pipeline fails before the file is open.
+      for (let i = 0; i < 20; i++) {
+        const broken = new Readable({ read() {} });
+        broken.on('error', () => {});
+        broken.destroy(new Error('source broke early'));
+        await expect(storage.put(`e${i}.bin`, broken)).rejects.toThrow('source broke early');
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await storage.list()).map((o) => o.name).filter((n) => n.startsWith('e'))).toEqual([]);
+    });
+
     it('leaves nothing when aborted', async () => {
       const ac = new AbortController();
       async function* slow() {
@@ -162,6 +174,34 @@ describe('LocalDirStorage', () => {
       await s.put('secret.enc', Readable.from([Buffer.from('x')]));
       expect(fs.statSync(path.join(dir, 'secret.enc')).mode & 0o777).toBe(0o600);
     } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('LocalDirStorage on a slow disk', () => {
+  // CI once kept `backup-….tar.gz.enc.partial-…` after pg_dump failed: the pipeline had already
+  // failed when the temp file's open() returned, so the cleanup ran before the file existed.
+  it('removes its temporary file even when the source fails before the open() returns', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-'));
+    const realOpen = fs.open;
+    // A disk that takes 100 ms to create a file (a loaded host, a network mount).
+    const slowOpen = ((...args: Parameters<typeof fs.open>) => {
+      setTimeout(() => (realOpen as (...a: unknown[]) => void)(...args), 100);
+    }) as typeof fs.open;
+    fs.open = slowOpen;
+    try {
+      const s = new LocalDirStorage(dir);
+      const broken = new Readable({ read() {} });
+      broken.on('error', () => {});
+      const put = s.put('early.bin', broken);
+      setImmediate(() => broken.destroy(new Error('pg_dump died')));
+      await expect(put).rejects.toThrow('pg_dump died');
+      fs.open = realOpen;
+      await new Promise((r) => setTimeout(r, 300));
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      fs.open = realOpen;
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

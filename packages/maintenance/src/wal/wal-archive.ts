@@ -5,7 +5,17 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { BotctlError, classifyIoError, ExitCode, fsyncDir, IntegrityError, isPartialName, partialName, UsageError } from '@botctl/core';
+import {
+  BotctlError,
+  classifyIoError,
+  ExitCode,
+  fsyncDir,
+  IntegrityError,
+  isPartialName,
+  openExclusiveWriteStream,
+  partialName,
+  UsageError,
+} from '@botctl/core';
 import { type ArchiveDecryption, type ArchiveEncryption, classifyDecryptError } from '../archive/encryption.js';
 import { StorageError, type Storage, storagePath } from '../storage/storage.js';
 
@@ -268,7 +278,7 @@ async function restoreObject(decryption: ArchiveDecryption, store: Storage, hit:
       throw new BotctlError(e.code, e.exitCode, `${where}: ${e.message}`, { hint: e.hint, cause: error });
     }
     try {
-      await pipeline(plaintext, zlib.createGunzip(), tap, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600, flush: true }));
+      await pipeline(plaintext, zlib.createGunzip(), tap, await openExclusiveWriteStream(tmp));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).syscall) throw classifyIoError(error, dest);
       throw new IntegrityError(`${where} is damaged: ${(error as Error).message}`, {
