@@ -36,11 +36,16 @@ export class TarWriter {
     this.output = this.#c.output;
   }
 
-  async #write(buf: Buffer): Promise<void> {
-    if (buf.length === 0) return;
+  /** `written`: called once the compressor has taken `buf` whole (it may then be reused). */
+  async #write(buf: Buffer, written?: () => void): Promise<void> {
+    if (buf.length === 0) {
+      written?.();
+      return;
+    }
     const input = this.#c.input;
     if (input.destroyed) throw this.output.errored ?? new Error('the compressor stopped');
-    if (!input.write(buf)) await onceDrained(input);
+    const more = written ? input.write(buf, (error) => error || written()) : input.write(buf);
+    if (!more) await onceDrained(input);
   }
 
   /** gzip only: the level for the members from here on (zstd keeps its one level). */
@@ -61,7 +66,7 @@ export class TarWriter {
     name: string,
     size: number,
     data: Iterable<Buffer> | AsyncIterable<Buffer>,
-    opts: { mtime?: Date; mode?: number } = {},
+    opts: { mtime?: Date; mode?: number; onWritten?: (chunk: Buffer) => void } = {},
   ): Promise<MemberInfo & { short: number }> {
     const mtime = opts.mtime ?? new Date();
     const header = new Header({ path: name, mode: opts.mode ?? 0o600, size, mtime, type: 'File', uid: 0, gid: 0, uname: 'root', gname: 'root' });
@@ -76,7 +81,8 @@ export class TarWriter {
       if (written + chunk.length > size) throw new Error(`member ${name} grew beyond its declared size ${size}`);
       hash.update(chunk);
       written += chunk.length;
-      await this.#write(chunk);
+      const onWritten = opts.onWritten;
+      await this.#write(chunk, onWritten && (() => onWritten(chunk)));
     }
     const short = size - written;
     if (short > 0) {
@@ -150,13 +156,18 @@ export async function* splitDumpParts(source: AsyncIterable<Buffer>, partSize: n
     }
     total += chunk.length;
     onBytes?.(total);
+    if (size === 0 && chunk.length === partSize) {
+      // A whole part in one block (the dumper reads in part-sized blocks): no copy.
+      yield { data: chunk, size: partSize };
+      continue;
+    }
     while (chunk.length > 0) {
       const take = Math.min(partSize - size, chunk.length);
       chunks.push(chunk.subarray(0, take));
       size += take;
       chunk = chunk.subarray(take);
       if (size === partSize) {
-        yield { data: Buffer.concat(chunks, size), size };
+        yield { data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), size };
         chunks = [];
         size = 0;
       }
