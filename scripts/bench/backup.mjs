@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// pnpm bench:backup [--size-mb 1024] [--runs 3] [--zstd-levels 3]
+// pnpm bench:backup [--size-mb 1024] [--runs 3] [--zstd-levels 1,3]
 //
 // Builds a shop database of about --size-mb on a throwaway PostgreSQL, then times, in turn within
 // each round, bare `pg_dump -Fc -f file`, `botctl backup create` with BACKUP_COMPRESSION=gzip
@@ -16,7 +16,7 @@ import { benchSetup, machine, MAIN, median, mib, option, timed } from './common.
 const sizeMb = option('size-mb', 1024);
 const runs = Math.max(3, option('runs', 3));
 const levelsArg = process.argv.indexOf('--zstd-levels');
-const zstdLevels = levelsArg >= 0 ? process.argv[levelsArg + 1].split(',').map(Number) : [3];
+const zstdLevels = levelsArg >= 0 ? process.argv[levelsArg + 1].split(',').map(Number) : [1, 3];
 
 const bench = await benchSetup(sizeMb);
 try {

@@ -515,6 +515,42 @@ describe('BACKUP_COMPRESSION=zstd', () => {
     const line = parseJsonOutput<{ checks: { id: string; mark: string; fact: string; fix?: string }[] }>(pre).checks.find((c) => c.id === 'compression');
     expect(line).toMatchObject({ mark: 'fail', fix: 'install zstd (apt-get install -y zstd), or set BACKUP_COMPRESSION=gzip' });
   });
+
+  it('BACKUP_COMPRESSION=auto (the default): zstd level 1 where the program is installed, else gzip, never a failure; preflight says which', async () => {
+    const t = await suite.tenant({ extraEnv: { BACKUP_COMPRESSION: 'auto' } });
+    const withZstd = await botctl(t, ['backup', 'create', '--json']);
+    expect(withZstd.exitCode).toBe(0);
+    const z = parseJsonOutput<CreateJson>(withZstd);
+    expect(z.name).toMatch(/^backup-\d{8}-\d{6}\.tar\.zst\.enc$/);
+    // The dump inside is pg_dump's uncompressed custom format (-Z0), as only the zstd path writes it.
+    const archive = path.join(t.localDir, z.name);
+    const toc = execSync(`age --decrypt -i "${t.identityFile}" "${archive}" | zstd -dc | tar -xO --wildcards 'database.dump.*' | pg_restore -l`, {
+      encoding: 'utf8',
+    });
+    expect(toc).toMatch(/^;\s+Compression: 0$/m);
+    const preZ = await botctlProcess(t, ['preflight', '--json']);
+    const lineZ = parseJsonOutput<{ checks: { id: string; mark: string; fact: string }[] }>(preZ).checks.find((c) => c.id === 'compression');
+    expect(lineZ).toMatchObject({ mark: 'ok', fact: expect.stringMatching(/^auto: zstd level 1: .+/) });
+
+    // No zstd on PATH: today's gzip format, exit 0, and preflight warns (with the install hint).
+    const bin = fs.mkdtempSync(path.join(suite.work, 'auto-nozstd-'));
+    await new Promise((r) => setTimeout(r, 1100)); // a second name
+    const noZstd = await botctlProcess(t, ['backup', 'create', '--json'], { PATH: bin });
+    expect(noZstd.exitCode).toBe(0);
+    const g = parseJsonOutput<CreateJson>(noZstd);
+    expect(g.name).toMatch(/^backup-\d{8}-\d{6}\.tar\.gz\.enc$/);
+    expect(execSync(`age --decrypt -i "${t.identityFile}" "${path.join(t.localDir, g.name)}" | tar -tz`, { encoding: 'utf8' })).toMatch(/manifest\.json/);
+    const preG = await botctlProcess(t, ['preflight', '--json'], { PATH: bin });
+    const lineG = parseJsonOutput<{ checks: { id: string; mark: string; fact: string; fix?: string }[] }>(preG).checks.find((c) => c.id === 'compression');
+    expect(lineG).toMatchObject({
+      mark: 'warn',
+      fact: 'auto: gzip, the zstd program is not installed',
+      fix: expect.stringMatching(/^apt-get install -y zstd/),
+    });
+    // Both read back whatever the setting says now.
+    expect((await botctl(t, ['backup', 'verify', z.name])).exitCode).toBe(0);
+    expect((await botctl(t, ['backup', 'verify', g.name])).exitCode).toBe(0);
+  });
 });
 
 describe('passphrase mode', () => {

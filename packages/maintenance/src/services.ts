@@ -138,8 +138,6 @@ export class Services {
       binDir: this.config.pgBinDir,
       lockWaitTimeoutSeconds: DUMP_LOCK_WAIT_SECONDS,
       checksumMaxBytes: this.config.backup.checksumMaxBytes,
-      // zstd compresses the whole archive on its own threads: pg_dump leaves its dump uncompressed.
-      compressLevel: this.config.backup.compression.codec === 'zstd' ? 0 : this.config.backup.compression.level,
       nice: this.config.backup.nice,
     });
   }

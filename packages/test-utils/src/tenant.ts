@@ -100,6 +100,9 @@ export async function createTenant(opts: TenantOptions): Promise<Tenant> {
     BACKUP_LOCAL_DIR: 'backups/local',
     BACKUP_OFFSITE_DIR: offsiteDir,
     BOT_LOG_PATH: 'logs',
+    // Today's format unless a test asks for another: most tests read archives back with
+    // `tar -z`. BACKUP_COMPRESSION=auto (the default) has tests of its own (backup.e2e).
+    BACKUP_COMPRESSION: 'gzip',
     ...(opts.mode === 'passphrase' ? { BACKUP_ENCRYPTION_PASSWORD: passphrase } : { BACKUP_AGE_RECIPIENTS: recipient, BACKUP_AGE_IDENTITY_FILE: identityFile }),
     ...opts.extraEnv,
   };

@@ -262,9 +262,9 @@ export const envSchema = z.object({
   BACKUP_DRILL_CRON: cronExpression('0 4 1 * *'),
   BACKUP_DUMP_STALL_SECONDS: integer(600, 5, 86_400),
   BACKUP_CHECKSUM_MAX_MB: integer(16, 0, 1_048_576),
-  BACKUP_COMPRESSION: withDefault('gzip').refine(
-    (v) => /^(gzip(:[0-9])?|zstd(:(1[0-9]|[1-9]))?)$/.test(v),
-    'must be gzip or zstd, optionally with a level: gzip:1 … gzip:9, zstd:1 … zstd:19 (zstd needs the zstd program)',
+  BACKUP_COMPRESSION: withDefault('auto').refine(
+    (v) => /^(auto|gzip(:[0-9])?|zstd(:(1[0-9]|[1-9]))?)$/.test(v),
+    'must be auto, gzip or zstd, optionally with a level: gzip:1 … gzip:9, zstd:1 … zstd:19 (zstd needs the zstd program)',
   ),
   BACKUP_NICE: integer(10, 0, 19),
   BACKUP_KEEP: integer(7, 1, 100_000),
@@ -423,7 +423,7 @@ export interface Config {
      * BACKUP_COMPRESSION: gzip (pg_dump compresses its dump; `level` is pg_dump's -Z, undefined:
      * its default) or zstd (pg_dump -Z0, the archive stream through the zstd program at `level`).
      */
-    readonly compression: { readonly codec: 'gzip' | 'zstd'; readonly level: number | undefined };
+    readonly compression: { readonly codec: 'auto' | 'gzip' | 'zstd'; readonly level: number | undefined };
     /** BACKUP_NICE: the CPU niceness of botctl, pg_dump and the compressor during a backup (0: unchanged); IO best-effort lowest when > 0. */
     readonly nice: number;
     /** Retention used by `backup prune` when no flags are given (and by the cron script). */
@@ -649,8 +649,8 @@ export const SECRET_SETTINGS = [
   'BOT_WEBHOOK_SECRET',
 ] as const;
 
-/** `zstd:3` → { codec: 'zstd', level: 3 }; a bare `zstd` is level 3, a bare `gzip` pg_dump's default. */
-function compressionOf(v: string): { codec: 'gzip' | 'zstd'; level: number | undefined } {
-  const [codec, level] = v.split(':') as ['gzip' | 'zstd', string | undefined];
-  return { codec, level: level !== undefined ? Number(level) : codec === 'zstd' ? 3 : undefined };
+/** `zstd:3` → { codec: 'zstd', level: 3 }; a bare `zstd` is level 1 (docs/performance.md), a bare `gzip` pg_dump's default; `auto` is decided per backup (resolveCompression). */
+function compressionOf(v: string): { codec: 'auto' | 'gzip' | 'zstd'; level: number | undefined } {
+  const [codec, level] = v.split(':') as ['auto' | 'gzip' | 'zstd', string | undefined];
+  return { codec, level: level !== undefined ? Number(level) : codec === 'zstd' ? 1 : undefined };
 }

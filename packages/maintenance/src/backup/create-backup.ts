@@ -16,7 +16,7 @@ import type { HeldLock } from '../lock/maintenance-lock.js';
 import type { Reporter } from '../reporter/reporter.js';
 import { readHead, StorageError, type Storage } from '../storage/storage.js';
 import { prefetch, withInactivityTimeout } from '../util/async.js';
-import { zstdVersion } from '../archive/compression.js';
+import { type Codec, resolveCompression } from '../archive/compression.js';
 import { DumpFormatError, LEVEL_STORED, LEVEL_TEXT, splitDumpParts, TarWriter } from '../archive/archive-writer.js';
 import { catalogScope, listBackups, nextSequence } from './catalog.js';
 import { collectFiles } from './collect-files.js';
@@ -83,11 +83,11 @@ export interface CreateResult {
 }
 
 /** The name for a backup starting now, moved forward a second at a time if it is taken. */
-async function freeName(deps: BackupDeps, kind: BackupKind): Promise<string> {
+async function freeName(deps: BackupDeps, kind: BackupKind, codec: Codec): Promise<string> {
   const start = deps.clock.now().getTime();
   for (let i = 0; i < 120; i++) {
     const stamp = zonedStamp(new Date(start + i * 1000), deps.config.timezone);
-    const name = archiveName(stamp, kind, deps.config.backup.compression.codec);
+    const name = archiveName(stamp, kind, codec);
     // One archive per second whatever its compression: the names sort and read as one series.
     const both = [archiveName(stamp, kind, 'gzip'), archiveName(stamp, kind, 'zstd')];
     let taken = false;
@@ -152,9 +152,9 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
 
   try {
     if (deps.signal?.aborted) throw deps.signal.reason;
-    // Said before pg_dump starts: the compressor is a program of its own.
-    if (config.backup.compression.codec === 'zstd') await zstdVersion();
-    const name = await freeName(deps, kind);
+    // Decided (and a missing zstd said) before pg_dump starts: the compressor is a program of its own.
+    const compression = await resolveCompression(config.backup.compression);
+    const name = await freeName(deps, kind, compression.codec);
     const { sequence, previousSize } = await sequenceFor(deps, started, opts.offsite);
     log.info(`Backup dimulai: ${name} (offsite: ${opts.offsite ? 'ya' : 'tidak'})`);
     reporter.step(`Backing up to ${displayPath(config, deps.local, name)}`);
@@ -166,10 +166,10 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
       log.warn(w);
     }
 
-    session = await deps.dumper.start(abort.signal);
+    // zstd compresses the whole archive, so pg_dump does not (-Z0); gzip: pg_dump's own level.
+    session = await deps.dumper.start(abort.signal, { compressLevel: compression.codec === 'zstd' ? 0 : compression.level });
     reporter.step(`Dumping database "${session.database}" (PostgreSQL ${session.serverVersion.text}, pg_dump ${session.pgDumpVersion.text})`);
 
-    const compression = config.backup.compression;
     // gzip: pg_dump's dump parts stored, the files after them compressed. zstd: all at its level.
     const writer = compression.codec === 'zstd' ? new TarWriter('zstd', compression.level, config.backup.nice) : new TarWriter('gzip', LEVEL_STORED);
     // Failures reach us through `produce` and `store`; this keeps an early one from being "unhandled".
@@ -200,7 +200,7 @@ export async function createBackup(deps: BackupDeps, opts: CreateOptions): Promi
           2,
         )) {
           dumpBytes += part.size;
-          members.push(await writer.addEntry(dumpPartName(index++), part.size, [part.data], { mtime }));
+          members.push(await writer.addEntry(dumpPartName(index++), part.size, [part.data], { mtime, onWritten: (b) => activeSession.release?.(b) }));
         }
         progress.done();
         await writer.setLevel(LEVEL_TEXT);

@@ -20,7 +20,8 @@ import {
   VersionMismatchError,
 } from '@botctl/core';
 import { execa, type ResultPromise } from 'execa';
-import type { TableCount } from '../archive/format.js';
+import { DEFAULT_PART_SIZE, type TableCount } from '../archive/format.js';
+import { type BlockPipe, openBlockPipe } from '../util/pipe-reader.js';
 
 /** A running dump: pg_dump's output plus facts about the snapshot it reads. */
 export interface DumpSession {
@@ -32,12 +33,15 @@ export interface DumpSession {
   readonly tableCounts: Promise<TableCount[]>;
   /** pg_dump's custom-format output. Iteration throws when pg_dump fails. */
   readonly output: AsyncIterable<Buffer>;
+  /** A buffer `output` yielded is no longer referenced (written out): it may be reused. */
+  release?(block: Buffer): void;
   /** Ends the snapshot transaction and closes connections. Always call it. */
   close(): Promise<void>;
 }
 
 export interface Dumper {
-  start(signal?: AbortSignal): Promise<DumpSession>;
+  /** `compressLevel`: pg_dump's -Z for this dump, over the option of the same name. */
+  start(signal?: AbortSignal, opts?: { compressLevel?: number | undefined }): Promise<DumpSession>;
 }
 
 export interface PgDumperOptions {
@@ -52,6 +56,8 @@ export interface PgDumperOptions {
   compressLevel?: number | undefined;
   /** BACKUP_NICE: pg_dump's CPU (and so IO) priority; 0 leaves it as botctl's. */
   nice?: number;
+  /** The size of the blocks `output` yields (a full block at a time while pg_dump keeps up). */
+  blockSize?: number;
 }
 
 /**
@@ -82,7 +88,7 @@ export class PgDumper implements Dumper {
     this.#opts = options;
   }
 
-  async start(signal?: AbortSignal): Promise<DumpSession> {
+  async start(signal?: AbortSignal, startOpts: { compressLevel?: number | undefined } = {}): Promise<DumpSession> {
     const info = parseDatabaseUrl(this.#opts.databaseUrl);
     const pgDump = findPgTool('pg_dump', { binDir: this.#opts.binDir });
     // Asked while we connect: both are on the path to pg_dump's start.
@@ -161,17 +167,25 @@ export class PgDumper implements Dumper {
 
     const args = ['--format=custom', `--snapshot=${snapshot}`, '--no-password'];
     if (this.#opts.lockWaitTimeoutSeconds) args.push(`--lock-wait-timeout=${this.#opts.lockWaitTimeoutSeconds * 1000}`);
-    if (this.#opts.compressLevel !== undefined) args.push(`--compress=${this.#opts.compressLevel}`);
+    const compressLevel = 'compressLevel' in startOpts ? startOpts.compressLevel : this.#opts.compressLevel;
+    if (compressLevel !== undefined) args.push(`--compress=${compressLevel}`);
+    // pg_dump writes a few KiB at a time; read into whole blocks (see openBlockPipe).
+    // Without mkfifo (never seen on a Linux host, but cheap to survive): pg_dump's stdout stream.
+    const pipe: BlockPipe | undefined = await openBlockPipe({ blockSize: this.#opts.blockSize ?? DEFAULT_PART_SIZE }).catch(() => undefined);
     const subprocess: ResultPromise<{ reject: false }> = execa(pgDump, args, {
       env: { ...libpqEnv(info), PGAPPNAME: 'botctl pg_dump' },
       extendEnv: true,
       stdin: 'ignore',
+      // A file descriptor of ours (execa's types list only 3-9; it takes any).
+      stdout: pipe ? (pipe.writeFd as 3) : 'pipe',
       buffer: { stdout: false, stderr: true },
       maxBuffer: { stderr: 256 * 1024 },
       reject: false,
       ...(signal ? { cancelSignal: signal } : {}),
       forceKillAfterDelay: 5000,
     }) as ResultPromise<{ reject: false }>;
+    // pg_dump holds its own copy now; ours would keep the pipe open after pg_dump exits.
+    pipe?.closeWriteEnd();
     lowerPriority(subprocess.pid, this.#opts.nice ?? 0);
 
     const redactor = this.#opts.redactor;
@@ -181,12 +195,15 @@ export class PgDumper implements Dumper {
      */
     const stop = () => {
       if (subprocess.exitCode === null && !subprocess.killed) subprocess.kill('SIGTERM');
-      if (subprocess.exitCode !== 0 || subprocess.killed) subprocess.stdout?.destroy();
+      if (subprocess.exitCode !== 0 || subprocess.killed) {
+        pipe?.destroy();
+        subprocess.stdout?.destroy();
+      }
     };
     async function* output(): AsyncGenerator<Buffer> {
       let drained = false;
       try {
-        for await (const chunk of subprocess.stdout!) yield chunk as Buffer;
+        for await (const block of pipe ? pipe.blocks : (subprocess.stdout as AsyncIterable<Buffer>)) yield block;
         drained = true;
       } finally {
         // An error, or the consumer stopping early (return()): pg_dump must not outlive us.
@@ -218,8 +235,10 @@ export class PgDumper implements Dumper {
       snapshot,
       tableCounts,
       output: output(),
+      release: (block: Buffer) => pipe?.release(block),
       async close() {
         stop();
+        pipe?.destroy();
         subprocess.stdout?.destroy();
         await subprocess;
         await closeAll();
