@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createSql, ExitCode, type Secret } from '@botctl/core';
+import { createSql, ExitCode, listUserTables, type Secret } from '@botctl/core';
 import {
   createTenant,
   type EphemeralCluster,
@@ -75,23 +75,33 @@ describe('the database session lost during backup create', () => {
   it('the snapshot session ended by pg_terminate_backend once the rows are counted: a complete archive is a success', async () => {
     const t = await suite.tenant();
     const env = fakeDump(t, { kind: 'slow-output', seconds: 2 });
+    // The counts go table by table in listUserTables' order; the last one names the last table.
+    const admin = createSql(t.databaseUrl, { max: 1 });
+    const last = (await listUserTables(admin)).at(-1)!.table;
+    await admin.end();
     const proc = spawnBotctl(['--env-file', t.envFile, '--no-alert', 'backup', 'create', '--json'], { cwd: t.dir, env });
-    // Once the rows are counted (the snapshot session sits idle in its transaction; pg_dump has
-    // imported the snapshot), end that session while the dump still streams.
+    // Once the rows are counted (the snapshot session sits idle in its transaction after its
+    // query on the last table; pg_dump has imported the snapshot), end that session while the dump
+    // still streams. Idle alone is not enough: on a loaded machine the gap between two count
+    // queries can last longer than any fixed wait (CI saw it once).
     let killed = 0;
     let idleSince: number | undefined;
     const seen: string[] = [];
     for (let i = 0; i < 200 && killed === 0; i++) {
       await sleep(50);
-      const apps = (
-        await query<{ a: string }>(
-          t.databaseUrl,
-          "SELECT application_name || ':' || coalesce(state, '') AS a FROM pg_stat_activity WHERE application_name IN ('botctl pg_dump', 'botctl backup')",
-        )
-      ).map((r) => r.a);
-      seen.push(apps.sort().join('+'));
-      // Idle in transaction for 300 ms in a row: between two count queries it is only for an instant.
-      const ready = apps.includes('botctl backup:idle in transaction');
+      const apps = await query<{ a: string; query: string }>(
+        t.databaseUrl,
+        "SELECT application_name || ':' || coalesce(state, '') AS a, query FROM pg_stat_activity WHERE application_name IN ('botctl pg_dump', 'botctl backup')",
+      );
+      seen.push(
+        apps
+          .map((r) => r.a)
+          .sort()
+          .join('+'),
+      );
+      // Idle in transaction after the last table's query, for 300 ms in a row (its count is
+      // followed by its checksum, with an instant of idle between them).
+      const ready = apps.some((r) => r.a === 'botctl backup:idle in transaction' && r.query.includes(last));
       idleSince = ready ? (idleSince ?? Date.now()) : undefined;
       if (idleSince !== undefined && Date.now() - idleSince >= 300) {
         killed = (await query(t.databaseUrl, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'botctl backup'")).length;
