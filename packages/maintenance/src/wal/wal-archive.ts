@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
+import fs, { type WriteStream } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -269,7 +269,15 @@ async function restoreObject(decryption: ArchiveDecryption, store: Storage, hit:
       cb(null, chunk);
     },
   });
+  let out: WriteStream | undefined;
   try {
+    // Opened before decrypting: once the ciphertext is read, its errors must find the pipeline
+    // listening (an await between them left a damaged copy's error unhandled).
+    try {
+      out = await openExclusiveWriteStream(tmp);
+    } catch (error) {
+      throw classifyIoError(error, dest);
+    }
     let plaintext: Readable;
     try {
       plaintext = await decryption.decrypt(await store.read(hit.object));
@@ -278,7 +286,7 @@ async function restoreObject(decryption: ArchiveDecryption, store: Storage, hit:
       throw new BotctlError(e.code, e.exitCode, `${where}: ${e.message}`, { hint: e.hint, cause: error });
     }
     try {
-      await pipeline(plaintext, zlib.createGunzip(), tap, await openExclusiveWriteStream(tmp));
+      await pipeline(plaintext, zlib.createGunzip(), tap, out);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).syscall) throw classifyIoError(error, dest);
       throw new IntegrityError(`${where} is damaged: ${(error as Error).message}`, {
@@ -294,6 +302,7 @@ async function restoreObject(decryption: ArchiveDecryption, store: Storage, hit:
     await fsyncDir(path.dirname(dest));
     return size;
   } finally {
+    out?.destroy();
     await fsp.rm(tmp, { force: true });
   }
 }
