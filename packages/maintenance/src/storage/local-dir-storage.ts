@@ -121,6 +121,19 @@ export class LocalDirStorage implements Storage {
   }
 
   async put(name: string, source: Readable, options: PutOptions = {}): Promise<PutResult> {
+    // Until pipeline() takes `source`, nobody listens to it: an error meanwhile (the folder
+    // checks, the temp file's open) must not go unhandled; pipeline still sees it, from the
+    // stream's errored state.
+    const held = () => undefined;
+    source.on('error', held);
+    try {
+      return await this.#put(name, source, options);
+    } finally {
+      source.off('error', held);
+    }
+  }
+
+  async #put(name: string, source: Readable, options: PutOptions): Promise<PutResult> {
     await this.ready().catch((error: unknown) => {
       source.destroy();
       throw error;

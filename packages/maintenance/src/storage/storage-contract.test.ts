@@ -180,6 +180,20 @@ describe('LocalDirStorage', () => {
 });
 
 describe('LocalDirStorage on a slow disk', () => {
+  it('a source failing while the temp file opens, with no listener of its own: put() rejects, nothing unhandled, nothing left', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-'));
+    try {
+      const s = new LocalDirStorage(dir);
+      const broken = new Readable({ read() {} });
+      const put = s.put('early.bin', broken);
+      setImmediate(() => broken.destroy(new Error('age died')));
+      await expect(put).rejects.toThrow('age died');
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // CI once kept `backup-….tar.gz.enc.partial-…` after pg_dump failed: the pipeline had already
   // failed when the temp file's open() returned, so the cleanup ran before the file existed.
   it('removes its temporary file even when the source fails before the open() returns', async () => {
