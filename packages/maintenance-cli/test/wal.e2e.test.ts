@@ -833,4 +833,80 @@ describe('botctl wal enable', () => {
       await own.destroy();
     }
   }, 120_000);
+
+  it("on a Debian-like cluster (include_dir = 'conf.d') writes conf.d/botctl-wal.conf, resets what postgresql.auto.conf would override, and the settings count after the restart", async () => {
+    const own = await startEphemeralCluster({ parentDir: work });
+    const home3 = path.join(work, 'cluster-three');
+    fs.mkdirSync(home3, { mode: 0o750 });
+    const env3 = path.join(home3, 'cluster.env');
+    const { recipient } = await ageKeyPair();
+    fs.writeFileSync(
+      env3,
+      `BOT_STORE_NAME=cluster-three\nBACKUP_STORE_ID=cluster-three\nBACKUP_LOCAL_DIR=backups\nBACKUP_AGE_RECIPIENTS=${recipient}\nBOT_LOG_PATH=logs\nWAL_ARCHIVE_TIMEOUT_SECONDS=75\nDATABASE_URL=${own.url().reveal()}\n`,
+      { mode: 0o600 },
+    );
+    chownTree(home3);
+    // Debian's layout: postgresql.conf includes conf.d; the folder is the server user's.
+    const confD = path.join(own.dataDir, 'conf.d');
+    fs.mkdirSync(confD);
+    fs.appendFileSync(path.join(own.dataDir, 'postgresql.conf'), "\ninclude_dir = 'conf.d'\n");
+    chownTree(confD);
+    const sql2 = createSql(own.url(), { max: 1 });
+    const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
+    const enable = (args: string[]) =>
+      execa(node, ['--', BOTCTL_MAIN, '--env-file', env3, '--json', 'wal', 'enable', ...args], {
+        cwd: home3,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC' },
+        extendEnv: false,
+        reject: false,
+      });
+    try {
+      // An earlier ALTER SYSTEM value: postgresql.auto.conf is read last and would win over conf.d.
+      await sql2`ALTER SYSTEM SET archive_timeout = '300'`;
+      const plan = await enable([]);
+      expect(plan.exitCode).toBe(0);
+      expect(JSON.parse(plan.stdout)).toMatchObject({ applied: false, method: 'conf.d', file: path.join(confD, 'botctl-wal.conf') });
+      expect(fs.readdirSync(confD)).toEqual([]);
+
+      // A conf.d file read after ours that sets one of them: refused, named, and nothing left.
+      const later = path.join(confD, 'zz-local.conf');
+      fs.writeFileSync(later, 'archive_timeout = 10\n');
+      const refused = await enable(['--yes']);
+      expect(refused.exitCode).toBe(3);
+      expect(refused.stderr).toContain(`archive_timeout is set again in ${later}`);
+      expect(fs.readdirSync(confD)).toEqual(['zz-local.conf']);
+      fs.rmSync(later);
+
+      const done = await enable(['--yes']);
+      expect(done.exitCode).toBe(0);
+      expect(JSON.parse(done.stdout)).toMatchObject({ applied: true, method: 'conf.d', restart_needed: true, reset: ['archive_timeout'] });
+      const file = path.join(confD, 'botctl-wal.conf');
+      const text = fs.readFileSync(file, 'utf8');
+      expect(text).toContain("wal_level = 'replica'\narchive_mode = 'on'\narchive_timeout = '75'\n");
+      expect(text).toContain(`archive_command = '${node} -- ${BOTCTL_MAIN} --env-file ${env3} --quiet wal push %p'`);
+      expect(fs.statSync(file).uid).toBe(fs.statSync(confD).uid);
+      expect(fs.readFileSync(path.join(own.dataDir, 'postgresql.auto.conf'), 'utf8')).not.toMatch(/archive/);
+      expect((await sql2<{ t: string }[]>`SELECT current_setting('archive_timeout') AS t`)[0]!.t).toBe('75s');
+      await sql2.end({ timeout: 5 });
+      await own.stopServer();
+      await own.startServer();
+      const sql3 = createSql(own.url(), { max: 1 });
+      try {
+        expect((await sql3<{ m: string; l: string }[]>`SELECT current_setting('archive_mode') AS m, current_setting('wal_level') AS l`)[0]).toEqual({
+          m: 'on',
+          l: 'replica',
+        });
+        const applied = await sql3<{ name: string; sourcefile: string }[]>`
+          SELECT name, sourcefile FROM pg_file_settings WHERE applied AND name IN ('wal_level', 'archive_mode', 'archive_timeout', 'archive_command') ORDER BY name`;
+        expect(applied.map((r) => [r.name, r.sourcefile])).toEqual(['archive_command', 'archive_mode', 'archive_timeout', 'wal_level'].map((n) => [n, file]));
+        const again = JSON.parse((await enable([])).stdout) as { settings: { change: boolean }[] };
+        expect(again.settings.every((x) => !x.change)).toBe(true);
+      } finally {
+        await sql3.end({ timeout: 5 });
+      }
+    } finally {
+      await sql2.end({ timeout: 5 }).catch(() => undefined);
+      await own.destroy();
+    }
+  }, 120_000);
 });

@@ -47,7 +47,7 @@ export function registerWal(cmd: Command, run: Run): void {
   cmd
     .command('enable')
     .description(
-      'check the cluster for WAL archiving (wal_level, archive_mode, archive_timeout from WAL_ARCHIVE_TIMEOUT_SECONDS, archive_command = botctl wal push) and, with --yes, set them with ALTER SYSTEM; says when a restart is needed',
+      'check the cluster for WAL archiving (wal_level, archive_mode, archive_timeout from WAL_ARCHIVE_TIMEOUT_SECONDS, archive_command = botctl wal push) and, with --yes, write them (into conf.d/botctl-wal.conf where botctl runs on its host, else with ALTER SYSTEM); says when a restart is needed',
     )
     .option('--yes', 'write the settings (without it: the plan only, nothing changed)')
     .action(
@@ -64,6 +64,7 @@ export function registerWal(cmd: Command, run: Run): void {
           yes: opts.yes === true,
         });
         const changes = r.settings.filter((s) => s.change);
+        const written = r.file ? `Written to ${ctx.displayPath(r.file)}` : 'Written with ALTER SYSTEM';
         if (r.applied) ctx.log.info(`[wal] enable: ${changes.map((s) => s.name).join(', ')} diubah${r.restart_needed ? '; PostgreSQL perlu di-restart' : ''}`);
         ctx.emit({ ok: true, ...r }, () =>
           [
@@ -73,10 +74,12 @@ export function registerWal(cmd: Command, run: Run): void {
             changes.length === 0
               ? 'WAL archiving is set up already.'
               : r.applied
-                ? r.restart_needed
-                  ? 'Written with ALTER SYSTEM. Restart PostgreSQL for wal_level/archive_mode (Debian: systemctl restart postgresql@15-main), then check pg_stat_archiver.'
-                  : 'Written with ALTER SYSTEM and reloaded: in effect now.'
-                : 'Nothing changed: run again with --yes to write these settings.',
+                ? `${written}${r.reset.length ? ` (reset in postgresql.auto.conf, which would win: ${r.reset.join(', ')})` : ''}${
+                    r.restart_needed
+                      ? '. Restart PostgreSQL for wal_level/archive_mode (Debian: systemctl restart postgresql@15-main), then check pg_stat_archiver.'
+                      : ' and reloaded: in effect now.'
+                  }`
+                : `Nothing changed: run again with --yes to write these settings (${r.file ? `into ${ctx.displayPath(r.file)}` : 'with ALTER SYSTEM'}).`,
           ].join('\n'),
         );
       }),
