@@ -355,7 +355,7 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
     expect(inBase()).toEqual(before);
   });
 
-  it('backup restore --to-time brings one tenant back to a moment, through the safe restore; its neighbour on the cluster is untouched; a gap in the archive is named; the scratch server is gone', async () => {
+  it('backup restore --to-time brings one tenant back to a moment, through the safe restore; its neighbour on the cluster is untouched and restores on its own; a gap in the archive is named; the scratch server is gone', async () => {
     const a = await createTenant({ cluster, parentDir: work, extraEnv: { WAL_CLUSTER_ENV_FILE: envFile } });
     const b = await createTenant({ cluster, parentDir: work, extraEnv: { WAL_CLUSTER_ENV_FILE: envFile } });
     const sqlA = createSql(a.databaseUrl, { max: 1 });
@@ -416,6 +416,16 @@ describe('botctl wal push (archive_command) and wal fetch (restore_command)', ()
       expect(scratchLeft()).toEqual([]);
       // The neighbour on the same cluster: untouched.
       expect((await sqlB<{ isi: string }[]>`SELECT isi FROM catatan`).map((r) => r.isi)).toEqual(['B sesudah']);
+      // And it restores on its own: B to the same moment (before its row), from the same base backup and WAL,
+      // into its own database with its own safety copy; A stays as restored.
+      const overB = await restoreAt(b, ['--json', 'backup', 'restore', '--to-time', t!.iso, '--yes']);
+      expect(overB.stderr).toBe('');
+      expect(overB.exitCode).toBe(0);
+      expect(await sqlB`SELECT isi FROM catatan`).toHaveLength(0);
+      expect(fs.readdirSync(b.localDir).filter((f) => f.endsWith('-pre-restore.tar.gz.enc'))).toHaveLength(1);
+      expect(fs.readdirSync(a.localDir).filter((f) => f.endsWith('-pre-restore.tar.gz.enc'))).toHaveLength(1);
+      expect((await sqlA<{ isi: string }[]>`SELECT isi FROM catatan ORDER BY id`).map((r) => r.isi)).toEqual(['pertama', 'kedua']);
+      expect(fs.existsSync(path.join(b.dir, 'state')) ? fs.readdirSync(path.join(b.dir, 'state')).filter((f) => f.startsWith('pitr-')) : []).toEqual([]);
 
       // After the archive's last transaction: PostgreSQL stops short of the target; the archive's end is then the state at it.
       const later = await restoreAt(a, [
