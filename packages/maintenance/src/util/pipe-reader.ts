@@ -113,7 +113,7 @@ export async function openBlockPipe(opts: { blockSize: number; flushMs?: number;
       buffer: Buffer.allocUnsafeSlow(256 * 1024),
       callback: (n: number, buf: Uint8Array) => {
         let at = 0;
-        if (fill === 0) blockStarted = Date.now();
+        if (fill === 0) blockStarted = performance.now();
         while (at < n) {
           const take = Math.min(blockSize - fill, n - at);
           (buf as Buffer).copy(block, fill, at, at + take);
@@ -121,10 +121,10 @@ export async function openBlockPipe(opts: { blockSize: number; flushMs?: number;
           at += take;
           if (fill === blockSize) {
             handOver();
-            if (at < n) blockStarted = Date.now();
+            if (at < n) blockStarted = performance.now();
           }
         }
-        if (fill > 0 && Date.now() - blockStarted >= flushMs) handOver();
+        if (fill > 0 && performance.now() - blockStarted >= flushMs) handOver();
         return true;
       },
     },
@@ -132,7 +132,7 @@ export async function openBlockPipe(opts: { blockSize: number; flushMs?: number;
   // A slow writer: what arrived is handed over within about flushMs even if no more comes.
   const timer = setInterval(
     () => {
-      if (fill > 0 && Date.now() - blockStarted >= flushMs && ready.length < ahead) handOver();
+      if (fill > 0 && performance.now() - blockStarted >= flushMs && ready.length < ahead) handOver();
     },
     Math.max(20, Math.floor(flushMs / 2)),
   );
