@@ -6,6 +6,7 @@
 // byte for byte, each sidecar its own name, time and sequence). Times `botctl backup list --json`
 // (medians of --runs), `backup prune --dry-run` and one `backup prune --keep K (the rest 0)` that removes
 // all but --keep, on the local folder. A benchmark prints figures; it asserts nothing.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { benchSetup, machine, MAIN, median, option, timed } from './common.mjs';
@@ -35,6 +36,9 @@ try {
     fs.writeFileSync(path.join(dir, `${name}.meta.json`), JSON.stringify({ ...sidecar, name, created_at: t.toISOString(), sequence: t.getTime() }, null, 2));
   }
 
+  // On disk before anything is timed, as a year of backups would be: unlinking files whose
+  // gigabytes are still being written back costs the writeback (up to 160 ms an unlink here).
+  execFileSync('sync');
   const lists = [];
   for (let i = 0; i < runs; i++) {
     const r = await botctl(['backup', 'list', '--json']);
@@ -47,11 +51,22 @@ try {
   const prune = await botctl(['backup', 'prune', ...policy]);
   const left = fs.readdirSync(dir).filter((f) => f.startsWith('backup-') && !f.endsWith('.meta.json')).length;
   const after = await botctl(['backup', 'list', '--json']);
+  // The bare tool on the same files: as many archives and sidecars of the same sizes, on disk,
+  // removed by find -delete (the floor: each unlink of a large file waits for the filesystem).
+  const bare = path.join(path.dirname(dir), 'bare');
+  fs.mkdirSync(bare);
+  for (let i = 0; i < count - left; i++) {
+    fs.writeFileSync(path.join(bare, `a-${i}`), archive);
+    fs.writeFileSync(path.join(bare, `a-${i}.meta.json`), JSON.stringify(sidecar, null, 2));
+  }
+  execFileSync('sync');
+  const rm = await timed('find', [bare, '-type', 'f', '-delete'], {});
 
   console.log(`\nResults (${count} archives; ${machine()})`);
   console.log(`  backup list --json, ${count} archives        median ${median(lists).toFixed(2)} s (${lists.map((s) => s.toFixed(2)).join(', ')})`);
   console.log(`  backup prune --dry-run --keep ${keep}       ${dry.secs.toFixed(2)} s`);
   console.log(`  backup prune --keep ${keep} (removes ${count - left})  ${prune.secs.toFixed(2)} s, ${left} left`);
+  console.log(`  bare find -delete of as many files            ${rm.secs.toFixed(2)} s (prune ${(prune.secs / rm.secs).toFixed(2)}× of it)`);
   console.log(`  backup list --json, ${left} archives            ${after.secs.toFixed(2)} s`);
   console.log('  targets: list < 1 s at 5,000');
 } finally {

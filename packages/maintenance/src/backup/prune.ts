@@ -259,20 +259,20 @@ async function applyPrune(targets: PruneTarget[], storage: Storage, leftovers: L
   // Per folder, in order: each archive, then its sidecar (if we stop in between, the sidecar left
   // behind is itself a leftover we clean), then the leftovers; made durable together (one
   // directory fsync per folder, not two per archive: a prune of thousands takes seconds less).
-  const byStorage = new Map<Storage, string[]>();
-  const names = (s: Storage) => byStorage.get(s) ?? (byStorage.set(s, []).get(s) as string[]);
+  const byStorage = new Map<Storage, string[][]>();
+  const groups = (s: Storage) => byStorage.get(s) ?? (byStorage.set(s, []).get(s) as string[][]);
   for (const t of targets) {
     const sc = await t.storage.stat(sidecarName(t.name));
-    names(t.storage).push(t.name, sidecarName(t.name));
+    groups(t.storage).push([t.name, sidecarName(t.name)]);
     freed += t.size + (sc?.size ?? 0);
   }
   for (const l of leftovers) {
-    names(storage).push(l.name);
+    groups(storage).push([l.name]);
     freed += l.size;
   }
   for (const [s, list] of byStorage) {
     if (s.removeAll) await s.removeAll(list);
-    else for (const name of list) await s.remove(name);
+    else for (const name of list.flat()) await s.remove(name);
   }
   return freed;
 }

@@ -9,6 +9,9 @@ import { HashTap } from '../util/hashing.js';
 import { mountProblem } from './mount-guard.js';
 import { assertObjectName, type PutOptions, type PutResult, type SpaceInfo, type Storage, StorageError, type StoredObject } from './storage.js';
 
+/** Unlinks in flight at once in removeAll (a prune of thousands). */
+const REMOVE_CONCURRENCY = 8;
+
 export interface LocalDirOptions {
   /**
    * BACKUP_OFFSITE_REQUIRE_MOUNT: refuse every operation unless the folder is on a filesystem of
@@ -221,10 +224,14 @@ export class LocalDirStorage implements Storage {
   }
 
   /** Removes these in order with one directory fsync after the last (prune of thousands). */
-  async removeAll(names: readonly string[]): Promise<void> {
+  async removeAll(groups: readonly (readonly string[])[]): Promise<void> {
     await this.ready();
-    for (const name of names) await fsp.rm(this.#path(name), { force: true });
-    if (names.length > 0) await fsyncDir(this.dir).catch(() => undefined);
+    // Several unlinks in flight: on a filesystem mounted with `discard` each unlink of a large
+    // archive waits for its TRIM (about 11 ms for 12 MiB here), and side by side they overlap.
+    await mapLimit(groups, REMOVE_CONCURRENCY, async (group) => {
+      for (const name of group) await fsp.unlink(this.#path(name)).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+    });
+    if (groups.length > 0) await fsyncDir(this.dir).catch(() => undefined);
   }
 }
 

@@ -103,7 +103,7 @@ function contract(name: string, make: () => Made | Promise<Made>, hooks: { befor
           .sort(),
       ).toEqual(names);
       const gone = [...names.slice(0, 50), 'never-there'];
-      if (storage.removeAll) await storage.removeAll(gone);
+      if (storage.removeAll) await storage.removeAll(gone.map((n) => [n]));
       else for (const n of gone) await storage.remove(n);
       expect(
         (await storage.list())
@@ -173,6 +173,29 @@ describe('LocalDirStorage', () => {
       const s = new LocalDirStorage(dir);
       await s.put('secret.enc', Readable.from([Buffer.from('x')]));
       expect(fs.statSync(path.join(dir, 'secret.enc')).mode & 0o777).toBe(0o600);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('removeAll removes each group in its order, groups side by side: a group whose first object cannot go keeps the rest of it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-'));
+    try {
+      const s = new LocalDirStorage(dir);
+      const groups = Array.from({ length: 40 }, (_, i) => [`a-${i}.enc`, `a-${i}.enc.meta.json`]);
+      for (const n of groups.flat()) await s.writeSmall(n, n);
+      // An object that cannot be unlinked (a folder in its place): its group stops there.
+      fs.rmSync(path.join(dir, 'a-7.enc'));
+      fs.mkdirSync(path.join(dir, 'a-7.enc'));
+      await expect(s.removeAll(groups)).rejects.toThrow();
+      const left = fs.readdirSync(dir).sort();
+      expect(left).toContain('a-7.enc');
+      expect(left).toContain('a-7.enc.meta.json');
+      // No sidecar is gone while its archive is still there.
+      for (const [a, sc] of groups) if (left.includes(a!)) expect(left).toContain(sc);
+      fs.rmdirSync(path.join(dir, 'a-7.enc'));
+      await s.removeAll(groups);
+      expect(fs.readdirSync(dir)).toEqual([]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

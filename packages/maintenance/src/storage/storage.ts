@@ -51,10 +51,11 @@ export interface Storage {
   rename(from: string, to: string): Promise<void>;
   remove(name: string): Promise<void>;
   /**
-   * Removes several objects, in this order, durably once all are gone (one directory fsync instead
-   * of one per object). Where absent, callers remove one by one.
+   * Removes several groups of objects, durably once all are gone (one directory fsync instead of
+   * one per object). Within a group in its order (an archive before its sidecar); groups may go
+   * side by side. Where absent, callers remove one by one.
    */
-  removeAll?(names: readonly string[]): Promise<void>;
+  removeAll?(groups: readonly (readonly string[])[]): Promise<void>;
   /**
    * Throws when the storage cannot be used at all (offsite folder not mounted, rclone missing or
    * too old), with a message that says so; `healthcheck` and `doctor offsite` call it.
