@@ -781,28 +781,40 @@ it('the monthly drill of a tenant whose cluster archives WAL proves the point-in
 }, 240_000);
 
 describe('botctl wal enable', () => {
-  it('shows the plan and changes nothing without --yes; with it, sets the four settings, says a restart is needed, and the archiver then runs botctl wal push', async () => {
+  // A cluster of its own with its cluster env file, and `wal enable` run as a process whose Node
+  // the server's user can run (the archive_command it writes names it).
+  const enableSetup = async (name: string, extra: string) => {
     const own = await startEphemeralCluster({ parentDir: work });
-    const home2 = path.join(work, 'cluster-two');
-    fs.mkdirSync(home2, { mode: 0o750 });
-    const env2 = path.join(home2, 'cluster.env');
+    const home = path.join(work, name);
+    fs.mkdirSync(home, { mode: 0o750 });
+    const envFile = path.join(home, 'cluster.env');
     const { recipient } = await ageKeyPair();
     fs.writeFileSync(
-      env2,
-      `BOT_STORE_NAME=cluster-two\nBACKUP_STORE_ID=cluster-two\nBACKUP_LOCAL_DIR=backups\nBACKUP_OFFSITE_DIR=${path.join(home2, 'offsite')}\nBACKUP_AGE_RECIPIENTS=${recipient}\nBOT_LOG_PATH=logs\nWAL_ARCHIVE_TIMEOUT_SECONDS=90\nDATABASE_URL=${own.url().reveal()}\n`,
+      envFile,
+      `BOT_STORE_NAME=${name}\nBACKUP_STORE_ID=${name}\nBACKUP_LOCAL_DIR=backups\nBACKUP_AGE_RECIPIENTS=${recipient}\nBOT_LOG_PATH=logs\n${extra}DATABASE_URL=${own.url().reveal()}\n`,
       { mode: 0o600 },
     );
-    chownTree(home2);
-    const sql2 = createSql(own.url(), { max: 1 });
-    // As a process whose Node the server's user can run: the archive_command it writes names it.
+    chownTree(home);
     const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
     const enable = (args: string[]) =>
-      execa(node, ['--', BOTCTL_MAIN, '--env-file', env2, '--json', 'wal', 'enable', ...args], {
-        cwd: home2,
+      execa(node, ['--', BOTCTL_MAIN, '--env-file', envFile, '--json', 'wal', 'enable', ...args], {
+        cwd: home,
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC' },
         extendEnv: false,
         reject: false,
       });
+    return { own, home, envFile, node, enable };
+  };
+
+  it('shows the plan and changes nothing without --yes; with it, sets the four settings, says a restart is needed, and the archiver then runs botctl wal push', async () => {
+    const {
+      own,
+      home: home2,
+      envFile: env2,
+      node,
+      enable,
+    } = await enableSetup('cluster-two', `BACKUP_OFFSITE_DIR=${path.join(work, 'cluster-two', 'offsite')}\nWAL_ARCHIVE_TIMEOUT_SECONDS=90\n`);
+    const sql2 = createSql(own.url(), { max: 1 });
     try {
       const plan = await enable([]);
       expect(plan.exitCode).toBe(0);
@@ -845,31 +857,13 @@ describe('botctl wal enable', () => {
   }, 120_000);
 
   it("on a Debian-like cluster (include_dir = 'conf.d') writes conf.d/botctl-wal.conf, resets what postgresql.auto.conf would override, and the settings count after the restart", async () => {
-    const own = await startEphemeralCluster({ parentDir: work });
-    const home3 = path.join(work, 'cluster-three');
-    fs.mkdirSync(home3, { mode: 0o750 });
-    const env3 = path.join(home3, 'cluster.env');
-    const { recipient } = await ageKeyPair();
-    fs.writeFileSync(
-      env3,
-      `BOT_STORE_NAME=cluster-three\nBACKUP_STORE_ID=cluster-three\nBACKUP_LOCAL_DIR=backups\nBACKUP_AGE_RECIPIENTS=${recipient}\nBOT_LOG_PATH=logs\nWAL_ARCHIVE_TIMEOUT_SECONDS=75\nDATABASE_URL=${own.url().reveal()}\n`,
-      { mode: 0o600 },
-    );
-    chownTree(home3);
+    const { own, envFile: env3, node, enable } = await enableSetup('cluster-three', 'WAL_ARCHIVE_TIMEOUT_SECONDS=75\n');
     // Debian's layout: postgresql.conf includes conf.d; the folder is the server user's.
     const confD = path.join(own.dataDir, 'conf.d');
     fs.mkdirSync(confD);
     fs.appendFileSync(path.join(own.dataDir, 'postgresql.conf'), "\ninclude_dir = 'conf.d'\n");
     chownTree(confD);
     const sql2 = createSql(own.url(), { max: 1 });
-    const node = asRoot ? nodeBinaryFor('postgres') : process.execPath;
-    const enable = (args: string[]) =>
-      execa(node, ['--', BOTCTL_MAIN, '--env-file', env3, '--json', 'wal', 'enable', ...args], {
-        cwd: home3,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC' },
-        extendEnv: false,
-        reject: false,
-      });
     try {
       // An earlier ALTER SYSTEM value: postgresql.auto.conf is read last and would win over conf.d.
       await sql2`ALTER SYSTEM SET archive_timeout = '300'`;
