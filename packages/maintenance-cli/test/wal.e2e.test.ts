@@ -774,7 +774,10 @@ it('the monthly drill of a tenant whose cluster archives WAL proves the point-in
       /✅ Uji restore \(drill\) lulus: backup-[\s\S]*\nUji restore titik waktu lulus: data sampai \d{4}-.* kembali dari base-\d{8}-\d{6}\.tar\.gz\.age \+ arsip WAL/,
     );
   } finally {
-    await bot.stop('SIGTERM');
+    // The cron (every 2 s) may have started the next drill: SIGTERM then lets the bot finish it or,
+    // after its own 30 s, abort it and remove its scratch folder. Kill it only after systemd's
+    // default TimeoutStopSec (90 s), not at 30 s, which cut that clean-up short (CI).
+    await bot.stop('SIGTERM', 90_000);
     await fakeApi.close();
   }
   expect(fs.readdirSync(path.join(t.dir, 'state')).filter((f) => f.startsWith('pitr-'))).toEqual([]);
