@@ -206,9 +206,12 @@ describe('what goes into an archive', () => {
     const t = await suite.tenant();
     const bin = path.join(t.dir, 'fakebin');
     // pg_dump starts 3 s after the snapshot was exported; rows inserted meanwhile are in neither.
-    writeFakePgDump(bin, { kind: 'slow', seconds: 3 });
+    // They go in once pg_dump has started (a fixed wait raced botctl's start on a busy machine).
+    const started = path.join(t.dir, 'pg_dump-started');
+    writeFakePgDump(bin, { kind: 'slow', seconds: 3, started });
     const child = spawnBotctl(['--env-file', t.envFile, 'backup', 'create', '--json'], { cwd: t.dir, env: { PATH: pathWith(bin) } });
-    await new Promise((r) => setTimeout(r, 1500));
+    for (let i = 0; i < 600 && !fs.existsSync(started); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.existsSync(started)).toBe(true);
     const before = (await databaseDigest(t.databaseUrl))['public.audit_log']!.rows;
     execFileSync('psql', ['-qc', "INSERT INTO audit_log (actor, action) SELECT 'test', 'late write' FROM generate_series(1, 25)"], {
       env: { ...process.env, ...libpqEnv(parseDatabaseUrl(t.databaseUrl)) },

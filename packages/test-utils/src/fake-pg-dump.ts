@@ -5,7 +5,8 @@ export type FakePgDumpBehaviour =
   | { kind: 'fail-halfway'; bytes: number }
   | { kind: 'garbage' }
   | { kind: 'hang' }
-  | { kind: 'slow'; seconds: number }
+  /** `started`: a file touched as it starts, before the wait (botctl has exported the snapshot by then). */
+  | { kind: 'slow'; seconds: number; started?: string }
   | { kind: 'slow-output'; seconds: number }
   | { kind: 'old-version'; version: string }
   | { kind: 'record'; file: string }
@@ -38,7 +39,7 @@ export function writeFakePgDump(dir: string, behaviour: FakePgDumpBehaviour): st
       body = 'exec sleep 3600';
       break;
     case 'slow':
-      body = `sleep ${behaviour.seconds}\nexec "${real}" "$@"`;
+      body = `${behaviour.started ? `: > '${behaviour.started}'\n` : ''}sleep ${behaviour.seconds}\nexec "${real}" "$@"`;
       break;
     case 'slow-output':
       // The real pg_dump starts at once (it has imported the snapshot), its output arrives late.
