@@ -212,7 +212,7 @@ export async function startBotApp(opts: AppOptions): Promise<RunningBot> {
     });
   }
   if (config.backup.enableAutoDrill) {
-    scheduler.add('auto_drill', { cron: config.backup.drillCron, timeZone: config.timezone }, () => maintenance.drill());
+    scheduler.add('auto_drill', { cron: config.backup.drillCron, timeZone: config.timezone }, (signal) => maintenance.drill(signal));
   }
   if (config.health.enableAuto) {
     scheduler.add('auto_healthcheck', { everyMs: config.health.intervalMinutes * 60_000 }, () => maintenance.scheduledHealthcheck());

@@ -156,10 +156,18 @@ export class BotMaintenance {
    * --latest --scheduled` inside the bot, told to the owners the same way. Throws when it failed
    * (a failed job in the records).
    */
-  async drill(): Promise<void> {
+  /**
+   * The monthly drill. `stopping` (the scheduler's, raised as the bot begins to stop) cuts it short
+   * at once: a drill proves something and changes nothing, so a restart need not wait for it; its
+   * scratch database and folder go as it unwinds, and no owner is told it failed.
+   */
+  async drill(stopping?: AbortSignal): Promise<void> {
     const { config, redactor, services } = this.deps;
+    const signals = [this.deps.signal, stopping].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     const drillDeps = {
       ...this.#storeDeps(),
+      ...(signal ? { signal } : {}),
       decryption: services.decryption,
       redactor,
       pgBinDir: config.pgBinDir,
@@ -167,6 +175,7 @@ export class BotMaintenance {
     };
     const fail = async (error: unknown): Promise<never> => {
       const message = redactor.redact((error as Error).message);
+      if (stopping?.aborted) throw new Error(`Uji restore (drill) dihentikan: bot berhenti (${message})`);
       await this.deps.alert(
         failureAlertText('Uji restore (drill)', error as Error, (s) => redactor.redact(s)),
         { silent: false },

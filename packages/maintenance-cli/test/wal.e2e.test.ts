@@ -773,13 +773,16 @@ it('the monthly drill of a tenant whose cluster archives WAL proves the point-in
     expect(told()).toMatch(
       /✅ Uji restore \(drill\) lulus: backup-[\s\S]*\nUji restore titik waktu lulus: data sampai \d{4}-.* kembali dari base-\d{8}-\d{6}\.tar\.gz\.age \+ arsip WAL/,
     );
+    // The cron (every 2 s) has started the next drill by now: SIGTERM cuts it short at once (a
+    // drill changes nothing), its scratch server and folder go, and no owner hears of a failure.
+    await new Promise((res) => setTimeout(res, 2_500));
   } finally {
-    // The cron (every 2 s) may have started the next drill: SIGTERM then lets the bot finish it or,
-    // after its own 30 s, abort it and remove its scratch folder. Kill it only after systemd's
-    // default TimeoutStopSec (90 s), not at 30 s, which cut that clean-up short (CI).
-    await bot.stop('SIGTERM', 90_000);
+    // systemd's default TimeoutStopSec (90 s) before SIGKILL: a kill would cut the clean-up short.
+    expect(await bot.stop('SIGTERM', 90_000)).toBe(0);
     await fakeApi.close();
   }
+  expect(bot.lines.join('\n')).not.toMatch(/did not finish within/);
+  expect(fakeApi.calls.filter((c) => c.token === FAKE_OWNER_TOKEN && /GAGAL|gagal/.test(String(c.params.text)))).toEqual([]);
   expect(fs.readdirSync(path.join(t.dir, 'state')).filter((f) => f.startsWith('pitr-'))).toEqual([]);
 }, 240_000);
 

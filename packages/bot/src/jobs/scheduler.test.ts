@@ -50,6 +50,26 @@ describe('Scheduler', () => {
     expect(runs).toBe(after);
   });
 
+  it('signals a running job as the stop begins: one that honours it (a drill) ends at once, logged as cut short, not as failed, and not recorded', async () => {
+    const log = recordingLog();
+    const recorded: string[] = [];
+    const s = new Scheduler({ log, clock: { now: () => new Date() }, onRun: async (name) => void recorded.push(name) });
+    let started = false;
+    s.add('auto_drill', { everyMs: 10 }, (signal) => {
+      started = true;
+      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+    });
+    s.start();
+    for (let i = 0; i < 100 && !started; i++) await sleep(10);
+    expect(started).toBe(true);
+    const t0 = Date.now();
+    expect(await s.stop(30_000)).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(log.lines.filter((l) => l.startsWith('ERROR'))).toEqual([]);
+    expect(log.lines.find((l) => /\[auto_drill\] cut short after \d+ ms: the bot is stopping \(aborted\)/.test(l))).toBeDefined();
+    expect(recorded).toEqual([]);
+  });
+
   it("records each run's outcome (failures in a row, last success), not the heartbeat's, and forgets jobs no longer run", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'botctl-jobs-'));
     try {

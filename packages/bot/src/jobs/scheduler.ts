@@ -109,7 +109,9 @@ export class Scheduler {
         outcome = { ok: true, at: this.#clock.now() };
       } catch (error) {
         const message = (error as Error)?.message ?? String(error);
-        this.#log.error(`[${job.name}] failed after ${Date.now() - started} ms: ${message}`);
+        // A run the stop cut short (a drill) is told as such, not as the job's failure.
+        if (this.#stopped) this.#log.info(`[${job.name}] cut short after ${Date.now() - started} ms: the bot is stopping (${message})`);
+        else this.#log.error(`[${job.name}] failed after ${Date.now() - started} ms: ${message}`);
         outcome = { ok: false, at: this.#clock.now(), error: message };
       }
       try {
