@@ -197,13 +197,11 @@ interface Recovered {
   stopped: PointInTimeResult['stopped'];
 }
 
-/** One recovery attempt on a freshly unpacked base: to the target, or (`target` undefined) to the archive's end. */
-async function recoverOnce(
-  deps: PointInTimeDeps,
-  s: Scratch,
-  base: { base: BaseBackupSidecar; storage: Storage },
-  target: Date | undefined,
-): Promise<Recovered> {
+/**
+ * Unpacks the base backup into the scratch folder and configures a private server to recover it
+ * to `target`. Returns its port.
+ */
+async function prepareScratch(deps: PointInTimeDeps, s: Scratch, base: { base: BaseBackupSidecar; storage: Storage }, target: Date): Promise<number> {
   const { cluster } = deps;
   const signal = deps.restore.signal;
   await removeTree(s.data);
@@ -241,12 +239,16 @@ async function recoverOnce(
     hba_file: quoteConf(path.join(s.dir, 'pg_hba.conf')),
     ident_file: quoteConf(path.join(s.dir, 'pg_ident.conf')),
     archive_mode: 'off',
+    // A throwaway server read once by pg_dump: nothing it writes must survive a crash of the host
+    // (the restore would start again), so its replay and checkpoints need not wait for the disk.
+    fsync: 'off',
+    full_page_writes: 'off',
     shared_buffers: quoteConf('128MB'),
     log_destination: quoteConf('stderr'),
     logging_collector: 'off',
     restore_command: quoteConf(`${deps.botctl.map(quoteShell).join(' ')} --env-file ${quoteShell(path.join(s.dir, 'wal.env'))} --quiet wal fetch %f %p`),
     recovery_target_action: quoteConf('promote'),
-    ...(target ? { recovery_target_time: quoteConf(target.toISOString().replace('T', ' ').replace('Z', '+00')) } : {}),
+    recovery_target_time: quoteConf(target.toISOString().replace('T', ' ').replace('Z', '+00')),
   };
   await fsp.appendFile(
     path.join(s.data, 'postgresql.auto.conf'),
@@ -255,6 +257,20 @@ async function recoverOnce(
       .join('\n')}\n`,
   );
   if (s.owner) await chownTree(s.dir, s.owner);
+  return port;
+}
+
+/**
+ * One recovery attempt of the prepared scratch server: to its target, or (`target` undefined,
+ * after an attempt that found the archive ending before the target) to the archive's end. The
+ * second attempt starts the same data directory again without a target: the first one stopped
+ * before promoting, so PostgreSQL resumes the archive recovery (from its last restartpoint), and
+ * the base backup is not unpacked twice.
+ */
+async function recoverOnce(deps: PointInTimeDeps, s: Scratch, port: number, target: Date | undefined): Promise<Recovered> {
+  const { cluster } = deps;
+  const signal = deps.restore.signal;
+  if (!target) await fsp.appendFile(path.join(s.data, 'postgresql.auto.conf'), "# botctl: the archive ended before the target; replay all of it\nrecovery_target_time = ''\n");
   // A log of its own per attempt: the retry must not read the first attempt's "recovery ended" and
   // take a server still replaying for done (a drill once dumped the database before its canary).
   const log = path.join(s.dir, `recovery-${target ? 'target' : 'end'}.log`);
@@ -385,11 +401,12 @@ async function restoreFromBase(
     await fsp.chmod(path.join(s.dir, 'identity.txt'), 0o600);
     await fsp.writeFile(path.join(s.dir, 'wal.env'), fetchEnv(deps.cluster.config, s.dir), { mode: 0o600 });
     reporter.step('Replaying WAL on a private scratch server');
-    let r = await recoverOnce(deps, s, base, target);
+    const port = await prepareScratch(deps, s, base, target);
+    let r = await recoverOnce(deps, s, port, target);
     if (r.short) {
       // Nothing was committed after the target in the archive: its end is the state at the target.
       await stopScratch(s, pgCtl);
-      r = await recoverOnce(deps, s, base, undefined);
+      r = await recoverOnce(deps, s, port, undefined);
     }
     // The tenant's database from the scratch server, as an archive like any backup (in the scratch folder).
     const info = parseDatabaseUrl(tenant.databaseUrl);
