@@ -270,7 +270,11 @@ async function prepareScratch(deps: PointInTimeDeps, s: Scratch, base: { base: B
 async function recoverOnce(deps: PointInTimeDeps, s: Scratch, port: number, target: Date | undefined): Promise<Recovered> {
   const { cluster } = deps;
   const signal = deps.restore.signal;
-  if (!target) await fsp.appendFile(path.join(s.data, 'postgresql.auto.conf'), "# botctl: the archive ended before the target; replay all of it\nrecovery_target_time = ''\n");
+  if (!target)
+    await fsp.appendFile(
+      path.join(s.data, 'postgresql.auto.conf'),
+      "# botctl: the archive ended before the target; replay all of it\nrecovery_target_time = ''\n",
+    );
   // A log of its own per attempt: the retry must not read the first attempt's "recovery ended" and
   // take a server still replaying for done (a drill once dumped the database before its canary).
   const log = path.join(s.dir, `recovery-${target ? 'target' : 'end'}.log`);
