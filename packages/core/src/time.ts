@@ -102,7 +102,11 @@ export function zonedStamp(date: Date, timeZone: string): string {
 
 /** Offset of the zone from UTC at `date`, in minutes (Asia/Jakarta: +420). */
 export function zoneOffsetMinutes(date: Date, timeZone: string): number {
-  const p = zonedParts(date, timeZone);
+  return offsetOf(date, zonedParts(date, timeZone));
+}
+
+/** The offset that wall-clock fields `p` of `date` imply, in minutes. */
+function offsetOf(date: Date, p: ZonedParts): number {
   const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   const whole = Math.floor(date.getTime() / 1000) * 1000;
   return Math.round((asUtc - whole) / 60_000);
@@ -110,8 +114,9 @@ export function zoneOffsetMinutes(date: Date, timeZone: string): number {
 
 /** ISO 8601 with the zone's offset: `2026-11-24T20:40:00+07:00` (with `ms`, `…:00.123+07:00`). */
 export function isoWithOffset(date: Date, timeZone: string, opts: { ms?: boolean } = {}): string {
+  // One zone lookup for both (a list of thousands of backups renders each time).
   const p = zonedParts(date, timeZone);
-  const off = zoneOffsetMinutes(date, timeZone);
+  const off = offsetOf(date, p);
   const sign = off >= 0 ? '+' : '-';
   const abs = Math.abs(off);
   const frac = opts.ms ? `.${String(date.getUTCMilliseconds()).padStart(3, '0')}` : '';

@@ -140,6 +140,11 @@ contract('local folder', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-'));
   return { storage: new LocalDirStorage(path.join(dir, 'nested', 'backups')), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 });
+// An offsite folder (a mount, maybe over the network) is read asynchronously, the local one synchronously: both keep the contract.
+contract('offsite folder', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-'));
+  return { storage: new LocalDirStorage(path.join(dir, 'nested', 'offsite'), 'offsite'), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+});
 
 // The same contract against real rclone servers on 127.0.0.1 (issue 7), through the real rclone
 // client: each test gets a fresh folder on the server.
