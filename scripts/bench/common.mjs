@@ -9,7 +9,9 @@ import { createSql, migrate, startEphemeralCluster } from '../../packages/core/d
 import { fillShop } from './shop-data.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const MAIN = path.resolve(here, '../../packages/maintenance-cli/dist/main.js');
+const mainAt = process.argv.indexOf('--main');
+/** The botctl every benchmark runs: the checkout's, or (`--main …/lib/botctl.mjs` of an unpacked release) the installed bundle. */
+export const MAIN = mainAt > 0 ? path.resolve(process.argv[mainAt + 1]) : path.resolve(here, '../../packages/maintenance-cli/dist/main.js');
 
 export function option(name, def) {
   const argv = process.argv.slice(2);
@@ -91,11 +93,19 @@ export function timed(cmd, args, env, opts = {}) {
   });
 }
 
-/** A throwaway cluster with a shop database of about `sizeMb`, and a tenant folder using it. */
-export async function benchSetup(sizeMb) {
+/**
+ * A throwaway cluster with a shop database of about `sizeMb`, and a tenant folder using it.
+ * `durable`: the cluster runs with production durability (fsync, synchronous_commit and
+ * full_page_writes on) instead of the test clusters' fast settings.
+ */
+export async function benchSetup(sizeMb, { durable = false } = {}) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'botctl-bench-'));
   fs.chmodSync(work, 0o755);
-  const cluster = await startEphemeralCluster({ parentDir: work, settings: { shared_buffers: "'512MB'", max_wal_size: "'4GB'" } });
+  const cluster = await startEphemeralCluster({
+    parentDir: work,
+    fast: !durable,
+    settings: { shared_buffers: "'512MB'", max_wal_size: "'4GB'" },
+  });
   const url = await cluster.createDatabase('bench_shop');
   const sql = createSql(url, { max: 1 });
   console.log(`Building a shop database of about ${sizeMb} MiB (PostgreSQL on 127.0.0.1:${cluster.port}) …`);

@@ -12,8 +12,8 @@ import { ageKeyPair } from '../../packages/test-utils/dist/index.js';
 import { MAIN, median, mib, option } from './common.mjs';
 
 const segments = option('segments', 12);
-const mainAt = process.argv.indexOf('--main');
-const entry = mainAt > 0 ? path.resolve(process.argv[mainAt + 1]) : MAIN;
+const entry = MAIN;
+const fromCheckout = !process.argv.includes('--main');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'botctl-bench-wal-'));
 fs.chmodSync(work, 0o755);
 const cluster = await startEphemeralCluster({ parentDir: work, settings: { wal_level: 'replica', max_wal_size: "'4GB'", wal_keep_size: "'4GB'" } });
@@ -80,7 +80,7 @@ try {
   const b = median(times.botctl);
   const s = median(times.shell);
   console.log(
-    `${entry === MAIN ? 'botctl from the checkout' : entry}, Node ${process.version}, ${files.length} real 16 MiB segments × 2 rounds, interleaved, median per segment:`,
+    `${fromCheckout ? 'botctl from the checkout' : entry}, Node ${process.version}, ${files.length} real 16 MiB segments × 2 rounds, interleaved, median per segment:`,
   );
   console.log(
     `  botctl wal push (process start, gzip -1, age, fsync, local + offsite)  ${b.toFixed(0).padStart(5)} ms  ${(1000 / b).toFixed(1)} segments/s  ${(b / s).toFixed(2)}× shell`,
