@@ -266,7 +266,7 @@ export const envSchema = z.object({
     (v) => /^(auto|gzip(:[0-9])?|zstd(:(1[0-9]|[1-9]))?)$/.test(v),
     'must be auto, gzip or zstd, optionally with a level: gzip:1 … gzip:9, zstd:1 … zstd:19 (zstd needs the zstd program)',
   ),
-  BACKUP_NICE: integer(10, 0, 19),
+  BACKUP_NICE: integer(19, 0, 19),
   BACKUP_KEEP: integer(7, 1, 100_000),
   BACKUP_KEEP_DAILY: integer(7, 0, 100_000),
   BACKUP_KEEP_WEEKLY: integer(4, 0, 100_000),

@@ -81,7 +81,9 @@ function zstdProgram(args: string[], what: string, nice = 0): CodecStream {
 
 /** The compressor of a new archive. gzip's level can change between members (`setLevel`). */
 export function compressor(codec: Codec, level: number, nice = 0): CodecStream & { setLevel?: (level: number) => Promise<void> } {
-  if (codec === 'zstd') return zstdProgram([`-${level}`, '-T0', '-c'], 'compression', nice);
+  // Under BACKUP_NICE the shop comes first: one worker thread (level 1 keeps up with pg_dump on
+  // one core), so the compressor never takes every core at once; at 0, one per core.
+  if (codec === 'zstd') return zstdProgram([`-${level}`, `-T${nice > 0 ? 1 : 0}`, '-c'], 'compression', nice);
   const gzip = zlib.createGzip({ level, chunkSize: 256 * 1024 });
   let current = level;
   return {
