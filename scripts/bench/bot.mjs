@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// pnpm bench:bot [--size-mb 1024] [--rounds 2] [--interval-ms 100] [--idle-seconds 20] [--nice 10,0]
+// pnpm bench:bot [--size-mb 1024] [--rounds 2] [--interval-ms 100] [--idle-seconds 20] [--nice 19,0]
 //
 // The shop's reply time while a backup runs. On the benchmark shop database, the real bot talks
 // to the local Bot API fake; the script sends `/start` from a new buyer every --interval-ms and
 // times each until the bot's sendMessage reaches the fake (both clocks in this process). In each
 // round, in turn: idle for --idle-seconds; during `botctl backup create` with each BACKUP_NICE of
-// --nice (default: 10, the default, then 0, all at normal priority), all with
+// --nice (default: 19, the default, then 0, all at normal priority), all with
 // BACKUP_COMPRESSION as --compression says (default zstd). Prints p50/p99/max per phase and the
 // ratio of the p99s to idle. A benchmark prints figures; it asserts nothing.
 import { spawn } from 'node:child_process';
@@ -22,7 +22,7 @@ const idleSeconds = option('idle-seconds', 20);
 const compressionArg = process.argv.indexOf('--compression');
 const compression = compressionArg >= 0 ? process.argv[compressionArg + 1] : 'zstd';
 const niceArg = process.argv.indexOf('--nice');
-const nices = (niceArg >= 0 ? process.argv[niceArg + 1] : '10,0').split(',').map(Number);
+const nices = (niceArg >= 0 ? process.argv[niceArg + 1] : '19,0').split(',').map(Number);
 
 const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
