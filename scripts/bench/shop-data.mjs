@@ -14,7 +14,9 @@ export async function fillShop(sql, { targetBytes, log = () => {} }) {
   await sql`INSERT INTO product_terms (product_id, content)
             SELECT id, 'Dilarang mengganti email/password. Kirim bukti login dalam 24 jam.' FROM products WHERE id % 5 = 0`;
   let round = 0;
-  const batch = 100_000;
+  // A round of 100,000 buyers (with their orders, payments, stock and logs) is about 156 MiB: a
+  // smaller target gets smaller rounds, so `--size-mb 10` builds about 10 MiB, not 156.
+  const batch = Math.max(1_000, Math.min(100_000, Math.round(targetBytes / 1_600)));
   while ((await size()) < targetBytes) {
     const base = round * batch;
     await sql.begin(async (tx) => {
