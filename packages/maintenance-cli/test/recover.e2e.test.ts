@@ -21,16 +21,19 @@ const OWNER = 9100;
 let api: FakeBotApi;
 const bots: BotProcess[] = [];
 
-const suite = useCluster('botctl-recover-');
-
 beforeAll(async () => {
   api = await startFakeBotApi({ tokens: [FAKE_SHOP_TOKEN, FAKE_OWNER_TOKEN] });
 });
 
+// Before useCluster's own afterAll (jest runs them in the order they are declared): the bots stop
+// before their cluster and folders go (a bot stopped after wrote its last heartbeat into a
+// tenant folder already removed, and left it in /tmp).
 afterAll(async () => {
   await Promise.all(bots.map((b) => b.stop('SIGTERM')));
   await api?.close();
 });
+
+const suite = useCluster('botctl-recover-');
 
 const tenant = () =>
   suite.tenant({
