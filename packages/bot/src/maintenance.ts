@@ -154,12 +154,9 @@ export class BotMaintenance {
   /**
    * The monthly restore drill (ENABLE_AUTO_DRILL, BACKUP_DRILL_CRON): `botctl backup drill
    * --latest --scheduled` inside the bot, told to the owners the same way. Throws when it failed
-   * (a failed job in the records).
-   */
-  /**
-   * The monthly drill. `stopping` (the scheduler's, raised as the bot begins to stop) cuts it short
-   * at once: a drill proves something and changes nothing, so a restart need not wait for it; its
-   * scratch database and folder go as it unwinds, and no owner is told it failed.
+   * (a failed job in the records). `stopping` (the scheduler's, raised as the bot begins to stop)
+   * cuts it short at once: a drill proves something and changes nothing, so a restart need not
+   * wait for it; its scratch database and folder go as it unwinds, and no owner is told it failed.
    */
   async drill(stopping?: AbortSignal): Promise<void> {
     const { config, redactor, services } = this.deps;

@@ -270,10 +270,11 @@ async function prepareScratch(deps: PointInTimeDeps, s: Scratch, base: { base: B
 async function recoverOnce(deps: PointInTimeDeps, s: Scratch, port: number, target: Date | undefined): Promise<Recovered> {
   const { cluster } = deps;
   const signal = deps.restore.signal;
+  // On a port of its own again: the first attempt's may have been taken meanwhile.
   if (!target)
     await fsp.appendFile(
       path.join(s.data, 'postgresql.auto.conf'),
-      "# botctl: the archive ended before the target; replay all of it\nrecovery_target_time = ''\n",
+      `# botctl: the archive ended before the target; replay all of it\nrecovery_target_time = ''\nport = ${port}\n`,
     );
   // A log of its own per attempt: the retry must not read the first attempt's "recovery ended" and
   // take a server still replaying for done (a drill once dumped the database before its canary).
@@ -410,7 +411,7 @@ async function restoreFromBase(
     if (r.short) {
       // Nothing was committed after the target in the archive: its end is the state at the target.
       await stopScratch(s, pgCtl);
-      r = await recoverOnce(deps, s, port, undefined);
+      r = await recoverOnce(deps, s, await freePort(), undefined);
     }
     // The tenant's database from the scratch server, as an archive like any backup (in the scratch folder).
     const info = parseDatabaseUrl(tenant.databaseUrl);
